@@ -62,9 +62,9 @@ impl std::fmt::Display for ExecError {
             Failure::Exit(c) => write!(f, "`{}` exited with code {c}", self.command),
             Failure::Timeout(d) => write!(
                 f,
-                "`{}` timed out after {} and was stopped",
+                "`{}` timed out after {:.1}s and was stopped",
                 self.command,
-                humantime::format_duration(Duration::from_secs(d.as_secs()))
+                d.as_secs_f64()
             ),
             Failure::Interrupted => write!(f, "`{}` was interrupted", self.command),
             Failure::Spawn(e) => write!(f, "could not run `{}`: {e}", self.command),

@@ -1,26 +1,11 @@
-//! slipway's entrypoint: parse the command line, load the pipeline, and hand over to
-//! plan → run → report. Kept thin on purpose.
-
-mod app;
-mod cli;
-mod cmd;
-mod config;
-mod digest;
-mod exec;
-mod ops;
-mod plan;
-mod preflight;
-mod report;
-mod run;
-mod smoke;
-mod tools;
+//! `cargo xtask`: parse the command line and hand over to [`xtask::app`]. Kept thin.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let cli = match xtask::cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -28,5 +13,5 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    ExitCode::from(app::main(cli) as u8)
+    ExitCode::from(xtask::app::main(cli) as u8)
 }

@@ -24,6 +24,7 @@ pub struct StageError {
     pub tail: Vec<String>,
     pub hint: Option<String>,
     pub interrupted: bool,
+    pub timed_out: bool,
 }
 
 impl StageError {
@@ -36,6 +37,7 @@ impl StageError {
             tail: vec![],
             hint: None,
             interrupted: false,
+            timed_out: false,
         }
     }
 
@@ -53,6 +55,7 @@ impl StageError {
                 _ => None,
             },
             interrupted: e.failure == Failure::Interrupted,
+            timed_out: matches!(e.failure, Failure::Timeout(_)),
             command: Some(e.command),
             tail: e.tail,
             hint: e.hint,
@@ -98,13 +101,27 @@ impl<'a> Runner<'a> {
                 .filter(|s| s.stage == stage)
                 .collect();
             self.ex.reporter.emit(Event::StageStarted { stage });
+            // Probes are cached within a stage: what a guard saw stays true until the
+            // stage's own commands run after it.
+            self.probes.lock().unwrap().clear();
             let started = Instant::now();
-            let deadline = started + stage.budget(&self.pipeline.timeouts);
-            let result = if stage == Stage::Build && steps.len() > 1 {
+            let budget = stage.budget(&self.pipeline.timeouts);
+            let deadline = started + budget;
+            let mut result = if stage == Stage::Build && steps.len() > 1 {
                 self.parallel_by_image(&steps, deadline)
             } else {
                 steps.iter().try_for_each(|s| self.step(s, deadline))
             };
+            if let Err(e) = &mut result {
+                if e.timed_out && Instant::now() + Duration::from_millis(500) >= deadline {
+                    e.hint = Some(format!(
+                        "the {} stage's time budget ({}) ran out; raise [timeouts] {} in pipeline.toml if the work is just slow",
+                        stage.name(),
+                        humantime::format_duration(budget),
+                        stage.name()
+                    ));
+                }
+            }
             let failed = result.is_err();
             if let Err(e) = &result {
                 self.ex.reporter.emit(Event::Error {
@@ -181,7 +198,6 @@ impl<'a> Runner<'a> {
         let started = Instant::now();
         match &step.action {
             Action::Run { cmd } => {
-                self.probes.lock().unwrap().clear();
                 self.ex
                     .run(stage, cmd, Some(deadline))
                     .map_err(|e| StageError::from_exec(stage, &step.title, e))
@@ -470,6 +486,10 @@ impl<'a> Runner<'a> {
                 let mut err =
                     StageError::from_exec(stage, &format!("{} did not roll out", w.id()), e);
                 if !interrupted {
+                    err.hint = Some(format!(
+                        "see `kubectl --context {ctx} -n {ns} describe {}` and `kubectl --context {ctx} -n {ns} get events --sort-by=.lastTimestamp`",
+                        w.id()
+                    ));
                     self.diagnose(stage, ctx, ns, w, &mut err, deadline);
                 }
                 return Err(err);

@@ -14,7 +14,6 @@ pub struct Vars {
 }
 
 impl Vars {
-    #[cfg(test)]
     pub fn new(process: BTreeMap<String, String>, file: BTreeMap<String, String>) -> Vars {
         Vars { process, file }
     }

@@ -156,6 +156,7 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
         text: &text,
         doc: None,
         profile_path: vec![],
+        uninterpolated: BTreeSet::new(),
         errors: vec![],
     };
 
@@ -301,21 +302,24 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
         cx.named_section(&merged, "releases", |r: &mut Release, n| r.name = n);
     let smoke: Vec<Check> = cx.named_section(&merged, "smoke", |c: &mut Check, n| c.name = n);
 
-    let (Some(project), Some(cluster), Some(registry), Some(timeouts)) =
-        (project, cluster, registry, timeouts)
-    else {
-        return Err(ConfigErrors(cx.errors));
-    };
+    // Sections that failed to deserialize were reported; validate the rest anyway
+    // (with neutral stand-ins) so one run reports every problem.
+    let project = project.unwrap_or_else(|| Project {
+        name: "placeholder".into(),
+        default_profile: default_profile_name(),
+        env_file: ".env".into(),
+        namespace: "default".into(),
+    });
     let p = Pipeline {
         root,
         profile,
         project,
-        cluster,
-        registry,
+        cluster: cluster.unwrap_or_default(),
+        registry: registry.flatten(),
         images,
         releases,
         smoke,
-        timeouts,
+        timeouts: timeouts.unwrap_or_default(),
         vars,
     };
     validate(&p, &merged, &mut cx);
@@ -350,6 +354,7 @@ fn interpolate_tree(v: &mut Value, at: &mut Vec<String>, vars: &Vars, cx: &mut C
                 for e in errs {
                     cx.err(at, e, None);
                 }
+                cx.uninterpolated.insert(at.clone());
             }
         },
         Value::Array(items) => {
@@ -387,6 +392,9 @@ struct Cx<'t> {
     doc: Option<Spanned<DeTable<'t>>>,
     /// `["profiles", NAME]` when a profile was merged: its keys are looked up first.
     profile_path: Vec<String>,
+    /// Paths whose `${VAR}` could not be interpolated: their later checks would only
+    /// repeat the same problem.
+    uninterpolated: BTreeSet<Vec<String>>,
     errors: Vec<Diagnostic>,
 }
 
@@ -430,6 +438,13 @@ impl Cx<'_> {
     }
 
     fn err(&mut self, at: &[String], message: String, hint: Option<String>) {
+        if self.uninterpolated.contains(at)
+            && !message.contains("is not set")
+            && !message.contains("variable name")
+            && !message.contains("unclosed")
+        {
+            return;
+        }
         let location = self.locate(at).or_else(|| {
             Some(Location {
                 file: self.file.clone(),
@@ -476,7 +491,7 @@ impl Cx<'_> {
                     _ => None,
                 })
                 .collect();
-            let msg = e.inner().to_string();
+            let msg = e.inner().message().to_string();
             let mut full = at.to_vec();
             if let Some((field, expected)) = parse_unknown_field(&msg) {
                 if rel.last() == Some(&field) {

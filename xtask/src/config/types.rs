@@ -59,6 +59,10 @@ pub struct Project {
     pub namespace: String,
 }
 
+pub fn default_profile_name() -> String {
+    default_profile()
+}
+
 fn default_profile() -> String {
     "local-kind".into()
 }

@@ -1,0 +1,437 @@
+#!/usr/bin/env python3
+"""A fake docker / kind / minikube / helm / kubectl for slipway's tier-2 tests.
+
+Installed under each tool's name (symlinks) first on PATH. Every invocation appends
+one JSON line to $FAKE_LOG with the tool, argv, stdin, env and cwd. Behaviour:
+
+* Rules ($FAKE_RULES, a JSON list) inject faults. The first rule whose `tool`
+  matches and whose `match` strings all occur in the joined argv applies:
+  {"tool", "match": [..], "stdout", "stderr", "exit", "sleep", "times",
+   "echo_stdin": bool, "signal_delay": seconds}. `times` limits how often it fires.
+* Otherwise a small simulated world kept in $FAKE_STATE/state.json answers:
+  kind clusters and nodes, docker images, loaded images, helm releases (with the
+  values they were installed with), namespaces, secrets (key names only), minikube
+  profiles. `kubectl port-forward` serves HTTP on the requested local port with
+  answers derived from the release's values, like the sample service would.
+* SIGINT/SIGTERM are logged ({"signal": ...}) before exiting 130/143, so tests can
+  tell a graceful stop from a SIGKILL.
+"""
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import sys
+import time
+
+TOOL = os.path.basename(sys.argv[0])
+ARGV = sys.argv[1:]
+LOG = os.environ.get("FAKE_LOG", "/dev/null")
+STATE_DIR = os.environ.get("FAKE_STATE", "/tmp")
+STATE = os.path.join(STATE_DIR, "state.json")
+
+
+def log(entry):
+    with open(LOG, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.write(json.dumps(entry) + "\n")
+
+
+class World:
+    """state.json under an exclusive lock for the whole invocation."""
+
+    def __enter__(self):
+        self.f = open(os.path.join(STATE_DIR, "state.lock"), "a")
+        fcntl.flock(self.f, fcntl.LOCK_EX)
+        try:
+            with open(STATE) as s:
+                self.s = json.load(s)
+        except (FileNotFoundError, json.JSONDecodeError):
+            self.s = {}
+        for k in ("clusters", "built", "loaded", "releases", "namespaces", "secrets", "minikube", "hits"):
+            self.s.setdefault(k, {} if k not in ("clusters",) else [])
+        return self.s
+
+    def __exit__(self, *exc):
+        with open(STATE + ".tmp", "w") as s:
+            json.dump(self.s, s)
+        os.replace(STATE + ".tmp", STATE)
+        self.f.close()
+
+
+def out(text="", err="", code=0):
+    if text:
+        sys.stdout.write(text)
+    if err:
+        sys.stderr.write(err)
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+def flag(name, default=None):
+    """Value of --name VALUE or --name=VALUE."""
+    for i, a in enumerate(ARGV):
+        if a == name and i + 1 < len(ARGV):
+            return ARGV[i + 1]
+        if a.startswith(name + "="):
+            return a[len(name) + 1:]
+    return default
+
+
+def on_signal(signum, _frame):
+    name = signal.Signals(signum).name
+    log({"tool": TOOL, "argv": ARGV, "signal": name, "pid": os.getpid()})
+    time.sleep(float(os.environ.get("FAKE_SIGNAL_DELAY", "0")))
+    sys.exit(128 + signum)
+
+
+def apply_rule(stdin):
+    try:
+        rules = json.load(open(os.environ["FAKE_RULES"]))
+    except (KeyError, FileNotFoundError):
+        return
+    joined = " ".join([TOOL] + ARGV)
+    for i, r in enumerate(rules):
+        if r.get("tool") not in (None, TOOL):
+            continue
+        if not all(m in joined for m in r.get("match", [])):
+            continue
+        with World() as w:
+            hits = w["hits"].get(str(i), 0)
+            if "times" in r and hits >= r["times"]:
+                continue
+            w["hits"][str(i)] = hits + 1
+        if "signal_delay" in r:
+            os.environ["FAKE_SIGNAL_DELAY"] = str(r["signal_delay"])
+        end = time.time() + r.get("sleep", 0)
+        while time.time() < end:
+            time.sleep(0.05)
+        err = r.get("stderr", "")
+        if r.get("echo_stdin"):
+            err += stdin
+        out(r.get("stdout", ""), err, r.get("exit", 0))
+
+
+def image_id(ref):
+    return "sha256:" + hashlib.sha256(ref.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- docker
+def docker(stdin):
+    a = ARGV
+    if a[:1] == ["version"]:
+        out("27.3.1\n")
+    if a[:1] == ["info"]:
+        out(json.dumps({"ServerVersion": "27.3.1", "DockerRootDir": STATE_DIR}) + "\n")
+    if a[:2] == ["image", "inspect"]:
+        with World() as w:
+            ref = a[-1]
+            if ref in w["built"]:
+                out(w["built"][ref] + "\n")
+        out(err=f"Error response from daemon: No such image: {ref}\n", code=1)
+    if a[:1] == ["build"]:
+        ref = flag("--tag")
+        with World() as w:
+            w["built"][ref] = image_id(ref + str(len(w["built"])))
+        out(f"Successfully built\nSuccessfully tagged {ref}\n")
+    if a[:1] == ["push"]:
+        out(f"{a[1]}: digest: sha256:{'0' * 64} size: 528\n")
+    if a[:1] == ["exec"]:
+        node, ref = a[1], a[-1]
+        with World() as w:
+            cluster = node.rsplit("-control-plane", 1)[0]
+            loaded = w["loaded"].get(cluster, {})
+            if ref in loaded:
+                out(loaded[ref] + "\n")
+        out(err=f'level=fatal msg="no such image {ref} present"\n', code=1)
+    out()
+
+
+# ---------------------------------------------------------------- kind
+def kind(stdin):
+    a = ARGV
+    name = flag("--name", "kind")
+    if a[:1] == ["version"]:
+        out("kind v0.30.0 go1.24.6 linux/amd64\n")
+    if a[:2] == ["get", "clusters"]:
+        with World() as w:
+            if not w["clusters"]:
+                out(err="No kind clusters found.\n")
+            out("".join(c + "\n" for c in sorted(w["clusters"])))
+    if a[:2] == ["get", "nodes"]:
+        with World() as w:
+            if name in w["clusters"]:
+                out(f"{name}-control-plane\n")
+        out(err=f"No kind nodes found for cluster \"{name}\".\n")
+    if a[:2] == ["create", "cluster"]:
+        with World() as w:
+            if name in w["clusters"]:
+                out(err=f'ERROR: failed to create cluster: node(s) already exist for a cluster with the name "{name}"\n', code=1)
+            w["clusters"].append(name)
+        out(err=f"Creating cluster \"{name}\" ...\n")
+    if a[:2] == ["delete", "cluster"]:
+        with World() as w:
+            if name in w["clusters"]:
+                w["clusters"].remove(name)
+            w["loaded"].pop(name, None)
+        out(err=f"Deleting cluster \"{name}\" ...\n")
+    if a[:2] == ["load", "docker-image"]:
+        ref = a[2]
+        with World() as w:
+            if name not in w["clusters"]:
+                out(err=f"ERROR: no nodes found for cluster \"{name}\"\n", code=1)
+            if ref not in w["built"]:
+                out(err=f"ERROR: image: \"{ref}\" not present locally\n", code=1)
+            w["loaded"].setdefault(name, {})[ref] = w["built"][ref]
+        out(err=f"Image: \"{ref}\" with ID \"{image_id(ref)}\" not yet present on node \"{name}-control-plane\", loading...\n")
+    out()
+
+
+# ---------------------------------------------------------------- minikube
+def minikube(stdin):
+    a = ARGV
+    p = flag("--profile", "minikube")
+    if a[:1] == ["version"]:
+        out("v1.34.0\n")
+    with World() as w:
+        if a[:1] == ["status"]:
+            if w["minikube"].get(p):
+                out(json.dumps({"Name": p, "Host": "Running", "Kubelet": "Running", "APIServer": "Running"}) + "\n")
+            body = json.dumps({"Name": p, "Host": "Nonexistent", "APIServer": "Nonexistent"}) + "\n"
+        elif a[:1] == ["start"]:
+            w["minikube"][p] = True
+            w["clusters"].append("minikube:" + p)
+            body = None
+        elif a[:1] == ["delete"]:
+            w["minikube"].pop(p, None)
+            w["loaded"].pop(p, None)
+            body = None
+        elif a[:2] == ["image", "ls"]:
+            imgs = [{"id": i.split(":", 1)[1], "repoTags": [r]} for r, i in w["loaded"].get(p, {}).items()]
+            body = json.dumps(imgs) + "\n"
+        elif a[:2] == ["image", "load"]:
+            w["loaded"].setdefault(p, {})[a[2]] = w["built"].get(a[2], image_id(a[2]))
+            body = None
+        else:
+            body = None
+    if a[:1] == ["status"]:
+        out(body, code=85)
+    out(body or "")
+
+
+# ---------------------------------------------------------------- helm
+def parse_sets():
+    vals = {}
+    for i, x in enumerate(ARGV):
+        if x in ("--set", "--set-string", "--set-file") and i + 1 < len(ARGV):
+            k, _, v = ARGV[i + 1].partition("=")
+            vals[k] = v
+    return vals
+
+
+def helm(stdin):
+    a = ARGV
+    ns = flag("--namespace", "default")
+    if a[:1] == ["version"]:
+        out("v3.16.2+g13654a5\n")
+    if a[:2] == ["dependency", "build"]:
+        out("Saving 2 charts\n")
+    rel = a[1] if len(a) > 1 else ""
+    key = f"{ns}/{rel}"
+    with World() as w:
+        r = w["releases"].get(key)
+        if a[0] == "status":
+            if not r:
+                body = None
+            else:
+                body = json.dumps({"name": rel, "namespace": ns, "version": r["version"], "info": {"status": r["status"], "description": r["description"]}}) + "\n"
+        elif a[:2] == ["upgrade", "--install"]:
+            rel = a[2]
+            key = f"{ns}/{rel}"
+            r = w["releases"].get(key, {"version": 0})
+            w["releases"][key] = {"version": r["version"] + 1, "status": "deployed", "description": flag("--description", "Upgrade complete"), "values": parse_sets()}
+            w["namespaces"][ns] = True
+            body = f'Release "{rel}" has been upgraded. Happy Helming!\n'
+        elif a[0] == "rollback":
+            if r:
+                r["version"] += 1
+                r["status"] = "deployed"
+            body = f"Rollback was a success! Happy Helming!\n"
+        elif a[0] == "uninstall":
+            w["releases"].pop(key, None)
+            body = f'release "{rel}" uninstalled\n' if r else ""
+        else:
+            body = ""
+    if a[0] == "status" and body is None:
+        out(err="Error: release: not found\n", code=1)
+    out(body)
+
+
+# ---------------------------------------------------------------- kubectl
+def release_values(w, ns, service):
+    for key, r in w["releases"].items():
+        rns, rel = key.split("/", 1)
+        if rns == ns and (rel == service or service.startswith(rel)):
+            return rel, r
+    return None, None
+
+
+def workloads(w, ns):
+    items = []
+    for key, r in w["releases"].items():
+        rns, rel = key.split("/", 1)
+        if rns != ns:
+            continue
+        n = int(r["values"].get("replicaCount", "1") or 1)
+        items.append({
+            "kind": "Deployment",
+            "metadata": {"name": rel, "annotations": {"meta.helm.sh/release-name": rel, "meta.helm.sh/release-namespace": ns}},
+            "spec": {"replicas": n, "selector": {"matchLabels": {"app.kubernetes.io/instance": rel}}},
+            "status": {"readyReplicas": n},
+        })
+    return items
+
+
+def pods(w, ns, selector):
+    rel = selector.split("app.kubernetes.io/instance=", 1)[-1].split(",")[0]
+    r = w["releases"].get(f"{ns}/{rel}")
+    if not r:
+        return []
+    v = r["values"]
+    image = f"{v.get('image.repository', rel)}:{v.get('image.tag', 'latest')}"
+    n = int(v.get("replicaCount", "1") or 1)
+    return [{
+        "metadata": {"name": f"{rel}-{i}", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"containers": [{"image": image}]},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                   "containerStatuses": [{"restartCount": 0, "state": {"running": {}}}]},
+    } for i in range(n)]
+
+
+def serve(ns, service, local, remote):
+    import http.server
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def answer(self):
+            n = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(n).decode() if n else ""
+            with World() as w:
+                _, r = release_values(w, ns, service)
+                secret_name = (r or {}).get("values", {}).get("secret.existingSecret", "")
+                has_secret = f"{ns}/{secret_name}" in w["secrets"]
+            v = (r or {}).get("values", {})
+            canned = json.loads(os.environ.get("FAKE_HTTP", "{}")).get(f"{self.command} {self.path}")
+            if canned:
+                status, text = canned["status"], canned.get("body", "")
+            elif r is None:
+                status, text = 503, "no release behind this service\n"
+            elif self.path == "/healthz":
+                status, text = 200, "ok\n"
+            elif self.path == "/readyz":
+                status, text = 200, "ready\n"
+            elif self.path == "/version":
+                status, text = 200, json.dumps({"name": "sample", "version": "0.1.0", "image_tag": v.get("image.tag", "")})
+            elif self.path == "/api/echo":
+                msg = json.loads(body or "{}").get("message", "")
+                status, text = 200, json.dumps({"echo": msg, "greeting": v.get("config.greeting", ""), "secret_present": has_secret})
+            else:
+                status, text = 404, "not found\n"
+            data = text.encode()
+            self.send_response(status)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = answer
+
+    srv = http.server.HTTPServer(("127.0.0.1", local), H)
+    log({"tool": "kubectl", "port_forward_pid": os.getpid(), "port": local})
+    print(f"Forwarding from 127.0.0.1:{local} -> {remote}", flush=True)
+    srv.serve_forever()
+
+
+def kubectl(stdin):
+    a = [x for x in ARGV]
+    ctx = flag("--context")
+    ns = flag("--namespace", "default")
+    # Drop the global flags to find the verb.
+    rest, skip = [], False
+    for x in a:
+        if skip:
+            skip = False
+            continue
+        if x in ("--context", "--namespace"):
+            skip = True
+            continue
+        rest.append(x)
+    verb = rest[0] if rest else ""
+    if verb == "version":
+        out(json.dumps({"clientVersion": {"major": "1", "minor": "31", "gitVersion": "v1.31.2"}}) + "\n")
+    if rest[:2] == ["config", "get-contexts"]:
+        with World() as w:
+            names = ["kind-" + c for c in w["clusters"] if not c.startswith("minikube:")]
+            names += [p for p in w["minikube"]]
+        names += [c for c in os.environ.get("FAKE_CONTEXTS", "").split(",") if c]
+        out("".join(n + "\n" for n in names))
+    known = [c for c in os.environ.get("FAKE_CONTEXTS", "").split(",") if c]
+    with World() as w:
+        known += ["kind-" + c for c in w["clusters"]] + list(w["minikube"])
+    if ctx not in known:
+        out(err=f'error: context "{ctx}" does not exist\n', code=1)
+    if rest[:2] == ["get", "--raw"]:
+        out("ok")
+    if verb == "apply":
+        doc = json.loads(stdin)
+        with World() as w:
+            if doc["kind"] == "Secret":
+                m = doc["metadata"]
+                w["secrets"][f"{m['namespace']}/{m['name']}"] = {"keys": sorted(doc.get("stringData", {})), "labels": m.get("labels", {})}
+            elif doc["kind"] == "Namespace":
+                w["namespaces"][doc["metadata"]["name"]] = True
+        out(f"{doc['kind'].lower()}/{doc['metadata']['name']} serverside-applied\n")
+    if rest[:2] == ["get", "deployments,statefulsets,daemonsets"]:
+        with World() as w:
+            out(json.dumps({"items": workloads(w, ns)}) + "\n")
+    if rest[:2] == ["get", "pods"]:
+        with World() as w:
+            out(json.dumps({"items": pods(w, ns, flag("--selector", ""))}) + "\n")
+    if rest[:2] == ["rollout", "status"]:
+        out(f'{rest[2]} successfully rolled out\n')
+    if verb == "wait":
+        out(f"{rest[1]} condition met\n")
+    if rest[:2] == ["get", "secret"]:
+        sel = flag("--selector", "")
+        want = dict(p.split("=", 1) for p in sel.split(",") if "=" in p)
+        with World() as w:
+            names = [k.split("/", 1)[1] for k, s in w["secrets"].items() if k.startswith(ns + "/") and all(s["labels"].get(x) == y for x, y in want.items())]
+        out("".join(f"secret/{n}\n" for n in names))
+    if rest[:2] == ["delete", "secret"]:
+        sel = flag("--selector", "")
+        want = dict(p.split("=", 1) for p in sel.split(",") if "=" in p)
+        with World() as w:
+            for k in [k for k, s in w["secrets"].items() if k.startswith(ns + "/") and all(s["labels"].get(x) == y for x, y in want.items())]:
+                del w["secrets"][k]
+        out()
+    if verb == "get":
+        out(f"{rest[1]}\n")
+    if verb == "port-forward":
+        target = [x for x in rest if x.startswith("service/")][0].split("/", 1)[1]
+        local, remote = [x for x in rest if ":" in x and x.split(":")[0].isdigit()][0].split(":")
+        serve(ns, target, int(local), int(remote))
+    out()
+
+
+def main():
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    log({"tool": TOOL, "argv": ARGV, "stdin": stdin, "env": dict(os.environ), "cwd": os.getcwd(), "pid": os.getpid()})
+    apply_rule(stdin)
+    {"docker": docker, "kind": kind, "minikube": minikube, "helm": helm, "kubectl": kubectl}[TOOL](stdin)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+//! Test support for tier 2: a sandbox with fake tools first on PATH, a copy of the
+//! fixture project, a clean environment, and readers for what the fakes recorded.
+
+#![allow(dead_code)]
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+pub const CANARY: &str = "CANARY-7f3a9c-never-print-me";
+pub const TOOLS: &[&str] = &["docker", "kind", "minikube", "helm", "kubectl"];
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub project: PathBuf,
+    pub bin: PathBuf,
+    pub log: PathBuf,
+    pub state: PathBuf,
+    rules: PathBuf,
+    pub env: Vec<(String, String)>,
+}
+
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+pub fn python3() -> PathBuf {
+    which::which("python3").expect("python3 runs the fake tools")
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+        let project = dir.path().join("project");
+        copy_dir(&tests.join("fixtures/app"), &project);
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for t in TOOLS {
+            symlink(tests.join("support/fake_tool.py"), bin.join(t)).unwrap();
+        }
+        symlink(python3(), bin.join("python3")).unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        let log = dir.path().join("calls.jsonl");
+        let rules = dir.path().join("rules.json");
+        std::fs::write(&rules, "[]").unwrap();
+        Sandbox {
+            project,
+            bin,
+            log,
+            state,
+            rules,
+            env: vec![],
+            dir,
+        }
+    }
+
+    /// Add a fault-injection rule (see fake_tool.py).
+    pub fn rule(&self, rule: Value) {
+        let mut all: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(&self.rules).unwrap()).unwrap();
+        all.push(rule);
+        std::fs::write(&self.rules, serde_json::to_string(&all).unwrap()).unwrap();
+    }
+
+    pub fn clear_rules(&self) {
+        std::fs::write(&self.rules, "[]").unwrap();
+    }
+
+    pub fn set_env(&mut self, k: &str, v: &str) {
+        self.env.push((k.into(), v.into()));
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        c.args(args)
+            .current_dir(&self.project)
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", self.bin.display()))
+            .env("HOME", self.dir.path())
+            .env("TMPDIR", self.dir.path())
+            .env("CI", "1")
+            .env("NO_COLOR", "1")
+            .env("FAKE_LOG", &self.log)
+            .env("FAKE_STATE", &self.state)
+            .env("FAKE_RULES", &self.rules)
+            .env("FIXTURE_TOKEN", CANARY)
+            .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Out {
+        let o = self.command(args).output().unwrap();
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Every invocation the fakes recorded, in order.
+    pub fn calls(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Invocations as "tool arg arg…" lines.
+    pub fn argv_lines(&self) -> Vec<String> {
+        self.calls()
+            .iter()
+            .filter(|c| c.get("argv").is_some() && c.get("signal").is_none())
+            .map(|c| {
+                let argv: Vec<&str> = c["argv"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap())
+                    .collect();
+                format!("{} {}", c["tool"].as_str().unwrap(), argv.join(" "))
+            })
+            .collect()
+    }
+
+    pub fn ran(&self, needle: &str) -> bool {
+        self.argv_lines().iter().any(|l| l.contains(needle))
+    }
+
+    pub fn count(&self, needle: &str) -> usize {
+        self.argv_lines()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    pub fn port_forward_pids(&self) -> Vec<i32> {
+        self.calls()
+            .iter()
+            .filter_map(|c| c.get("port_forward_pid").and_then(Value::as_i64))
+            .map(|p| p as i32)
+            .collect()
+    }
+
+    pub fn pids_of(&self, needle: &str) -> Vec<i32> {
+        self.calls()
+            .iter()
+            .filter(|c| c.get("stdin").is_some())
+            .filter(|c| {
+                let argv: Vec<&str> = c["argv"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap())
+                    .collect();
+                format!("{} {}", c["tool"].as_str().unwrap(), argv.join(" ")).contains(needle)
+            })
+            .filter_map(|c| c["pid"].as_i64())
+            .map(|p| p as i32)
+            .collect()
+    }
+}
+
+/// Is this process still running (zombies count as gone)?
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next()
+                .unwrap_or("");
+            state != "Z" && state != "X"
+        }
+        Err(_) => false,
+    }
+}
+
+/// Mask what changes between runs (local ports, timestamps) in argv lines.
+pub fn normalize(lines: &[String]) -> String {
+    lines
+        .iter()
+        .filter(|l| !l.contains(" version"))
+        .map(|l| {
+            l.split(' ')
+                .map(|w| match w.split_once(':') {
+                    Some((a, b))
+                        if a.len() >= 4
+                            && a.chars().all(|c| c.is_ascii_digit())
+                            && b.chars().all(|c| c.is_ascii_digit()) =>
+                    {
+                        format!("LOCALPORT:{b}")
+                    }
+                    _ => w.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
