@@ -12,5 +12,5 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 # --target keeps RUSTFLAGS off build scripts and proc-macros (which must stay dynamic).
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
   cargo build --release --locked --quiet -p "$pkg" --target "$host"
-install -D -m 0755 "target/$host/release/$pkg" "$dest"
+install -D -m 0755 "${CARGO_TARGET_DIR:-target}/$host/release/$pkg" "$dest"
 echo "built $dest ($(du -h "$dest" | cut -f1), static)" >&2
