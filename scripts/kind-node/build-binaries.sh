@@ -8,7 +8,7 @@
 # which is exactly what that directory holds at the release.
 set -euo pipefail
 K8S="${K8S_VERSION:-v1.34.4}"
-ETCD="${ETCD_VERSION:-v3.5.21}"
+ETCD="${ETCD_VERSION:-v3.6.5}"
 COREDNS="${COREDNS_VERSION:-v1.12.1}"
 CRICTL="${CRICTL_VERSION:-v1.34.0}"
 OUT="${OUT:-$HOME/.cache/slipway/node/$K8S/bin}"
@@ -54,33 +54,42 @@ if need "${k8s_bins[@]}"; then
   rm -rf "$dir"
 fi
 
-if need etcd; then
-  say "etcd $ETCD"
+# wrapper_build NAME MODULE@VERSION MAIN_GO: build a command whose main package is not
+# installable from the proxy (replace directives) from a two-line main of our own.
+wrapper_build() {
+  local name=$1 module=$2 main=$3 dir
+  need "$name" || return 0
+  say "$name ($module)"
   dir=$(mktemp -d)
   (
     cd "$dir"
-    printf 'module slipway.local/etcd\n\ngo 1.24\n' >go.mod
-    printf 'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\nfunc main() { etcdmain.Main(os.Args) }\n' >main.go
-    retry go get "go.etcd.io/etcd/server/v3@$ETCD"
+    printf 'module slipway.local/%s\n\ngo 1.24\n' "$name" >go.mod
+    printf '%s\n' "$main" >main.go
+    retry go get "$module"
     retry go mod tidy
-    go build -trimpath -ldflags "-s -w" -o "$OUT/etcd" .
+    go build -trimpath -ldflags "-s -w" -o "$OUT/$name" .
   )
   rm -rf "$dir"
-fi
+}
 
-if need coredns; then
-  say "coredns $COREDNS"
-  dir=$(mktemp -d)
-  (
-    cd "$dir"
-    printf 'module slipway.local/coredns\n\ngo 1.24\n' >go.mod
-    printf 'package main\n\nimport (\n\t_ "github.com/coredns/coredns/core/plugin"\n\t"github.com/coredns/coredns/coremain"\n)\n\nfunc main() { coremain.Run() }\n' >main.go
-    retry go get "github.com/coredns/coredns@$COREDNS"
-    retry go mod tidy
-    go build -trimpath -ldflags "-s -w" -o "$OUT/coredns" .
-  )
-  rm -rf "$dir"
-fi
+wrapper_build etcd "go.etcd.io/etcd/server/v3@$ETCD" 'package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }'
+
+wrapper_build coredns "github.com/coredns/coredns@$COREDNS" 'package main
+
+import (
+	_ "github.com/coredns/coredns/core/plugin"
+	"github.com/coredns/coredns/coremain"
+)
+
+func main() { coremain.Run() }'
 
 if need crictl; then
   say "crictl $CRICTL"

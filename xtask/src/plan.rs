@@ -165,6 +165,7 @@ pub struct Step {
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // a plan holds a handful of these
 pub enum Action {
     Preflight(Preflight),
     Run {

@@ -8,6 +8,18 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use support::{alive, normalize, Sandbox, CANARY};
 
+const STAGES: [&str; 9] = [
+    "preflight",
+    "cluster",
+    "build",
+    "load",
+    "secrets",
+    "deploy",
+    "rollout",
+    "health",
+    "smoke",
+];
+
 fn ok(s: &Sandbox, args: &[&str]) -> support::Out {
     let o = s.run(args);
     assert_eq!(o.code, 0, "`{}` failed:\n{}", args.join(" "), o.all());
@@ -19,17 +31,7 @@ fn kind_profile_runs_every_stage_in_order() {
     let s = Sandbox::new();
     let o = ok(&s, &["deploy-local"]);
     insta::assert_snapshot!(normalize(&s.argv_lines()));
-    for stage in [
-        "preflight",
-        "cluster",
-        "build",
-        "load",
-        "secrets",
-        "deploy",
-        "rollout",
-        "health",
-        "smoke",
-    ] {
+    for stage in STAGES {
         assert!(
             o.stderr.contains(&format!("[{stage}] finished")),
             "{stage} missing:\n{}",
@@ -589,20 +591,7 @@ fn json_events_describe_every_stage() {
         .iter()
         .map(|e| e["stage"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "preflight",
-            "cluster",
-            "build",
-            "load",
-            "secrets",
-            "deploy",
-            "rollout",
-            "health",
-            "smoke"
-        ]
-    );
+    assert_eq!(names, STAGES);
     for e in &finished {
         assert_eq!(e["result"], "ok");
         assert!(e["duration_ms"].is_u64() && e["commands"].is_u64());

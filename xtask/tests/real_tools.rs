@@ -9,7 +9,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn in_ci() -> bool {
@@ -19,9 +22,16 @@ fn in_ci() -> bool {
 /// True when `tool` can be used; otherwise skip (outside CI) or fail (in CI).
 fn require(tool: &str) -> bool {
     let usable = which::which(tool).is_ok()
-        && (tool != "docker" || Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success()));
+        && (tool != "docker"
+            || Command::new("docker")
+                .arg("info")
+                .output()
+                .is_ok_and(|o| o.status.success()));
     if !usable {
-        assert!(!in_ci(), "{tool} is required in CI: .ci/run must provide it");
+        assert!(
+            !in_ci(),
+            "{tool} is required in CI: .ci/run must provide it"
+        );
         eprintln!("SKIPPED: {tool} is not available here (see README.md, Running the tests)");
     }
     usable
@@ -29,14 +39,24 @@ fn require(tool: &str) -> bool {
 
 fn sh(cmd: &mut Command) -> String {
     let o = cmd.output().unwrap();
-    assert!(o.status.success(), "{cmd:?} failed:\n{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
 fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
+    let mut s =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     buf.split_whitespace().nth(1)?.parse().ok()
@@ -72,26 +92,69 @@ fn sample_image_builds_offline_and_passes_its_container_test() {
         .env("CI", "1")
         .output()
         .unwrap();
-    assert!(o.status.success(), "cargo xtask build failed:\n{}", String::from_utf8_lossy(&o.stderr));
-    let plan: serde_json::Value =
-        serde_json::from_str(&sh(Command::new(xtask).args(["plan", "--job", "build", "--output", "json"]).current_dir(repo()))).unwrap();
+    assert!(
+        o.status.success(),
+        "cargo xtask build failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_str(&sh(Command::new(xtask)
+        .args(["plan", "--job", "build", "--output", "json"])
+        .current_dir(repo())))
+    .unwrap();
     let reference = plan["images"][0]["reference"].as_str().unwrap().to_string();
 
-    let size: u64 = sh(Command::new("docker").args(["image", "inspect", "--format", "{{.Size}}", &reference])).parse().unwrap();
+    let size: u64 =
+        sh(Command::new("docker").args(["image", "inspect", "--format", "{{.Size}}", &reference]))
+            .parse()
+            .unwrap();
     eprintln!("{reference}: {size} bytes");
-    assert!(size < 15 * 1024 * 1024, "image is {size} bytes, target is under 15 MB");
-    assert_eq!(sh(Command::new("docker").args(["image", "inspect", "--format", "{{.Config.User}}", &reference])), "65532:65532");
+    assert!(
+        size < 15 * 1024 * 1024,
+        "image is {size} bytes, target is under 15 MB"
+    );
+    assert_eq!(
+        sh(Command::new("docker").args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.Config.User}}",
+            &reference
+        ])),
+        "65532:65532"
+    );
 
-    let cid = sh(Command::new("docker").args(["run", "-d", "-p", "127.0.0.1::8080", "-e", "GREETING=hi", "-e", "SHUTDOWN_DELAY_SECONDS=1", &reference]));
+    let cid = sh(Command::new("docker").args([
+        "run",
+        "-d",
+        "-p",
+        "127.0.0.1::8080",
+        "-e",
+        "GREETING=hi",
+        "-e",
+        "SHUTDOWN_DELAY_SECONDS=1",
+        &reference,
+    ]));
     let guard = scopeguard(cid.clone());
-    let port: u16 = sh(Command::new("docker").args(["port", &cid, "8080/tcp"])).rsplit(':').next().unwrap().parse().unwrap();
+    let port: u16 = sh(Command::new("docker").args(["port", &cid, "8080/tcp"]))
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(wait_status(port, "/healthz", 200), Some(200));
     assert_eq!(wait_status(port, "/readyz", 200), Some(200));
     let started = Instant::now();
     sh(Command::new("docker").args(["stop", "--time", "10", &cid]));
     let took = started.elapsed();
-    assert_eq!(sh(Command::new("docker").args(["inspect", "--format", "{{.State.ExitCode}}", &cid])), "0", "SIGTERM must exit cleanly");
-    assert!(took < Duration::from_secs(10), "stopped by SIGKILL after the grace period ({took:?})");
+    assert_eq!(
+        sh(Command::new("docker").args(["inspect", "--format", "{{.State.ExitCode}}", &cid])),
+        "0",
+        "SIGTERM must exit cleanly"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "stopped by SIGKILL after the grace period ({took:?})"
+    );
     let logs = sh(Command::new("docker").args(["logs", &cid]));
     assert!(logs.contains("stopped cleanly"), "{logs}");
     drop(guard);
@@ -99,7 +162,12 @@ fn sample_image_builds_offline_and_passes_its_container_test() {
     // Missing required config: alive but not ready, and it says why.
     let cid = sh(Command::new("docker").args(["run", "-d", "-p", "127.0.0.1::8080", &reference]));
     let _guard = scopeguard(cid.clone());
-    let port: u16 = sh(Command::new("docker").args(["port", &cid, "8080/tcp"])).rsplit(':').next().unwrap().parse().unwrap();
+    let port: u16 = sh(Command::new("docker").args(["port", &cid, "8080/tcp"]))
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(wait_status(port, "/healthz", 200), Some(200));
     assert_eq!(http_status(port, "/readyz"), Some(503));
 }
@@ -122,8 +190,18 @@ fn chart_lints_renders_and_validates_against_the_api_schemas() {
     if !require("helm") || !require("go") || !require("python3") {
         return;
     }
-    let o = Command::new("bash").arg(repo().join("scripts/chart-check.sh")).output().unwrap();
-    let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("bash")
+        .arg(repo().join("scripts/chart-check.sh"))
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(o.status.success(), "{all}");
-    assert!(all.contains("all charts valid") && all.contains("0 invalid"), "{all}");
+    assert!(
+        all.contains("all charts valid") && all.contains("0 invalid"),
+        "{all}"
+    );
 }

@@ -298,11 +298,13 @@ pub async fn serve(
     delay: Duration,
     timeout: Duration,
 ) -> i32 {
+    let (begun_tx, begun_rx) = tokio::sync::oneshot::channel::<()>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let st = state.clone();
     tokio::spawn(async move {
         signal.await;
         st.begin_shutdown();
+        let _ = begun_tx.send(());
         log(
             "info",
             &format!(
@@ -316,28 +318,40 @@ pub async fn serve(
     let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(async {
         let _ = stop_rx.await;
     });
-    let server = tokio::spawn(async move { server.await });
-    // The graceful-shutdown future only resolves once every connection is done; bound it.
-    let mut server = server;
-    loop {
-        tokio::select! {
-            r = &mut server => {
-                return match r {
-                    Ok(Ok(())) => { log("info", "stopped cleanly"); 0 }
-                    Ok(Err(e)) => { log("error", &format!("server error: {e}")); 1 }
-                    Err(e) => { log("error", &format!("server task failed: {e}")); 1 }
-                };
-            }
-            _ = tokio::time::sleep(Duration::from_millis(100)), if state.0.shutting_down.load(Ordering::SeqCst) => {
-                // Start the bound only once shutdown began.
-                let end = tokio::time::Instant::now() + delay + timeout;
-                return match tokio::time::timeout_at(end, &mut server).await {
-                    Ok(Ok(Ok(()))) => { log("info", "stopped cleanly"); 0 }
-                    Ok(Ok(Err(e))) => { log("error", &format!("server error: {e}")); 1 }
-                    Ok(Err(e)) => { log("error", &format!("server task failed: {e}")); 1 }
-                    Err(_) => { log("warn", &format!("{} request(s) still in flight after {}s; exiting", state.in_flight(), timeout.as_secs())); 0 }
-                };
-            }
+    let mut server = tokio::spawn(async move { server.await });
+    // Run until the server ends by itself or shutdown begins; from then on, the
+    // graceful stop (which waits for every open connection) gets delay + timeout.
+    let finished = tokio::select! {
+        r = &mut server => Some(r),
+        _ = begun_rx => None,
+    };
+    let result = match finished {
+        Some(r) => Ok(r),
+        None => tokio::time::timeout(delay + timeout, &mut server).await,
+    };
+    match result {
+        Ok(Ok(Ok(()))) => {
+            log("info", "stopped cleanly");
+            0
+        }
+        Ok(Ok(Err(e))) => {
+            log("error", &format!("server error: {e}"));
+            1
+        }
+        Ok(Err(e)) => {
+            log("error", &format!("server task failed: {e}"));
+            1
+        }
+        Err(_) => {
+            log(
+                "warn",
+                &format!(
+                    "{} request(s) still in flight after {}s; exiting",
+                    state.in_flight(),
+                    timeout.as_secs()
+                ),
+            );
+            0
         }
     }
 }

@@ -183,7 +183,7 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
 
     for key in base.keys() {
         if !TOP_LEVEL.contains(&key.as_str()) {
-            cx.unknown_key(&[key.clone()], key, "the top level", TOP_LEVEL);
+            cx.unknown_key(std::slice::from_ref(key), key, "the top level", TOP_LEVEL);
         }
     }
 

@@ -145,7 +145,7 @@ pub fn uninstall(release: &str, namespace: &str, context: &str, timeout: Duratio
     pinned(&["uninstall", release], context, namespace)
         .args([
             "--ignore-not-found",
-            "--wait".into(),
+            "--wait",
             &format!("--timeout={}s", timeout.as_secs()),
         ])
         .timeout(timeout + Duration::from_secs(30))

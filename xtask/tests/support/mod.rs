@@ -136,19 +136,7 @@ impl Sandbox {
 
     /// Invocations as "tool arg arg…" lines.
     pub fn argv_lines(&self) -> Vec<String> {
-        self.calls()
-            .iter()
-            .filter(|c| c.get("argv").is_some() && c.get("signal").is_none())
-            .map(|c| {
-                let argv: Vec<&str> = c["argv"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|a| a.as_str().unwrap())
-                    .collect();
-                format!("{} {}", c["tool"].as_str().unwrap(), argv.join(" "))
-            })
-            .collect()
+        self.calls().iter().filter_map(invocation).collect()
     }
 
     pub fn ran(&self, needle: &str) -> bool {
@@ -173,20 +161,25 @@ impl Sandbox {
     pub fn pids_of(&self, needle: &str) -> Vec<i32> {
         self.calls()
             .iter()
-            .filter(|c| c.get("stdin").is_some())
-            .filter(|c| {
-                let argv: Vec<&str> = c["argv"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|a| a.as_str().unwrap())
-                    .collect();
-                format!("{} {}", c["tool"].as_str().unwrap(), argv.join(" ")).contains(needle)
-            })
+            .filter(|c| invocation(c).is_some_and(|l| l.contains(needle)))
             .filter_map(|c| c["pid"].as_i64())
             .map(|p| p as i32)
             .collect()
     }
+}
+
+/// "tool arg arg…" for a recorded invocation (not for signal or port-forward notes).
+fn invocation(c: &Value) -> Option<String> {
+    if c.get("signal").is_some() {
+        return None;
+    }
+    let argv: Vec<&str> = c
+        .get("argv")?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    Some(format!("{} {}", c["tool"].as_str()?, argv.join(" ")))
 }
 
 /// Is this process still running (zombies count as gone)?
