@@ -3,8 +3,8 @@
 # Debian's packages only, the way `kind build node-image` does:
 #
 #   binaries    kubeadm, kubelet, kubectl, kube-apiserver, kube-controller-manager,
-#               kube-scheduler, kube-proxy, etcd, coredns, crictl (Go, static) and
-#               pause (C, static)                      scripts/kind-node/build-binaries.sh
+#               kube-scheduler, kube-proxy, etcd, coredns (Go, static) and pause (C,
+#               static); crictl is a shim over ctr       scripts/kind-node/build-binaries.sh
 #   rootfs      Debian bookworm by debootstrap with systemd, containerd, runc, the CNI
 #               plugins, iptables…, imported with `docker import`
 #   images      the control-plane images kubeadm starts, built FROM scratch (or the
@@ -44,6 +44,11 @@ phase() {
   say "$name: done in $(($(date +%s) - start))s"
 }
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+qbuild() { # docker build, output shown only when it fails
+  local log; log=$(mktemp)
+  docker build -q "$@" >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; return 1; }
+  rm -f "$log"
+}
 
 # The recipe: every input file of this script, so a change rebuilds what it affects.
 recipe=$(cat "$0" "$here"/* | sha256sum | cut -c1-12)
@@ -91,21 +96,24 @@ component_images() {
   for name in kube-apiserver kube-controller-manager kube-scheduler; do
     mkdir -p "$ctx/$name" && cp "$BIN/$name" "$ctx/$name/"
     printf 'FROM scratch\nCOPY %s /usr/local/bin/%s\nENV PATH=/usr/local/bin\nLABEL dev.slipway.offline=true\nENTRYPOINT ["/usr/local/bin/%s"]\n' "$name" "$name" "$name" >"$ctx/$name/Dockerfile"
-    docker build -q -t "registry.k8s.io/$name:$K8S" "$ctx/$name" >/dev/null || { say "image $name"; return 1; }
+    qbuild -t "registry.k8s.io/$name:$K8S" "$ctx/$name" >/dev/null || { say "image $name"; return 1; }
   done
   # kube-proxy programs iptables: it needs the iptables tools, so it runs on the rootfs.
   mkdir -p "$ctx/kube-proxy" && cp "$BIN/kube-proxy" "$ctx/kube-proxy/"
   printf 'FROM %s\nCOPY kube-proxy /usr/local/bin/kube-proxy\nLABEL dev.slipway.offline=true\nENTRYPOINT ["/usr/local/bin/kube-proxy"]\n' "$ROOTFS_IMAGE" >"$ctx/kube-proxy/Dockerfile"
-  docker build -q -t "registry.k8s.io/kube-proxy:$K8S" "$ctx/kube-proxy" >/dev/null || { say "image kube-proxy"; return 1; }
+  qbuild -t "registry.k8s.io/kube-proxy:$K8S" "$ctx/kube-proxy" >/dev/null || { say "image kube-proxy"; return 1; }
   mkdir -p "$ctx/etcd" && cp "$BIN/etcd" "$ctx/etcd/"
   printf 'FROM scratch\nCOPY etcd /usr/local/bin/etcd\nENV PATH=/usr/local/bin\nLABEL dev.slipway.offline=true\nENTRYPOINT ["/usr/local/bin/etcd"]\n' >"$ctx/etcd/Dockerfile"
-  docker build -q -t "registry.k8s.io/etcd:$ETCD_TAG" "$ctx/etcd" >/dev/null || { say "image etcd"; return 1; }
+  qbuild -t "registry.k8s.io/etcd:$ETCD_TAG" "$ctx/etcd" >/dev/null || { say "image etcd"; return 1; }
   mkdir -p "$ctx/coredns" && cp "$BIN/coredns" "$ctx/coredns/"
-  printf 'FROM scratch\nCOPY coredns /coredns\nUSER 65532:65532\nLABEL dev.slipway.offline=true\nEXPOSE 53 53/udp\nENTRYPOINT ["/coredns"]\n' >"$ctx/coredns/Dockerfile"
-  docker build -q -t "registry.k8s.io/coredns/coredns:$COREDNS_TAG" "$ctx/coredns" >/dev/null || { say "image coredns"; return 1; }
+  # Upstream runs coredns as non-root with a file capability to bind :53; a FROM
+  # scratch build cannot set one, so it runs as root (the pod still drops ALL but
+  # NET_BIND_SERVICE).
+  printf 'FROM scratch\nCOPY coredns /coredns\nLABEL dev.slipway.offline=true\nEXPOSE 53 53/udp\nENTRYPOINT ["/coredns"]\n' >"$ctx/coredns/Dockerfile"
+  qbuild -t "registry.k8s.io/coredns/coredns:$COREDNS_TAG" "$ctx/coredns" >/dev/null || { say "image coredns"; return 1; }
   mkdir -p "$ctx/pause" && cp "$BIN/pause" "$ctx/pause/"
   printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nLABEL dev.slipway.offline=true\nENTRYPOINT ["/pause"]\n' >"$ctx/pause/Dockerfile"
-  docker build -q -t "registry.k8s.io/pause:$PAUSE" "$ctx/pause" >/dev/null || { say "image pause"; return 1; }
+  qbuild -t "registry.k8s.io/pause:$PAUSE" "$ctx/pause" >/dev/null || { say "image pause"; return 1; }
   rm -rf "$ctx"
   docker save -o "$CACHE/images.tar" \
     "registry.k8s.io/kube-apiserver:$K8S" "registry.k8s.io/kube-controller-manager:$K8S" \
@@ -122,8 +130,8 @@ node_stage() {
   cp -r "$kind_dir" "$ctx/files"
   chmod -R u+w "$ctx/files"
   mkdir -p "$ctx/bin"
-  cp "$BIN"/{kubeadm,kubelet,kubectl,crictl} "$ctx/bin/"
-  cp "$here/runc-capfilter" "$here/containerd-config.toml" "$here/10-slipway-bridge.conflist" "$here/default-storage.yaml" "$ctx/"
+  cp "$BIN"/{kubeadm,kubelet,kubectl} "$ctx/bin/"
+  cp "$here/runc-capfilter" "$here/crictl" "$here/containerd-config.toml" "$here/10-slipway-bridge.conflist" "$here/default-storage.yaml" "$ctx/"
   cat >"$ctx/Dockerfile" <<DOCKERFILE
 FROM $ROOTFS_IMAGE
 COPY files/usr/local/bin/ /usr/local/bin/
@@ -134,7 +142,7 @@ COPY 10-slipway-bridge.conflist /etc/cni/net.d/10-slipway-bridge.conflist
 COPY runc-capfilter /usr/local/sbin/runc-capfilter
 COPY default-storage.yaml /kind/manifests/default-storage.yaml
 COPY bin/kubeadm bin/kubelet bin/kubectl /usr/bin/
-COPY bin/crictl /usr/local/bin/crictl
+COPY crictl /usr/local/bin/crictl
 RUN chmod 0755 /usr/local/bin/* /kind/bin/* /usr/local/sbin/runc-capfilter /usr/bin/kubeadm /usr/bin/kubelet /usr/bin/kubectl \\
  && ln -sf /usr/bin/containerd /usr/local/bin/containerd \\
  && mkdir -p /opt/cni && ln -sfn /usr/lib/cni /opt/cni/bin \\
@@ -149,12 +157,12 @@ RUN chmod 0755 /usr/local/bin/* /kind/bin/* /usr/local/sbin/runc-capfilter /usr/
  && systemctl mask systemd-binfmt.service \\
  && mkdir -p /etc/kubernetes/manifests \\
  && echo "$K8S" > /kind/version \\
- && ctr oci spec | jq '.hooks.createContainer = [{"path": "/kind/bin/mount-product-files.sh"}]' > /etc/containerd/cri-base.json
+ && ctr oci spec | jq '.hooks.createContainer = [{"path": "/kind/bin/mount-product-files.sh"}] | del(.process.rlimits)' > /etc/containerd/cri-base.json
 ENV container=docker
 STOPSIGNAL SIGRTMIN+3
 ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]
 DOCKERFILE
-  docker build -q -t "slipway-local/kind-node-stage:$K8S" "$ctx" >/dev/null || return 1
+  qbuild -t "slipway-local/kind-node-stage:$K8S" "$ctx" >/dev/null || return 1
   rm -rf "$ctx"
 }
 

@@ -10,7 +10,6 @@ set -euo pipefail
 K8S="${K8S_VERSION:-v1.34.4}"
 ETCD="${ETCD_VERSION:-v3.6.5}"
 COREDNS="${COREDNS_VERSION:-v1.12.1}"
-CRICTL="${CRICTL_VERSION:-v1.34.0}"
 OUT="${OUT:-$HOME/.cache/slipway/node/$K8S/bin}"
 mkdir -p "$OUT"
 say() { printf '[node-binaries %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -91,9 +90,5 @@ import (
 
 func main() { coremain.Run() }'
 
-if need crictl; then
-  say "crictl $CRICTL"
-  GOBIN="$OUT" retry go install -trimpath -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL" "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL"
-fi
 ls -la "$OUT" >&2
 echo "$OUT"

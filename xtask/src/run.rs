@@ -315,9 +315,10 @@ impl<'a> Runner<'a> {
                             return Ok(None);
                         }
                         for n in &nodes {
-                            let o =
-                                self.probe(stage, &kind::node_image_id(n, reference), deadline)?;
-                            if !o.ok() || o.stdout.trim() != id {
+                            let o = self.probe(stage, &kind::node_image(n, reference), deadline)?;
+                            if !o.ok()
+                                || kind::parse_image_id(&o.stdout).as_deref() != Some(id.as_str())
+                            {
                                 return Ok(None);
                             }
                         }

@@ -197,7 +197,14 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
         "first deploy-local (cluster create included): {:.1}s",
         first.took.as_secs_f64()
     ));
-    let (status, body) = get(NODE_PORT, "/version").expect("the NodePort answers");
+    // kube-proxy programs the NodePort asynchronously: give it a moment.
+    let end = Instant::now() + Duration::from_secs(60);
+    let mut last = get(NODE_PORT, "/version");
+    while !matches!(last, Ok((200, _))) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(500));
+        last = get(NODE_PORT, "/version");
+    }
+    let (status, body) = last.expect("the NodePort answers");
     assert_eq!(status, 200, "{body}");
 
     // 3. Nothing changed: nothing rebuilt, reloaded or upgraded.
@@ -248,7 +255,9 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
             let end = Instant::now() + Duration::from_secs(600);
             while !stop.load(Ordering::SeqCst) && Instant::now() < end && samples < 20_000 {
                 samples += 1;
-                match get(NODE_PORT, "/readyz") {
+                // A client's request (not /readyz, which is meant to turn 503 while a
+                // terminating pod drains, so that it leaves the Service).
+                match get(NODE_PORT, "/version") {
                     Ok((200, _)) => ok += 1,
                     Ok((s, b)) => failed.push(format!("{s}: {}", b.trim())),
                     Err(e) => failed.push(e),

@@ -75,26 +75,29 @@ pub fn load(name: &str, reference: &str, timeout: Duration) -> Cmd {
     Cmd::new("kind", ["load", "docker-image", reference, "--name", name]).timeout(timeout)
 }
 
-/// The image ID a kind node holds for a reference (what `kind load` itself compares).
-pub fn node_image_id(node: &str, reference: &str) -> Cmd {
-    super::docker::exec(
-        node,
-        &[
-            "crictl",
-            "inspecti",
-            "-o",
-            "go-template",
-            "--template",
-            "{{.status.id}}",
-            reference,
-        ],
-    )
+/// The image a kind node holds for a reference, as `crictl inspecti` JSON (the same
+/// check `kind load` makes).
+pub fn node_image(node: &str, reference: &str) -> Cmd {
+    super::docker::exec(node, &["crictl", "inspecti", reference])
+}
+
+/// The image ID (`status.id`) from `crictl inspecti` JSON.
+pub fn parse_image_id(json: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(json.trim()).ok()?;
+    v.pointer("/status/id")?.as_str().map(String::from)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::{Dur, PortMapping};
+
+    #[test]
+    fn node_image_id() {
+        let json = r#"{"status": {"id": "sha256:abc", "repoTags": ["docker.io/slipway/sample:c-1"]}, "info": {}}"#;
+        assert_eq!(parse_image_id(json).as_deref(), Some("sha256:abc"));
+        assert_eq!(parse_image_id("FATA[0000] no such image"), None);
+    }
 
     #[test]
     fn clusters_are_parsed() {

@@ -142,7 +142,7 @@ def docker(stdin):
             cluster = node.rsplit("-control-plane", 1)[0]
             loaded = w["loaded"].get(cluster, {})
             if ref in loaded:
-                out(loaded[ref] + "\n")
+                out(json.dumps({"status": {"id": loaded[ref], "repoTags": ["docker.io/library/" + ref]}}) + "\n")
         out(err=f'level=fatal msg="no such image {ref} present"\n', code=1)
     out()
 
