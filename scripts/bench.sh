@@ -17,7 +17,11 @@ say() { printf '[bench] %s\n' "$*" >&2; }
 now() { date +%s.%N; }
 since() { echo "$(now) - $1" | bc; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-command -v bc >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bc >/dev/null; }
+for tool in bc curl; do
+  command -v "$tool" >/dev/null && continue
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null 2>&1 ||
+    { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null; }
+done
 
 plan=$("${xtask[@]}" plan --output json)
 field() { python3 -c "import json,sys; p=json.load(sys.stdin); print($1)" <<<"$plan"; }
@@ -34,12 +38,19 @@ say "warm-up: deploy-local --profile $profile (creates cluster $cluster if missi
 trap '[[ $created == 1 ]] && "${xtask[@]}" down --cluster -q >/dev/null' EXIT
 
 baseline() {
-  # What a Makefile does on every `make deploy`: nothing is skipped.
+  # What the Makefiles slipway replaces do on every `make deploy`: rebuild, reload,
+  # upgrade, wait, then a port-forward, `sleep 3` and curl as the smoke test.
   scripts/build-static.sh sample services/sample/bin/sample 2>/dev/null
-  docker build -q -t "$ref" services/sample >/dev/null
+  docker build -q -t "$ref" services/sample >/dev/null 2>&1
   kind load docker-image "$ref" --name "$cluster" >/dev/null 2>&1
   helm "${helm_args[@]}" --wait >/dev/null
   kubectl --context "$context" -n "$ns" rollout status deployment/sample --timeout=180s >/dev/null
+  kubectl --context "$context" -n "$ns" port-forward service/sample 18199:80 >/dev/null 2>&1 &
+  local pf=$!
+  sleep 3
+  curl -fsS http://127.0.0.1:18199/healthz >/dev/null
+  curl -fsS http://127.0.0.1:18199/version >/dev/null
+  kill "$pf"; wait "$pf" 2>/dev/null || true
 }
 
 s_times=() b_times=()

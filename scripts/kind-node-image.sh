@@ -44,6 +44,10 @@ phase() {
   say "$name: done in $(($(date +%s) - start))s"
 }
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+apt_install() { # from Debian's packages; refresh the lists once if they are missing
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1 && return 0
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
 qbuild() { # docker build, output shown only when it fails
   local log; log=$(mktemp)
   docker build -q "$@" >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; return 1; }
@@ -66,6 +70,7 @@ fi
 
 binaries() {
   OUT="$BIN" K8S_VERSION="$K8S" bash "$here/build-binaries.sh" >/dev/null
+  command -v gcc >/dev/null || apt_install gcc libc6-dev || return 1
   [[ -x "$BIN/pause" ]] || gcc -static -O2 -o "$BIN/pause" "$here/pause.c"
   "$BIN/kubeadm" version -o short | grep -qx "$K8S" || { say "kubeadm reports $("$BIN/kubeadm" version -o short), want $K8S"; return 1; }
 }
@@ -74,7 +79,7 @@ rootfs() {
   have_image "$ROOTFS_IMAGE" && { say "$ROOTFS_IMAGE cached"; return 0; }
   local tar="$CACHE/rootfs-$DEBIAN_SUITE.tar" dir
   if [[ ! -s "$tar" ]]; then
-    command -v debootstrap >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null || return 1; }
+    command -v debootstrap >/dev/null || apt_install debootstrap || return 1
     dir=$(mktemp -d)
     local i
     for i in 1 2 3; do

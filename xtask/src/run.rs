@@ -77,6 +77,7 @@ pub struct Runner<'a> {
     pub pipeline: &'a Pipeline,
     pub plan: &'a Plan,
     probes: Mutex<HashMap<String, Output>>,
+    forwards: smoke::Forwards,
 }
 
 impl<'a> Runner<'a> {
@@ -86,6 +87,7 @@ impl<'a> Runner<'a> {
             pipeline,
             plan,
             probes: Mutex::new(HashMap::new()),
+            forwards: smoke::Forwards::default(),
         }
     }
 
@@ -241,7 +243,7 @@ impl<'a> Runner<'a> {
                 let r = self.health(stage, release, namespace, context, discover, deadline);
                 self.rollback_on_err(stage, r, rollback.as_ref(), deadline)?
             }
-            Action::Smoke(check) => smoke::run_check(self.ex, check, deadline)?,
+            Action::Smoke(check) => smoke::run_check(self.ex, &self.forwards, check, deadline)?,
         }
         self.ex.reporter.emit(Event::StepFinished {
             stage,

@@ -3,8 +3,10 @@
 //! resource exists or reaches a condition). Each retries with backoff until its
 //! deadline and reports what was sent, what came back and how long it took.
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::mpsc::RecvTimeoutError;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::exec::{Background, Executor};
@@ -22,13 +24,58 @@ struct Attempt {
     detail: String,
 }
 
-pub fn run_check(ex: &Executor, c: &SmokeCheck, stage_deadline: Instant) -> Result<(), StageError> {
+/// Port-forwards shared by the checks of one run: one per context, namespace,
+/// service and port, restarted if it dies (it dies with its pod), and all stopped
+/// when this is dropped — after success, failure or Ctrl-C alike.
+#[derive(Default)]
+pub struct Forwards(Mutex<HashMap<String, (Background, u16)>>);
+
+impl Forwards {
+    fn key(c: &SmokeCheck, service: &str, port: u16) -> String {
+        format!("{}/{}/{service}/{port}", c.context, c.namespace)
+    }
+
+    /// The local port of a running port-forward to the service, starting one if needed.
+    fn local_port(
+        &self,
+        ex: &Executor,
+        c: &SmokeCheck,
+        service: &str,
+        port: u16,
+        deadline: Instant,
+    ) -> Result<u16, String> {
+        let key = Self::key(c, service, port);
+        let mut all = self.0.lock().unwrap();
+        if let Some((bg, local)) = all.get_mut(&key) {
+            if bg.exited().is_none() {
+                return Ok(*local);
+            }
+        }
+        all.remove(&key);
+        let (bg, local) = start_forward(ex, c, service, port, deadline)?;
+        all.insert(key, (bg, local));
+        Ok(local)
+    }
+
+    /// The port-forward's command and last output lines, for an error report.
+    fn report(&self, c: &SmokeCheck, service: &str, port: u16) -> Option<(String, Vec<String>)> {
+        let all = self.0.lock().unwrap();
+        all.get(&Self::key(c, service, port))
+            .map(|(bg, _)| (bg.command.clone(), bg.output_tail()))
+    }
+}
+
+pub fn run_check(
+    ex: &Executor,
+    forwards: &Forwards,
+    c: &SmokeCheck,
+    stage_deadline: Instant,
+) -> Result<(), StageError> {
     let started = Instant::now();
     let deadline = stage_deadline.min(started + c.deadline);
-    let mut forward: Option<(Background, u16)> = None;
     let mut attempts = 0u32;
     let mut wait = c.interval;
-    let mut last = String::new();
+    let mut last: String;
     loop {
         attempts += 1;
         let a = match &c.check {
@@ -55,20 +102,12 @@ pub fn run_check(ex: &Executor, c: &SmokeCheck, stage_deadline: Instant) -> Resu
                 },
             },
             CheckKind::Http { service, port, .. } => {
-                // (Re)start the port-forward if it is not running (it dies with its pod).
-                if forward.as_mut().is_none_or(|(b, _)| b.exited().is_some()) {
-                    forward = None;
-                    match start_forward(ex, c, service, *port, deadline) {
-                        Ok(f) => forward = Some(f),
-                        Err(e) if ex.cancelled() => return Err(with_interrupt(e)),
-                        Err(e) => last = e,
-                    }
-                }
-                match &forward {
-                    Some((_, local)) => http_attempt(c, *local, deadline),
-                    None => Attempt {
+                match forwards.local_port(ex, c, service, *port, deadline) {
+                    Ok(local) => http_attempt(c, local, deadline),
+                    Err(e) if ex.cancelled() => return Err(with_interrupt(e)),
+                    Err(e) => Attempt {
                         ok: false,
-                        detail: last.clone(),
+                        detail: e,
                     },
                 }
             }
@@ -110,9 +149,11 @@ pub fn run_check(ex: &Executor, c: &SmokeCheck, stage_deadline: Instant) -> Resu
             started.elapsed().as_secs_f64()
         ),
     );
-    if let Some((b, _)) = &forward {
-        e.command = Some(b.command.clone());
-        e.tail = b.output_tail();
+    if let CheckKind::Http { service, port, .. } = &c.check {
+        if let Some((command, tail)) = forwards.report(c, service, *port) {
+            e.command = Some(command);
+            e.tail = tail;
+        }
     }
     e.hint = Some(match &c.check {
         CheckKind::Http { service, .. } => format!(

@@ -366,7 +366,11 @@ fn port_forwards_are_gone_after_success_and_after_failure() {
     let s = Sandbox::new();
     ok(&s, &["deploy-local"]);
     let pids = s.port_forward_pids();
-    assert!(pids.len() >= 3, "one port-forward per HTTP check: {pids:?}");
+    assert_eq!(
+        pids.len(),
+        1,
+        "the HTTP checks share one port-forward to their service: {pids:?}"
+    );
     for p in pids {
         assert!(!alive(p), "port-forward {p} left running after success");
     }
