@@ -626,3 +626,26 @@ fn smoke_rechecks_a_running_release() {
     );
     assert!(o.stderr.contains("check echo: passed"), "{}", o.stderr);
 }
+
+#[test]
+fn several_images_build_in_parallel_and_each_is_loaded() {
+    let s = Sandbox::new();
+    s.rule(json!({"tool": "docker", "match": ["build"], "sleep": 1.5, "then_simulate": true}));
+    ok(&s, &["deploy-local", "--profile", "two-images"]);
+    let builds: Vec<f64> = s
+        .calls()
+        .iter()
+        .filter(|c| c["tool"] == "docker" && c["argv"][0] == "build")
+        .map(|c| c["t"].as_f64().unwrap())
+        .collect();
+    assert_eq!(builds.len(), 2, "{:?}", s.argv_lines());
+    assert!(
+        (builds[0] - builds[1]).abs() < 1.0,
+        "the second build waited for the first: {builds:?}"
+    );
+    assert!(s.ran("kind load docker-image web:c-") && s.ran("kind load docker-image worker:c-"));
+    assert!(
+        s.ran("--set-string worker.image=worker:c-"),
+        "the image reference reached helm"
+    );
+}

@@ -7,7 +7,8 @@ one JSON line to $FAKE_LOG with the tool, argv, stdin, env and cwd. Behaviour:
 * Rules ($FAKE_RULES, a JSON list) inject faults. The first rule whose `tool`
   matches and whose `match` strings all occur in the joined argv applies:
   {"tool", "match": [..], "stdout", "stderr", "exit", "sleep", "times",
-   "echo_stdin": bool, "signal_delay": seconds}. `times` limits how often it fires.
+   "echo_stdin": bool, "signal_delay": seconds, "then_simulate": bool}. `times` limits
+  how often it fires; `then_simulate` only delays, then the simulation answers.
 * Otherwise a small simulated world kept in $FAKE_STATE/state.json answers:
   kind clusters and nodes, docker images, loaded images, helm releases (with the
   values they were installed with), namespaces, secrets (key names only), minikube
@@ -106,6 +107,8 @@ def apply_rule(stdin):
         end = time.time() + r.get("sleep", 0)
         while time.time() < end:
             time.sleep(0.05)
+        if r.get("then_simulate"):
+            return
         err = r.get("stderr", "")
         if r.get("echo_stdin"):
             err += stdin
@@ -428,7 +431,7 @@ def main():
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
-    log({"tool": TOOL, "argv": ARGV, "stdin": stdin, "env": dict(os.environ), "cwd": os.getcwd(), "pid": os.getpid()})
+    log({"tool": TOOL, "argv": ARGV, "stdin": stdin, "env": dict(os.environ), "cwd": os.getcwd(), "pid": os.getpid(), "t": time.time()})
     apply_rule(stdin)
     {"docker": docker, "kind": kind, "minikube": minikube, "helm": helm, "kubectl": kubectl}[TOOL](stdin)
 
