@@ -16,7 +16,6 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -25,16 +24,9 @@ use std::time::{Duration, Instant};
 const NODE_PORT: u16 = 18091;
 const CLUSTER: &str = "slipway-e2e";
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+mod support;
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
+use support::{in_ci, repo};
 
 fn profile() -> String {
     std::env::var("SLIPWAY_E2E_PROFILE").unwrap_or_else(|_| "e2e".into())

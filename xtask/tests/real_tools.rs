@@ -123,24 +123,11 @@ fn sample_image_builds_offline_and_passes_its_container_test() {
         "65532:65532"
     );
 
-    let cid = sh(Command::new("docker").args([
-        "run",
-        "-d",
-        "-p",
-        "127.0.0.1::8080",
-        "-e",
-        "GREETING=hi",
-        "-e",
-        "SHUTDOWN_DELAY_SECONDS=1",
+    let (container, port) = Container::run(
         &reference,
-    ]));
-    let guard = scopeguard(cid.clone());
-    let port: u16 = sh(Command::new("docker").args(["port", &cid, "8080/tcp"]))
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+        &["-e", "GREETING=hi", "-e", "SHUTDOWN_DELAY_SECONDS=1"],
+    );
+    let cid = container.0.clone();
     assert_eq!(wait_status(port, "/healthz", 200), Some(200));
     assert_eq!(wait_status(port, "/readyz", 200), Some(200));
     let started = Instant::now();
@@ -157,26 +144,30 @@ fn sample_image_builds_offline_and_passes_its_container_test() {
     );
     let logs = sh(Command::new("docker").args(["logs", &cid]));
     assert!(logs.contains("stopped cleanly"), "{logs}");
-    drop(guard);
+    drop(container);
 
     // Missing required config: alive but not ready, and it says why.
-    let cid = sh(Command::new("docker").args(["run", "-d", "-p", "127.0.0.1::8080", &reference]));
-    let _guard = scopeguard(cid.clone());
-    let port: u16 = sh(Command::new("docker").args(["port", &cid, "8080/tcp"]))
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (_container, port) = Container::run(&reference, &[]);
     assert_eq!(wait_status(port, "/healthz", 200), Some(200));
     assert_eq!(http_status(port, "/readyz"), Some(503));
 }
 
-/// Removes a container when dropped, whatever the test outcome.
+/// A container removed when dropped, whatever the test outcome.
 struct Container(String);
-fn scopeguard(id: String) -> Container {
-    Container(id)
+
+impl Container {
+    /// `docker run -d` with the service port published on a free loopback port.
+    fn run(image: &str, extra: &[&str]) -> (Container, u16) {
+        let mut args = vec!["run", "-d", "-p", "127.0.0.1::8080"];
+        args.extend_from_slice(extra);
+        args.push(image);
+        let c = Container(sh(Command::new("docker").args(&args)));
+        let published = sh(Command::new("docker").args(["port", &c.0, "8080/tcp"]));
+        let port = published.rsplit(':').next().unwrap().parse().unwrap();
+        (c, port)
+    }
 }
+
 impl Drop for Container {
     fn drop(&mut self) {
         let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();

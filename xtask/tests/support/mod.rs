@@ -47,6 +47,20 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Is this a CI run (`CI` set, not "false"/"0")? Real-tool tests fail instead of
+/// skipping there.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
 pub fn python3() -> PathBuf {
     which::which("python3").expect("python3 runs the fake tools")
 }
