@@ -53,6 +53,11 @@ baseline() {
   kill "$pf"; wait "$pf" 2>/dev/null || true
 }
 
+# Warm the baseline too (its cargo build and docker layers), so neither side pays a
+# cold cache in a measured round.
+say "warm-up: baseline"
+baseline
+
 s_times=() b_times=()
 for i in $(seq 1 "$rounds"); do
   t=$(now); "${xtask[@]}" deploy-local -q >/dev/null; s=$(since "$t")
