@@ -37,7 +37,8 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-mod secs {
+/// Serialize a `Duration` as whole seconds (`#[serde(with = "crate::cmd::secs")]`).
+pub(crate) mod secs {
     use serde::Serializer;
     use std::time::Duration;
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

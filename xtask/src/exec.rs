@@ -97,7 +97,8 @@ fn signal_group(pid: u32, sig: libc::c_int) {
     }
 }
 
-fn last_lines(text: &str, n: usize) -> Vec<String> {
+/// The last `n` non-blank lines of `text`.
+pub fn last_lines(text: &str, n: usize) -> Vec<String> {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..]
         .iter()

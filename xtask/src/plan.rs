@@ -185,7 +185,7 @@ pub enum Action {
         context: String,
         discover: Cmd,
         workloads: Option<Vec<String>>,
-        #[serde(with = "secs")]
+        #[serde(with = "crate::cmd::secs")]
         timeout: Duration,
         rollback: Option<Cmd>,
     },
@@ -198,14 +198,6 @@ pub enum Action {
         rollback: Option<Cmd>,
     },
     Smoke(SmokeCheck),
-}
-
-mod secs {
-    use serde::Serializer;
-    use std::time::Duration;
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_secs())
-    }
 }
 
 /// A condition under which a step is skipped, with the probe that decides it.
@@ -282,7 +274,7 @@ pub struct SmokeCheck {
     pub name: String,
     pub namespace: String,
     pub context: String,
-    #[serde(with = "secs")]
+    #[serde(with = "crate::cmd::secs")]
     pub deadline: Duration,
     #[serde(with = "millis")]
     pub interval: Duration,

@@ -376,7 +376,10 @@ impl<'a> Runner<'a> {
             return Err(StageError {
                 command: Some(status.display()),
                 exit_code: Some(out.code),
-                tail: tail(&out),
+                tail: crate::exec::last_lines(
+                    &self.ex.redact(&format!("{}\n{}", out.stdout, out.stderr)),
+                    crate::exec::TAIL_LINES,
+                ),
                 ..StageError::new(stage, format!("cannot read the state of release {release}"))
             }
             .hint(
@@ -635,15 +638,6 @@ impl<'a> Runner<'a> {
 fn short_id(id: &str) -> String {
     let id = id.trim().trim_start_matches("sha256:");
     format!("sha256:{}", &id[..id.len().min(12)])
-}
-
-fn tail(o: &Output) -> Vec<String> {
-    let text = format!("{}\n{}", o.stdout, o.stderr);
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(crate::exec::TAIL_LINES)..]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
 }
 
 fn ctx_ns_flags(helm_cmd: &Cmd) -> String {

@@ -438,11 +438,8 @@ impl Cx<'_> {
     }
 
     fn err(&mut self, at: &[String], message: String, hint: Option<String>) {
-        if self.uninterpolated.contains(at)
-            && !message.contains("is not set")
-            && !message.contains("variable name")
-            && !message.contains("unclosed")
-        {
+        // Interpolation reports its own errors before marking the path.
+        if self.uninterpolated.contains(at) {
             return;
         }
         let location = self.locate(at).or_else(|| {
