@@ -1,17 +1,64 @@
-//! `cargo xtask`: parse the command line and hand over to [`xtask::app`]. Kept thin.
+//! `cargo xtask`: slipway's commands (deploy-local, smoke, plan, …) exactly as the
+//! `slipway` binary has them, plus this repository's own chores, written with xshell.
+//! This is how any Rust repository adopts slipway: depend on the library, flatten its
+//! command line next to your own subcommands, hand slipway's over to `slipway::cli::run`.
+
+mod bench;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, after_help = slipway::model::exit::help())]
+struct Cli {
+    #[command(flatten)]
+    global: slipway::cli::Global,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    #[command(flatten)]
+    Slipway(slipway::cli::Command),
+    /// Benchmark a no-change redeploy: slipway against a Makefile-style baseline
+    Bench(bench::Args),
+    /// Build kind, helm and kubectl from the Go module proxy (scripts/toolchain.sh)
+    Toolchain,
+    /// Build the offline kind node image (scripts/kind-node-image.sh)
+    NodeImage,
+}
 
 fn main() -> ExitCode {
-    let cli = match xtask::cli::Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
-        }
+    let cli = Cli::parse();
+    let chore = match cli.command {
+        Cmd::Slipway(c) => return slipway::cli::run(cli.global, c),
+        Cmd::Bench(a) => bench::run(&cli.global, a),
+        Cmd::Toolchain => script("scripts/toolchain.sh"),
+        Cmd::NodeImage => script("scripts/kind-node-image.sh"),
     };
-    ExitCode::from(xtask::app::main(cli) as u8)
+    match chore {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Run one of the repository's scripts from its root.
+fn script(path: &str) -> anyhow::Result<()> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(root());
+    xshell::cmd!(sh, "bash {path}").run()?;
+    Ok(())
+}
+
+/// The repository root (xtask's parent).
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the repository")
+        .to_path_buf()
 }

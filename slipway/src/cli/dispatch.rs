@@ -1,0 +1,191 @@
+//! One dispatch: find and load the pipeline, build the plan, run it, and turn the
+//! outcome into events and an exit code. The exit code comes from
+//! [`crate::model::Error::exit_code`] and nowhere else.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{CommandFactory, FromArgMatches};
+
+use super::{Cli, Command, Global, RunFlags};
+use crate::config::{self, LoadOptions, Pipeline};
+use crate::exec::{Executor, Signals};
+use crate::model::{exit, Error, Event, Job, Outcome, Redactor, Sink};
+use crate::plan::{self, PlanOptions};
+use crate::report::{self, Mode, Reporter};
+use crate::run::Runner;
+
+/// The whole program for a binary named `bin`: parse the command line, run, exit.
+pub fn main(bin: &str) -> ExitCode {
+    let cmd = Cli::command().bin_name(bin.to_string());
+    let cli = match cmd
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(c) => c,
+        Err(e) => return ExitCode::from(report::clap_error(&e) as u8),
+    };
+    run(cli.global, cli.command)
+}
+
+/// pipeline.toml here or in the nearest parent directory.
+fn find_config(explicit: Option<PathBuf>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p;
+    }
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    cwd.ancestors()
+        .map(|d| d.join("pipeline.toml"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("pipeline.toml"))
+}
+
+fn plan_options(job: Job, g: &Global, f: &RunFlags) -> PlanOptions {
+    PlanOptions {
+        force: f.force,
+        context: g.kube_context.clone(),
+        namespace: g.namespace.clone(),
+        allow_context: f.allow_context,
+        ..PlanOptions::new(job)
+    }
+}
+
+/// What a command runs: which job, with which flags.
+fn job_of(c: &Command) -> Option<(Job, RunFlags)> {
+    Some(match c {
+        Command::DeployLocal(f) | Command::Ci(f) => (Job::DeployLocal, f.clone()),
+        Command::Build(f) => (Job::Build, f.clone()),
+        Command::Load(f) => (Job::Load, f.clone()),
+        Command::Deploy(f) => (Job::Deploy, f.clone()),
+        Command::Smoke => (Job::Smoke, RunFlags::default()),
+        Command::Preflight { job } => (*job, RunFlags::default()),
+        Command::Status => (Job::Status, RunFlags::default()),
+        Command::Down { flags, .. } => (Job::Down, flags.clone()),
+        Command::Plan { job, flags, .. } => (*job, flags.clone()),
+        Command::Completions { .. } => return None,
+    })
+}
+
+/// Run one command with the global options; the process exit code.
+pub fn run(g: Global, command: Command) -> ExitCode {
+    console::set_colors_enabled_stderr(report::colors_for_stderr(g.color.into()));
+    console::set_colors_enabled(false); // stdout carries plans and JSON: never colored
+
+    let ci = matches!(command, Command::Ci(_));
+    let mut mode = Mode::detect(g.output.into());
+    if ci && mode == Mode::Tty {
+        mode = Mode::Plain;
+    }
+    let reporter = Arc::new(Reporter::new(mode, g.verbose, g.quiet, Redactor::default()));
+    let sink: Arc<dyn Sink> = reporter.clone();
+
+    if let Command::Completions { shell } = command {
+        let mut buf = vec![];
+        clap_complete::generate(shell, &mut Cli::command(), "cargo-xtask", &mut buf);
+        sink.emit(Event::Output {
+            text: String::from_utf8_lossy(&buf).into_owned(),
+        });
+        return ExitCode::SUCCESS;
+    }
+    let Some((job, flags)) = job_of(&command) else {
+        return ExitCode::SUCCESS;
+    };
+
+    let profile = g.profile.clone().or_else(|| ci.then(|| "ci".to_string()));
+    let pipeline = match config::load(&LoadOptions {
+        file: find_config(g.config.clone()),
+        profile,
+        vars: None,
+    }) {
+        Ok(p) => p,
+        Err(errs) => return fail(&reporter, &Error::from(errs), false),
+    };
+    let mut opts = plan_options(job, &g, &flags);
+    if let Command::Down { cluster, .. } | Command::Plan { cluster, .. } = &command {
+        opts.with_cluster = *cluster;
+    }
+
+    if let Command::Plan { .. } = &command {
+        return match plan::build(&pipeline, &opts) {
+            Ok(p) => {
+                let text = if mode == Mode::Json {
+                    serde_json::to_string_pretty(&p).unwrap_or_default() + "\n"
+                } else {
+                    p.to_text()
+                };
+                sink.emit(Event::Output { text });
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&reporter, &e, false),
+        };
+    }
+
+    let signals = Signals::install();
+    let context = opts
+        .context
+        .clone()
+        .unwrap_or_else(|| pipeline.cluster.kube_context());
+    sink.emit(Event::RunStarted {
+        project: pipeline.project.name.clone(),
+        job: match command {
+            Command::Preflight { .. } => "preflight".into(),
+            _ => job.name().into(),
+        },
+        profile: pipeline.profile.clone(),
+        context,
+    });
+    let ex = Executor::new(
+        pipeline.root.clone(),
+        sink.clone(),
+        pipeline.vars.clone(),
+        signals,
+    );
+    let only_preflight = matches!(command, Command::Preflight { .. });
+    match run_job(&ex, &pipeline, &opts, only_preflight) {
+        Ok(reach) => {
+            reporter.summary(&reach);
+            finish(&reporter, exit::OK)
+        }
+        Err(e) => fail(&reporter, &e, true),
+    }
+}
+
+/// Plan the job and run it; `only_preflight` runs just its preflight checks. On
+/// success, how to reach what was deployed.
+fn run_job(
+    ex: &Executor,
+    p: &Pipeline,
+    opts: &PlanOptions,
+    only_preflight: bool,
+) -> Result<Vec<String>, Error> {
+    let mut plan = plan::build(p, opts)?;
+    if only_preflight {
+        plan.steps
+            .retain(|s| s.stage == crate::model::Stage::Preflight);
+    }
+    Runner::new(ex, p, &plan).execute()?;
+    Ok(plan.reach.clone())
+}
+
+/// Report the error once, then the summary and the end of the run.
+fn fail(reporter: &Reporter, e: &Error, ran: bool) -> ExitCode {
+    reporter.emit(Event::error(e));
+    if ran {
+        reporter.summary(&[]);
+    }
+    finish(reporter, e.exit_code())
+}
+
+fn finish(reporter: &Reporter, code: i32) -> ExitCode {
+    reporter.emit(Event::RunFinished {
+        result: if code == exit::OK {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        },
+        exit_code: code,
+        duration_ms: crate::model::ms(reporter.elapsed()),
+    });
+    ExitCode::from(code.clamp(0, 255) as u8)
+}

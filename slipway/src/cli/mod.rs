@@ -1,0 +1,175 @@
+//! The command line: clap types and one dispatch ([`run`]). Global options have
+//! environment fallbacks (SLIPWAY_*), so a CI job can set them once.
+//!
+//! A Rust repository's own xtask flattens [`Global`] and [`Command`] into its own
+//! clap types and calls [`run`]; see README.md, "Use slipway in your repository".
+
+mod dispatch;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use dispatch::{main, run};
+
+use crate::model::Job;
+use crate::report::{ColorChoice, OutputFormat};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "slipway",
+    version,
+    about = "slipway: take services from source to a healthy, smoke-tested release on a local kind or minikube cluster",
+    after_help = crate::model::exit::help()
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Profile from [profiles] in pipeline.toml (default: project.default_profile)
+    #[arg(long, global = true, env = "SLIPWAY_PROFILE")]
+    pub profile: Option<String>,
+    /// Pipeline file (default: pipeline.toml here or in the nearest parent directory)
+    #[arg(long, global = true, env = "SLIPWAY_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Kube context to pin every kubectl and helm call to (overrides the pipeline)
+    #[arg(
+        long,
+        global = true,
+        env = "SLIPWAY_KUBE_CONTEXT",
+        value_name = "CONTEXT"
+    )]
+    pub kube_context: Option<String>,
+    /// Namespace for every release (overrides the pipeline)
+    #[arg(long, short = 'n', global = true, env = "SLIPWAY_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Show each command and its output
+    #[arg(long, short, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Only errors and the result
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// human: spinners on a terminal, timestamped lines otherwise; json: one event per line on stdout
+    #[arg(
+        long,
+        global = true,
+        env = "SLIPWAY_OUTPUT",
+        value_enum,
+        default_value = "human"
+    )]
+    pub output: OutputArg,
+    /// Color on stderr (auto honours NO_COLOR and whether stderr is a terminal)
+    #[arg(
+        long,
+        global = true,
+        env = "SLIPWAY_COLOR",
+        value_enum,
+        default_value = "auto"
+    )]
+    pub color: ColorArg,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputArg {
+    Human,
+    Json,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+impl From<OutputArg> for OutputFormat {
+    fn from(o: OutputArg) -> OutputFormat {
+        match o {
+            OutputArg::Human => OutputFormat::Human,
+            OutputArg::Json => OutputFormat::Json,
+        }
+    }
+}
+
+impl From<ColorArg> for ColorChoice {
+    fn from(c: ColorArg) -> ColorChoice {
+        match c {
+            ColorArg::Auto => ColorChoice::Auto,
+            ColorArg::Always => ColorChoice::Always,
+            ColorArg::Never => ColorChoice::Never,
+        }
+    }
+}
+
+/// `--job`: a [`Job`] by its name (strum), with the names as possible values.
+fn job_parser() -> impl clap::builder::TypedValueParser<Value = Job> {
+    use clap::builder::TypedValueParser as _;
+    use strum::IntoEnumIterator;
+    clap::builder::PossibleValuesParser::new(Job::iter().map(Job::name))
+        .try_map(|s| s.parse::<Job>())
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct RunFlags {
+    /// Rebuild, reload and redeploy even when nothing changed
+    #[arg(long, env = "SLIPWAY_FORCE")]
+    pub force: bool,
+    /// Let a command that changes the cluster use a kube context that is not the
+    /// local cluster slipway manages
+    #[arg(long, env = "SLIPWAY_ALLOW_CONTEXT")]
+    pub allow_context: bool,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Preflight, cluster, build, load, secrets, deploy, rollout, health, smoke
+    DeployLocal(RunFlags),
+    /// Run the smoke checks against what is deployed now
+    Smoke,
+    /// Check tools, Docker, disk, kube context and secret variables
+    Preflight {
+        /// Check what this job needs
+        #[arg(long, default_value = "deploy-local", value_parser = job_parser())]
+        job: Job,
+    },
+    /// Print every command a job would run, probes included, without running anything
+    Plan {
+        /// The job to plan
+        #[arg(long, default_value = "deploy-local", value_parser = job_parser())]
+        job: Job,
+        #[command(flatten)]
+        flags: RunFlags,
+        /// For `--job down`: plan deleting the cluster too
+        #[arg(long)]
+        cluster: bool,
+    },
+    /// Build (and tag) the images
+    Build(RunFlags),
+    /// Build the images and load them into the cluster (or push them, with a registry)
+    Load(RunFlags),
+    /// Secrets, helm upgrade, rollout and pod health, using images already loaded
+    Deploy(RunFlags),
+    /// Release status and revision, workloads, pods, restarts and images
+    Status,
+    /// Uninstall the releases and the secrets slipway created
+    Down {
+        /// Also delete the kind cluster / minikube profile slipway manages
+        #[arg(long)]
+        cluster: bool,
+        #[command(flatten)]
+        flags: RunFlags,
+    },
+    /// The CI entrypoint: deploy-local with the `ci` profile unless one is given,
+    /// plain timestamped output
+    Ci(RunFlags),
+    /// Print shell completions
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}

@@ -1,0 +1,253 @@
+//! The typed pipeline: what `pipeline.toml` means once parsed, merged with its profile,
+//! interpolated and validated. Unknown keys are found by `serde_ignored` while each
+//! section is decoded, so a typo is an error, never a silently ignored key.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::checks::Spec;
+pub use crate::model::Dur;
+use crate::model::Stage;
+pub use crate::providers::kind::{PortMapping, Settings as KindSettings};
+pub use crate::providers::minikube::Settings as MinikubeSettings;
+pub use crate::providers::{Cluster, ProviderKind as Provider};
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Project {
+    /// Names the pipeline in reports and labels what slipway creates.
+    pub name: String,
+    /// Profile used when neither --profile nor SLIPWAY_PROFILE is given.
+    #[serde(default = "default_profile")]
+    pub default_profile: String,
+    /// Dotenv file read for `${VAR}` interpolation and secrets (missing is fine).
+    #[serde(default = "default_env_file")]
+    pub env_file: PathBuf,
+    /// Namespace for releases that do not name one.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+}
+
+pub fn default_profile_name() -> String {
+    default_profile()
+}
+
+fn default_profile() -> String {
+    "local-kind".into()
+}
+fn default_env_file() -> PathBuf {
+    ".env".into()
+}
+fn default_namespace() -> String {
+    "default".into()
+}
+
+/// With a registry, images are pushed there instead of loaded into the cluster.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Registry {
+    /// Prefix for image references, e.g. "registry.example.com/team".
+    pub url: String,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TagPolicy {
+    /// A digest of the build inputs: unchanged sources give the same tag.
+    #[default]
+    Content,
+    /// The git commit, with a `-dirty` suffix when the work tree has changes.
+    Git,
+    /// The UTC time of the run.
+    Timestamp,
+    /// The `tag` key, as written.
+    Fixed,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Image {
+    #[serde(skip_deserializing)]
+    pub name: String,
+    /// Repository part of the reference (default: the image's key).
+    #[serde(default)]
+    pub repository: Option<String>,
+    #[serde(default = "dot")]
+    pub context: PathBuf,
+    /// Default: `<context>/Dockerfile`.
+    #[serde(default)]
+    pub dockerfile: Option<PathBuf>,
+    #[serde(default)]
+    pub build_args: BTreeMap<String, String>,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub tag_policy: TagPolicy,
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// Files and directories hashed for the `content` tag (default: the context).
+    #[serde(default)]
+    pub inputs: Vec<PathBuf>,
+    /// A command run before `docker build` (e.g. a cargo build of the binary the
+    /// Dockerfile copies). Skipped together with the build when the image is cached.
+    #[serde(default)]
+    pub pre_build: Option<PreBuild>,
+}
+
+fn dot() -> PathBuf {
+    ".".into()
+}
+
+impl Image {
+    pub fn repository(&self) -> &str {
+        self.repository.as_deref().unwrap_or(&self.name)
+    }
+    pub fn dockerfile(&self) -> PathBuf {
+        self.dockerfile
+            .clone()
+            .unwrap_or_else(|| self.context.join("Dockerfile"))
+    }
+    pub fn inputs(&self) -> Vec<PathBuf> {
+        if self.inputs.is_empty() {
+            vec![self.context.clone(), self.dockerfile()]
+        } else {
+            let mut v = self.inputs.clone();
+            v.push(self.dockerfile());
+            v
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct PreBuild {
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default = "pre_build_timeout")]
+    pub timeout: Dur,
+}
+
+fn pre_build_timeout() -> Dur {
+    Dur::secs(900)
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnPending {
+    /// Stop and tell the user how to recover.
+    #[default]
+    Fail,
+    /// `helm rollback` to the last deployed revision, then upgrade.
+    Rollback,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Release {
+    #[serde(skip_deserializing)]
+    pub name: String,
+    /// Helm release name (default: the release's key).
+    #[serde(default)]
+    pub release: Option<String>,
+    pub chart: PathBuf,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub values: Vec<PathBuf>,
+    /// `--set` values; may reference `${images.NAME.repository|tag|ref}`.
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    /// `--set-string` values (use for image tags, which may look like numbers).
+    #[serde(default)]
+    pub set_string: BTreeMap<String, String>,
+    #[serde(default)]
+    pub set_file: BTreeMap<String, PathBuf>,
+    /// Kubernetes Secrets slipway creates in the namespace before the upgrade.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretSpec>,
+    /// Upper bound for helm and for each workload's rollout.
+    #[serde(default = "release_timeout")]
+    pub timeout: Dur,
+    /// Pass `--wait` to helm (slipway's rollout stage waits either way).
+    #[serde(default)]
+    pub wait: bool,
+    /// Pass `--atomic` (helm rolls back a failed upgrade; implies --wait).
+    #[serde(default)]
+    pub atomic: bool,
+    /// When the rollout or pod health stage fails, `helm rollback` the release.
+    #[serde(default)]
+    pub rollback_on_failure: bool,
+    /// What to do with a release stuck in pending-install/upgrade/rollback.
+    #[serde(default)]
+    pub on_pending: OnPending,
+    /// Workloads to wait for, as `kind/name` (default: every Deployment, StatefulSet
+    /// and DaemonSet of the release).
+    #[serde(default)]
+    pub workloads: Option<Vec<String>>,
+}
+
+fn release_timeout() -> Dur {
+    Dur::secs(300)
+}
+
+impl Release {
+    pub fn release_name(&self) -> &str {
+        self.release.as_deref().unwrap_or(&self.name)
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct SecretSpec {
+    /// Secret key -> environment variable (also looked up in the env file).
+    #[serde(default)]
+    pub from_env: BTreeMap<String, String>,
+    /// Every entry of this dotenv file becomes a key of the Secret.
+    #[serde(default)]
+    pub env_file: Option<PathBuf>,
+}
+
+/// A smoke check: where it runs and how long it may retry, plus its kind's keys
+/// (see [`crate::checks`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    pub name: String,
+    /// Release whose namespace the check runs in (default: the only release).
+    pub release: Option<String>,
+    pub namespace: Option<String>,
+    pub deadline: Dur,
+    pub interval: Dur,
+    pub spec: Spec,
+}
+
+/// The keys every check kind has, whatever its `type`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CheckCommon {
+    #[serde(default)]
+    pub release: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default = "check_deadline")]
+    pub deadline: Dur,
+    #[serde(default = "check_interval")]
+    pub interval: Dur,
+}
+
+pub const CHECK_COMMON_KEYS: &[&str] = &["type", "release", "namespace", "deadline", "interval"];
+
+fn check_deadline() -> Dur {
+    Dur::secs(60)
+}
+fn check_interval() -> Dur {
+    Dur::secs(1)
+}
+
+/// Budget for each stage (`[timeouts] STAGE = "…"`); a command's own timeout is
+/// capped by what its stage has left.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Timeouts(pub BTreeMap<Stage, Dur>);
+
+impl Timeouts {
+    pub fn budget(&self, s: Stage) -> Duration {
+        self.0.get(&s).map_or_else(|| s.default_budget(), |d| d.0)
+    }
+}

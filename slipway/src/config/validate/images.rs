@@ -1,0 +1,120 @@
+//! [images.NAME].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::{path, Cx, Pipeline};
+use crate::config::TagPolicy;
+
+pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
+    let exists = |rel: &Path| p.path(rel).exists();
+    let mut repos: BTreeMap<String, &str> = BTreeMap::new();
+    for img in &p.images {
+        let at = |k: &str| path(&["images", &img.name, k]);
+        if let Some(prev) = repos.insert(img.repository().to_string(), &img.name) {
+            cx.err(
+                &at("repository"),
+                format!(
+                    "images `{prev}` and `{}` both build repository {:?}",
+                    img.name,
+                    img.repository()
+                ),
+                Some("give each image its own repository".into()),
+            );
+        }
+        let repo_ok = !img.repository().is_empty()
+            && img
+                .repository()
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-/:".contains(ch));
+        if !repo_ok {
+            cx.err(
+                &at("repository"),
+                format!(
+                    "repository {:?} is not a valid image name (lowercase, digits, . _ - /)",
+                    img.repository()
+                ),
+                None,
+            );
+        }
+        if !exists(&img.context) {
+            cx.err(
+                &at("context"),
+                format!(
+                    "image `{}`: build context {} does not exist",
+                    img.name,
+                    img.context.display()
+                ),
+                None,
+            );
+        }
+        let df = img.dockerfile();
+        if !exists(&df) {
+            cx.err(
+                &at(if img.dockerfile.is_some() {
+                    "dockerfile"
+                } else {
+                    "context"
+                }),
+                format!(
+                    "image `{}`: Dockerfile {} does not exist",
+                    img.name,
+                    df.display()
+                ),
+                Some("set `dockerfile` to its path, relative to pipeline.toml".into()),
+            );
+        }
+        for (i, input) in img.inputs.iter().enumerate() {
+            if !exists(input) {
+                cx.err(
+                    &path(&["images", &img.name, "inputs", &i.to_string()]),
+                    format!(
+                        "image `{}`: input {} does not exist",
+                        img.name,
+                        input.display()
+                    ),
+                    None,
+                );
+            }
+        }
+        match (img.tag_policy, &img.tag) {
+            (TagPolicy::Fixed, None) => cx.err(
+                &at("tag_policy"),
+                format!("image `{}`: tag_policy \"fixed\" needs `tag`", img.name),
+                None,
+            ),
+            (TagPolicy::Fixed, Some(_)) | (_, None) => {}
+            (_, Some(_)) => cx.err(
+                &at("tag"),
+                format!(
+                    "image `{}`: `tag` only applies with tag_policy = \"fixed\"",
+                    img.name
+                ),
+                Some("remove `tag`, or set tag_policy = \"fixed\"".into()),
+            ),
+        }
+        if let Some(t) = &img.tag {
+            if t.is_empty()
+                || t.len() > 128
+                || !t
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
+            {
+                cx.err(
+                    &at("tag"),
+                    format!("tag {t:?} is not a valid image tag"),
+                    None,
+                );
+            }
+        }
+        if let Some(pb) = &img.pre_build {
+            if pb.command.is_empty() {
+                cx.err(
+                    &path(&["images", &img.name, "pre_build", "command"]),
+                    "pre_build.command is empty".into(),
+                    None,
+                );
+            }
+        }
+    }
+}

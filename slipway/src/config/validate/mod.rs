@@ -1,0 +1,46 @@
+//! Meaning checks on an otherwise well-typed pipeline, one file per section. Each
+//! reports every problem it finds, located, with the valid form where one is near.
+
+mod images;
+mod project;
+mod releases;
+mod smoke;
+
+use toml::Table;
+
+use super::{image_refs, nearest, path, Cx, Pipeline, IMAGE_FIELDS};
+
+/// `raw` is the merged pipeline before `${VAR}` interpolation.
+pub(super) fn all(p: &Pipeline, raw: &Table, cx: &mut Cx) {
+    project::check(p, cx);
+    images::check(p, cx);
+    releases::check(p, raw, cx);
+    smoke::check(p, raw, cx);
+}
+
+pub(super) use crate::model::names::{is_dns_label, is_dns_subdomain};
+
+/// `${images.NAME.FIELD}` references in `s` must name a defined image and field.
+pub(super) fn check_refs(p: &Pipeline, cx: &mut Cx, at: Vec<String>, s: &str) {
+    let image_names: Vec<&str> = p.images.iter().map(|i| i.name.as_str()).collect();
+    for (name, field) in image_refs(s) {
+        if !image_names.contains(&name.as_str()) {
+            let hint = match nearest(&name, &image_names) {
+                Some(n) => format!("did you mean `{n}`?"),
+                None if image_names.is_empty() => "this pipeline defines no [images]".into(),
+                None => format!("defined images: {}", image_names.join(", ")),
+            };
+            cx.err(
+                &at,
+                format!("`${{images.{name}.{field}}}` refers to an undefined image `{name}`"),
+                Some(hint),
+            );
+        } else if !IMAGE_FIELDS.contains(&field.as_str()) {
+            cx.err(
+                &at,
+                format!("`${{images.{name}.{field}}}`: an image has `repository`, `tag` and `ref`"),
+                None,
+            );
+        }
+    }
+}

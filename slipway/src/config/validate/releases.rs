@@ -1,0 +1,254 @@
+//! [releases.NAME].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use std::collections::BTreeSet;
+
+use toml::Table;
+
+use super::{is_dns_label, is_dns_subdomain, path, Cx, Pipeline};
+use crate::config::interp;
+
+/// Variables whose values feed a Secret: known as secret everywhere.
+pub(super) fn secret_vars(p: &Pipeline) -> BTreeSet<String> {
+    p.releases
+        .iter()
+        .flat_map(|r| r.secrets.values())
+        .flat_map(|s| s.from_env.values().cloned())
+        .collect()
+}
+
+/// A `--set` key and value helm will take as written.
+fn check_set(cx: &mut Cx, at: &[String], k: &str, v: &str) {
+    if k.is_empty() || k.contains(['\0', '=', ',']) || k.starts_with('.') || k.ends_with('.') {
+        cx.err(
+            at,
+            format!("{k:?} is not a helm value path (dotted keys, no `=` or `,`)"),
+            None,
+        );
+    }
+    if v.contains('\0') {
+        cx.err(at, format!("the value of {k:?} has a NUL byte"), None);
+    }
+    let mut escaped = false;
+    for ch in v.chars() {
+        if ch == ',' && !escaped {
+            cx.err(
+                at,
+                format!("the value of {k:?} has a comma: helm splits --set values at commas"),
+                Some("escape it as `\\,`, or put the value in a values file".into()),
+            );
+            break;
+        }
+        escaped = ch == '\\' && !escaped;
+    }
+}
+
+/// The longest helm release name (helm's own limit).
+const MAX_RELEASE_NAME: usize = 53;
+
+pub(super) fn check(p: &Pipeline, raw: &Table, cx: &mut Cx) {
+    let exists = |rel: &Path| p.path(rel).exists();
+    let is_file = |rel: &Path| p.path(rel).is_file();
+    let secret_vars = secret_vars(p);
+    let mut seen_release: BTreeMap<(String, String), &str> = BTreeMap::new();
+    for r in &p.releases {
+        let at = |k: &str| path(&["releases", &r.name, k]);
+        let ns = p.namespace_of(r);
+        if r.release_name().len() > MAX_RELEASE_NAME {
+            cx.err(
+                &at("release"),
+                format!(
+                    "release name {:?} is {} characters; helm allows at most {MAX_RELEASE_NAME}",
+                    r.release_name(),
+                    r.release_name().len()
+                ),
+                Some("set a shorter `release` name".into()),
+            );
+        } else if !is_dns_label(r.release_name()) {
+            cx.err(
+                &at("release"),
+                format!("release name {:?} must be a DNS label", r.release_name()),
+                None,
+            );
+        }
+        if !is_dns_label(&ns) {
+            cx.err(
+                &at("namespace"),
+                format!("namespace {ns:?} is not a DNS label"),
+                None,
+            );
+        }
+        if let Some(prev) = seen_release.insert((r.release_name().to_string(), ns.clone()), &r.name)
+        {
+            cx.err(
+                &at("release"),
+                format!(
+                    "releases `{prev}` and `{}` are both helm release {:?} in namespace {ns:?}",
+                    r.name,
+                    r.release_name()
+                ),
+                Some("give each a distinct `release` name or namespace".into()),
+            );
+        }
+        if !p.path(&r.chart).join("Chart.yaml").is_file() {
+            cx.err(
+                &at("chart"),
+                format!(
+                    "release `{}`: no Chart.yaml in chart directory {}",
+                    r.name,
+                    r.chart.display()
+                ),
+                None,
+            );
+        }
+        for (i, v) in r.values.iter().enumerate() {
+            if exists(v) && !is_file(v) {
+                cx.err(
+                    &path(&["releases", &r.name, "values", &i.to_string()]),
+                    format!(
+                        "release `{}`: values file {} is a directory, not a file",
+                        r.name,
+                        v.display()
+                    ),
+                    None,
+                );
+            } else if !exists(v) {
+                cx.err(
+                    &path(&["releases", &r.name, "values", &i.to_string()]),
+                    format!(
+                        "release `{}`: values file {} does not exist",
+                        r.name,
+                        v.display()
+                    ),
+                    None,
+                );
+            }
+        }
+        for (k, f) in &r.set_file {
+            if exists(f) && !is_file(f) {
+                cx.err(
+                    &path(&["releases", &r.name, "set_file", k]),
+                    format!(
+                        "release `{}`: set_file {} is a directory, not a file",
+                        r.name,
+                        f.display()
+                    ),
+                    None,
+                );
+            } else if !exists(f) {
+                cx.err(
+                    &path(&["releases", &r.name, "set_file", k]),
+                    format!(
+                        "release `{}`: set_file {} does not exist",
+                        r.name,
+                        f.display()
+                    ),
+                    None,
+                );
+            }
+        }
+        for (k, v) in r.set.iter().chain(&r.set_string) {
+            let table = if r.set.contains_key(k) {
+                "set"
+            } else {
+                "set_string"
+            };
+            let kat = path(&["releases", &r.name, table, k]);
+            super::check_refs(p, cx, kat.clone(), v);
+            check_set(cx, &kat, k, v);
+            let raw_value = raw
+                .get("releases")
+                .and_then(|x| x.get(&r.name))
+                .and_then(|x| x.get(table))
+                .and_then(|x| x.get(k))
+                .and_then(toml::Value::as_str)
+                .unwrap_or("");
+            for var in interp::var_names(raw_value) {
+                if secret_vars.contains(&var) {
+                    cx.err(
+                        &kat,
+                        format!("`${{{var}}}` feeds a Secret; in `{table}` it would reach helm's argv, the plan and process listings"),
+                        Some(format!("read it in the chart from the Secret slipway creates (e.g. `secret.existingSecret`), not through `{table}`")),
+                    );
+                }
+            }
+        }
+        for (name, s) in &r.secrets {
+            let sat = path(&["releases", &r.name, "secrets", name]);
+            if !is_dns_subdomain(name) {
+                cx.err(
+                    &sat,
+                    format!("secret name {name:?} is not a valid Kubernetes name"),
+                    None,
+                );
+            }
+            for (key, var) in &s.from_env {
+                let key_ok = !key.is_empty()
+                    && key.len() <= 253
+                    && key
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
+                if !key_ok {
+                    cx.err(
+                        &[sat.clone(), path(&["from_env", key])].concat(),
+                        format!("secret key {key:?} is not a valid Secret key (letters, digits, -, _, .)"),
+                        None,
+                    );
+                }
+                let var_ok = !var.is_empty()
+                    && !var.starts_with(|c: char| c.is_ascii_digit())
+                    && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !var_ok {
+                    cx.err(
+                        &[sat.clone(), path(&["from_env", key])].concat(),
+                        format!("{var:?} is not an environment variable name (letters, digits, _; not starting with a digit)"),
+                        None,
+                    );
+                }
+            }
+            if s.from_env.is_empty() && s.env_file.is_none() {
+                cx.err(
+                    &sat,
+                    format!("secret `{name}` has neither `from_env` nor `env_file`"),
+                    None,
+                );
+            }
+            if let Some(f) = &s.env_file {
+                if exists(f) && !is_file(f) {
+                    cx.err(
+                        &sat,
+                        format!(
+                            "secret `{name}`: env_file {} is a directory, not a file",
+                            f.display()
+                        ),
+                        None,
+                    );
+                } else if let Err(e) = interp::read_env_file(&p.path(f)) {
+                    cx.err(&sat, format!("secret `{name}`: {e}"), None);
+                } else if !exists(f) {
+                    cx.err(
+                        &sat,
+                        format!("secret `{name}`: env_file {} does not exist", f.display()),
+                        None,
+                    );
+                }
+            }
+        }
+        for (i, w) in r.workloads.iter().flatten().enumerate() {
+            let ok = w.split_once('/').is_some_and(|(k, n)| {
+                ["deployment", "statefulset", "daemonset"]
+                    .contains(&k.to_ascii_lowercase().as_str())
+                    && !n.is_empty()
+            });
+            if !ok {
+                cx.err(
+                    &path(&["releases", &r.name, "workloads", &i.to_string()]),
+                    format!("workload {w:?} must be deployment/NAME, statefulset/NAME or daemonset/NAME"),
+                    None,
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Reading a child's output in constant memory: the last [`LIMIT`] bytes are kept
+//! (what errors show), every complete line is streamed to the sink for --verbose,
+//! and the reader never holds the caller past a deadline (a grandchild may keep
+//! the pipe open after the child exits).
+
+use std::collections::VecDeque;
+use std::io::Read;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Instant;
+
+use crate::model::{Sink, Stage};
+
+/// Bytes of output kept per stream.
+pub const LIMIT: usize = 16 << 20;
+/// Longest line streamed to the sink; the rest of a longer line is cut.
+const LINE_LIMIT: usize = 64 << 10;
+
+pub struct Capture {
+    kept: Arc<Mutex<VecDeque<u8>>>,
+    done: mpsc::Receiver<()>,
+}
+
+impl Capture {
+    pub fn start(
+        stage: Stage,
+        pipe: Option<impl Read + Send + 'static>,
+        sink: Arc<dyn Sink>,
+    ) -> Capture {
+        let (tx, done) = mpsc::channel();
+        let kept = Arc::new(Mutex::new(VecDeque::new()));
+        let shared = Arc::clone(&kept);
+        thread::spawn(move || {
+            if let Some(mut pipe) = pipe {
+                let mut line: Vec<u8> = Vec::new();
+                let mut buf = [0u8; 16 << 10];
+                loop {
+                    let n = match pipe.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    for &b in &buf[..n] {
+                        if b == b'\n' {
+                            sink.child_output(stage, String::from_utf8_lossy(&line).trim_end());
+                            line.clear();
+                        } else if line.len() < LINE_LIMIT {
+                            line.push(b);
+                        }
+                    }
+                    let mut kept = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    kept.extend(&buf[..n]);
+                    let excess = kept.len().saturating_sub(LIMIT);
+                    kept.drain(..excess);
+                }
+                if !line.is_empty() {
+                    sink.child_output(stage, String::from_utf8_lossy(&line).trim_end());
+                }
+            }
+            let _ = tx.send(());
+        });
+        Capture { kept, done }
+    }
+
+    /// What was read, waiting for the end of the stream until `by` at the latest.
+    pub fn finish(self, by: Instant) -> String {
+        // If a process outside the child's group still holds the pipe, the reader
+        // is left to it and the caller goes on with what was read by then.
+        let _ = self
+            .done
+            .recv_timeout(by.saturating_duration_since(Instant::now()));
+        let kept = std::mem::take(&mut *self.kept.lock().unwrap_or_else(|e| e.into_inner()));
+        String::from_utf8_lossy(&Vec::from(kept)).into_owned()
+    }
+}

@@ -1,0 +1,60 @@
+//! slipway: a deployment pipeline runner, driven by `pipeline.toml`.
+//!
+//! # Architecture
+//!
+//! Data flows one way: **config → plan → execute → report**.
+//!
+//! | module | what it is |
+//! |---|---|
+//! | [`model`] | the shared vocabulary: stages, jobs, commands, events, the one error, exit codes |
+//! | [`tools`] | per external tool: argv builders and output parsers |
+//! | [`providers`] | per cluster kind: settings, create/probe/load/delete commands, managed context |
+//! | [`checks`] | per smoke-check kind: keys, validation, commands, one attempt |
+//! | [`config`] | load → profile → interpolate → decode → validate (one file per section) |
+//! | [`plan`] | every command a run can spawn, as data (one file per stage) |
+//! | [`exec`] | the one executor: process groups, deadlines, signals, retries, redaction |
+//! | [`run`] | executes a plan: guards, rollout, health, preflight, smoke, status, down |
+//! | [`report`] | renders events for a terminal, plain logs or JSON |
+//! | [`cli`] | clap types and the one dispatch |
+//!
+//! # Invariants (each is checked by `tests/it/tidy.rs`)
+//!
+//! 1. **Imports go one way.** A module may use only the modules listed for it:
+//!    - `model`: nothing else in this crate;
+//!    - `tools`: `model`;
+//!    - `exec`, `report`: `model`;
+//!    - `checks`: `model`, `tools`;
+//!    - `providers`: `model`, `tools`;
+//!    - `config`: `model`, `checks`, `providers`;
+//!    - `plan`: `model`, `tools`, `checks`, `providers`, `config`;
+//!    - `run`: `model`, `tools`, `checks`, `providers`, `config`, `plan`, `exec`;
+//!    - `cli`: everything.
+//! 2. **Only `exec` spawns processes** (`std::process::Command`).
+//! 3. **Only `report` writes to stdout or stderr.** Everyone else emits
+//!    [`model::Event`]s into a [`model::Sink`]; errors are printed once, by the
+//!    reporter, from the `error` event.
+//! 4. **Exit codes are decided in `model`** ([`model::exit`], [`model::Error::exit_code`]);
+//!    only `cli` turns one into the process exit code. README.md and `--help` are
+//!    tested against [`model::exit::table`].
+//! 5. **`plan` runs nothing** and reads only the pipeline's own files; `plan`'s text is
+//!    rendered from [`plan::Plan`] alone.
+//!
+//! # Extension points
+//!
+//! - a cluster provider: `providers/<name>.rs` + a [`providers::ProviderKind`] variant
+//!   and its arm in [`providers::get`];
+//! - a stage: `plan/stages/<name>.rs` + a [`model::Stage`] variant (name, exit code,
+//!   default budget) and its arm in [`plan::build`];
+//! - a smoke-check kind: `checks/<name>.rs` + a [`checks::Spec`] variant and its arms
+//!   in `checks/mod.rs`.
+
+pub mod checks;
+pub mod cli;
+pub mod config;
+pub mod exec;
+pub mod model;
+pub mod plan;
+pub mod providers;
+pub mod report;
+pub mod run;
+pub mod tools;

@@ -1,0 +1,145 @@
+//! Events: what a run tells the reporter. Producers (the executor, the runner) emit
+//! them into a [`Sink`]; the reporter is the sink that renders them.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{Redactor, Stage};
+
+pub fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    Failed,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        project: String,
+        job: String,
+        profile: String,
+        context: String,
+    },
+    StageStarted {
+        stage: Stage,
+    },
+    StepStarted {
+        stage: Stage,
+        step: String,
+        title: String,
+    },
+    StepSkipped {
+        stage: Stage,
+        step: String,
+        reason: String,
+    },
+    StepFinished {
+        stage: Stage,
+        step: String,
+        duration_ms: u64,
+    },
+    Command {
+        stage: Stage,
+        command: String,
+        exit_code: Option<i32>,
+        duration_ms: u64,
+    },
+    Check {
+        stage: Stage,
+        name: String,
+        ok: bool,
+        attempts: u32,
+        duration_ms: u64,
+        detail: String,
+    },
+    Note {
+        stage: Stage,
+        message: String,
+    },
+    /// Why the run stopped: rendered once, as a block, by the reporter.
+    Error {
+        stage: Option<Stage>,
+        message: String,
+        command: Option<String>,
+        exit_code: Option<i32>,
+        output_tail: Vec<String>,
+        hint: Option<String>,
+        /// The exit code slipway will end with.
+        slipway_exit: i32,
+    },
+    StageFinished {
+        stage: Stage,
+        result: Outcome,
+        duration_ms: u64,
+        commands: usize,
+    },
+    /// Text a command produces as its answer (a plan): stdout, as is.
+    Output {
+        text: String,
+    },
+    /// `status`: one release, its workloads and pods (stdout).
+    ReleaseStatus(ReleaseStatus),
+    RunFinished {
+        result: Outcome,
+        exit_code: i32,
+        duration_ms: u64,
+    },
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ReleaseStatus {
+    pub context: String,
+    pub release: String,
+    pub namespace: String,
+    pub status: String,
+    pub revision: Option<u32>,
+    pub workloads: Vec<WorkloadStatus>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct WorkloadStatus {
+    pub workload: String,
+    pub ready: i64,
+    pub desired: i64,
+    pub pods: Vec<PodStatus>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PodStatus {
+    pub name: String,
+    pub ready: bool,
+    pub phase: String,
+    pub restarts: i64,
+    pub age: String,
+    pub images: Vec<String>,
+}
+
+impl Event {
+    pub fn error(e: &super::Error) -> Event {
+        Event::Error {
+            stage: e.stage,
+            message: e.message.clone(),
+            command: e.command.clone(),
+            exit_code: e.child_exit,
+            output_tail: e.tail.clone(),
+            hint: e.hint.clone(),
+            slipway_exit: e.exit_code(),
+        }
+    }
+}
+
+/// Where events go. The reporter implements it; tests may collect events instead.
+pub trait Sink: Send + Sync {
+    fn emit(&self, ev: Event);
+    /// One line of a child's output (shown with --verbose).
+    fn child_output(&self, stage: Stage, line: &str);
+    /// The masks every emitted text passes through.
+    fn redactor(&self) -> &Redactor;
+}

@@ -1,0 +1,496 @@
+//! Planning: a validated pipeline becomes an ordered list of steps, and every
+//! command a run can spawn — guard probes, rollout and health queries, smoke checks'
+//! port-forwards included — is in the plan's data with its exact argv, env, stdin and
+//! timeout. A value known only at run time is a `{PLACEHOLDER}` (see
+//! [`crate::model::Cmd::fill`]). `plan` renders this data and nothing else.
+//!
+//! No side effects: planning reads the pipeline's files (to hash them) and nothing
+//! else, so `plan` runs with an empty PATH. Each stage plans itself in
+//! `stages/<stage>.rs`; [`build`] calls them in the job's order.
+
+pub mod digest;
+mod render;
+mod stages;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::checks;
+use crate::config::{self, OnPending, Pipeline, Provider};
+use crate::model::{Cmd, Error, Job, SecretSource, Stage};
+use crate::providers::ImageProbe;
+
+#[derive(Clone, Debug)]
+pub struct PlanOptions {
+    pub job: Job,
+    /// Rebuild, reload and redeploy even when nothing changed.
+    pub force: bool,
+    /// `--kube-context`: overrides the pipeline's context.
+    pub context: Option<String>,
+    /// `--namespace`: overrides every release's namespace.
+    pub namespace: Option<String>,
+    /// Let a mutating job use a context that is not the local cluster slipway manages.
+    pub allow_context: bool,
+    /// `down --cluster`: also delete the cluster slipway manages.
+    pub with_cluster: bool,
+    /// The time a `timestamp` tag is taken from.
+    pub now: SystemTime,
+}
+
+impl PlanOptions {
+    pub fn new(job: Job) -> PlanOptions {
+        PlanOptions {
+            job,
+            force: false,
+            context: None,
+            namespace: None,
+            allow_context: false,
+            with_cluster: false,
+            now: SystemTime::now(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    pub project: String,
+    pub job: Job,
+    pub profile: String,
+    pub provider: Provider,
+    pub cluster: String,
+    pub context: String,
+    pub images: Vec<ImagePlan>,
+    pub steps: Vec<Step>,
+    /// Per stage, how long it may take.
+    pub budgets: BTreeMap<Stage, u64>,
+    /// How to reach what a deploy-local ends with.
+    pub reach: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ImagePlan {
+    pub name: String,
+    pub repository: String,
+    pub tag: String,
+    pub reference: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    pub stage: Stage,
+    pub id: String,
+    pub title: String,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip_if: Option<Guard>,
+    /// Steps with the same group run one after another; different groups of one
+    /// stage may run at the same time (images build in parallel).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // a plan holds a handful of these
+pub enum Action {
+    Preflight(Preflight),
+    Run {
+        cmd: Cmd,
+    },
+    /// Look at the release before upgrading: stop (or roll back) if it is stuck pending.
+    ReleaseGate {
+        release: String,
+        status: Cmd,
+        on_pending: OnPending,
+        rollback: Cmd,
+    },
+    /// Wait for each workload of the release to roll out; on failure, look at its pods.
+    Rollout {
+        release: String,
+        namespace: String,
+        context: String,
+        discover: Cmd,
+        /// `{WORKLOAD}` and `{TIMEOUT}` are filled per workload.
+        rollout: Cmd,
+        /// `{SELECTOR}` is the workload's label selector.
+        pods: Cmd,
+        workloads: Option<Vec<String>>,
+        #[serde(with = "crate::model::secs")]
+        timeout: Duration,
+        rollback: Option<Cmd>,
+    },
+    /// Every pod of the release Ready, none crash-looping.
+    Health {
+        release: String,
+        namespace: String,
+        context: String,
+        discover: Cmd,
+        pods: Cmd,
+        rollback: Option<Cmd>,
+    },
+    Smoke(SmokeCheck),
+    /// `status` and `down`: does the cluster exist at all?
+    ClusterPresent {
+        describe: String,
+        /// `None` for a cluster slipway does not manage (assumed present).
+        probe: Option<Cmd>,
+    },
+    /// `status`: one release's state, workloads and pods.
+    Status {
+        release: String,
+        namespace: String,
+        status: Cmd,
+        discover: Cmd,
+        pods: Cmd,
+    },
+    /// `down`: uninstall a release (if installed) and the Secrets slipway made for it.
+    Uninstall {
+        release: String,
+        namespace: String,
+        status: Cmd,
+        uninstall: Cmd,
+        list_secrets: Cmd,
+        delete_secrets: Cmd,
+    },
+    /// `down --cluster`.
+    DeleteCluster {
+        describe: String,
+        delete: Option<Cmd>,
+    },
+}
+
+/// A condition under which a step is skipped, with the probe that decides it.
+#[derive(Clone, Debug, Serialize)]
+#[allow(clippy::large_enum_variant)] // one per step
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Guard {
+    /// The provider's probe says the cluster is up.
+    ClusterUp { describe: String, probe: Cmd },
+    /// The image reference already exists locally (content-addressed tags only).
+    ImageBuilt { reference: String, probe: Cmd },
+    /// Every node of the cluster holds the image with the local image ID.
+    ImageOnCluster {
+        reference: String,
+        local_id: Cmd,
+        probe: ImageProbe,
+    },
+    /// The deployed revision carries this digest and is `deployed`.
+    ReleaseCurrent {
+        release: String,
+        digest: String,
+        probe: Cmd,
+    },
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Preflight {
+    pub tools: Vec<ToolCheck>,
+    pub docker_daemon: Option<Cmd>,
+    /// Minimum free space, in GiB, for Docker's data root and the temp dir.
+    pub min_free_gib: u64,
+    /// For `existing`: the context must exist and answer.
+    pub context: Option<ContextCheck>,
+    /// For jobs that change the cluster: the context must be the local cluster
+    /// slipway manages.
+    pub guard: Option<ContextGuard>,
+    /// Variables the release secrets read; all must be set.
+    pub secret_vars: Vec<SecretVar>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ToolCheck {
+    pub tool: String,
+    pub min: String,
+    pub why: String,
+    pub version: Cmd,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ContextCheck {
+    pub context: String,
+    pub list: Cmd,
+    pub ready: Cmd,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ContextGuard {
+    pub job: Job,
+    pub context: String,
+    /// The context of the cluster slipway manages, if any.
+    pub managed: Option<String>,
+    pub allowed: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SecretVar {
+    pub secret: String,
+    pub key: String,
+    pub source: SecretSource,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SmokeCheck {
+    pub name: String,
+    pub namespace: String,
+    pub context: String,
+    #[serde(with = "crate::model::secs")]
+    pub deadline: Duration,
+    #[serde(with = "crate::model::millis")]
+    pub interval: Duration,
+    pub spec: checks::Spec,
+    /// What an attempt runs (templates).
+    pub commands: Vec<Cmd>,
+}
+
+impl SmokeCheck {
+    pub fn target(&self) -> checks::Target<'_> {
+        checks::Target {
+            context: &self.context,
+            namespace: &self.namespace,
+        }
+    }
+}
+
+impl Guard {
+    pub fn commands(&self) -> Vec<&Cmd> {
+        match self {
+            Guard::ClusterUp { probe, .. }
+            | Guard::ImageBuilt { probe, .. }
+            | Guard::ReleaseCurrent { probe, .. } => vec![probe],
+            Guard::ImageOnCluster {
+                local_id, probe, ..
+            } => {
+                let mut v = vec![local_id];
+                v.extend(probe.nodes.iter());
+                v.push(&probe.per_node);
+                v
+            }
+        }
+    }
+}
+
+impl Action {
+    /// Every command this action may spawn.
+    pub fn commands(&self) -> Vec<&Cmd> {
+        match self {
+            Action::Preflight(pf) => {
+                let mut v: Vec<&Cmd> = pf.tools.iter().map(|t| &t.version).collect();
+                v.extend(pf.docker_daemon.iter());
+                if let Some(c) = &pf.context {
+                    v.extend([&c.list, &c.ready]);
+                }
+                v
+            }
+            Action::Run { cmd } => vec![cmd],
+            Action::ReleaseGate {
+                status, rollback, ..
+            } => vec![status, rollback],
+            Action::Rollout {
+                discover,
+                rollout,
+                pods,
+                rollback,
+                ..
+            } => {
+                let mut v = vec![discover, rollout, pods];
+                v.extend(rollback.iter());
+                v
+            }
+            Action::Health {
+                discover,
+                pods,
+                rollback,
+                ..
+            } => {
+                let mut v = vec![discover, pods];
+                v.extend(rollback.iter());
+                v
+            }
+            Action::Smoke(c) => c.commands.iter().collect(),
+            Action::ClusterPresent { probe, .. } => probe.iter().collect(),
+            Action::Status {
+                status,
+                discover,
+                pods,
+                ..
+            } => vec![status, discover, pods],
+            Action::Uninstall {
+                status,
+                uninstall,
+                list_secrets,
+                delete_secrets,
+                ..
+            } => vec![status, uninstall, list_secrets, delete_secrets],
+            Action::DeleteCluster { delete, .. } => delete.iter().collect(),
+        }
+    }
+}
+
+impl Plan {
+    /// Every command the plan may spawn, guards included.
+    pub fn commands(&self) -> Vec<&Cmd> {
+        self.steps
+            .iter()
+            .flat_map(|s| {
+                let mut v = s.skip_if.as_ref().map(Guard::commands).unwrap_or_default();
+                v.extend(s.action.commands());
+                v
+            })
+            .collect()
+    }
+
+    pub fn budget(&self, s: Stage) -> Duration {
+        Duration::from_secs(
+            self.budgets
+                .get(&s)
+                .copied()
+                .unwrap_or(s.default_budget().as_secs()),
+        )
+    }
+}
+
+pub(crate) struct Planner<'a> {
+    p: &'a Pipeline,
+    o: &'a PlanOptions,
+    context: String,
+    images: Vec<ImagePlan>,
+    steps: Vec<Step>,
+}
+
+/// Turn a pipeline into the plan for one job.
+pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
+    let context = o
+        .context
+        .clone()
+        .unwrap_or_else(|| p.cluster.kube_context());
+    let mut pl = Planner {
+        p,
+        o,
+        context,
+        images: vec![],
+        steps: vec![],
+    };
+    pl.images = p
+        .images
+        .iter()
+        .map(|i| pl.image_plan(i))
+        .collect::<Result<_, Error>>()?;
+    for stage in o.job.stages() {
+        match stage {
+            Stage::Preflight => pl.preflight(),
+            Stage::Cluster => pl.cluster(),
+            Stage::Build => pl.build(),
+            Stage::Load => pl.load(),
+            Stage::Secrets => pl.secrets(),
+            Stage::Deploy => pl.deploy()?,
+            Stage::Rollout => pl.rollout(),
+            Stage::Health => pl.health(),
+            Stage::Smoke => pl.smoke(),
+            Stage::Status => pl.status(),
+            Stage::Down => pl.down(),
+        }
+    }
+    let reach = pl.reach();
+    Ok(Plan {
+        project: p.project.name.clone(),
+        job: o.job,
+        profile: p.profile.clone(),
+        provider: p.cluster.provider,
+        cluster: p.cluster.name.clone(),
+        context: pl.context,
+        images: pl.images,
+        steps: pl.steps,
+        budgets: o
+            .job
+            .stages()
+            .iter()
+            .map(|s| (*s, p.timeouts.budget(*s).as_secs()))
+            .collect(),
+        reach,
+    })
+}
+
+impl Planner<'_> {
+    fn push(
+        &mut self,
+        stage: Stage,
+        id: String,
+        title: String,
+        action: Action,
+        skip_if: Option<Guard>,
+    ) {
+        self.steps.push(Step {
+            stage,
+            id,
+            title,
+            action,
+            skip_if,
+            group: None,
+        });
+    }
+
+    fn budget(&self, s: Stage) -> Duration {
+        self.p.timeouts.budget(s)
+    }
+
+    fn rel(&self, path: &Path) -> String {
+        path.display().to_string()
+    }
+
+    fn namespace(&self, r: &config::Release) -> String {
+        self.o
+            .namespace
+            .clone()
+            .unwrap_or_else(|| self.p.namespace_of(r))
+    }
+
+    /// Replace `${images.NAME.FIELD}` with the planned values.
+    fn resolve(&self, s: &str) -> String {
+        let mut out = s.to_string();
+        for (name, field) in config::image_refs(s) {
+            if let Some(i) = self.images.iter().find(|i| i.name == name) {
+                let v = match field.as_str() {
+                    "repository" => &i.repository,
+                    "tag" => &i.tag,
+                    _ => &i.reference,
+                };
+                out = out.replace(&format!("${{images.{name}.{field}}}"), v);
+            }
+        }
+        out
+    }
+
+    /// How to reach what was deployed: mapped node ports, then a port-forward per
+    /// service the smoke checks use.
+    fn reach(&self) -> Vec<String> {
+        if self.o.job != Job::DeployLocal {
+            return vec![];
+        }
+        let mut out = vec![];
+        if self.p.cluster.provider == Provider::Kind {
+            for m in &self.p.cluster.kind.port_mappings {
+                out.push(format!(
+                    "reach: http://{}:{} (kind node port {})",
+                    m.listen_address, m.host_port, m.container_port
+                ));
+            }
+        }
+        for s in &self.steps {
+            if let Action::Smoke(c) = &s.action {
+                if let Some((service, port)) = c.spec.kind().service() {
+                    let line = format!(
+                        "reach {service}: kubectl --context {} -n {} port-forward service/{service} 8080:{port}",
+                        c.context, c.namespace
+                    );
+                    if !out.contains(&line) {
+                        out.push(line);
+                    }
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,250 @@
+//! `plan`'s text: the plan data as a shell script, grouped by stage, every command
+//! pasteable (placeholders such as `{LOCAL_PORT}` stand for run-time values).
+
+use std::fmt::Write as _;
+
+use super::{Action, Guard, Plan, Step};
+use crate::config::OnPending;
+use crate::model::{Cmd, SecretSource};
+
+fn line(s: &mut String, cmd: &Cmd, comment: &str) {
+    if comment.is_empty() {
+        let _ = writeln!(s, "{}", cmd.script());
+    } else {
+        let _ = writeln!(s, "{}  # {comment}", cmd.script());
+    }
+}
+
+impl Guard {
+    /// One line for the plan: when the step is skipped, and how that is decided.
+    pub fn describe(&self) -> String {
+        match self {
+            Guard::ClusterUp { describe, probe } => {
+                format!("skipped if `{}` says {describe} is up", probe.display())
+            }
+            Guard::ImageBuilt { reference, probe } => format!(
+                "skipped if {reference} is already built (`{}`)",
+                probe.display()
+            ),
+            Guard::ImageOnCluster {
+                local_id, probe, ..
+            } => {
+                let mut how = String::new();
+                if let Some(n) = &probe.nodes {
+                    how.push_str(&format!("`{}`, then ", n.display()));
+                }
+                how.push_str(&format!("`{}`", probe.per_node.display()));
+                format!(
+                    "skipped if every node already holds the image ID of `{}` ({how})",
+                    local_id.display()
+                )
+            }
+            Guard::ReleaseCurrent { digest, probe, .. } => format!(
+                "skipped if `{}` shows revision deployed with digest {digest}",
+                probe.display()
+            ),
+        }
+    }
+}
+
+fn step(s: &mut String, step: &Step) {
+    let _ = writeln!(s, "# {}", step.title);
+    if let Some(g) = &step.skip_if {
+        let _ = writeln!(s, "#   {}", g.describe());
+    }
+    match &step.action {
+        Action::Run { cmd } => line(s, cmd, ""),
+        Action::Preflight(pf) => {
+            for t in &pf.tools {
+                line(
+                    s,
+                    &t.version,
+                    &format!("{} >= {}: {}", t.tool, t.min, t.why),
+                );
+            }
+            if let Some(d) = &pf.docker_daemon {
+                line(
+                    s,
+                    d,
+                    &format!(
+                        "the daemon answers; >= {} GiB free in its data root and the temp dir",
+                        pf.min_free_gib
+                    ),
+                );
+            }
+            if let Some(c) = &pf.context {
+                line(s, &c.list, &format!("lists {}", c.context));
+                line(s, &c.ready, "");
+            }
+            if let Some(g) = &pf.guard {
+                let managed = g
+                    .managed
+                    .as_deref()
+                    .unwrap_or("(none: provider \"existing\")");
+                let _ = writeln!(
+                    s,
+                    "# guard: {} only changes {managed}; context is {}{}",
+                    g.job,
+                    g.context,
+                    if g.allowed {
+                        " (--allow-context given)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            for v in &pf.secret_vars {
+                let from = match &v.source {
+                    SecretSource::Env { var } => format!("${var}"),
+                    SecretSource::EnvFile { path, var } => format!("{var} in {}", path.display()),
+                };
+                let _ = writeln!(s, "# secret {}/{} needs {from} to be set", v.secret, v.key);
+            }
+        }
+        Action::ReleaseGate {
+            status,
+            on_pending,
+            rollback,
+            ..
+        } => {
+            line(s, status, "");
+            let what = match on_pending {
+                OnPending::Fail => "stop with a hint".to_string(),
+                OnPending::Rollback => format!("run `{}`", rollback.display()),
+            };
+            let _ = writeln!(s, "#   if pending-install/upgrade/rollback: {what}");
+        }
+        Action::Rollout {
+            release,
+            discover,
+            rollout,
+            pods,
+            workloads,
+            rollback,
+            ..
+        } => {
+            match workloads {
+                Some(ws) => {
+                    let _ = writeln!(s, "# {{WORKLOAD}}: {}", ws.join(", "));
+                }
+                None => line(
+                    s,
+                    discover,
+                    &format!("{{WORKLOAD}}: each Deployment/StatefulSet/DaemonSet annotated meta.helm.sh/release-name={release}"),
+                ),
+            }
+            line(
+                s,
+                rollout,
+                "per workload; {TIMEOUT}: what the release timeout and the stage budget leave",
+            );
+            line(
+                s,
+                pods,
+                "on failure: the workload's pods, for their reasons",
+            );
+            if let Some(rb) = rollback {
+                line(s, rb, "on failure");
+            }
+        }
+        Action::Health {
+            discover,
+            pods,
+            rollback,
+            ..
+        } => {
+            line(s, discover, "");
+            line(s, pods, "per workload: each pod Ready, none crash-looping");
+            if let Some(rb) = rollback {
+                line(s, rb, "on failure");
+            }
+        }
+        Action::Smoke(c) => {
+            for cmd in &c.commands {
+                line(s, cmd, "");
+            }
+            let _ = writeln!(
+                s,
+                "# {}; retry every {} until {}",
+                c.spec.kind().describe(),
+                humantime::format_duration(c.interval),
+                humantime::format_duration(c.deadline)
+            );
+        }
+        Action::ClusterPresent { probe, describe } => match probe {
+            Some(p) => line(s, p, &format!("{describe} exists")),
+            None => {
+                let _ = writeln!(s, "# {describe}: not managed by slipway, assumed present");
+            }
+        },
+        Action::Status {
+            status,
+            discover,
+            pods,
+            ..
+        } => {
+            line(s, status, "");
+            line(s, discover, "");
+            line(s, pods, "per workload");
+        }
+        Action::Uninstall {
+            status,
+            uninstall,
+            list_secrets,
+            delete_secrets,
+            ..
+        } => {
+            line(s, status, "");
+            line(s, uninstall, "unless the release is not installed");
+            line(s, list_secrets, "");
+            line(s, delete_secrets, "if any are listed");
+        }
+        Action::DeleteCluster { delete, describe } => match delete {
+            Some(d) => line(s, d, ""),
+            None => {
+                let _ = writeln!(s, "# {describe}: not managed by slipway, left as it is");
+            }
+        },
+    }
+}
+
+impl Plan {
+    /// The plan as a shell script: grouped by stage, each command pasteable.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "# slipway plan: {} — job {}, profile {}",
+            self.project, self.job, self.profile
+        );
+        let _ = writeln!(
+            s,
+            "# provider {}, cluster {}, kube context {}",
+            self.provider,
+            self.cluster,
+            if self.context.is_empty() {
+                "(none)"
+            } else {
+                &self.context
+            }
+        );
+        for i in &self.images {
+            let _ = writeln!(s, "# image {} -> {}", i.name, i.reference);
+        }
+        let mut stage = None;
+        for st in &self.steps {
+            if stage != Some(st.stage) {
+                stage = Some(st.stage);
+                let _ = write!(
+                    s,
+                    "\n## {} (exit code {} on failure, budget {})\n",
+                    st.stage,
+                    st.stage.exit_code(),
+                    humantime::format_duration(self.budget(st.stage))
+                );
+            }
+            step(&mut s, st);
+        }
+        s
+    }
+}

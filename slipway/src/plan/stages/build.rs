@@ -1,0 +1,111 @@
+//! build: image tags (content, git, timestamp or fixed), pre-build commands and
+//! `docker build`, skipped when a content-tagged image already exists.
+
+use crate::config::{self, TagPolicy};
+use crate::model::{Cmd, Error, Stage};
+use crate::plan::digest::{self, Hasher};
+use crate::plan::{Action, Guard, ImagePlan, Planner, Step};
+use crate::tools::docker;
+
+impl Planner<'_> {
+    pub(in crate::plan) fn image_plan(&self, img: &config::Image) -> Result<ImagePlan, Error> {
+        let root = &self.p.root;
+        let tag = match img.tag_policy {
+            TagPolicy::Fixed => img.tag.clone().unwrap_or_default(),
+            TagPolicy::Timestamp => {
+                let t = humantime::format_rfc3339_seconds(self.o.now).to_string();
+                t.chars().filter(char::is_ascii_digit).collect()
+            }
+            TagPolicy::Git => digest::git_tag(root, &img.inputs()).ok_or_else(|| {
+                Error::usage(format!(
+                    "image `{}`: tag_policy \"git\" but {} is not in a git work tree",
+                    img.name,
+                    root.display()
+                ))
+            })?,
+            TagPolicy::Content => {
+                let mut h = Hasher::default();
+                for input in img.inputs() {
+                    h.tree(root, &input).map_err(|e| {
+                        Error::usage(format!(
+                            "image `{}`: cannot hash input {}: {e}",
+                            img.name,
+                            input.display()
+                        ))
+                    })?;
+                }
+                h.part("target", img.target.as_deref().unwrap_or("").as_bytes());
+                for (k, v) in &img.build_args {
+                    h.part(k, v.as_bytes());
+                }
+                if let Some(pb) = &img.pre_build {
+                    h.part("pre_build", pb.command.join("\0").as_bytes());
+                }
+                format!("c-{}", &h.hex()[..12])
+            }
+        };
+        let repository = match &self.p.registry {
+            Some(r) => format!("{}/{}", r.url.trim_end_matches('/'), img.repository()),
+            None => img.repository().to_string(),
+        };
+        Ok(ImagePlan {
+            name: img.name.clone(),
+            reference: format!("{repository}:{tag}"),
+            repository,
+            tag,
+        })
+    }
+
+    pub(in crate::plan) fn build(&mut self) {
+        let budget = self.budget(Stage::Build);
+        for (img, ip) in self.p.images.iter().zip(self.images.clone()) {
+            let cached = (img.tag_policy == TagPolicy::Content && !self.o.force).then(|| {
+                Guard::ImageBuilt {
+                    reference: ip.reference.clone(),
+                    probe: docker::image_id(&ip.reference),
+                }
+            });
+            let group = Some(img.name.clone());
+            if let Some(pb) = &img.pre_build {
+                let mut cmd =
+                    Cmd::new(&pb.command[0], &pb.command[1..]).timeout(pb.timeout.0.min(budget));
+                cmd.env = pb.env.clone();
+                self.steps.push(Step {
+                    stage: Stage::Build,
+                    id: format!("pre-build/{}", img.name),
+                    title: format!("pre-build {}", img.name),
+                    action: Action::Run { cmd },
+                    skip_if: cached.clone(),
+                    group: group.clone(),
+                });
+            }
+            let labels = vec![
+                (
+                    "org.opencontainers.image.title".to_string(),
+                    img.name.clone(),
+                ),
+                (
+                    "dev.slipway.project".to_string(),
+                    self.p.project.name.clone(),
+                ),
+            ];
+            let cmd = docker::build(&docker::Build {
+                reference: &ip.reference,
+                dockerfile: &img.dockerfile(),
+                context: &img.context,
+                target: img.target.as_deref(),
+                build_args: &img.build_args,
+                labels: &labels,
+                timeout: budget,
+            });
+            self.steps.push(Step {
+                stage: Stage::Build,
+                id: format!("build/{}", img.name),
+                title: format!("build {}", ip.reference),
+                action: Action::Run { cmd },
+                skip_if: cached,
+                group,
+            });
+        }
+    }
+}

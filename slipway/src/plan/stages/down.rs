@@ -1,0 +1,46 @@
+//! down: uninstall each release (newest first) and the Secrets slipway created for
+//! it; with `--cluster`, delete the cluster slipway manages.
+
+use crate::model::Stage;
+use crate::plan::{Action, Planner};
+use crate::tools::{helm, kubectl};
+
+impl Planner<'_> {
+    pub(in crate::plan) fn down(&mut self) {
+        self.cluster_present(Stage::Down);
+        for r in self.p.releases.iter().rev() {
+            let ns = self.namespace(r);
+            let rel = r.release_name().to_string();
+            let selector =
+                format!("app.kubernetes.io/managed-by=slipway,slipway.dev/release={rel}");
+            self.push(
+                Stage::Down,
+                format!("uninstall/{rel}"),
+                format!("uninstall release {rel} and its secrets"),
+                Action::Uninstall {
+                    release: rel.clone(),
+                    namespace: ns.clone(),
+                    status: helm::status(&rel, &ns, &self.context),
+                    uninstall: helm::uninstall(&rel, &ns, &self.context, r.timeout.0),
+                    list_secrets: kubectl::get_secret_names(&self.context, &ns, &selector),
+                    delete_secrets: kubectl::delete_secrets(&self.context, &ns, &selector),
+                },
+                None,
+            );
+        }
+        if self.o.with_cluster {
+            let c = &self.p.cluster;
+            let provider = c.provider();
+            self.push(
+                Stage::Down,
+                "delete-cluster".into(),
+                format!("delete {}", provider.describe(c)),
+                Action::DeleteCluster {
+                    describe: provider.describe(c),
+                    delete: provider.delete(c),
+                },
+                None,
+            );
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! health: every pod of each release Ready and not crash-looping.
+
+use crate::model::Stage;
+use crate::plan::{Action, Planner};
+use crate::tools::kubectl;
+
+impl Planner<'_> {
+    pub(in crate::plan) fn health(&mut self) {
+        for r in &self.p.releases {
+            let ns = self.namespace(r);
+            let rel = r.release_name().to_string();
+            self.push(
+                Stage::Health,
+                format!("health/{rel}"),
+                format!("check every pod of {rel} is Ready and not restarting"),
+                Action::Health {
+                    release: rel.clone(),
+                    namespace: ns.clone(),
+                    context: self.context.clone(),
+                    discover: kubectl::get_workloads(&self.context, &ns),
+                    pods: kubectl::get_pods(&self.context, &ns, "{SELECTOR}"),
+                    rollback: self.rollback_for(r),
+                },
+                None,
+            );
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! One file per stage: each adds its steps to the plan.
+
+mod build;
+mod cluster;
+mod deploy;
+mod down;
+mod health;
+mod load;
+mod preflight;
+mod rollout;
+mod secrets;
+mod smoke;
+mod status;

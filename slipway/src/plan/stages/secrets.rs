@@ -1,0 +1,91 @@
+//! secrets: the namespaces, then each Secret slipway creates, applied server-side
+//! with its values on stdin (never argv).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::config;
+use crate::model::{SecretInput, SecretKey, SecretSource, Stage, Stdin};
+use crate::plan::{Action, Planner};
+use crate::tools::kubectl;
+
+impl Planner<'_> {
+    pub(in crate::plan) fn secret_inputs(&self) -> Vec<SecretInput> {
+        let mut out = vec![];
+        for r in &self.p.releases {
+            for (name, spec) in &r.secrets {
+                let mut keys: Vec<SecretKey> = spec
+                    .from_env
+                    .iter()
+                    .map(|(k, var)| SecretKey {
+                        key: k.clone(),
+                        source: SecretSource::Env { var: var.clone() },
+                    })
+                    .collect();
+                if let Some(f) = &spec.env_file {
+                    let path = self.p.path(f);
+                    // Only the names are read here; values are read when the step runs.
+                    for var in config::interp::read_env_file(&path)
+                        .unwrap_or_default()
+                        .into_keys()
+                    {
+                        keys.push(SecretKey {
+                            key: var.clone(),
+                            source: SecretSource::EnvFile {
+                                path: path.clone(),
+                                var,
+                            },
+                        });
+                    }
+                }
+                out.push(SecretInput {
+                    name: name.clone(),
+                    namespace: self.namespace(r),
+                    labels: BTreeMap::from([
+                        ("app.kubernetes.io/managed-by".into(), "slipway".into()),
+                        ("slipway.dev/project".into(), self.p.project.name.clone()),
+                        ("slipway.dev/release".into(), r.release_name().to_string()),
+                    ]),
+                    keys,
+                });
+            }
+        }
+        out
+    }
+
+    pub(in crate::plan) fn secrets(&mut self) {
+        let mut namespaces: Vec<String> =
+            self.p.releases.iter().map(|r| self.namespace(r)).collect();
+        namespaces.dedup();
+        let budget = self.budget(Stage::Secrets);
+        for ns in namespaces {
+            let cmd = kubectl::apply(
+                &self.context,
+                Stdin::Text {
+                    text: kubectl::namespace_manifest(&ns),
+                },
+            )
+            .timeout(budget.min(Duration::from_secs(60)));
+            self.push(
+                Stage::Secrets,
+                format!("namespace/{ns}"),
+                format!("ensure namespace {ns}"),
+                Action::Run { cmd },
+                None,
+            );
+        }
+        for s in self.secret_inputs() {
+            let id = format!("secret/{}/{}", s.namespace, s.name);
+            let title = format!(
+                "apply secret {} ({} key{})",
+                s.name,
+                s.keys.len(),
+                if s.keys.len() == 1 { "" } else { "s" }
+            );
+            let mut cmd = kubectl::apply(&self.context, Stdin::Secret(s))
+                .timeout(budget.min(Duration::from_secs(60)));
+            cmd.secret_output = true;
+            self.push(Stage::Secrets, id, title, Action::Run { cmd }, None);
+        }
+    }
+}

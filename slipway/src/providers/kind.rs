@@ -1,0 +1,127 @@
+//! kind: a cluster of Docker containers; images go in with `kind load`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Cluster, Ensure, ImageProbe, Provider, ProviderKind, ToolReq};
+use crate::model::{Cmd, Stdin};
+use crate::tools::{docker, kind as tool};
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Settings {
+    /// Node image for `kind create cluster --image` (default: kind's own).
+    #[serde(default)]
+    pub node_image: Option<String>,
+    /// Host ports mapped into the control-plane node (for NodePort services).
+    #[serde(default)]
+    pub port_mappings: Vec<PortMapping>,
+    /// Disable kind's default CNI (kindnet); the node image then has to bring one.
+    #[serde(default)]
+    pub disable_default_cni: bool,
+    /// How long `kind create cluster --wait` waits for the control plane.
+    #[serde(default = "kind_wait")]
+    pub wait: crate::model::Dur,
+}
+
+fn kind_wait() -> crate::model::Dur {
+    crate::model::Dur::secs(180)
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            node_image: None,
+            port_mappings: vec![],
+            disable_default_cni: false,
+            wait: kind_wait(),
+        }
+    }
+}
+
+pub use crate::tools::kind::PortMapping;
+
+pub struct Kind;
+
+impl Provider for Kind {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Kind
+    }
+
+    fn managed_context(&self, c: &Cluster) -> Option<String> {
+        Some(format!("kind-{}", c.name))
+    }
+
+    fn tool(&self) -> Option<ToolReq> {
+        Some(ToolReq {
+            tool: "kind".into(),
+            min: "0.20.0".into(),
+            why: "`--config -` on stdin and image-ID checks in `kind load`".into(),
+            version: tool::version(),
+        })
+    }
+
+    fn needs_docker(&self) -> bool {
+        true
+    }
+
+    fn ensure(&self, c: &Cluster, budget: Duration) -> Ensure {
+        let s = &c.kind;
+        let mut cmd = Cmd::new(
+            "kind",
+            ["create", "cluster", "--name", &c.name, "--config", "-"],
+        );
+        if let Some(img) = &s.node_image {
+            cmd = cmd.args(["--image", img]);
+        }
+        let cmd = cmd
+            .arg(format!("--wait={}s", s.wait.0.as_secs()))
+            .stdin(Stdin::Text {
+                text: tool::cluster_config(s.disable_default_cni, &s.port_mappings),
+            })
+            .timeout(budget)
+            .grace(Duration::from_secs(30));
+        Ensure {
+            title: format!("create kind cluster {}", c.name),
+            cmd,
+            probe: Some(tool::get_clusters()),
+        }
+    }
+
+    fn is_up(&self, c: &Cluster, code: i32, stdout: &str) -> Result<bool, String> {
+        if code != 0 {
+            return Err(format!("`kind get clusters` exited with {code}"));
+        }
+        Ok(tool::parse_clusters(stdout).contains(&c.name))
+    }
+
+    fn load(&self, c: &Cluster, reference: &str, budget: Duration) -> Option<(String, Cmd)> {
+        Some((
+            format!("load {reference} into kind cluster {}", c.name),
+            tool::load(&c.name, reference, budget),
+        ))
+    }
+
+    fn image_probe(&self, c: &Cluster, reference: &str) -> Option<ImageProbe> {
+        Some(ImageProbe {
+            nodes: Some(tool::get_nodes(&c.name)),
+            per_node: docker::exec("{NODE}", &["crictl", "inspecti", reference]),
+        })
+    }
+
+    fn node_names(&self, stdout: &str) -> Vec<String> {
+        tool::parse_clusters(stdout)
+    }
+
+    fn holds_image(&self, stdout: &str, id: &str) -> bool {
+        tool::parse_image_id(stdout).as_deref() == Some(id.trim())
+    }
+
+    fn delete(&self, c: &Cluster) -> Option<Cmd> {
+        Some(tool::delete(&c.name))
+    }
+
+    fn describe(&self, c: &Cluster) -> String {
+        format!("kind cluster {}", c.name)
+    }
+}

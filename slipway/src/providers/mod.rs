@@ -1,0 +1,177 @@
+//! Cluster providers: everything a kind of cluster knows — its settings, the tool that
+//! manages it, how to create it and tell it is up, how to get an image onto its nodes
+//! and check it is there, how to delete it, and which kube context it owns.
+//!
+//! Providers build commands and read their output; they never run anything. Adding a
+//! provider (say k3d) is one file here plus one registration: a variant of
+//! [`ProviderKind`] and its arm in [`get`] (and, if it has settings, a field of
+//! [`Cluster`] for its `[cluster.NAME]` table).
+
+pub mod existing;
+pub mod kind;
+pub mod minikube;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use strum::{Display, EnumIter, IntoStaticStr};
+
+use crate::model::Cmd;
+
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Deserialize,
+    Serialize,
+    Display,
+    EnumIter,
+    IntoStaticStr,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum ProviderKind {
+    #[default]
+    Kind,
+    Minikube,
+    Existing,
+}
+
+/// The registry: one arm per provider.
+pub fn get(kind: ProviderKind) -> &'static dyn Provider {
+    match kind {
+        ProviderKind::Kind => &kind::Kind,
+        ProviderKind::Minikube => &minikube::Minikube,
+        ProviderKind::Existing => &existing::Existing,
+    }
+}
+
+/// `[cluster]` in pipeline.toml.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Cluster {
+    #[serde(default)]
+    pub provider: ProviderKind,
+    /// kind cluster name or minikube profile.
+    #[serde(default = "default_cluster_name")]
+    pub name: String,
+    /// Kube context. Derived for kind (`kind-<name>`) and minikube (`<name>`);
+    /// required for `existing`.
+    #[serde(default)]
+    pub context: Option<String>,
+    /// Create the cluster when it does not exist (kind, minikube).
+    #[serde(default = "yes")]
+    pub create: bool,
+    #[serde(default)]
+    pub kind: kind::Settings,
+    #[serde(default)]
+    pub minikube: minikube::Settings,
+}
+
+fn default_cluster_name() -> String {
+    "slipway".into()
+}
+fn yes() -> bool {
+    true
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster {
+            provider: ProviderKind::Kind,
+            name: default_cluster_name(),
+            context: None,
+            create: true,
+            kind: kind::Settings::default(),
+            minikube: minikube::Settings::default(),
+        }
+    }
+}
+
+impl Cluster {
+    pub fn provider(&self) -> &'static dyn Provider {
+        get(self.provider)
+    }
+
+    /// The kube context every kubectl and helm call is pinned to.
+    pub fn kube_context(&self) -> String {
+        self.provider()
+            .managed_context(self)
+            .or_else(|| self.context.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// A tool a provider needs, with the minimum version and why that minimum.
+#[derive(Clone, Debug, Serialize)]
+pub struct ToolReq {
+    pub tool: String,
+    pub min: String,
+    pub why: String,
+    pub version: Cmd,
+}
+
+/// How a provider brings its cluster up: a probe that says whether it already is,
+/// and the command that creates or checks it.
+pub struct Ensure {
+    pub title: String,
+    pub cmd: Cmd,
+    /// When it says the cluster is up, `cmd` is skipped.
+    pub probe: Option<Cmd>,
+}
+
+/// How to check that every node holds an image: list the nodes (if the provider
+/// has several), then ask each one (`{NODE}` is filled in per node).
+#[derive(Clone, Debug, Serialize)]
+pub struct ImageProbe {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Cmd>,
+    pub per_node: Cmd,
+}
+
+pub trait Provider: Sync {
+    fn kind(&self) -> ProviderKind;
+
+    /// The kube context of the cluster this provider creates and manages; `None`
+    /// when it manages none (`existing`).
+    fn managed_context(&self, c: &Cluster) -> Option<String>;
+
+    /// The tool that manages the cluster, if any.
+    fn tool(&self) -> Option<ToolReq>;
+
+    /// Docker is needed to run the cluster itself (not only to build images).
+    fn needs_docker(&self) -> bool {
+        false
+    }
+
+    fn ensure(&self, c: &Cluster, budget: Duration) -> Ensure;
+
+    /// From the `ensure` probe's exit code and stdout: is the cluster up? `Err` when
+    /// the answer cannot be read.
+    fn is_up(&self, c: &Cluster, code: i32, stdout: &str) -> Result<bool, String>;
+
+    /// The command that puts a local image onto the cluster's nodes.
+    fn load(&self, c: &Cluster, reference: &str, budget: Duration) -> Option<(String, Cmd)>;
+
+    fn image_probe(&self, c: &Cluster, reference: &str) -> Option<ImageProbe>;
+
+    /// Node names from the `nodes` probe.
+    fn node_names(&self, stdout: &str) -> Vec<String> {
+        stdout
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect()
+    }
+
+    /// Does a node's answer show the image with this local image ID?
+    fn holds_image(&self, stdout: &str, id: &str) -> bool;
+
+    fn delete(&self, c: &Cluster) -> Option<Cmd>;
+
+    /// Human name of the cluster, for messages ("kind cluster slipway").
+    fn describe(&self, c: &Cluster) -> String;
+}

@@ -1,0 +1,673 @@
+//! Executing a plan: stage by stage, each within its time budget, guards decided by
+//! their probes, every command from the plan's data (placeholders filled here) and
+//! run by the one executor. A failure is an [`Error`] that says what failed, the
+//! command, the tail of its output and what to do next.
+
+mod ops;
+mod preflight;
+mod smoke;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::config::{OnPending, Pipeline};
+use crate::exec::{Executor, Failure, Output};
+use crate::model::{ms, Cmd, Error, Event, Outcome, Stage, TAIL_LINES};
+use crate::plan::{Action, Guard, Plan, Step};
+use crate::tools::{helm, kubectl};
+
+pub struct Runner<'a> {
+    pub ex: &'a Executor,
+    pub pipeline: &'a Pipeline,
+    pub plan: &'a Plan,
+    probes: Mutex<HashMap<String, Output>>,
+    forwards: smoke::Forwards,
+    /// Set by `status`/`down` when the cluster does not exist.
+    cluster_absent: Mutex<bool>,
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(ex: &'a Executor, pipeline: &'a Pipeline, plan: &'a Plan) -> Runner<'a> {
+        Runner {
+            ex,
+            pipeline,
+            plan,
+            probes: Mutex::new(HashMap::new()),
+            forwards: smoke::Forwards::default(),
+            cluster_absent: Mutex::new(false),
+        }
+    }
+
+    fn note(&self, stage: Stage, message: impl Into<String>) {
+        self.ex.events.emit(Event::Note {
+            stage,
+            message: message.into(),
+        });
+    }
+
+    /// Run every stage of the plan in order; stop at the first failure.
+    pub fn execute(&self) -> Result<(), Error> {
+        let mut stages: Vec<Stage> = self.plan.steps.iter().map(|s| s.stage).collect();
+        stages.dedup();
+        for stage in stages {
+            let steps: Vec<&Step> = self
+                .plan
+                .steps
+                .iter()
+                .filter(|s| s.stage == stage)
+                .collect();
+            self.ex.events.emit(Event::StageStarted { stage });
+            // Probes are cached within a stage: what a guard saw stays true until the
+            // stage's own commands run after it.
+            self.probes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            let started = Instant::now();
+            let budget = self.plan.budget(stage);
+            let deadline = started + budget;
+            let mut result = self.run_groups(&steps, deadline);
+            if let Err(e) = &mut result {
+                if e.timed_out && Instant::now() + Duration::from_millis(500) >= deadline {
+                    e.hint = Some(format!(
+                        "the {stage} stage's time budget ({}) ran out; raise [timeouts] {stage} in pipeline.toml if the work is just slow",
+                        humantime::format_duration(budget),
+                    ));
+                }
+            }
+            self.ex.events.emit(Event::StageFinished {
+                stage,
+                result: if result.is_err() {
+                    Outcome::Failed
+                } else {
+                    Outcome::Ok
+                },
+                duration_ms: ms(started.elapsed()),
+                commands: self.ex.commands_in(stage),
+            });
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Steps of different groups run at the same time; each group's steps (and
+    /// ungrouped steps) in order.
+    fn run_groups(&self, steps: &[&Step], deadline: Instant) -> Result<(), Error> {
+        let mut groups: Vec<(Option<&str>, Vec<&Step>)> = vec![];
+        for s in steps {
+            match groups
+                .iter_mut()
+                .find(|(g, _)| g.is_some() && *g == s.group.as_deref())
+            {
+                Some((_, v)) => v.push(s),
+                None => groups.push((s.group.as_deref(), vec![s])),
+            }
+        }
+        if groups.len() < 2 || groups.iter().any(|(g, _)| g.is_none()) {
+            return steps.iter().try_for_each(|s| self.step(s, deadline));
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = groups
+                .iter()
+                .map(|(_, g)| {
+                    scope.spawn(move || g.iter().try_for_each(|s| self.step(s, deadline)))
+                })
+                .collect();
+            let results: Vec<Result<(), Error>> = handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(Error::new(Stage::Build, "a build thread panicked"))
+                    })
+                })
+                .collect();
+            results.into_iter().collect()
+        })
+    }
+
+    fn step(&self, step: &Step, deadline: Instant) -> Result<(), Error> {
+        let stage = step.stage;
+        if self.ex.cancelled() {
+            return Err(Error::interrupted(Some(stage), "interrupted"));
+        }
+        if let Some(g) = &step.skip_if {
+            if let Some(reason) = self.guard(stage, g, deadline)? {
+                self.ex.events.emit(Event::StepSkipped {
+                    stage,
+                    step: step.id.clone(),
+                    reason,
+                });
+                return Ok(());
+            }
+        }
+        self.ex.events.emit(Event::StepStarted {
+            stage,
+            step: step.id.clone(),
+            title: step.title.clone(),
+        });
+        let started = Instant::now();
+        match &step.action {
+            Action::Run { cmd } => {
+                self.ex.run(stage, cmd, Some(deadline)).map_err(|e| {
+                    let interrupted = e.failure == Failure::Interrupted;
+                    let err = e.into_error(stage, &step.title);
+                    if interrupted {
+                        err
+                    } else {
+                        err.or_hint(hint_for_step(step))
+                    }
+                })?;
+            }
+            Action::Preflight(pf) => preflight::run(self.ex, pf, deadline)?,
+            Action::ReleaseGate {
+                release,
+                status,
+                on_pending,
+                rollback,
+            } => self.gate(stage, release, status, *on_pending, rollback, deadline)?,
+            Action::Rollout {
+                release,
+                namespace,
+                context,
+                discover,
+                rollout,
+                pods,
+                workloads,
+                timeout,
+                rollback,
+            } => {
+                let r = self.rollout(
+                    stage,
+                    &Rollout {
+                        release,
+                        ns: namespace,
+                        ctx: context,
+                        discover,
+                        rollout,
+                        pods,
+                        only: workloads.as_deref(),
+                        timeout: *timeout,
+                    },
+                    deadline,
+                );
+                self.rollback_on_err(stage, r, rollback.as_ref(), deadline)?
+            }
+            Action::Health {
+                release,
+                namespace,
+                context,
+                discover,
+                pods,
+                rollback,
+            } => {
+                let r = self.health(stage, release, namespace, context, discover, pods, deadline);
+                self.rollback_on_err(stage, r, rollback.as_ref(), deadline)?
+            }
+            Action::Smoke(check) => smoke::run_check(self.ex, &self.forwards, check, deadline)?,
+            Action::ClusterPresent { describe, probe } => {
+                self.cluster_present(stage, describe, probe.as_ref(), deadline)?
+            }
+            Action::Status { .. } => self.status(stage, &step.action, deadline)?,
+            Action::Uninstall { .. } => self.uninstall(stage, &step.action, deadline)?,
+            Action::DeleteCluster { describe, delete } => {
+                self.delete_cluster(stage, describe, delete.as_ref(), deadline)?
+            }
+        }
+        self.ex.events.emit(Event::StepFinished {
+            stage,
+            step: step.id.clone(),
+            duration_ms: ms(started.elapsed()),
+        });
+        Ok(())
+    }
+
+    /// Run a probe once per stage (until a command changes something).
+    fn probe(&self, stage: Stage, cmd: &Cmd, deadline: Instant) -> Result<Output, Error> {
+        let key = cmd.display();
+        if let Some(o) = self
+            .probes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(o.clone());
+        }
+        let out = self
+            .ex
+            .probe(stage, cmd, Some(deadline))
+            .map_err(|e| e.into_error(stage, "probe"))?;
+        self.probes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, out.clone());
+        Ok(out)
+    }
+
+    /// `Some(reason)` when the guarded step can be skipped.
+    fn guard(&self, stage: Stage, g: &Guard, deadline: Instant) -> Result<Option<String>, Error> {
+        let cluster = &self.pipeline.cluster;
+        let provider = cluster.provider();
+        Ok(match g {
+            Guard::ClusterUp { describe, probe } => {
+                let out = self.probe(stage, probe, deadline)?;
+                let up = provider
+                    .is_up(cluster, out.code, &out.stdout)
+                    .map_err(|e| {
+                        Error {
+                            command: Some(self.ex.redact(&probe.display())),
+                            tail: crate::model::last_lines(
+                                &self.ex.redact(&out.stderr),
+                                TAIL_LINES,
+                            ),
+                            ..Error::new(
+                                stage,
+                                format!("cannot tell whether {describe} is up: {e}"),
+                            )
+                        }
+                        .hint("is Docker running? `docker info` should answer")
+                    })?;
+                up.then(|| format!("{describe} is up"))
+            }
+            Guard::ImageBuilt { reference, probe } => {
+                let out = self.probe(stage, probe, deadline)?;
+                out.ok()
+                    .then(|| format!("{reference} is already built ({})", short_id(&out.stdout)))
+            }
+            Guard::ImageOnCluster {
+                reference,
+                local_id,
+                probe,
+            } => {
+                let local = self.probe(stage, local_id, deadline)?;
+                if !local.ok() {
+                    return Ok(None);
+                }
+                let id = local.stdout.trim().to_string();
+                let nodes = match &probe.nodes {
+                    Some(list) => {
+                        let out = self.probe(stage, list, deadline)?;
+                        provider.node_names(&out.stdout)
+                    }
+                    None => vec![String::new()],
+                };
+                if nodes.is_empty() {
+                    return Ok(None);
+                }
+                for n in &nodes {
+                    let o = self.probe(stage, &probe.per_node.fill(&[("NODE", n)]), deadline)?;
+                    if !o.ok() || !provider.holds_image(&o.stdout, &id) {
+                        return Ok(None);
+                    }
+                }
+                Some(format!(
+                    "{reference} ({}) is already on all {} node(s) of {}",
+                    short_id(&id),
+                    nodes.len(),
+                    provider.describe(cluster),
+                ))
+            }
+            Guard::ReleaseCurrent {
+                release,
+                digest,
+                probe,
+            } => {
+                let out = self.probe(stage, probe, deadline)?;
+                helm::parse_status(&out.stdout)
+                    .filter(|s| s.status == "deployed" && s.digest() == Some(digest))
+                    .map(|s| format!("release {release} revision {} already has these chart files, values and images (digest {digest}); --force redeploys", s.version))
+            }
+        })
+    }
+
+    fn gate(
+        &self,
+        stage: Stage,
+        release: &str,
+        status: &Cmd,
+        on_pending: OnPending,
+        rollback: &Cmd,
+        deadline: Instant,
+    ) -> Result<(), Error> {
+        let out = self.probe(stage, status, deadline)?;
+        if !out.ok() {
+            if helm::is_not_found(&out.stderr) {
+                self.note(
+                    stage,
+                    format!("release {release} does not exist yet: it will be installed"),
+                );
+                return Ok(());
+            }
+            return Err(Error {
+                command: Some(self.ex.redact(&status.display())),
+                child_exit: Some(out.code),
+                tail: crate::model::last_lines(
+                    &self.ex.redact(&format!("{}\n{}", out.stdout, out.stderr)),
+                    TAIL_LINES,
+                ),
+                ..Error::new(stage, format!("cannot read the state of release {release}"))
+            }
+            .hint(
+                "check that the cluster answers: `kubectl --context CONTEXT get --raw /readyz`",
+            ));
+        }
+        let Some(s) = helm::parse_status(&out.stdout) else {
+            return Err(Error {
+                command: Some(self.ex.redact(&status.display())),
+                tail: crate::model::last_lines(&self.ex.redact(&out.stdout), TAIL_LINES),
+                ..Error::new(stage, format!("cannot read the state of release {release}: helm printed something slipway cannot parse"))
+            });
+        };
+        if !s.is_pending() {
+            return Ok(());
+        }
+        match on_pending {
+            OnPending::Fail => Err(Error::new(
+                stage,
+                format!("release {release} is stuck in {} at revision {} (a helm run was interrupted or is still running)", s.status, s.version),
+            )
+            .hint(if s.version > 1 {
+                format!("roll it back with `{}`, or set on_pending = \"rollback\" for this release", rollback.display())
+            } else {
+                format!("the first install never finished: remove it with `helm uninstall {release} {}` and deploy again", ctx_ns_flags(rollback))
+            })),
+            OnPending::Rollback => {
+                self.note(stage, format!("release {release} is {} at revision {}: rolling back", s.status, s.version));
+                self.probes.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                self.ex
+                    .run(stage, rollback, Some(deadline))
+                    .map_err(|e| e.into_error(stage, &format!("roll back pending release {release}")))?;
+                Ok(())
+            }
+        }
+    }
+
+    fn rollback_on_err(
+        &self,
+        stage: Stage,
+        r: Result<(), Error>,
+        rollback: Option<&Cmd>,
+        deadline: Instant,
+    ) -> Result<(), Error> {
+        let Err(mut e) = r else { return Ok(()) };
+        if let (Some(rb), false) = (rollback, e.interrupted) {
+            let deadline = deadline.max(Instant::now() + rb.timeout);
+            match self.ex.run(stage, rb, Some(deadline)) {
+                Ok(_) => e
+                    .message
+                    .push_str(&format!("; rolled back with `{}`", rb.display())),
+                Err(re) => e
+                    .message
+                    .push_str(&format!("; the rollback failed too: {re}")),
+            }
+        }
+        Err(e)
+    }
+
+    fn discover(
+        &self,
+        stage: Stage,
+        release: &str,
+        discover: &Cmd,
+        deadline: Instant,
+    ) -> Result<Vec<kubectl::Workload>, Error> {
+        let what = format!("list the workloads of {release}");
+        let out = self
+            .ex
+            .run(stage, discover, Some(deadline))
+            .map_err(|e| e.into_error(stage, &what))?;
+        kubectl::parse_workloads(&out.stdout, release)
+            .map_err(|e| unreadable(self.ex, stage, &what, discover, &out, e))
+    }
+
+    fn pods(
+        &self,
+        stage: Stage,
+        template: &Cmd,
+        w: &kubectl::Workload,
+        deadline: Instant,
+    ) -> Result<Vec<kubectl::Pod>, Error> {
+        let what = format!("list the pods of {}", w.id());
+        let cmd = template.fill(&[("SELECTOR", &w.selector_arg())]);
+        let out = self
+            .ex
+            .run(stage, &cmd, Some(deadline))
+            .map_err(|e| e.into_error(stage, &what))?;
+        kubectl::parse_pods(&out.stdout)
+            .map_err(|e| unreadable(self.ex, stage, &what, &cmd, &out, e))
+    }
+
+    fn rollout(&self, stage: Stage, r: &Rollout, deadline: Instant) -> Result<(), Error> {
+        let found = self.discover(stage, r.release, r.discover, deadline)?;
+        let targets: Vec<kubectl::Workload> = match r.only {
+            None => found,
+            Some(ids) => {
+                let mut v = vec![];
+                for id in ids {
+                    let id = id.to_ascii_lowercase();
+                    match found.iter().find(|w| w.id() == id) {
+                        Some(w) => v.push(w.clone()),
+                        None => {
+                            return Err(Error::new(
+                                stage,
+                                format!(
+                                    "workload {id} of release {} was not found in namespace {}",
+                                    r.release, r.ns
+                                ),
+                            )
+                            .hint(format!(
+                                "found: {}",
+                                found.iter().map(|w| w.id()).collect::<Vec<_>>().join(", ")
+                            )))
+                        }
+                    }
+                }
+                v
+            }
+        };
+        if targets.is_empty() {
+            self.note(
+                stage,
+                format!(
+                    "release {} has no Deployment, StatefulSet or DaemonSet to wait for",
+                    r.release
+                ),
+            );
+        }
+        for w in &targets {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let t = r.timeout.min(left).max(Duration::from_secs(1));
+            let mut cmd = r.rollout.fill(&[
+                ("WORKLOAD", &w.id()),
+                ("TIMEOUT", &format!("{}s", t.as_secs())),
+            ]);
+            cmd.timeout = t + Duration::from_secs(15);
+            if let Err(e) = self.ex.run(stage, &cmd, Some(deadline)) {
+                let interrupted = e.failure == Failure::Interrupted;
+                let mut err = e.into_error(stage, &format!("{} did not roll out", w.id()));
+                if !interrupted {
+                    err.hint = Some(format!(
+                        "see `kubectl --context {ctx} -n {ns} describe {}` and `kubectl --context {ctx} -n {ns} get events --sort-by=.lastTimestamp`",
+                        w.id(),
+                        ctx = r.ctx,
+                        ns = r.ns,
+                    ));
+                    self.diagnose(stage, r.pods, w, &mut err, deadline);
+                }
+                return Err(err);
+            }
+            self.note(stage, format!("{} rolled out", w.id()));
+        }
+        Ok(())
+    }
+
+    /// Add the pods' reasons (ErrImageNeverPull, CrashLoopBackOff, …) to an error.
+    fn diagnose(
+        &self,
+        stage: Stage,
+        pods: &Cmd,
+        w: &kubectl::Workload,
+        err: &mut Error,
+        deadline: Instant,
+    ) {
+        let deadline = deadline.max(Instant::now() + Duration::from_secs(20));
+        let Ok(pods) = self.pods(stage, pods, w, deadline) else {
+            return;
+        };
+        let mut hints = vec![];
+        for p in pods.iter().filter(|p| !p.ready && !p.terminating) {
+            let why = if p.reasons.is_empty() {
+                p.phase.clone()
+            } else {
+                p.reasons.join(", ")
+            };
+            err.tail.push(format!(
+                "pod {}: {why}{}",
+                p.name,
+                p.messages
+                    .first()
+                    .map(|m| format!(" — {m}"))
+                    .unwrap_or_default()
+            ));
+            for r in &p.reasons {
+                if let Some(h) = kubectl::hint_for(r) {
+                    if !hints.contains(&h) {
+                        hints.push(h);
+                    }
+                }
+            }
+            if !err.message.contains(&why) {
+                err.message.push_str(&format!(" (pod {}: {why})", p.name));
+            }
+        }
+        if !hints.is_empty() {
+            err.hint = Some(hints.join("; "));
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn health(
+        &self,
+        stage: Stage,
+        release: &str,
+        ns: &str,
+        ctx: &str,
+        discover: &Cmd,
+        pods: &Cmd,
+        deadline: Instant,
+    ) -> Result<(), Error> {
+        let workloads = self.discover(stage, release, discover, deadline)?;
+        let mut problems = vec![];
+        let mut hints: Vec<&str> = vec![];
+        let mut total = 0;
+        for w in &workloads {
+            for p in self
+                .pods(stage, pods, w, deadline)?
+                .iter()
+                .filter(|p| !p.terminating)
+            {
+                total += 1;
+                let crash = p
+                    .reasons
+                    .iter()
+                    .any(|r| r == "CrashLoopBackOff" || r == "Error" || r == "OOMKilled");
+                if !p.ready || crash {
+                    let why = if p.reasons.is_empty() {
+                        format!("not Ready ({})", p.phase)
+                    } else {
+                        p.reasons.join(", ")
+                    };
+                    problems.push(format!("pod {}: {why}, {} restart(s)", p.name, p.restarts));
+                    hints.extend(p.reasons.iter().filter_map(|r| kubectl::hint_for(r)));
+                } else if p.restarts > 0 {
+                    self.note(
+                        stage,
+                        format!(
+                            "pod {} is Ready but restarted {} time(s)",
+                            p.name, p.restarts
+                        ),
+                    );
+                }
+            }
+        }
+        if !problems.is_empty() {
+            hints.dedup();
+            let mut e = Error::new(
+                stage,
+                format!(
+                    "{} of {total} pod(s) of release {release} are unhealthy",
+                    problems.len()
+                ),
+            );
+            e.tail = problems;
+            e.hint = Some(if hints.is_empty() {
+                format!("look at `kubectl --context {ctx} -n {ns} describe pods`")
+            } else {
+                hints.join("; ")
+            });
+            return Err(e);
+        }
+        self.note(stage, format!("{total} pod(s) of {release} Ready"));
+        Ok(())
+    }
+}
+
+struct Rollout<'a> {
+    release: &'a str,
+    ns: &'a str,
+    ctx: &'a str,
+    discover: &'a Cmd,
+    rollout: &'a Cmd,
+    pods: &'a Cmd,
+    only: Option<&'a [String]>,
+    timeout: Duration,
+}
+
+/// A tool exited 0 but printed what slipway cannot read: the stage fails (never
+/// counts as healthy), with the command and what it printed.
+fn unreadable(
+    ex: &Executor,
+    stage: Stage,
+    what: &str,
+    cmd: &Cmd,
+    out: &Output,
+    why: String,
+) -> Error {
+    Error {
+        command: Some(ex.redact(&cmd.display())),
+        tail: crate::model::last_lines(&ex.redact(&format!("{}\n{}", out.stdout, out.stderr)), 10),
+        ..Error::new(stage, format!("{what}: {why}"))
+    }
+    .hint("slipway fails closed on output it cannot read; run the command by hand to see what the tool says")
+}
+
+fn short_id(id: &str) -> String {
+    let id = id.trim().trim_start_matches("sha256:");
+    format!("sha256:{}", id.chars().take(12).collect::<String>())
+}
+
+fn ctx_ns_flags(helm_cmd: &Cmd) -> String {
+    let a = &helm_cmd.args;
+    let mut out = vec![];
+    for flag in ["--kube-context", "--namespace"] {
+        if let Some(i) = a.iter().position(|x| x == flag) {
+            if let Some(v) = a.get(i + 1) {
+                out.push(format!("{flag} {v}"));
+            }
+        }
+    }
+    out.join(" ")
+}
+
+/// What to do next when a plain command step fails, by stage.
+fn hint_for_step(step: &Step) -> Option<String> {
+    Some(match step.stage {
+        Stage::Cluster => "read the tool's output above; `kind create cluster` needs a working Docker with privileged containers".into(),
+        Stage::Build if step.id.starts_with("pre-build/") => "the pre-build command failed: run it by hand (see `cargo xtask plan`)".into(),
+        Stage::Build => "fix the Dockerfile or build context; `cargo xtask plan` prints the exact docker command".into(),
+        Stage::Load => "is the cluster running? `kind get clusters` / `minikube status`; rerun with --force to reload".into(),
+        Stage::Secrets => "check the kube context answers and that you may create Secrets in the namespace".into(),
+        Stage::Deploy => "helm failed: `helm lint` the chart, and check the values; rerunning is safe".into(),
+        _ => return None,
+    })
+}

@@ -1,0 +1,258 @@
+//! Preflight: every check runs, each prints one line (✓/✗, what was found, how to fix
+//! it), and the stage fails once at the end with the full list.
+
+use std::ffi::CString;
+use std::path::Path;
+use std::time::Instant;
+
+use crate::exec::{Executor, Failure};
+use crate::model::{Error, Event, Redactor, Stage};
+use crate::plan::Preflight;
+use crate::tools::{self, docker, kubectl};
+
+struct Checks<'a> {
+    ex: &'a Executor,
+    failed: Vec<String>,
+}
+
+impl Checks<'_> {
+    fn pass(&self, name: &str, detail: String) {
+        self.ex.events.emit(Event::Check {
+            stage: Stage::Preflight,
+            name: name.into(),
+            ok: true,
+            attempts: 1,
+            duration_ms: 0,
+            detail,
+        });
+    }
+
+    fn fail(&mut self, name: &str, found: String, fix: &str) {
+        let detail = format!("{found} — fix: {fix}");
+        self.ex.events.emit(Event::Check {
+            stage: Stage::Preflight,
+            name: name.into(),
+            ok: false,
+            attempts: 1,
+            duration_ms: 0,
+            detail: detail.clone(),
+        });
+        self.failed.push(format!("{name}: {detail}"));
+    }
+}
+
+/// Free bytes on the filesystem holding `path`.
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    let c = CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c is a valid NUL-terminated path and s a valid out-pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return None;
+    }
+    Some(s.f_bavail as u64 * s.f_frsize as u64)
+}
+
+fn gib(b: u64) -> String {
+    format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)
+}
+
+pub fn run(ex: &Executor, pf: &Preflight, deadline: Instant) -> Result<(), Error> {
+    let stage = Stage::Preflight;
+    let mut c = Checks { ex, failed: vec![] };
+    let mut have_docker = false;
+    for t in &pf.tools {
+        let Ok(path) = which::which(&t.tool) else {
+            c.fail(
+                &t.tool,
+                "not found on PATH".into(),
+                &format!("install {} >= {} (README.md, Prerequisites)", t.tool, t.min),
+            );
+            continue;
+        };
+        have_docker |= t.tool == "docker";
+        let out = match ex.probe(stage, &t.version, Some(deadline)) {
+            Ok(o) => o,
+            Err(e) if e.failure == Failure::Interrupted => {
+                return Err(Error::interrupted(Some(stage), "preflight was interrupted"))
+            }
+            Err(e) => {
+                c.fail(
+                    &t.tool,
+                    format!(
+                        "{} at {} did not report a version: {e}",
+                        t.tool,
+                        path.display()
+                    ),
+                    "reinstall it",
+                );
+                continue;
+            }
+        };
+        let text = format!("{}\n{}", out.stdout, out.stderr);
+        let version = if t.tool == "kubectl" {
+            kubectl::parse_client_version(&out.stdout)
+        } else {
+            tools::parse_version(&text)
+        };
+        let min = semver::Version::parse(&t.min).unwrap_or_else(|_| semver::Version::new(0, 0, 0));
+        match version {
+            Some(v) if v >= min => c.pass(&t.tool, format!("{v} at {} (>= {min})", path.display())),
+            Some(v) => c.fail(
+                &t.tool,
+                format!(
+                    "{v} at {} is older than {min}, needed for {}",
+                    path.display(),
+                    t.why
+                ),
+                &format!("upgrade {} to {min} or later", t.tool),
+            ),
+            None => c.fail(
+                &t.tool,
+                format!(
+                    "cannot read a version from `{}`: {}",
+                    t.version.display(),
+                    text.lines().next().unwrap_or("").trim()
+                ),
+                "check the tool works",
+            ),
+        }
+    }
+
+    let min_free = pf.min_free_gib << 30;
+    if let (Some(info), true) = (&pf.docker_daemon, have_docker) {
+        match ex.probe(stage, info, Some(deadline)) {
+            Ok(o) if o.ok() => {
+                let root = docker::parse_root_dir(&o.stdout);
+                c.pass(
+                    "docker daemon",
+                    format!(
+                        "answers (data root {})",
+                        root.as_deref().unwrap_or("unknown")
+                    ),
+                );
+                match root
+                    .as_deref()
+                    .map(Path::new)
+                    .filter(|p| p.exists())
+                    .and_then(|p| free_bytes(p).map(|b| (p, b)))
+                {
+                    Some((p, b)) if b >= min_free => {
+                        c.pass("docker disk", format!("{} free in {}", gib(b), p.display()))
+                    }
+                    Some((p, b)) => c.fail(
+                        "docker disk",
+                        format!("only {} free in {}", gib(b), p.display()),
+                        &format!(
+                            "free at least {} GiB (`docker system prune`)",
+                            pf.min_free_gib
+                        ),
+                    ),
+                    None => c.pass(
+                        "docker disk",
+                        "data root is not on this filesystem (remote daemon); not checked".into(),
+                    ),
+                }
+            }
+            Ok(o) => c.fail(
+                "docker daemon",
+                format!(
+                    "`docker info` failed: {}",
+                    o.stderr.lines().last().unwrap_or("").trim()
+                ),
+                "start the Docker daemon and check that `docker info` answers",
+            ),
+            Err(e) => c.fail(
+                "docker daemon",
+                e.to_string(),
+                "start the Docker daemon and check that `docker info` answers",
+            ),
+        }
+    }
+    let tmp = std::env::temp_dir();
+    match free_bytes(&tmp) {
+        Some(b) if b >= min_free => {
+            c.pass("temp disk", format!("{} free in {}", gib(b), tmp.display()))
+        }
+        Some(b) => c.fail(
+            "temp disk",
+            format!("only {} free in {}", gib(b), tmp.display()),
+            &format!(
+                "free at least {} GiB or point TMPDIR elsewhere",
+                pf.min_free_gib
+            ),
+        ),
+        None => c.fail(
+            "temp disk",
+            format!("cannot stat {}", tmp.display()),
+            "set TMPDIR to a writable directory",
+        ),
+    }
+
+    if let Some(cc) = &pf.context {
+        if which::which("kubectl").is_ok() {
+            match ex.probe(stage, &cc.list, Some(deadline)) {
+                Ok(o) if o.stdout.lines().any(|l| l.trim() == cc.context) => {
+                    match ex.probe(stage, &cc.ready, Some(deadline)) {
+                        Ok(r) if r.ok() => c.pass("kube context", format!("{} exists and its API server is ready", cc.context)),
+                        Ok(r) => c.fail("kube context", format!("{} does not answer: {}", cc.context, r.stderr.lines().last().unwrap_or("").trim()), "check the cluster is up and your credentials"),
+                        Err(e) => c.fail("kube context", format!("{} does not answer: {e}", cc.context), "check the cluster is up and your credentials"),
+                    }
+                }
+                Ok(_) => c.fail("kube context", format!("context {:?} is not in your kubeconfig", cc.context), "set cluster.context or pass --kube-context (see `kubectl config get-contexts`)"),
+                Err(e) => c.fail("kube context", e.to_string(), "check kubectl works"),
+            }
+        }
+    }
+
+    if let Some(g) = &pf.guard {
+        let job = g.job;
+        match (&g.managed, g.allowed) {
+            (Some(m), _) if *m == g.context => c.pass("context guard", format!("{} is the local cluster slipway manages", g.context)),
+            (_, true) => c.pass("context guard", format!("{} is not a cluster slipway manages; allowed by --allow-context", g.context)),
+            (Some(m), false) => c.fail("context guard", format!("{job} would change {}, which is not the local cluster it manages ({m})", g.context), "drop --kube-context, or pass --allow-context if you mean it"),
+            (None, false) => c.fail("context guard", format!("{job} only changes local clusters slipway manages; {} belongs to provider \"existing\"", g.context), "use `cargo xtask deploy` for remote clusters, or pass --allow-context"),
+        }
+    }
+
+    for v in &pf.secret_vars {
+        let name = format!("secret {}/{}", v.secret, v.key);
+        if ex.cancelled() {
+            return Err(Error::interrupted(Some(stage), "preflight was interrupted"));
+        }
+        match ex.secret_value(&v.source) {
+            Ok(val) if val.len() >= Redactor::MIN_LEN => c.pass(&name, "set (value hidden)".into()),
+            Ok(_) => c.fail(
+                &name,
+                format!(
+                    "value is shorter than {} characters and could not be masked in logs",
+                    Redactor::MIN_LEN
+                ),
+                "use a longer value",
+            ),
+            Err(e) => c.fail(
+                &name,
+                e,
+                "export the variable or add it to the env file named in [project] env_file",
+            ),
+        }
+    }
+
+    if ex.cancelled() {
+        return Err(Error::interrupted(Some(stage), "preflight was interrupted"));
+    }
+    if c.failed.is_empty() {
+        return Ok(());
+    }
+    let n = c.failed.len();
+    let mut e = Error::new(
+        stage,
+        format!(
+            "{n} preflight check{} failed",
+            if n == 1 { "" } else { "s" }
+        ),
+    );
+    e.tail = c.failed;
+    e.hint =
+        Some("fix each ✗ above, then rerun; `cargo xtask preflight` runs only these checks".into());
+    Err(e)
+}

@@ -1,0 +1,207 @@
+//! Smoke checks at run time: retries with backoff until each check's deadline,
+//! port-forwards started on a free local port, shared between checks, and always
+//! torn down. What one attempt does is the check kind's (see [`crate::checks`]).
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::checks::Io;
+use crate::exec::{Background, Executor, Failure};
+use crate::model::{ms, Cmd, Error, Event, Stage};
+use crate::plan::SmokeCheck;
+
+const STAGE: Stage = Stage::Smoke;
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Longest excerpt of what an attempt saw, in events and errors (cut after masking).
+const DETAIL_CHARS: usize = 400;
+
+/// Port-forwards shared by the checks of one run: one per planned port-forward
+/// command, restarted if it dies (it dies with its pod), and all stopped when this
+/// is dropped — after success, failure or Ctrl-C alike.
+#[derive(Default)]
+pub struct Forwards(Mutex<HashMap<String, (Background, u16)>>);
+
+impl Forwards {
+    fn local_port(&self, ex: &Executor, template: &Cmd, deadline: Instant) -> Result<u16, String> {
+        let key = template.display();
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((bg, local)) = all.get_mut(&key) {
+            if bg.exited().is_none() {
+                return Ok(*local);
+            }
+        }
+        all.remove(&key);
+        let (bg, local) = start_forward(ex, template, deadline)?;
+        all.insert(key, (bg, local));
+        Ok(local)
+    }
+
+    /// The port-forwards' commands and last output lines, for an error report.
+    fn report(&self, c: &SmokeCheck) -> Option<(String, Vec<String>)> {
+        let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        c.commands
+            .iter()
+            .find_map(|t| all.get(&t.display()))
+            .map(|(bg, _)| (bg.command.clone(), bg.output_tail()))
+    }
+}
+
+/// What a check kind may ask for during one attempt.
+struct Attempting<'a> {
+    ex: &'a Executor,
+    forwards: &'a Forwards,
+    deadline: Instant,
+    interrupted: bool,
+}
+
+impl Io for Attempting<'_> {
+    fn run(&mut self, cmd: &Cmd) -> Result<(i32, String, String), String> {
+        match self.ex.probe(STAGE, cmd, Some(self.deadline)) {
+            Ok(o) => Ok((o.code, o.stdout, o.stderr)),
+            Err(e) => {
+                self.interrupted |= e.failure == Failure::Interrupted;
+                Err(format!("`{}` {e}", e.command))
+            }
+        }
+    }
+
+    fn forward(&mut self, cmd: &Cmd) -> Result<u16, String> {
+        let r = self.forwards.local_port(self.ex, cmd, self.deadline);
+        self.interrupted |= self.ex.cancelled();
+        r
+    }
+
+    fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+/// Mask first, then shorten (so a secret cannot survive the cut half-masked).
+fn shown(ex: &Executor, detail: &str) -> String {
+    let masked = ex.redact(detail).replace('\n', " ");
+    if masked.chars().count() <= DETAIL_CHARS {
+        return masked;
+    }
+    let cut: String = masked.chars().take(DETAIL_CHARS).collect();
+    format!("{cut}…")
+}
+
+pub fn run_check(
+    ex: &Executor,
+    forwards: &Forwards,
+    c: &SmokeCheck,
+    stage_deadline: Instant,
+) -> Result<(), Error> {
+    let started = Instant::now();
+    let deadline = stage_deadline.min(started + c.deadline);
+    let kind = c.spec.kind();
+    let mut attempts = 0u32;
+    let mut wait = c.interval;
+    let check = |ok: bool, attempts: u32, detail: String| {
+        ex.events.emit(Event::Check {
+            stage: STAGE,
+            name: c.name.clone(),
+            ok,
+            attempts,
+            duration_ms: ms(started.elapsed()),
+            detail,
+        })
+    };
+    let interrupted =
+        || Error::interrupted(Some(STAGE), format!("smoke check {} interrupted", c.name));
+    let mut last: String;
+    loop {
+        attempts += 1;
+        let mut io = Attempting {
+            ex,
+            forwards,
+            deadline,
+            interrupted: false,
+        };
+        let a = kind.attempt(&c.commands, &mut io);
+        if io.interrupted || ex.cancelled() {
+            return Err(interrupted());
+        }
+        if a.ok {
+            check(true, attempts, shown(ex, &a.detail));
+            return Ok(());
+        }
+        last = a.detail;
+        if Instant::now() + wait >= deadline {
+            break;
+        }
+        if !ex.sleep(wait) {
+            return Err(interrupted());
+        }
+        wait = (wait * 2).min(MAX_BACKOFF);
+    }
+    let detail = shown(ex, &last);
+    check(false, attempts, detail.clone());
+    let mut e = Error::new(
+        STAGE,
+        format!(
+            "smoke check {} failed after {attempts} attempt(s) in {:.1}s: {detail}",
+            c.name,
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    if let Some((command, tail)) = forwards.report(c) {
+        e.command = Some(command);
+        e.tail = tail.iter().map(|l| ex.redact(l)).collect();
+    }
+    e.hint = Some(kind.hint(&c.target()));
+    Err(e)
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Start the planned port-forward on a free port and wait until it says it is
+/// forwarding.
+fn start_forward(
+    ex: &Executor,
+    template: &Cmd,
+    deadline: Instant,
+) -> Result<(Background, u16), String> {
+    let local = free_port().map_err(|e| format!("no free local port: {e}"))?;
+    let cmd = template.fill(&[("LOCAL_PORT", &local.to_string())]);
+    let mut bg = ex
+        .spawn_background(STAGE, &cmd)
+        .map_err(|e| format!("`{}` {e}", e.command))?;
+    let ready_by = deadline.min(Instant::now() + Duration::from_secs(20));
+    loop {
+        if ex.cancelled() {
+            return Err("interrupted".into());
+        }
+        match bg.lines.recv_timeout(Duration::from_millis(50)) {
+            Ok(line) if line.contains("Forwarding from") => return Ok((bg, local)),
+            Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                let code = bg.exited();
+                return Err(format!(
+                    "`{}` exited ({}): {}",
+                    bg.command,
+                    code.map_or("?".into(), |c| c.to_string()),
+                    bg.output_tail().join(" | ")
+                ));
+            }
+        }
+        if let Some(code) = bg.exited() {
+            // Give the readers a moment to deliver the last lines.
+            std::thread::sleep(Duration::from_millis(50));
+            return Err(format!(
+                "`{}` exited with {code}: {}",
+                bg.command,
+                bg.output_tail().join(" | ")
+            ));
+        }
+        if Instant::now() >= ready_by {
+            return Err(format!("`{}` did not report ready within 20s", bg.command));
+        }
+    }
+}

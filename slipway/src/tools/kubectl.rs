@@ -1,0 +1,394 @@
+//! kubectl: namespace and secret application, workload discovery, rollouts, pod
+//! health, port-forwards. Every call is pinned with `--context`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{Cmd, PROBE};
+use crate::model::Stdin;
+
+fn at(context: &str, namespace: Option<&str>) -> Cmd {
+    let c = Cmd::new("kubectl", ["--context", context]);
+    match namespace {
+        Some(ns) => c.args(["--namespace", ns]),
+        None => c,
+    }
+}
+
+pub fn version() -> Cmd {
+    Cmd::new("kubectl", ["version", "--client", "--output", "json"]).timeout(PROBE)
+}
+
+pub fn parse_client_version(json: &str) -> Option<semver::Version> {
+    let v: Value = serde_json::from_str(json.trim()).ok()?;
+    super::parse_version(v.get("clientVersion")?.get("gitVersion")?.as_str()?)
+}
+
+pub fn contexts() -> Cmd {
+    Cmd::new("kubectl", ["config", "get-contexts", "--output", "name"]).timeout(PROBE)
+}
+
+/// Ask the API server whether it is ready.
+pub fn readyz(context: &str) -> Cmd {
+    at(context, None)
+        .args(["get", "--raw", "/readyz"])
+        .timeout(PROBE)
+}
+
+/// Server-side apply of a manifest on stdin (no last-applied annotation, so a
+/// Secret's values are not copied into an annotation).
+pub fn apply(context: &str, stdin: Stdin) -> Cmd {
+    at(context, None)
+        .args([
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=slipway",
+            "--filename",
+            "-",
+        ])
+        .stdin(stdin)
+        .timeout(Duration::from_secs(60))
+}
+
+pub fn namespace_manifest(name: &str) -> String {
+    serde_json::to_string_pretty(&serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}
+    }))
+    .expect("serializes")
+}
+
+pub fn get_workloads(context: &str, namespace: &str) -> Cmd {
+    at(context, Some(namespace))
+        .args([
+            "get",
+            "deployments,statefulsets,daemonsets",
+            "--output",
+            "json",
+        ])
+        .timeout(PROBE)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workload {
+    /// `deployment`, `statefulset` or `daemonset`.
+    pub kind: String,
+    pub name: String,
+    pub selector: BTreeMap<String, String>,
+    pub ready: i64,
+    pub desired: i64,
+}
+
+impl Workload {
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.kind, self.name)
+    }
+    pub fn selector_arg(&self) -> String {
+        self.selector
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// The `items` of a `kubectl get -o json` list. Anything else is an error: output
+/// slipway cannot read never counts as "nothing there".
+fn items(json: &str) -> Result<Vec<Value>, String> {
+    let v: Value = serde_json::from_str(json.trim())
+        .map_err(|e| format!("kubectl printed something that is not JSON ({e})"))?;
+    match v.get("items") {
+        Some(Value::Array(a)) => Ok(a.clone()),
+        _ => Err("kubectl printed JSON without an `items` list".into()),
+    }
+}
+
+/// Workloads helm created for `release` (helm annotates every object it owns).
+pub fn parse_workloads(json: &str, release: &str) -> Result<Vec<Workload>, String> {
+    let items = items(json)?;
+    Ok(items
+        .iter()
+        .filter(|i| {
+            i.pointer("/metadata/annotations/meta.helm.sh~1release-name")
+                .and_then(Value::as_str)
+                == Some(release)
+        })
+        .filter_map(|i| {
+            let kind = i.get("kind")?.as_str()?.to_ascii_lowercase();
+            let name = i.pointer("/metadata/name")?.as_str()?.to_string();
+            let selector = i
+                .pointer("/spec/selector/matchLabels")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let num = |p: &str| i.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+            let (ready, desired) = if kind == "daemonset" {
+                (
+                    num("/status/numberReady"),
+                    num("/status/desiredNumberScheduled"),
+                )
+            } else {
+                (
+                    num("/status/readyReplicas"),
+                    i.pointer("/spec/replicas")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(1),
+                )
+            };
+            Some(Workload {
+                kind,
+                name,
+                selector,
+                ready,
+                desired,
+            })
+        })
+        .collect())
+}
+
+/// `kubectl rollout status`; `timeout` is the `--timeout` argument (may be the
+/// `{TIMEOUT}` placeholder), `max` bounds the command itself.
+pub fn rollout_status(
+    context: &str,
+    namespace: &str,
+    workload: &str,
+    timeout: &str,
+    max: Duration,
+) -> Cmd {
+    at(context, Some(namespace))
+        .args([
+            "rollout".to_string(),
+            "status".into(),
+            workload.into(),
+            format!("--timeout={timeout}"),
+        ])
+        .timeout(max + Duration::from_secs(15))
+}
+
+pub fn get_pods(context: &str, namespace: &str, selector: &str) -> Cmd {
+    at(context, Some(namespace))
+        .args(["get", "pods", "--selector", selector, "--output", "json"])
+        .timeout(PROBE)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pod {
+    pub name: String,
+    pub phase: String,
+    pub ready: bool,
+    pub restarts: i64,
+    /// Why a container is not running, e.g. ErrImageNeverPull, CrashLoopBackOff.
+    pub reasons: Vec<String>,
+    pub messages: Vec<String>,
+    pub images: Vec<String>,
+    pub created: String,
+    pub terminating: bool,
+}
+
+pub fn parse_pods(json: &str) -> Result<Vec<Pod>, String> {
+    let items = items(json)?;
+    Ok(items
+        .iter()
+        .map(|p| {
+            let s = |ptr: &str| {
+                p.pointer(ptr)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let statuses: Vec<&Value> = ["initContainerStatuses", "containerStatuses"]
+                .iter()
+                .filter_map(|k| p.pointer(&format!("/status/{k}")).and_then(Value::as_array))
+                .flatten()
+                .collect();
+            let mut reasons = vec![];
+            let mut messages = vec![];
+            for c in &statuses {
+                for state in [
+                    "/state/waiting",
+                    "/state/terminated",
+                    "/lastState/terminated",
+                ] {
+                    if let Some(w) = c.pointer(state) {
+                        if let Some(r) = w.get("reason").and_then(Value::as_str) {
+                            if state == "/lastState/terminated" && r == "Completed" {
+                                continue;
+                            }
+                            if !reasons.iter().any(|x| x == r) {
+                                reasons.push(r.to_string());
+                            }
+                        }
+                        if let Some(m) = w.get("message").and_then(Value::as_str) {
+                            messages.push(m.to_string());
+                        }
+                    }
+                }
+            }
+            let ready = p
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|cs| {
+                    cs.iter().any(|c| {
+                        c.get("type").and_then(Value::as_str) == Some("Ready")
+                            && c.get("status").and_then(Value::as_str) == Some("True")
+                    })
+                });
+            Pod {
+                name: s("/metadata/name"),
+                phase: s("/status/phase"),
+                ready,
+                restarts: statuses
+                    .iter()
+                    .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
+                    .sum(),
+                reasons,
+                messages,
+                images: p
+                    .pointer("/spec/containers")
+                    .and_then(Value::as_array)
+                    .map(|cs| {
+                        cs.iter()
+                            .filter_map(|c| c.get("image")?.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                created: s("/metadata/creationTimestamp"),
+                terminating: p.pointer("/metadata/deletionTimestamp").is_some(),
+            }
+        })
+        .collect())
+}
+
+/// What to do about a container state reason.
+pub fn hint_for(reason: &str) -> Option<&'static str> {
+    Some(match reason {
+        "ErrImageNeverPull" => "the image is not on the node and pullPolicy is Never: it was never loaded. Run `cargo xtask load` or check the image reference the chart renders",
+        "ImagePullBackOff" | "ErrImagePull" => "the node cannot pull the image: for kind/minikube it must be loaded (`cargo xtask load`); for a registry, check the reference and pull credentials",
+        "CrashLoopBackOff" | "Error" => "the container keeps exiting: read its logs with `kubectl logs --previous`",
+        "CreateContainerConfigError" => "a referenced Secret or ConfigMap (or a key in it) is missing: check the release's secrets in pipeline.toml and that their variables are set",
+        "OOMKilled" => "the container ran out of memory: raise resources.limits.memory",
+        "InvalidImageName" => "the image reference is malformed: check the repository and tag values",
+        _ => return None,
+    })
+}
+
+pub fn port_forward(
+    context: &str,
+    namespace: &str,
+    service: &str,
+    local: &str,
+    remote: u16,
+) -> Cmd {
+    at(context, Some(namespace))
+        .args([
+            "port-forward".to_string(),
+            "--address".into(),
+            "127.0.0.1".into(),
+            format!("service/{service}"),
+            format!("{local}:{remote}"),
+        ])
+        .timeout(Duration::from_secs(3600))
+}
+
+pub fn wait_condition(
+    context: &str,
+    namespace: &str,
+    resource: &str,
+    condition: &str,
+    timeout: Duration,
+) -> Cmd {
+    at(context, Some(namespace))
+        .args([
+            "wait".to_string(),
+            resource.into(),
+            format!("--for=condition={condition}"),
+            format!("--timeout={}s", timeout.as_secs()),
+        ])
+        .timeout(timeout + Duration::from_secs(15))
+}
+
+pub fn get_resource(context: &str, namespace: &str, resource: &str) -> Cmd {
+    at(context, Some(namespace))
+        .args(["get", resource, "--output", "name"])
+        .timeout(PROBE)
+}
+
+pub fn delete_secrets(context: &str, namespace: &str, selector: &str) -> Cmd {
+    at(context, Some(namespace))
+        .args([
+            "delete",
+            "secret",
+            "--selector",
+            selector,
+            "--ignore-not-found",
+        ])
+        .timeout(Duration::from_secs(60))
+}
+
+pub fn get_secret_names(context: &str, namespace: &str, selector: &str) -> Cmd {
+    at(context, Some(namespace))
+        .args(["get", "secret", "--selector", selector, "--output", "name"])
+        .timeout(PROBE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workloads_of_a_release() {
+        let json = r#"{"items":[
+          {"kind":"Deployment","metadata":{"name":"sample","annotations":{"meta.helm.sh/release-name":"sample"}},
+           "spec":{"replicas":2,"selector":{"matchLabels":{"app.kubernetes.io/name":"sample","app.kubernetes.io/instance":"sample"}}},
+           "status":{"readyReplicas":1}},
+          {"kind":"Deployment","metadata":{"name":"other","annotations":{"meta.helm.sh/release-name":"other"}},"spec":{"selector":{"matchLabels":{"a":"b"}}}},
+          {"kind":"DaemonSet","metadata":{"name":"agent","annotations":{"meta.helm.sh/release-name":"sample"}},
+           "spec":{"selector":{"matchLabels":{"app":"agent"}}},"status":{"numberReady":3,"desiredNumberScheduled":3}}
+        ]}"#;
+        let w = parse_workloads(json, "sample").unwrap();
+        assert!(parse_workloads("Error from server", "sample").is_err());
+        assert!(parse_workloads("{}", "sample").is_err());
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[0].id(), "deployment/sample");
+        assert_eq!(
+            w[0].selector_arg(),
+            "app.kubernetes.io/instance=sample,app.kubernetes.io/name=sample"
+        );
+        assert_eq!((w[0].ready, w[0].desired), (1, 2));
+        assert_eq!(w[1].id(), "daemonset/agent");
+        assert_eq!((w[1].ready, w[1].desired), (3, 3));
+    }
+
+    #[test]
+    fn pod_reasons() {
+        let json = r#"{"items":[{"metadata":{"name":"sample-1","creationTimestamp":"2026-01-01T00:00:00Z"},
+          "spec":{"containers":[{"image":"sample:never"}]},
+          "status":{"phase":"Pending","conditions":[{"type":"Ready","status":"False"}],
+            "containerStatuses":[{"restartCount":0,"state":{"waiting":{"reason":"ErrImageNeverPull","message":"Container image \"sample:never\" is not present with pull policy of Never"}}}]}}]}"#;
+        let pods = parse_pods(json).unwrap();
+        assert!(parse_pods("not json").is_err());
+        assert_eq!(pods.len(), 1);
+        assert!(!pods[0].ready);
+        assert_eq!(pods[0].reasons, vec!["ErrImageNeverPull"]);
+        assert_eq!(pods[0].images, vec!["sample:never"]);
+        assert!(hint_for("ErrImageNeverPull")
+            .unwrap()
+            .contains("never loaded"));
+    }
+
+    #[test]
+    fn client_version() {
+        assert_eq!(
+            parse_client_version(r#"{"clientVersion":{"gitVersion":"v1.34.13"}}"#)
+                .unwrap()
+                .to_string(),
+            "1.34.13"
+        );
+    }
+}

@@ -1,0 +1,94 @@
+//! Tier 1: every malformed pipeline in tests/corpus produces exactly the errors its
+//! `# expect:` lines name (and no others), and the valid one loads.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use slipway::config::{self, LoadOptions, Vars};
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
+}
+
+fn load(file: &Path, profile: Option<String>) -> Result<config::Pipeline, config::ConfigErrors> {
+    let vars = Vars::new(
+        BTreeMap::from([("HOME_REGION".into(), "eu".into())]),
+        BTreeMap::new(),
+    );
+    config::load(&LoadOptions {
+        file: file.to_path_buf(),
+        profile,
+        vars: Some(vars),
+    })
+}
+
+#[test]
+fn valid_pipeline_loads() {
+    let p = load(&corpus().join("ok.toml"), None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.project.name, "corpus");
+    assert_eq!(p.profile, "local-kind");
+    assert_eq!(p.images.len(), 1);
+    assert_eq!(p.releases[0].name, "app");
+    let ci = load(&corpus().join("ok.toml"), Some("ci".into())).unwrap();
+    assert_eq!(ci.cluster.name, "ci", "the profile overrides the base");
+    assert_eq!(ci.cluster.kube_context(), "kind-ci");
+}
+
+#[test]
+fn every_malformed_pipeline_reports_its_errors() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("bad-"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 20,
+        "the corpus keeps at least 20 malformed files, found {}",
+        files.len()
+    );
+    let mut failures = vec![];
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let expects: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .collect();
+        let profile = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# profile: "))
+            .map(String::from);
+        assert!(
+            !expects.is_empty(),
+            "{} has no `# expect:` lines",
+            f.display()
+        );
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        match load(f, profile) {
+            Ok(_) => failures.push(format!("{name}: loaded without errors")),
+            Err(errs) => {
+                let shown = errs.to_string();
+                for e in &expects {
+                    if !shown.contains(e) {
+                        failures.push(format!("{name}: missing {e:?} in:\n{shown}"));
+                    }
+                }
+                // Messages (not hints/locations) each count once: no extra noise.
+                let messages = expects
+                    .iter()
+                    .filter(|e| {
+                        !e.starts_with("did you mean")
+                            && (!e.contains(".toml:") || e.contains("error:"))
+                    })
+                    .count();
+                if errs.0.len() != messages {
+                    failures.push(format!(
+                        "{name}: expected {messages} error(s), got {}:\n{shown}",
+                        errs.0.len()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

@@ -1,0 +1,792 @@
+//! Tier 2: the built binary against fake docker/kind/minikube/helm/kubectl that record
+//! argv, stdin and env and can be told to fail, hang or print given output.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{alive, normalize, Sandbox, CANARY};
+use serde_json::json;
+
+const STAGES: [&str; 9] = [
+    "preflight",
+    "cluster",
+    "build",
+    "load",
+    "secrets",
+    "deploy",
+    "rollout",
+    "health",
+    "smoke",
+];
+
+fn ok(s: &Sandbox, args: &[&str]) -> crate::support::Out {
+    let o = s.run(args);
+    assert_eq!(o.code, 0, "`{}` failed:\n{}", args.join(" "), o.all());
+    o
+}
+
+#[test]
+fn kind_profile_runs_every_stage_in_order() {
+    let s = Sandbox::new();
+    let o = ok(&s, &["deploy-local"]);
+    crate::assert_argv!(normalize(&s.argv_lines()));
+    for stage in STAGES {
+        assert!(
+            o.stderr.contains(&format!("[{stage}] finished")),
+            "{stage} missing:\n{}",
+            o.stderr
+        );
+    }
+    assert!(o.stderr.contains("check version: passed"), "{}", o.stderr);
+    assert!(o.stderr.contains("[run] succeeded"));
+}
+
+#[test]
+fn minikube_profile_sequence() {
+    let s = Sandbox::new();
+    ok(&s, &["deploy-local", "--profile", "local-minikube"]);
+    crate::assert_argv!(normalize(&s.argv_lines()));
+}
+
+#[test]
+fn existing_profile_sequence() {
+    let mut s = Sandbox::new();
+    s.set_env("FAKE_CONTEXTS", "staging");
+    let refused = s.run(&["deploy-local", "--profile", "existing"]);
+    assert_eq!(
+        refused.code,
+        10,
+        "deploy-local refuses a context it does not manage:\n{}",
+        refused.all()
+    );
+    assert!(
+        refused.stderr.contains("context guard"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!s.ran("helm upgrade"));
+    ok(
+        &s,
+        &["deploy-local", "--profile", "existing", "--allow-context"],
+    );
+    crate::assert_argv!(normalize(&s.argv_lines()));
+}
+
+#[test]
+fn remote_profile_pushes_instead_of_loading() {
+    let mut s = Sandbox::new();
+    s.set_env("FAKE_CONTEXTS", "staging");
+    ok(&s, &["load", "--profile", "remote"]);
+    ok(&s, &["deploy", "--profile", "remote"]);
+    crate::assert_argv!(normalize(&s.argv_lines()));
+    assert!(!s.ran("kind load"));
+}
+
+#[test]
+fn kube_context_flag_is_refused_by_deploy_local_and_pinned_everywhere() {
+    let mut s = Sandbox::new();
+    s.set_env("FAKE_CONTEXTS", "prod");
+    let o = s.run(&["deploy-local", "--kube-context", "prod"]);
+    assert_eq!(o.code, 10);
+    assert!(
+        o.stderr
+            .contains("not the local cluster it manages (kind-fx)"),
+        "{}",
+        o.stderr
+    );
+    // Every kubectl and helm call names its context.
+    ok(&s, &["deploy-local"]);
+    for l in s.argv_lines() {
+        if l.starts_with("kubectl") && !l.contains(" version") && !l.contains("config get-contexts")
+        {
+            assert!(l.contains("--context kind-fx"), "unpinned: {l}");
+        }
+        if l.starts_with("helm") && !l.contains(" version") && !l.contains("dependency") {
+            assert!(l.contains("--kube-context kind-fx"), "unpinned: {l}");
+        }
+    }
+}
+
+/// Each stage failing in turn: its exit code, the command and its output tail shown,
+/// and nothing from a later stage run.
+#[test]
+fn every_stage_failure_stops_the_run_with_its_exit_code() {
+    let crash_pod = json!({"items": [{"metadata": {"name": "web-0", "creationTimestamp": "2026-01-01T00:00:00Z"}, "spec": {"containers": [{"image": "web:x"}]},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}],
+        "containerStatuses": [{"restartCount": 4, "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}}}]}}]});
+    let cases: Vec<(&str, i32, serde_json::Value, &str, &str)> = vec![
+        (
+            "preflight",
+            10,
+            json!({"tool": "helm", "match": ["version"], "stdout": "v3.2.0\n"}),
+            "older than 3.13.0",
+            "kind get clusters",
+        ),
+        (
+            "cluster",
+            11,
+            json!({"tool": "kind", "match": ["create", "cluster"], "stderr": "boom-cluster\n", "exit": 1}),
+            "boom-cluster",
+            "docker build",
+        ),
+        (
+            "build",
+            12,
+            json!({"tool": "docker", "match": ["build"], "stderr": "boom-build\n", "exit": 1}),
+            "boom-build",
+            "kind load",
+        ),
+        (
+            "load",
+            13,
+            json!({"tool": "kind", "match": ["load", "docker-image"], "stderr": "boom-load\n", "exit": 1}),
+            "boom-load",
+            "apply",
+        ),
+        (
+            "secrets",
+            14,
+            json!({"tool": "kubectl", "match": ["apply"], "stderr": "boom-secrets\n", "exit": 1}),
+            "boom-secrets",
+            "helm upgrade",
+        ),
+        (
+            "deploy",
+            15,
+            json!({"tool": "helm", "match": ["upgrade"], "stderr": "boom-deploy\n", "exit": 1}),
+            "boom-deploy",
+            "rollout status",
+        ),
+        (
+            "rollout",
+            16,
+            json!({"tool": "kubectl", "match": ["rollout", "status"], "stderr": "boom-rollout\n", "exit": 1}),
+            "boom-rollout",
+            "port-forward",
+        ),
+        (
+            "health",
+            17,
+            json!({"tool": "kubectl", "match": ["get", "pods"], "stdout": crash_pod.to_string()}),
+            "CrashLoopBackOff",
+            "port-forward",
+        ),
+    ];
+    for (stage, code, rule, shown, not_run) in cases {
+        let s = Sandbox::new();
+        s.rule(rule);
+        let o = s.run(&["deploy-local"]);
+        assert_eq!(o.code, code, "{stage}: wrong exit code:\n{}", o.all());
+        assert!(
+            o.stderr.contains(&format!("error[{stage}]")),
+            "{stage}: no error block:\n{}",
+            o.stderr
+        );
+        assert!(
+            o.stderr.contains(shown),
+            "{stage}: output tail missing {shown:?}:\n{}",
+            o.stderr
+        );
+        assert!(
+            o.stderr.contains("hint:"),
+            "{stage}: no hint:\n{}",
+            o.stderr
+        );
+        assert!(
+            o.stderr.contains(&format!("(exit code {code})")),
+            "{stage}:\n{}",
+            o.stderr
+        );
+        assert!(
+            !s.ran(not_run),
+            "{stage}: `{not_run}` ran after the failure"
+        );
+        if stage != "preflight" && stage != "health" {
+            assert!(
+                o.stderr.contains("command: "),
+                "{stage}: the failed command is not shown:\n{}",
+                o.stderr
+            );
+        }
+    }
+    // Smoke: the service answers 500.
+    let mut s = Sandbox::new();
+    s.set_env(
+        "FAKE_HTTP",
+        &json!({"GET /healthz": {"status": 500, "body": "boom-smoke"}}).to_string(),
+    );
+    let o = s.run(&["deploy-local"]);
+    assert_eq!(o.code, 18, "{}", o.all());
+    assert!(o.stderr.contains("GET /healthz -> 500"), "{}", o.stderr);
+    assert!(o.stderr.contains("boom-smoke"));
+    assert!(o.stderr.contains("expected status 200"));
+}
+
+#[test]
+fn health_failure_explains_the_pods() {
+    let s = Sandbox::new();
+    let never = json!({"items": [{"metadata": {"name": "web-0"}, "spec": {"containers": [{"image": "web:missing"}]},
+        "status": {"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}],
+        "containerStatuses": [{"restartCount": 0, "state": {"waiting": {"reason": "ErrImageNeverPull", "message": "Container image \"web:missing\" is not present with pull policy of Never"}}}]}}]});
+    s.rule(json!({"tool": "kubectl", "match": ["rollout", "status"], "stderr": "error: timed out waiting for the condition\n", "exit": 1}));
+    s.rule(json!({"tool": "kubectl", "match": ["get", "pods"], "stdout": never.to_string()}));
+    let o = s.run(&["deploy-local"]);
+    assert_eq!(o.code, 16, "{}", o.all());
+    assert!(
+        o.stderr.contains("pod web-0: ErrImageNeverPull"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.contains("never loaded"),
+        "the hint names the cause:\n{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn a_hanging_tool_is_stopped_at_its_stage_timeout() {
+    let s = Sandbox::new();
+    s.rule(json!({"tool": "kubectl", "match": ["rollout", "status"], "sleep": 600}));
+    let started = Instant::now();
+    let o = s.run(&["deploy-local", "--profile", "hang"]);
+    assert_eq!(o.code, 16, "{}", o.all());
+    assert!(
+        o.stderr.contains("timed out after 1.") || o.stderr.contains("timed out after 2.0s"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr
+            .contains("the rollout stage's time budget (2s) ran out"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the hang was not cut"
+    );
+    for pid in s.pids_of("rollout status") {
+        assert!(!alive(pid), "the hung kubectl (pid {pid}) is still running");
+    }
+}
+
+#[test]
+fn ctrl_c_during_helm_sends_sigint_and_exits_130() {
+    let s = Sandbox::new();
+    s.rule(json!({"tool": "helm", "match": ["upgrade"], "sleep": 60, "signal_delay": 0.3}));
+    let mut child = s
+        .command(&["deploy-local"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !s.ran("helm upgrade") {
+        assert!(Instant::now() < deadline, "helm upgrade never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    let signals: Vec<_> = s
+        .calls()
+        .into_iter()
+        .filter(|c| c.get("signal").is_some())
+        .collect();
+    assert!(
+        signals
+            .iter()
+            .any(|c| c["tool"] == "helm" && c["signal"] == "SIGINT"),
+        "helm did not get SIGINT: {signals:?}"
+    );
+    for pid in s.pids_of("helm upgrade") {
+        assert!(!alive(pid), "helm (pid {pid}) outlived slipway");
+    }
+    assert!(!s.ran("rollout status"));
+    assert!(err.contains("interrupted"), "{err}");
+}
+
+/// The canary secret reaches kubectl on stdin and nowhere else: not in any argv, not
+/// in stdout/stderr (even with -v or a failing tool that echoes it), not in events.
+#[test]
+fn canary_secret_never_leaks() {
+    let s = Sandbox::new();
+    let o = ok(&s, &["deploy-local", "-v"]);
+    assert!(!o.all().contains(CANARY), "leaked to output");
+    let j = ok(&s, &["deploy-local", "--output", "json", "--force"]);
+    assert!(!j.all().contains(CANARY), "leaked to JSON events");
+    let mut via_stdin = 0;
+    for c in s.calls() {
+        if let Some(argv) = c.get("argv") {
+            assert!(!argv.to_string().contains(CANARY), "in argv: {argv}");
+        }
+        if c.get("stdin")
+            .and_then(|x| x.as_str())
+            .is_some_and(|x| x.contains(CANARY))
+        {
+            assert_eq!(c["tool"], "kubectl");
+            via_stdin += 1;
+        }
+    }
+    assert_eq!(
+        via_stdin, 2,
+        "the secret is applied through stdin once per run"
+    );
+
+    // A tool that echoes the secret manifest on failure, and one that prints it.
+    let s = Sandbox::new();
+    s.rule(
+        json!({"tool": "kubectl", "match": ["apply"], "times": 2, "echo_stdin": true, "exit": 1}),
+    );
+    let o = s.run(&["deploy-local", "-v"]);
+    assert_eq!(o.code, 14);
+    assert!(
+        !o.all().contains(CANARY),
+        "leaked from a failing tool:\n{}",
+        o.all()
+    );
+    let s = Sandbox::new();
+    s.rule(json!({"tool": "helm", "match": ["upgrade"], "stderr": format!("Error: token {CANARY} rejected\n"), "exit": 1}));
+    let o = s.run(&["deploy-local", "--output", "json"]);
+    assert_eq!(o.code, 15);
+    assert!(!o.all().contains(CANARY), "{}", o.all());
+    assert!(
+        o.all().contains("token ******** rejected"),
+        "masked, not dropped:\n{}",
+        o.all()
+    );
+}
+
+#[test]
+fn port_forwards_are_gone_after_success_and_after_failure() {
+    let s = Sandbox::new();
+    ok(&s, &["deploy-local"]);
+    let pids = s.port_forward_pids();
+    assert_eq!(
+        pids.len(),
+        1,
+        "the HTTP checks share one port-forward to their service: {pids:?}"
+    );
+    for p in pids {
+        assert!(!alive(p), "port-forward {p} left running after success");
+    }
+    let mut s = Sandbox::new();
+    s.set_env(
+        "FAKE_HTTP",
+        &json!({"POST /api/echo": {"status": 500, "body": "nope"}}).to_string(),
+    );
+    assert_eq!(s.run(&["deploy-local"]).code, 18);
+    let pids = s.port_forward_pids();
+    assert!(!pids.is_empty());
+    for p in pids {
+        assert!(!alive(p), "port-forward {p} left running after failure");
+    }
+}
+
+#[test]
+fn a_rerun_with_nothing_changed_skips_build_load_and_upgrade() {
+    let s = Sandbox::new();
+    ok(&s, &["deploy-local"]);
+    let before = s.argv_lines().len();
+    let o = ok(&s, &["deploy-local"]);
+    let second: Vec<String> = s.argv_lines()[before..].to_vec();
+    for never in [
+        "docker build",
+        "kind create",
+        "kind load",
+        "helm upgrade",
+        "sh prebuild",
+    ] {
+        assert!(
+            !second.iter().any(|l| l.contains(never)),
+            "second run ran `{never}`"
+        );
+    }
+    assert!(o.stderr.contains("is already built"), "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("is already on all 1 node(s) of kind cluster fx"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr
+            .contains("already has these chart files, values and images"),
+        "{}",
+        o.stderr
+    );
+    // A changed input rebuilds; --force redoes everything.
+    std::fs::write(s.project.join("app/main.txt"), "changed").unwrap();
+    ok(&s, &["deploy-local"]);
+    assert_eq!(s.count("docker build"), 2);
+    assert_eq!(
+        s.count("helm upgrade"),
+        2,
+        "a new tag is a new deploy digest"
+    );
+    ok(&s, &["deploy-local", "--force"]);
+    assert_eq!(s.count("docker build"), 3);
+    assert_eq!(s.count("kind load"), 3);
+}
+
+#[test]
+fn pending_release_is_reported_or_rolled_back() {
+    let s = Sandbox::new();
+    let pending = json!({"name": "web", "version": 3, "info": {"status": "pending-upgrade", "description": "Upgrade"}}).to_string();
+    s.rule(json!({"tool": "helm", "match": ["status"], "stdout": pending, "times": 1}));
+    let o = s.run(&["deploy-local"]);
+    assert_eq!(o.code, 15, "{}", o.all());
+    assert!(
+        o.stderr.contains("stuck in pending-upgrade at revision 3"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr
+            .contains("helm rollback web --kube-context kind-fx --namespace apps"),
+        "{}",
+        o.stderr
+    );
+    assert!(!s.ran("helm upgrade"));
+
+    let s = Sandbox::new();
+    s.rule(json!({"tool": "helm", "match": ["status"], "stdout": pending, "times": 1}));
+    ok(&s, &["deploy-local", "--profile", "heal"]);
+    let lines = s.argv_lines();
+    let rb = lines
+        .iter()
+        .position(|l| l.starts_with("helm rollback web"))
+        .expect("rolled back");
+    let up = lines
+        .iter()
+        .position(|l| l.starts_with("helm upgrade"))
+        .expect("then upgraded");
+    assert!(rb < up);
+}
+
+#[test]
+fn plan_runs_with_an_empty_path() {
+    let s = Sandbox::new();
+    let o = s.command(&["plan"]).env("PATH", "").output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("helm upgrade --install web chart --kube-context kind-fx"),
+        "{text}"
+    );
+    assert!(s.calls().is_empty(), "plan ran a tool");
+    let j = s
+        .command(&["plan", "--output", "json"])
+        .env("PATH", "")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
+    assert_eq!(v["context"], "kind-fx");
+}
+
+#[test]
+fn preflight_names_every_missing_tool_in_one_run() {
+    let s = Sandbox::new();
+    let empty = s.dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = s
+        .command(&["preflight"])
+        .env("PATH", &empty)
+        .env_remove("FIXTURE_TOKEN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(10), "{err}");
+    for t in ["docker", "kind", "helm", "kubectl"] {
+        assert!(
+            err.contains(&format!("check {t}: FAILED")) && err.contains("not found on PATH"),
+            "{t} not named:\n{err}"
+        );
+    }
+    assert!(
+        err.contains("$FIXTURE_TOKEN is not set"),
+        "the missing secret variable is named too:\n{err}"
+    );
+    assert!(err.contains("5 preflight checks failed"), "{err}");
+}
+
+#[test]
+fn status_and_down_are_idempotent() {
+    let s = Sandbox::new();
+    ok(&s, &["deploy-local"]);
+    let st = ok(&s, &["status"]);
+    assert!(
+        st.stdout
+            .contains("release web (namespace apps, context kind-fx): deployed, revision 1"),
+        "{}",
+        st.stdout
+    );
+    assert!(
+        st.stdout.contains("deployment/web") && st.stdout.contains("2/2 ready"),
+        "{}",
+        st.stdout
+    );
+    assert!(
+        st.stdout.contains("web-0") && st.stdout.contains("restarts 0"),
+        "{}",
+        st.stdout
+    );
+
+    let d1 = ok(&s, &["down"]);
+    assert!(
+        d1.stderr.contains("uninstalled release web"),
+        "{}",
+        d1.stderr
+    );
+    assert!(
+        d1.stderr.contains("deleted secret/web-secrets"),
+        "{}",
+        d1.stderr
+    );
+    let d2 = ok(&s, &["down"]);
+    assert!(
+        d2.stderr
+            .contains("release web is not installed in apps: nothing to do"),
+        "{}",
+        d2.stderr
+    );
+    assert!(
+        d2.stderr.contains("no secrets slipway created"),
+        "{}",
+        d2.stderr
+    );
+    let d3 = ok(&s, &["down", "--cluster"]);
+    assert!(
+        d3.stderr.contains("deleted kind cluster fx"),
+        "{}",
+        d3.stderr
+    );
+    let d4 = ok(&s, &["down", "--cluster"]);
+    assert!(
+        d4.stderr.contains("does not exist: nothing to delete"),
+        "{}",
+        d4.stderr
+    );
+    assert_eq!(s.count("kind delete"), 1);
+}
+
+#[test]
+fn json_events_describe_every_stage() {
+    let s = Sandbox::new();
+    let o = ok(&s, &["deploy-local", "--output", "json"]);
+    let events: Vec<serde_json::Value> = o
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let finished: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "stage_finished")
+        .collect();
+    let names: Vec<&str> = finished
+        .iter()
+        .map(|e| e["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, STAGES);
+    for e in &finished {
+        assert_eq!(e["result"], "ok");
+        assert!(e["duration_ms"].is_u64() && e["commands"].is_u64());
+    }
+    assert_eq!(
+        finished.iter().find(|e| e["stage"] == "build").unwrap()["commands"],
+        3,
+        "probe, pre-build, docker build"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "run_finished");
+    assert_eq!(last["exit_code"], 0);
+    assert!(events.iter().all(|e| e["ts"].is_string()));
+}
+
+#[test]
+fn smoke_rechecks_a_running_release() {
+    let s = Sandbox::new();
+    ok(&s, &["deploy-local"]);
+    let before = s.argv_lines().len();
+    let o = ok(&s, &["smoke"]);
+    let ran = s.argv_lines()[before..].join("\n");
+    assert!(
+        ran.contains("port-forward")
+            && !ran.contains("helm upgrade")
+            && !ran.contains("docker build"),
+        "{ran}"
+    );
+    assert!(o.stderr.contains("check echo: passed"), "{}", o.stderr);
+}
+
+#[test]
+fn several_images_build_in_parallel_and_each_is_loaded() {
+    let s = Sandbox::new();
+    s.rule(json!({"tool": "docker", "match": ["build"], "sleep": 1.5, "then_simulate": true}));
+    ok(&s, &["deploy-local", "--profile", "two-images"]);
+    let builds: Vec<f64> = s
+        .calls()
+        .iter()
+        .filter(|c| c["tool"] == "docker" && c["argv"][0] == "build")
+        .map(|c| c["t"].as_f64().unwrap())
+        .collect();
+    assert_eq!(builds.len(), 2, "{:?}", s.argv_lines());
+    assert!(
+        (builds[0] - builds[1]).abs() < 1.0,
+        "the second build waited for the first: {builds:?}"
+    );
+    assert!(s.ran("kind load docker-image web:c-") && s.ran("kind load docker-image worker:c-"));
+    assert!(
+        s.ran("--set-string worker.image=worker:c-"),
+        "the image reference reached helm"
+    );
+}
+
+/// Every command a run spawns is in the plan's data: a fake-tool `deploy-local`,
+/// `status` and `down --cluster` record each argv, and each one matches a command of
+/// `plan --output json` for that job, where only `{PLACEHOLDER}`s (run-time values:
+/// a free port, a workload, a node) may differ.
+#[test]
+fn every_spawned_argv_is_in_the_plan() {
+    let s = Sandbox::new();
+    for (run, plan) in [
+        (
+            vec!["deploy-local"],
+            vec!["plan", "--job", "deploy-local", "--output", "json"],
+        ),
+        (
+            vec!["status"],
+            vec!["plan", "--job", "status", "--output", "json"],
+        ),
+        (
+            vec!["down", "--cluster"],
+            vec!["plan", "--job", "down", "--cluster", "--output", "json"],
+        ),
+    ] {
+        let planned = ok(&s, &plan);
+        let v: serde_json::Value = serde_json::from_str(&planned.stdout).unwrap();
+        let mut cmds = vec![];
+        collect_cmds(&v, &mut cmds);
+        assert!(cmds.len() > 3, "{}", planned.stdout);
+        let before = s.calls().len();
+        ok(&s, &run);
+        let spawned: Vec<(String, Vec<String>)> = s.calls()[before..]
+            .iter()
+            .filter(|c| c.get("signal").is_none() && c.get("argv").is_some())
+            .map(|c| {
+                (
+                    c["tool"].as_str().unwrap().to_string(),
+                    c["argv"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|a| a.as_str().unwrap().to_string())
+                        .collect(),
+                )
+            })
+            .collect();
+        assert!(!spawned.is_empty());
+        for (tool, argv) in &spawned {
+            assert!(
+                cmds.iter().any(|(p, a)| p == tool && argv_matches(a, argv)),
+                "`{}` ran `{tool} {}`, which is not in its plan",
+                run.join(" "),
+                argv.join(" ")
+            );
+        }
+    }
+}
+
+/// Every `{"program": …, "args": […]}` in a plan's JSON.
+fn collect_cmds(v: &serde_json::Value, out: &mut Vec<(String, Vec<String>)>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            if let (Some(p), Some(serde_json::Value::Array(a))) = (m.get("program"), m.get("args"))
+            {
+                out.push((
+                    p.as_str().unwrap_or("").to_string(),
+                    a.iter()
+                        .map(|x| x.as_str().unwrap_or("").to_string())
+                        .collect(),
+                ));
+            }
+            m.values().for_each(|x| collect_cmds(x, out));
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_cmds(x, out)),
+        _ => {}
+    }
+}
+
+/// Does a planned argv (with `{PLACEHOLDER}`s) match a spawned one?
+fn argv_matches(planned: &[String], spawned: &[String]) -> bool {
+    planned.len() == spawned.len() && planned.iter().zip(spawned).all(|(p, s)| arg_matches(p, s))
+}
+
+fn arg_matches(planned: &str, spawned: &str) -> bool {
+    let Some(start) = planned.find('{').filter(|_| planned.contains('}')) else {
+        return planned == spawned;
+    };
+    let end = planned[start..].find('}').map(|e| start + e).unwrap();
+    let name = &planned[start + 1..end];
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+        return planned == spawned;
+    }
+    let (prefix, suffix) = (&planned[..start], &planned[end + 1..]);
+    spawned.len() > prefix.len() + suffix.len()
+        && spawned.starts_with(prefix)
+        && spawned.ends_with(suffix)
+        && !suffix.contains('{')
+}
+
+/// `status`/`down` failures say the exit code they end with (20), and end with it.
+#[test]
+fn down_failure_reports_and_exits_with_its_own_code() {
+    let s = Sandbox::new();
+    ok(&s, &["deploy-local"]);
+    s.rule(json!({"tool": "helm", "match": ["uninstall"], "stderr": "Error: uninstall: boom\n", "exit": 1}));
+    let o = s.run(&["down"]);
+    assert_eq!(o.code, 20, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("slipway stopped in stage down (exit code 20)"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(
+        o.stderr.matches("error[down]").count(),
+        1,
+        "the error is printed once:\n{}",
+        o.stderr
+    );
+}
+
+/// `--color always` colors stderr even when it is not a terminal; NO_COLOR and
+/// `--color never` leave it plain.
+#[test]
+fn color_always_colors_stderr() {
+    let mut s = Sandbox::new();
+    s.rule(json!({"tool": "docker", "match": ["build"], "stderr": "boom\n", "exit": 1}));
+    let o = s.run(&["build", "--color", "always"]);
+    assert_eq!(o.code, 12);
+    assert!(
+        o.stderr.contains("\u{1b}["),
+        "no color codes:\n{}",
+        o.stderr
+    );
+    let o = s.run(&["build", "--color", "never"]);
+    assert!(!o.stderr.contains("\u{1b}["), "{}", o.stderr);
+    s.set_env("SLIPWAY_COLOR", "auto");
+    let o = s.run(&["build"]);
+    assert!(
+        !o.stderr.contains("\u{1b}["),
+        "NO_COLOR is set in the sandbox:\n{}",
+        o.stderr
+    );
+}

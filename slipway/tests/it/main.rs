@@ -1,0 +1,13 @@
+//! The one integration-test binary: tier 1 (config corpus, plan snapshots, the
+//! architecture's invariants), tier 2 (fake tools on PATH) and tier 3 (real tools;
+//! ignored with a reason outside CI, required in CI).
+
+mod support;
+
+mod adoption;
+mod config_corpus;
+mod e2e_kind;
+mod fake_tools;
+mod plan_snapshots;
+mod real_tools;
+mod tidy;

@@ -1,0 +1,144 @@
+//! Tier 1: the plan for the repo's own pipeline.toml, per profile, is exactly the
+//! commands expected.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::support::repo;
+use std::time::{Duration, UNIX_EPOCH};
+
+use slipway::config::{self, LoadOptions, Vars};
+use slipway::model::Job;
+use slipway::plan::{self, PlanOptions};
+
+fn plan_text(file: &Path, profile: Option<&str>, job: Job) -> String {
+    let vars = Vars::new(BTreeMap::new(), BTreeMap::new());
+    let p = config::load(&LoadOptions {
+        file: file.to_path_buf(),
+        profile: profile.map(String::from),
+        vars: Some(vars),
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let opts = PlanOptions {
+        now: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        ..PlanOptions::new(job)
+    };
+    plan::build(&p, &opts).unwrap().to_text()
+}
+
+/// Content tags and deploy digests depend on the sample's sources: masked by insta's
+/// own filters, everything else is compared byte for byte.
+macro_rules! assert_plan {
+    ($text:expr) => {
+        insta::with_settings!({filters => vec![
+            (r"\bc-[0-9a-f]{12}\b", "<content-tag>"),
+            (r"digest [0-9a-f]{16}\b", "digest <deploy-digest>"),
+        ]}, {
+            insta::assert_snapshot!($text);
+        })
+    };
+}
+
+#[test]
+fn local_kind() {
+    assert_plan!(plan_text(
+        &repo().join("pipeline.toml"),
+        Some("local-kind"),
+        Job::DeployLocal
+    ));
+}
+
+#[test]
+fn local_minikube() {
+    assert_plan!(plan_text(
+        &repo().join("pipeline.toml"),
+        Some("local-minikube"),
+        Job::DeployLocal
+    ));
+}
+
+#[test]
+fn ci() {
+    assert_plan!(plan_text(
+        &repo().join("pipeline.toml"),
+        Some("ci"),
+        Job::DeployLocal
+    ));
+}
+
+#[test]
+fn remote_deploy() {
+    assert_plan!(
+        plan_text(&repo().join("pipeline.toml"), Some("remote"), Job::Load)
+            + &plan_text(&repo().join("pipeline.toml"), Some("remote"), Job::Deploy)
+    );
+}
+
+#[test]
+fn multi_service_example() {
+    assert_plan!(plan_text(
+        &repo().join("examples/multi/pipeline.toml"),
+        None,
+        Job::DeployLocal
+    ));
+}
+
+#[test]
+fn json_plan_has_argv_and_never_a_secret_value() {
+    let vars = Vars::new(
+        BTreeMap::from([("SAMPLE_API_TOKEN".into(), "canary-plan-value".into())]),
+        BTreeMap::new(),
+    );
+    let p = config::load(&LoadOptions {
+        file: repo().join("pipeline.toml"),
+        profile: None,
+        vars: Some(vars),
+    })
+    .unwrap();
+    let plan = plan::build(&p, &PlanOptions::new(Job::DeployLocal)).unwrap();
+    let json = serde_json::to_string(&plan).unwrap();
+    assert!(!json.contains("canary-plan-value"));
+    assert!(!plan.to_text().contains("canary-plan-value"));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let helm = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "helm/sample")
+        .unwrap();
+    assert_eq!(helm["action"]["cmd"]["program"], "helm");
+    assert_eq!(helm["action"]["cmd"]["args"][0], "upgrade");
+    assert_eq!(helm["skip_if"]["type"], "release_current");
+}
+
+#[test]
+fn content_tag_is_stable_and_follows_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("app")).unwrap();
+    std::fs::write(root.join("app/Dockerfile"), "FROM scratch\n").unwrap();
+    std::fs::write(root.join("app/main.txt"), "one").unwrap();
+    std::fs::write(
+        root.join("pipeline.toml"),
+        "[project]\nname = \"t\"\n[images.app]\ncontext = \"app\"\n",
+    )
+    .unwrap();
+    let tag = || {
+        let p = config::load(&LoadOptions {
+            file: root.join("pipeline.toml"),
+            profile: None,
+            vars: Some(Vars::default()),
+        })
+        .unwrap();
+        plan::build(&p, &PlanOptions::new(Job::Build))
+            .unwrap()
+            .images[0]
+            .tag
+            .clone()
+    };
+    let first = tag();
+    assert!(first.starts_with("c-") && first.len() == 14, "{first}");
+    assert_eq!(tag(), first, "unchanged inputs give the same tag");
+    std::fs::write(root.join("app/main.txt"), "two").unwrap();
+    assert_ne!(tag(), first, "a changed input changes the tag");
+}

@@ -1,0 +1,236 @@
+//! Test support for tier 2: a sandbox with fake tools first on PATH, a copy of the
+//! fixture project, a clean environment, and readers for what the fakes recorded.
+
+#![allow(dead_code)]
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+pub const CANARY: &str = "CANARY-7f3a9c-never-print-me";
+pub const TOOLS: &[&str] = &["docker", "kind", "minikube", "helm", "kubectl"];
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub project: PathBuf,
+    pub bin: PathBuf,
+    pub log: PathBuf,
+    pub state: PathBuf,
+    rules: PathBuf,
+    pub env: Vec<(String, String)>,
+}
+
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Is this a CI run (`CI` set, not "false"/"0")? Real-tool tests fail instead of
+/// skipping there.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+pub fn python3() -> PathBuf {
+    which::which("python3").expect("python3 runs the fake tools")
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+        let support = tests.join("it/support");
+        let project = dir.path().join("project");
+        copy_dir(&tests.join("fixtures/app"), &project);
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for t in TOOLS {
+            symlink(support.join("fake_tool.py"), bin.join(t)).unwrap();
+        }
+        symlink(python3(), bin.join("python3")).unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        let log = dir.path().join("calls.jsonl");
+        let rules = dir.path().join("rules.json");
+        std::fs::write(&rules, "[]").unwrap();
+        Sandbox {
+            project,
+            bin,
+            log,
+            state,
+            rules,
+            env: vec![],
+            dir,
+        }
+    }
+
+    /// Add a fault-injection rule (see fake_tool.py).
+    pub fn rule(&self, rule: Value) {
+        let mut all: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(&self.rules).unwrap()).unwrap();
+        all.push(rule);
+        std::fs::write(&self.rules, serde_json::to_string(&all).unwrap()).unwrap();
+    }
+
+    pub fn clear_rules(&self) {
+        std::fs::write(&self.rules, "[]").unwrap();
+    }
+
+    pub fn set_env(&mut self, k: &str, v: &str) {
+        self.env.push((k.into(), v.into()));
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_slipway"));
+        c.args(args)
+            .current_dir(&self.project)
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", self.bin.display()))
+            .env("HOME", self.dir.path())
+            .env("TMPDIR", self.dir.path())
+            .env("CI", "1")
+            .env("NO_COLOR", "1")
+            .env("FAKE_LOG", &self.log)
+            .env("FAKE_STATE", &self.state)
+            .env("FAKE_RULES", &self.rules)
+            .env("FIXTURE_TOKEN", CANARY)
+            .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Out {
+        let o = self.command(args).output().unwrap();
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Every invocation the fakes recorded, in order.
+    pub fn calls(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Invocations as "tool arg arg…" lines.
+    pub fn argv_lines(&self) -> Vec<String> {
+        self.calls().iter().filter_map(invocation).collect()
+    }
+
+    pub fn ran(&self, needle: &str) -> bool {
+        self.argv_lines().iter().any(|l| l.contains(needle))
+    }
+
+    pub fn count(&self, needle: &str) -> usize {
+        self.argv_lines()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    pub fn port_forward_pids(&self) -> Vec<i32> {
+        self.calls()
+            .iter()
+            .filter_map(|c| c.get("port_forward_pid").and_then(Value::as_i64))
+            .map(|p| p as i32)
+            .collect()
+    }
+
+    pub fn pids_of(&self, needle: &str) -> Vec<i32> {
+        self.calls()
+            .iter()
+            .filter(|c| invocation(c).is_some_and(|l| l.contains(needle)))
+            .filter_map(|c| c["pid"].as_i64())
+            .map(|p| p as i32)
+            .collect()
+    }
+}
+
+/// "tool arg arg…" for a recorded invocation (not for signal or port-forward notes).
+fn invocation(c: &Value) -> Option<String> {
+    if c.get("signal").is_some() {
+        return None;
+    }
+    let argv: Vec<&str> = c
+        .get("argv")?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    Some(format!("{} {}", c["tool"].as_str()?, argv.join(" ")))
+}
+
+/// Is this process still running (zombies count as gone)?
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next()
+                .unwrap_or("");
+            state != "Z" && state != "X"
+        }
+        Err(_) => false,
+    }
+}
+
+/// Argv lines for a snapshot, tool version probes left out (they vary by machine);
+/// local ports are masked by the snapshot's insta filter.
+pub fn normalize(lines: &[String]) -> String {
+    lines
+        .iter()
+        .filter(|l| !l.contains(" version"))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Snapshot argv lines with run-time values (a free local port) masked.
+#[macro_export]
+macro_rules! assert_argv {
+    ($text:expr) => {
+        insta::with_settings!({filters => vec![(r"\b\d{4,5}:(\d+)\b", "LOCALPORT:$1")]}, {
+            insta::assert_snapshot!($text);
+        })
+    };
+}
