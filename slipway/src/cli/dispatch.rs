@@ -9,12 +9,12 @@ use std::sync::Arc;
 use clap::{CommandFactory, FromArgMatches};
 
 use super::{Cli, Command, Global, RunFlags};
-use crate::config::{self, LoadOptions, Pipeline};
+use crate::config::{self, LoadOptions};
 use crate::exec::{Executor, Signals};
 use crate::model::{exit, Error, Event, Job, Outcome, Redactor, Sink};
 use crate::plan::{self, PlanOptions};
 use crate::report::{self, Mode, Reporter};
-use crate::run::Runner;
+use crate::run::{lock, Runner};
 
 /// The whole program for a binary named `bin`: parse the command line, run, exit.
 pub fn main(bin: &str) -> ExitCode {
@@ -121,11 +121,17 @@ pub fn run(g: Global, command: Command) -> ExitCode {
         };
     }
 
+    // Until the plan is made, Ctrl-C ends slipway at once (nothing has started).
+    let mut plan = match plan::build(&pipeline, &opts) {
+        Ok(p) => p,
+        Err(e) => return fail(&reporter, &e, false),
+    };
+    if matches!(command, Command::Preflight { .. }) {
+        plan.steps
+            .retain(|s| s.stage == crate::model::Stage::Preflight);
+    }
     let signals = Signals::install();
-    let context = opts
-        .context
-        .clone()
-        .unwrap_or_else(|| pipeline.cluster.kube_context());
+    let context = plan.context.clone();
     sink.emit(Event::RunStarted {
         project: pipeline.project.name.clone(),
         job: match command {
@@ -141,31 +147,24 @@ pub fn run(g: Global, command: Command) -> ExitCode {
         pipeline.vars.clone(),
         signals,
     );
-    let only_preflight = matches!(command, Command::Preflight { .. });
-    match run_job(&ex, &pipeline, &opts, only_preflight) {
-        Ok(reach) => {
-            reporter.summary(&reach);
+    let result = (|| {
+        // Jobs that change a cluster run one at a time per cluster.
+        let preflight_only = matches!(command, Command::Preflight { .. });
+        let _lock = match job {
+            Job::DeployLocal | Job::Load | Job::Deploy | Job::Down if !preflight_only => {
+                Some(lock::acquire(&ex, &plan.context)?)
+            }
+            _ => None,
+        };
+        Runner::new(&ex, &pipeline, &plan).execute()
+    })();
+    match result {
+        Ok(()) => {
+            reporter.summary(&plan.reach);
             finish(&reporter, exit::OK)
         }
         Err(e) => fail(&reporter, &e, true),
     }
-}
-
-/// Plan the job and run it; `only_preflight` runs just its preflight checks. On
-/// success, how to reach what was deployed.
-fn run_job(
-    ex: &Executor,
-    p: &Pipeline,
-    opts: &PlanOptions,
-    only_preflight: bool,
-) -> Result<Vec<String>, Error> {
-    let mut plan = plan::build(p, opts)?;
-    if only_preflight {
-        plan.steps
-            .retain(|s| s.stage == crate::model::Stage::Preflight);
-    }
-    Runner::new(ex, p, &plan).execute()?;
-    Ok(plan.reach.clone())
 }
 
 /// Report the error once, then the summary and the end of the run.

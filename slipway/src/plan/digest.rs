@@ -14,7 +14,7 @@ const SKIP_DIRS: &[&str] = &[".git", "target", "node_modules"];
 /// Hashes named parts in order; each part is length-prefixed so parts cannot run
 /// into each other.
 #[derive(Default)]
-pub struct Hasher(Sha256);
+pub struct Hasher(Sha256, Vec<String>);
 
 impl Hasher {
     pub fn part(&mut self, label: &str, bytes: &[u8]) -> &mut Self {
@@ -29,7 +29,13 @@ impl Hasher {
     /// to `root`, name and contents.
     pub fn tree(&mut self, root: &Path, path: &Path) -> io::Result<&mut Self> {
         let mut files = vec![];
-        collect(&root.join(path), &mut files)?;
+        let mut skipped = vec![];
+        collect(&root.join(path), &mut files, &mut skipped)?;
+        self.1.extend(
+            skipped
+                .iter()
+                .map(|f| f.strip_prefix(root).unwrap_or(f).display().to_string()),
+        );
         files.sort();
         for f in files {
             let rel = f
@@ -43,24 +49,41 @@ impl Hasher {
         Ok(self)
     }
 
+    /// Inputs that are not regular files (FIFOs, devices, sockets, dangling or
+    /// directory symlinks): never read, so a FIFO cannot hang planning.
+    pub fn skipped(&self) -> &[String] {
+        &self.1
+    }
+
     pub fn hex(&self) -> String {
         hex(&self.0.clone().finalize())
     }
 }
 
-fn collect(p: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+/// Regular files under `p` (symlinks to regular files included, other symlinks not
+/// followed); anything else goes to `skipped`.
+fn collect(p: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<PathBuf>) -> io::Result<()> {
     let meta = fs::symlink_metadata(p)?;
     if meta.is_dir() {
-        for entry in fs::read_dir(p)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            if SKIP_DIRS.iter().any(|s| name == *s) {
+        let mut entries: Vec<PathBuf> = fs::read_dir(p)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<io::Result<_>>()?;
+        entries.sort();
+        for entry in entries {
+            if entry
+                .file_name()
+                .is_some_and(|n| SKIP_DIRS.iter().any(|s| n == *s))
+            {
                 continue;
             }
-            collect(&entry.path(), out)?;
+            collect(&entry, out, skipped)?;
         }
-    } else if meta.is_file() || meta.file_type().is_symlink() {
+    } else if meta.is_file()
+        || (meta.file_type().is_symlink() && fs::metadata(p).is_ok_and(|m| m.is_file()))
+    {
         out.push(p.to_path_buf());
+    } else {
+        skipped.push(p.to_path_buf());
     }
     Ok(())
 }
@@ -72,7 +95,7 @@ fn hex(bytes: &[u8]) -> String {
 /// The newest modification time under `path`.
 fn newest_mtime(p: &Path) -> Option<std::time::SystemTime> {
     let mut files = vec![];
-    collect(p, &mut files).ok()?;
+    collect(p, &mut files, &mut vec![]).ok()?;
     files
         .iter()
         .filter_map(|f| fs::metadata(f).ok()?.modified().ok())
@@ -143,6 +166,22 @@ mod tests {
         assert_eq!(h(a.path()), h(b.path()), "target/ is not an input");
         fs::write(b.path().join("src/main.rs"), "fn main() { }").unwrap();
         assert_ne!(h(a.path()), h(b.path()));
+    }
+
+    #[test]
+    fn a_fifo_among_the_inputs_is_skipped_not_read() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir_all(d.path().join("src")).unwrap();
+        fs::write(d.path().join("src/a.txt"), "a").unwrap();
+        let fifo = d.path().join("src/pipe");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        std::os::unix::fs::symlink(&fifo, d.path().join("src/link-to-pipe")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", d.path().join("src/zero")).unwrap();
+        let mut h = Hasher::default();
+        h.tree(d.path(), Path::new("src")).unwrap();
+        assert_eq!(h.skipped(), ["src/link-to-pipe", "src/pipe", "src/zero"]);
     }
 
     #[test]

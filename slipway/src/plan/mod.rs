@@ -76,6 +76,9 @@ pub struct ImagePlan {
     pub repository: String,
     pub tag: String,
     pub reference: String,
+    /// Inputs that are not regular files, left out of the content tag.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_inputs: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -230,6 +230,13 @@ impl Plan {
         );
         for i in &self.images {
             let _ = writeln!(s, "# image {} -> {}", i.name, i.reference);
+            if !i.skipped_inputs.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "#   not hashed (not regular files): {}",
+                    i.skipped_inputs.join(", ")
+                );
+            }
         }
         let mut stage = None;
         for st in &self.steps {

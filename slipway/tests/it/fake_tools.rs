@@ -790,3 +790,52 @@ fn color_always_colors_stderr() {
         o.stderr
     );
 }
+
+/// A closed stdout (`slipway plan | head -c 100`) is a normal end, not a panic.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    use std::io::Read;
+    let s = Sandbox::new();
+    let mut child = s
+        .command(&["plan"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 100];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The reading end is now closed.
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(o.status.code(), Some(101), "{err}");
+}
+
+/// Two runs against one cluster: the second waits for the first, says so, and both
+/// succeed; the lock is gone afterwards (a third run does not wait).
+#[test]
+fn a_second_run_on_the_same_cluster_waits_for_the_first() {
+    let s = Sandbox::new();
+    ok(&s, &["deploy-local"]);
+    s.rule(
+        json!({"tool": "helm", "match": ["status"], "sleep": 2, "times": 1, "then_simulate": true}),
+    );
+    let first = s.command(&["deploy-local", "--force"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let second = s.run(&["deploy-local"]);
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0));
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(
+        second.stderr.contains("another slipway run (pid")
+            && second.stderr.contains("waiting for it to finish"),
+        "{}",
+        second.stderr
+    );
+    let third = ok(&s, &["deploy-local"]);
+    assert!(
+        !third.stderr.contains("another slipway run"),
+        "{}",
+        third.stderr
+    );
+}

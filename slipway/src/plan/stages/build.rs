@@ -10,6 +10,7 @@ use crate::tools::docker;
 impl Planner<'_> {
     pub(in crate::plan) fn image_plan(&self, img: &config::Image) -> Result<ImagePlan, Error> {
         let root = &self.p.root;
+        let mut skipped_inputs = vec![];
         let tag = match img.tag_policy {
             TagPolicy::Fixed => img.tag.clone().unwrap_or_default(),
             TagPolicy::Timestamp => {
@@ -41,6 +42,7 @@ impl Planner<'_> {
                 if let Some(pb) = &img.pre_build {
                     h.part("pre_build", pb.command.join("\0").as_bytes());
                 }
+                skipped_inputs = h.skipped().to_vec();
                 format!("c-{}", &h.hex()[..12])
             }
         };
@@ -53,6 +55,7 @@ impl Planner<'_> {
             reference: format!("{repository}:{tag}"),
             repository,
             tag,
+            skipped_inputs,
         })
     }
 
