@@ -101,6 +101,11 @@ pub fn run(g: Global, command: Command) -> ExitCode {
         Ok(p) => p,
         Err(errs) => return fail(&reporter, &Error::from(errs), false),
     };
+    // Every value that feeds a Secret is masked in everything slipway prints, from
+    // the first line on and in every command (smoke, status and down included).
+    for v in pipeline.secret_values() {
+        reporter.redactor().add(&v);
+    }
     let mut opts = plan_options(job, &g, &flags);
     if let Command::Down { cluster, .. } | Command::Plan { cluster, .. } = &command {
         opts.with_cluster = *cluster;

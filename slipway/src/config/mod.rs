@@ -65,6 +65,30 @@ impl Pipeline {
             .unwrap_or_else(|| self.project.namespace.clone())
     }
 
+    /// The values that feed a Secret, from the environment or an env file: known as
+    /// secret for the whole run, whatever the command (values that are not set are
+    /// left out; preflight reports them).
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut out = vec![];
+        for r in &self.releases {
+            for spec in r.secrets.values() {
+                out.extend(
+                    spec.from_env
+                        .values()
+                        .filter_map(|var| self.vars.get(var).map(String::from)),
+                );
+                if let Some(f) = &spec.env_file {
+                    out.extend(
+                        interp::read_env_file(&self.path(f))
+                            .unwrap_or_default()
+                            .into_values(),
+                    );
+                }
+            }
+        }
+        out
+    }
+
     /// Namespace a smoke check runs in.
     pub fn check_namespace(&self, c: &Check) -> String {
         if let Some(ns) = &c.namespace {

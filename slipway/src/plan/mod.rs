@@ -225,6 +225,9 @@ pub struct ContextGuard {
     /// The context of the cluster slipway manages, if any.
     pub managed: Option<String>,
     pub allowed: bool,
+    /// Reads the kubeconfig, to check the managed context points at the cluster
+    /// slipway made (and not at one that took its name).
+    pub kubeconfig: Option<Cmd>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -282,6 +285,7 @@ impl Action {
             Action::Preflight(pf) => {
                 let mut v: Vec<&Cmd> = pf.tools.iter().map(|t| &t.version).collect();
                 v.extend(pf.docker_daemon.iter());
+                v.extend(pf.guard.iter().flat_map(|g| g.kubeconfig.iter()));
                 if let Some(c) = &pf.context {
                     v.extend([&c.list, &c.ready]);
                 }

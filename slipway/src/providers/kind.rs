@@ -124,4 +124,13 @@ impl Provider for Kind {
     fn describe(&self, c: &Cluster) -> String {
         format!("kind cluster {}", c.name)
     }
+
+    fn owns(&self, c: &Cluster, t: &crate::tools::kubectl::ContextTarget) -> Result<(), String> {
+        let host = crate::tools::kubectl::server_host(&t.server);
+        if t.cluster == format!("kind-{}", c.name) && super::is_loopback(host) {
+            Ok(())
+        } else {
+            Err(format!("cluster {:?} at {}", t.cluster, t.server))
+        }
+    }
 }

@@ -106,4 +106,16 @@ impl Provider for Minikube {
     fn describe(&self, c: &Cluster) -> String {
         format!("minikube profile {}", c.name)
     }
+
+    fn owns(&self, c: &Cluster, t: &crate::tools::kubectl::ContextTarget) -> Result<(), String> {
+        // minikube marks the clusters it writes to the kubeconfig.
+        if t.cluster == c.name && t.provider.as_deref() == Some("minikube.sigs.k8s.io") {
+            Ok(())
+        } else {
+            Err(format!(
+                "cluster {:?} at {} (not marked as minikube's)",
+                t.cluster, t.server
+            ))
+        }
+    }
 }

@@ -174,4 +174,20 @@ pub trait Provider: Sync {
 
     /// Human name of the cluster, for messages ("kind cluster slipway").
     fn describe(&self, c: &Cluster) -> String;
+
+    /// Does the managed context, as the kubeconfig has it, point at the cluster this
+    /// provider made? `Err` says what it points at instead.
+    fn owns(
+        &self,
+        c: &Cluster,
+        target: &crate::tools::kubectl::ContextTarget,
+    ) -> Result<(), String> {
+        let _ = (c, target);
+        Err("slipway manages no cluster for this provider".into())
+    }
+}
+
+/// An API server on this machine: loopback.
+pub fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host == "::1" || host.starts_with("127.")
 }

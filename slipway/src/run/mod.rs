@@ -160,7 +160,7 @@ impl<'a> Runner<'a> {
                     }
                 })?;
             }
-            Action::Preflight(pf) => preflight::run(self.ex, pf, deadline)?,
+            Action::Preflight(pf) => preflight::run(self.ex, &self.pipeline.cluster, pf, deadline)?,
             Action::ReleaseGate {
                 release,
                 status,

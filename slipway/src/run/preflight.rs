@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use crate::exec::{Executor, Failure};
 use crate::model::{Error, Event, Redactor, Stage};
-use crate::plan::Preflight;
+use crate::plan::{ContextGuard, Preflight};
+use crate::providers::Cluster;
 use crate::tools::{self, docker, kubectl};
 
 struct Checks<'a> {
@@ -56,7 +57,36 @@ fn gib(b: u64) -> String {
     format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)
 }
 
-pub fn run(ex: &Executor, pf: &Preflight, deadline: Instant) -> Result<(), Error> {
+/// Does the managed context point at the cluster slipway made? `Ok(None)` when it
+/// does (or does not exist yet: the cluster stage creates it), `Ok(Some(what it
+/// points at))` when not.
+fn owned(
+    ex: &Executor,
+    cluster: &Cluster,
+    g: &ContextGuard,
+    deadline: Instant,
+) -> Result<Option<String>, String> {
+    let Some(cmd) = &g.kubeconfig else {
+        return Ok(None);
+    };
+    let out = ex
+        .probe(Stage::Preflight, cmd, Some(deadline))
+        .map_err(|e| format!("`{}` {e}", e.command))?;
+    if !out.ok() {
+        return Err(format!("`{}` exited with {}", cmd.display(), out.code));
+    }
+    Ok(match kubectl::parse_context(&out.stdout, &g.context)? {
+        None => None,
+        Some(t) => cluster.provider().owns(cluster, &t).err(),
+    })
+}
+
+pub fn run(
+    ex: &Executor,
+    cluster: &Cluster,
+    pf: &Preflight,
+    deadline: Instant,
+) -> Result<(), Error> {
     let stage = Stage::Preflight;
     let mut c = Checks { ex, failed: vec![] };
     let mut have_docker = false;
@@ -207,7 +237,12 @@ pub fn run(ex: &Executor, pf: &Preflight, deadline: Instant) -> Result<(), Error
     if let Some(g) = &pf.guard {
         let job = g.job;
         match (&g.managed, g.allowed) {
-            (Some(m), _) if *m == g.context => c.pass("context guard", format!("{} is the local cluster slipway manages", g.context)),
+            (Some(m), _) if *m == g.context => match owned(ex, cluster, g, deadline) {
+                Ok(None) => c.pass("context guard", format!("{} is the local cluster slipway manages", g.context)),
+                Ok(Some(why)) if g.allowed => c.pass("context guard", format!("{}: {why}; allowed by --allow-context", g.context)),
+                Ok(Some(why)) => c.fail("context guard", format!("{job} would change {}, but in your kubeconfig that context points at {why}, not the cluster slipway made", g.context), "delete or rename that context (`kubectl config delete-context`), or pass --allow-context if you mean it"),
+                Err(e) => c.fail("context guard", e, "check that `kubectl config view -o json` works"),
+            },
             (_, true) => c.pass("context guard", format!("{} is not a cluster slipway manages; allowed by --allow-context", g.context)),
             (Some(m), false) => c.fail("context guard", format!("{job} would change {}, which is not the local cluster it manages ({m})", g.context), "drop --kube-context, or pass --allow-context if you mean it"),
             (None, false) => c.fail("context guard", format!("{job} only changes local clusters slipway manages; {} belongs to provider \"existing\"", g.context), "use `cargo xtask deploy` for remote clusters, or pass --allow-context"),

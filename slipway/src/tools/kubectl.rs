@@ -26,6 +26,75 @@ pub fn parse_client_version(json: &str) -> Option<semver::Version> {
     super::parse_version(v.get("clientVersion")?.get("gitVersion")?.as_str()?)
 }
 
+/// The kubeconfig as JSON (certificates and tokens are redacted by kubectl).
+pub fn config_view() -> Cmd {
+    Cmd::new("kubectl", ["config", "view", "--output", "json"]).timeout(PROBE)
+}
+
+/// What a kubeconfig context points at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContextTarget {
+    pub cluster: String,
+    pub server: String,
+    /// `provider` of the cluster's `cluster_info` extension (minikube sets it).
+    pub provider: Option<String>,
+}
+
+/// The cluster a context points at, from `kubectl config view -o json`: `Ok(None)` when
+/// the context is not there, `Err` when the output cannot be read.
+pub fn parse_context(json: &str, context: &str) -> Result<Option<ContextTarget>, String> {
+    let v: Value = serde_json::from_str(json.trim())
+        .map_err(|e| format!("`kubectl config view` printed something that is not JSON ({e})"))?;
+    let find = |list: &str, name: &str| {
+        v.get(list)
+            .and_then(Value::as_array)
+            .and_then(|a| {
+                a.iter()
+                    .find(|x| x.get("name").and_then(Value::as_str) == Some(name))
+            })
+            .cloned()
+    };
+    let Some(ctx) = find("contexts", context) else {
+        return Ok(None);
+    };
+    let cluster = ctx
+        .pointer("/context/cluster")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let c = find("clusters", &cluster);
+    let server = c
+        .as_ref()
+        .and_then(|c| c.pointer("/cluster/server"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let provider = c
+        .as_ref()
+        .and_then(|c| c.pointer("/cluster/extensions"))
+        .and_then(Value::as_array)
+        .and_then(|a| {
+            a.iter()
+                .find_map(|e| e.pointer("/extension/provider").and_then(Value::as_str))
+        })
+        .map(String::from);
+    Ok(Some(ContextTarget {
+        cluster,
+        server,
+        provider,
+    }))
+}
+
+/// The host of an API server URL (`https://127.0.0.1:6443` -> `127.0.0.1`).
+pub fn server_host(server: &str) -> &str {
+    let rest = server.split_once("://").map_or(server, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    }
+}
+
 pub fn contexts() -> Cmd {
     Cmd::new("kubectl", ["config", "get-contexts", "--output", "name"]).timeout(PROBE)
 }
@@ -380,6 +449,20 @@ mod tests {
         assert!(hint_for("ErrImageNeverPull")
             .unwrap()
             .contains("never loaded"));
+    }
+
+    #[test]
+    fn contexts_and_their_clusters() {
+        let cfg = r#"{"contexts":[{"name":"kind-x","context":{"cluster":"kind-x"}}],
+          "clusters":[{"name":"kind-x","cluster":{"server":"https://127.0.0.1:40123",
+          "extensions":[{"name":"cluster_info","extension":{"provider":"minikube.sigs.k8s.io"}}]}}]}"#;
+        let t = parse_context(cfg, "kind-x").unwrap().unwrap();
+        assert_eq!(t.cluster, "kind-x");
+        assert_eq!(server_host(&t.server), "127.0.0.1");
+        assert_eq!(t.provider.as_deref(), Some("minikube.sigs.k8s.io"));
+        assert_eq!(parse_context(cfg, "other").unwrap(), None);
+        assert!(parse_context("error: boom", "kind-x").is_err());
+        assert_eq!(server_host("https://[::1]:6443/x"), "::1");
     }
 
     #[test]

@@ -839,3 +839,95 @@ fn a_second_run_on_the_same_cluster_waits_for_the_first() {
         third.stderr
     );
 }
+
+/// The canary in the forms tools print it — raw, base64 (how Kubernetes shows Secret
+/// data) and JSON-escaped — never reaches output or events, in commands that do not
+/// apply the Secret too (`status`, `smoke`, `down`).
+#[test]
+fn canary_is_masked_in_every_form_and_every_command() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(CANARY);
+    let escaped = serde_json::to_string(CANARY).unwrap();
+    let escaped = escaped.trim_matches('"').to_string();
+    let forms = [CANARY.to_string(), b64.clone(), escaped];
+    let s = Sandbox::new();
+    ok(&s, &["deploy-local"]);
+    let leak = format!(
+        "data: {{\"API_TOKEN\": \"{b64}\"}}\ntoken={CANARY}\n{{\"t\": \"{}\"}}\n",
+        forms[2]
+    );
+    // Each command meets a tool that fails printing the secret in every form.
+    for (args, tool, verb) in [
+        (vec!["status", "-v"], "helm", "status"),
+        (vec!["status", "--output", "json", "-v"], "helm", "status"),
+        (vec!["smoke", "-v"], "kubectl", "wait"),
+        (vec!["smoke", "--output", "json"], "kubectl", "wait"),
+        (vec!["down", "-v"], "helm", "uninstall"),
+        (vec!["down", "--output", "json"], "helm", "uninstall"),
+    ] {
+        s.clear_rules();
+        s.rule(json!({"tool": tool, "match": [verb], "stdout": leak, "stderr": leak, "exit": 1}));
+        let o = s.run(&args);
+        assert_ne!(o.code, 0, "`{}` should fail", args.join(" "));
+        assert!(
+            o.all().contains("********"),
+            "`{}` shows the masked output:\n{}",
+            args.join(" "),
+            o.all()
+        );
+        for f in &forms {
+            assert!(
+                !o.all().contains(f.as_str()),
+                "`{}` leaked {f}:\n{}",
+                args.join(" "),
+                o.all()
+            );
+        }
+    }
+}
+
+/// The managed context's name is not enough: if the kubeconfig's `kind-fx` points at
+/// another cluster, deploy-local and down refuse it.
+#[test]
+fn a_managed_context_that_points_elsewhere_is_refused() {
+    let mut s = Sandbox::new();
+    s.set_env("FAKE_FOREIGN", "kind-fx");
+    for args in [vec!["deploy-local"], vec!["down"]] {
+        let o = s.run(&args);
+        assert_eq!(o.code, 10, "{}", o.stderr);
+        assert!(
+            o.stderr.contains(
+                "that context points at cluster \"prod-cluster\" at https://prod.example:6443"
+            ),
+            "{}",
+            o.stderr
+        );
+    }
+    assert!(!s.ran("helm upgrade") && !s.ran("helm uninstall"));
+}
+
+/// A pipeline that names a foreign context for a kind cluster is a pipeline error.
+#[test]
+fn a_kind_pipeline_cannot_name_another_context() {
+    let mut s = Sandbox::new();
+    s.set_env("KCTX", "prod-admin");
+    let p = s.project.join("pipeline.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(
+        &p,
+        text.replace(
+            "name = \"fx\"",
+            "name = \"fx\"\ncontext = \"${KCTX:-kind-fx}\"",
+        ),
+    )
+    .unwrap();
+    let o = s.run(&["deploy-local"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("provider \"kind\" manages context \"kind-fx\""),
+        "{}",
+        o.stderr
+    );
+    assert!(s.calls().is_empty(), "nothing ran");
+}

@@ -72,10 +72,15 @@ impl Planner<'_> {
         });
         // The guard: jobs that change a cluster only touch the one slipway manages,
         // unless told. `deploy` is how remote clusters are deployed to.
+        let managed = self.p.cluster.provider().managed_context(&self.p.cluster);
         let guard = job.guarded().then(|| ContextGuard {
             job,
             context: self.context.clone(),
-            managed: self.p.cluster.provider().managed_context(&self.p.cluster),
+            kubeconfig: managed
+                .as_ref()
+                .filter(|m| **m == self.context)
+                .map(|_| kubectl::config_view()),
+            managed,
             allowed: self.o.allow_context,
         });
         let secret_vars = if stages.contains(&Stage::Secrets) {

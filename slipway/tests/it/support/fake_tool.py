@@ -379,7 +379,25 @@ def kubectl(stdin):
             names += [p for p in w["minikube"]]
         names += [c for c in os.environ.get("FAKE_CONTEXTS", "").split(",") if c]
         out("".join(n + "\n" for n in names))
+    if rest[:2] == ["config", "view"]:
+        # Contexts slipway made (kind, minikube) point at local clusters; FAKE_CONTEXTS
+        # at remote ones; FAKE_FOREIGN names contexts that point elsewhere.
+        with World() as w:
+            local = [("kind-" + c, "kind-" + c, "https://127.0.0.1:6443", None) for c in w["clusters"] if not c.startswith("minikube:")]
+            local += [(p, p, "https://192.168.49.2:8443", "minikube.sigs.k8s.io") for p in w["minikube"]]
+        remote = [(c, c, "https://10.20.0.1:6443", None) for c in os.environ.get("FAKE_CONTEXTS", "").split(",") if c]
+        foreign = [(c, "prod-cluster", "https://prod.example:6443", None) for c in os.environ.get("FAKE_FOREIGN", "").split(",") if c]
+        entries = {n: e for n, *e in local + remote + foreign}
+        cfg = {"kind": "Config", "contexts": [], "clusters": []}
+        for name, (cluster, server, provider) in entries.items():
+            cfg["contexts"].append({"name": name, "context": {"cluster": cluster, "user": cluster}})
+            c = {"server": server}
+            if provider:
+                c["extensions"] = [{"name": "cluster_info", "extension": {"provider": provider}}]
+            cfg["clusters"].append({"name": cluster, "cluster": c})
+        out(json.dumps(cfg) + "\n")
     known = [c for c in os.environ.get("FAKE_CONTEXTS", "").split(",") if c]
+    known += [c for c in os.environ.get("FAKE_FOREIGN", "").split(",") if c]
     with World() as w:
         known += ["kind-" + c for c in w["clusters"]] + list(w["minikube"])
     if ctx not in known:
