@@ -69,6 +69,10 @@ fn owned(
     let Some(cmd) = &g.kubeconfig else {
         return Ok(None);
     };
+    if which::which(&cmd.program).is_err() {
+        // The tool check reports it already.
+        return Ok(None);
+    }
     let out = ex
         .probe(Stage::Preflight, cmd, Some(deadline))
         .map_err(|e| format!("`{}` {e}", e.command))?;

@@ -96,7 +96,10 @@ fn kube_context_flag_is_refused_by_deploy_local_and_pinned_everywhere() {
     // Every kubectl and helm call names its context.
     ok(&s, &["deploy-local"]);
     for l in s.argv_lines() {
-        if l.starts_with("kubectl") && !l.contains(" version") && !l.contains("config get-contexts")
+        if l.starts_with("kubectl")
+            && !l.contains(" version")
+            && !l.contains("config get-contexts")
+            && !l.contains("config view")
         {
             assert!(l.contains("--context kind-fx"), "unpinned: {l}");
         }
