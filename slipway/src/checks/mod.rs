@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_aux::serde_introspection::serde_introspect;
 
 use crate::model::Cmd;
 
@@ -28,8 +27,8 @@ pub enum Spec {
 pub type Registration = (&'static str, fn() -> &'static [&'static str]);
 
 pub const KINDS: &[Registration] = &[
-    ("http", serde_introspect::<http::Http>),
-    ("kubectl", serde_introspect::<kubectl::Kubectl>),
+    ("http", crate::model::fields_of::<http::Http>),
+    ("kubectl", crate::model::fields_of::<kubectl::Kubectl>),
 ];
 
 /// The keys of a kind (empty for an unknown one).

@@ -15,7 +15,6 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
-use serde_aux::serde_introspection::serde_introspect;
 use strum::IntoEnumIterator;
 use toml::de::{DeTable, DeValue};
 use toml::{Spanned, Table, Value};
@@ -767,16 +766,18 @@ fn known_keys(at: &[String]) -> Vec<&'static str> {
     let at: Vec<&str> = at.iter().map(String::as_str).collect();
     match at.as_slice() {
         [] => TOP_LEVEL.to_vec(),
-        ["project"] => serde_introspect::<Project>().to_vec(),
-        ["cluster"] => serde_introspect::<Cluster>().to_vec(),
-        ["cluster", "kind"] => serde_introspect::<KindSettings>().to_vec(),
-        ["cluster", "kind", "port_mappings", _] => serde_introspect::<PortMapping>().to_vec(),
-        ["cluster", "minikube"] => serde_introspect::<MinikubeSettings>().to_vec(),
-        ["registry"] => serde_introspect::<Registry>().to_vec(),
-        ["images", _] => serde_introspect::<Image>().to_vec(),
-        ["images", _, "pre_build"] => serde_introspect::<PreBuild>().to_vec(),
-        ["releases", _] => serde_introspect::<Release>().to_vec(),
-        ["releases", _, "secrets", _] => serde_introspect::<SecretSpec>().to_vec(),
+        ["project"] => crate::model::fields_of::<Project>().to_vec(),
+        ["cluster"] => crate::model::fields_of::<Cluster>().to_vec(),
+        ["cluster", "kind"] => crate::model::fields_of::<KindSettings>().to_vec(),
+        ["cluster", "kind", "port_mappings", _] => {
+            crate::model::fields_of::<PortMapping>().to_vec()
+        }
+        ["cluster", "minikube"] => crate::model::fields_of::<MinikubeSettings>().to_vec(),
+        ["registry"] => crate::model::fields_of::<Registry>().to_vec(),
+        ["images", _] => crate::model::fields_of::<Image>().to_vec(),
+        ["images", _, "pre_build"] => crate::model::fields_of::<PreBuild>().to_vec(),
+        ["releases", _] => crate::model::fields_of::<Release>().to_vec(),
+        ["releases", _, "secrets", _] => crate::model::fields_of::<SecretSpec>().to_vec(),
         ["timeouts"] => Stage::iter().map(Stage::name).collect(),
         _ => vec![],
     }

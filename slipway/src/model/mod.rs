@@ -48,3 +48,63 @@ pub fn last_lines(text: &str, n: usize) -> Vec<String> {
 
 /// Lines of a failed command's output shown with its error.
 pub const TAIL_LINES: usize = 30;
+
+/// The field names a struct's `Deserialize` asks for (serde passes them to
+/// `deserialize_struct`), read by a deserializer that stops right there.
+pub fn fields_of<'de, T: serde::Deserialize<'de>>() -> &'static [&'static str] {
+    struct Probe<'a>(&'a mut Option<&'static [&'static str]>);
+    #[derive(Debug)]
+    struct Stop;
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("stop")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl serde::de::Error for Stop {
+        fn custom<M: std::fmt::Display>(_: M) -> Stop {
+            Stop
+        }
+    }
+    impl<'de> serde::Deserializer<'de> for Probe<'_> {
+        type Error = Stop;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Stop> {
+            *self.0 = Some(fields);
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+    let mut found = None;
+    let _ = T::deserialize(Probe(&mut found));
+    found.unwrap_or(&[])
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct S {
+        a: u8,
+        #[serde(default, rename = "b-b")]
+        b: Option<String>,
+        #[serde(skip_deserializing)]
+        c: u8,
+    }
+
+    #[test]
+    fn fields_are_serdes_own_list() {
+        assert_eq!(super::fields_of::<S>(), ["a", "b-b"]);
+    }
+}
