@@ -57,10 +57,6 @@ pub fn pointer(key: &str) -> String {
 }
 
 impl Kind for Http {
-    fn name(&self) -> &'static str {
-        "http"
-    }
-
     fn validate(&self) -> Vec<Problem> {
         let mut out: Vec<Problem> = vec![];
         if !is_dns_label(&self.service) {

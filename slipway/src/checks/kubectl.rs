@@ -18,10 +18,6 @@ pub struct Kubectl {
 }
 
 impl Kind for Kubectl {
-    fn name(&self) -> &'static str {
-        "kubectl"
-    }
-
     fn validate(&self) -> Vec<Problem> {
         let mut out = vec![];
         let ok = self.resource.split_once('/').is_some_and(|(k, n)| {

@@ -98,8 +98,6 @@ pub trait Io {
 }
 
 pub trait Kind {
-    /// The type name in `[smoke.NAME] type = "…"`.
-    fn name(&self) -> &'static str;
     /// Meaning checks on the keys (types were checked by the decoder).
     fn validate(&self) -> Vec<Problem>;
     /// Every string value that may hold `${images.…}` references, to be resolved by

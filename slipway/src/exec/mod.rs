@@ -17,7 +17,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use capture::Capture;
-pub use capture::LIMIT as CAPTURE_LIMIT;
 pub use signals::Signals;
 
 use crate::model::{

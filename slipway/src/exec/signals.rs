@@ -32,9 +32,4 @@ impl Signals {
     pub fn cancelled(&self) -> bool {
         self.count() > 0
     }
-
-    /// For tests and for callers that cancel on their own.
-    pub fn raise(&self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
 }

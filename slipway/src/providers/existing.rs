@@ -3,17 +3,13 @@
 
 use std::time::Duration;
 
-use super::{Cluster, Ensure, ImageProbe, Provider, ProviderKind, ToolReq};
+use super::{Cluster, Ensure, ImageProbe, Provider, ToolReq};
 use crate::model::Cmd;
 use crate::tools::kubectl;
 
 pub struct Existing;
 
 impl Provider for Existing {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Existing
-    }
-
     fn managed_context(&self, _c: &Cluster) -> Option<String> {
         None
     }
@@ -22,11 +18,10 @@ impl Provider for Existing {
         None
     }
 
-    fn ensure(&self, c: &Cluster, _budget: Duration) -> Ensure {
-        let ctx = c.context.clone().unwrap_or_default();
+    fn ensure(&self, _c: &Cluster, context: &str, _budget: Duration) -> Ensure {
         Ensure {
-            title: format!("check that context {ctx} answers"),
-            cmd: kubectl::readyz(&ctx),
+            title: format!("check that context {context} answers"),
+            cmd: kubectl::readyz(context),
             probe: None,
         }
     }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cluster, Ensure, ImageProbe, Provider, ProviderKind, ToolReq};
+use super::{Cluster, Ensure, ImageProbe, Provider, ToolReq};
 use crate::model::{Cmd, Stdin};
 use crate::tools::{docker, kind as tool};
 
@@ -44,10 +44,6 @@ pub use crate::tools::kind::PortMapping;
 pub struct Kind;
 
 impl Provider for Kind {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Kind
-    }
-
     fn managed_context(&self, c: &Cluster) -> Option<String> {
         Some(format!("kind-{}", c.name))
     }
@@ -65,7 +61,7 @@ impl Provider for Kind {
         true
     }
 
-    fn ensure(&self, c: &Cluster, budget: Duration) -> Ensure {
+    fn ensure(&self, c: &Cluster, _context: &str, budget: Duration) -> Ensure {
         let s = &c.kind;
         let mut cmd = Cmd::new(
             "kind",

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cluster, Ensure, ImageProbe, Provider, ProviderKind, ToolReq};
+use super::{Cluster, Ensure, ImageProbe, Provider, ToolReq};
 use crate::model::Cmd;
 use crate::tools::minikube as tool;
 
@@ -38,10 +38,6 @@ impl Default for Settings {
 pub struct Minikube;
 
 impl Provider for Minikube {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Minikube
-    }
-
     fn managed_context(&self, c: &Cluster) -> Option<String> {
         Some(c.name.clone())
     }
@@ -59,7 +55,7 @@ impl Provider for Minikube {
         true
     }
 
-    fn ensure(&self, c: &Cluster, budget: Duration) -> Ensure {
+    fn ensure(&self, c: &Cluster, _context: &str, budget: Duration) -> Ensure {
         Ensure {
             title: format!("start minikube profile {}", c.name),
             cmd: tool::start(

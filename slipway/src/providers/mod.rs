@@ -132,8 +132,6 @@ pub struct ImageProbe {
 }
 
 pub trait Provider: Sync {
-    fn kind(&self) -> ProviderKind;
-
     /// The kube context of the cluster this provider creates and manages; `None`
     /// when it manages none (`existing`).
     fn managed_context(&self, c: &Cluster) -> Option<String>;
@@ -146,7 +144,9 @@ pub trait Provider: Sync {
         false
     }
 
-    fn ensure(&self, c: &Cluster, budget: Duration) -> Ensure;
+    /// `context` is the kube context the run uses (`--kube-context` may override the
+    /// pipeline's; for a managed cluster the guard keeps them equal).
+    fn ensure(&self, c: &Cluster, context: &str, budget: Duration) -> Ensure;
 
     /// From the `ensure` probe's exit code and stdout: is the cluster up? `Err` when
     /// the answer cannot be read.

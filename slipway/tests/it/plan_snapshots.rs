@@ -142,3 +142,25 @@ fn content_tag_is_stable_and_follows_inputs() {
     std::fs::write(root.join("app/main.txt"), "two").unwrap();
     assert_ne!(tag(), first, "a changed input changes the tag");
 }
+
+/// `create = false`: the cluster is only checked (at the context in use), never
+/// created.
+#[test]
+fn a_cluster_slipway_may_not_create_is_only_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("pipeline.toml"),
+        "[project]\nname = \"t\"\n[cluster]\nname = \"dev\"\ncreate = false\n",
+    )
+    .unwrap();
+    let p = config::load(&LoadOptions {
+        file: root.join("pipeline.toml"),
+        profile: None,
+        vars: Some(Vars::default()),
+    })
+    .unwrap();
+    let text = plan::build(&p, &PlanOptions::new(Job::Load)).unwrap().to_text();
+    assert!(!text.contains("kind create"), "{text}");
+    assert!(text.contains("kubectl --context kind-dev get --raw /readyz"), "{text}");
+}

@@ -3,19 +3,21 @@
 
 use crate::model::Stage;
 use crate::plan::{Action, Guard, Planner};
+use crate::providers::{self, ProviderKind};
 
 impl Planner<'_> {
     pub(in crate::plan) fn cluster(&mut self) {
         let c = &self.p.cluster;
         let provider = c.provider();
-        let mut ensure = provider.ensure(c, self.budget(Stage::Cluster));
-        if provider.managed_context(c).is_none() {
-            // A cluster slipway does not manage is checked at the context in use.
-            ensure.cmd = crate::tools::kubectl::readyz(&self.context);
-            ensure.title = format!("check that context {} answers", self.context);
-        } else if !c.create {
-            ensure.probe = None;
-        }
+        // A cluster slipway does not create (provider `existing`, or `create = false`)
+        // is only checked: what `existing` does, at the context in use.
+        let creates = c.create && provider.managed_context(c).is_some();
+        let how = if creates {
+            provider
+        } else {
+            providers::get(ProviderKind::Existing)
+        };
+        let ensure = how.ensure(c, &self.context, self.budget(Stage::Cluster));
         let guard = ensure.probe.map(|probe| Guard::ClusterUp {
             describe: provider.describe(c),
             probe,

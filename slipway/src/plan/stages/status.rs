@@ -10,7 +10,7 @@ impl Planner<'_> {
         let provider = c.provider();
         let probe = provider
             .managed_context(c)
-            .and_then(|_| provider.ensure(c, self.budget(stage)).probe);
+            .and_then(|_| provider.ensure(c, &self.context, self.budget(stage)).probe);
         self.push(
             stage,
             "cluster-present".into(),
