@@ -6,11 +6,14 @@
 # phase with its duration, retries module downloads, and names the component that
 # failed. On success the last line of stdout is the bin directory to put on PATH.
 #
-# Usage: scripts/toolchain.sh [kind|helm|kubectl ...]   (default: all three)
+# Usage: scripts/toolchain.sh [kind|helm|helm3|kubectl ...]   (default: all four)
+# `helm3` builds Helm 3 beside Helm 4 without touching the `helm` link; it is linked as
+# <cache>/toolchain/helm3/helm, a directory to put first on PATH for the Helm 3 leg.
 set -euo pipefail
 
 KIND_VERSION="${SLIPWAY_KIND_VERSION:-v0.30.0}"
-HELM_VERSION="${SLIPWAY_HELM_VERSION:-v3.22.0}"
+HELM_VERSION="${SLIPWAY_HELM_VERSION:-v4.3.1}"    # the tested default
+HELM3_VERSION="${SLIPWAY_HELM3_VERSION:-v3.22.0}" # the compatibility leg
 KUBE_VERSION="${SLIPWAY_KUBE_VERSION:-v1.34.13}"   # kubectl; staging modules are v0.34.13
 
 CACHE_ROOT="${SLIPWAY_CACHE:-$HOME/.cache/slipway}"
@@ -48,21 +51,32 @@ build_kind() {
   mv "$gobin/kind" "$BIN/kind-$KIND_VERSION" && rm -rf "$gobin" && link kind "$KIND_VERSION"
 }
 
-build_helm() {
-  have helm "$HELM_VERSION" && { say "helm $HELM_VERSION cached"; link helm "$HELM_VERSION"; return; }
-  local gobin gomod kminor; gobin=$(mktemp -d)
-  # helm's default Kubernetes version (for `helm template` and lint) comes from the
-  # client-go it is built with, passed by ldflags as helm's own Makefile does.
-  gomod=$(retry 3 go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p') || return 1
-  kminor=$(sed -n 's#^[[:space:]]*k8s.io/client-go v0\.\([0-9]*\)\..*#\1#p' "$gomod" | head -n1)
-  [[ -n "$kminor" ]] || { say "cannot find helm's client-go version in $gomod"; return 1; }
-  local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
-  for pkg in pkg/lint/rules pkg/chartutil; do
-    ld="$ld -X helm.sh/helm/v3/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/$pkg.k8sVersionMinor=$kminor"
-  done
-  retry 3 env GOBIN="$gobin" CGO_ENABLED=0 go install -ldflags "$ld" \
-    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" || return 1
-  mv "$gobin/helm" "$BIN/helm-$HELM_VERSION" && rm -rf "$gobin" && link helm "$HELM_VERSION"
+build_helm() { # build_helm VERSION: build one helm, cached as helm-VERSION
+  local version=$1 major gobin gomod kminor ld
+  have helm "$version" && { say "helm $version cached"; return; }
+  major=${version%%.*}
+  case "$major" in v3|v4) ;; *) say "unsupported helm major $major"; return 1 ;; esac
+  gobin=$(mktemp -d)
+  ld="-s -w -X helm.sh/helm/$major/internal/version.version=$version"
+  if [[ $major == v3 ]]; then
+    # Helm 3's default Kubernetes version (for `helm template` and lint) comes from the
+    # client-go it is built with, passed by ldflags as helm's own Makefile does. Helm 4
+    # reads it from the binary's build info, so it needs nothing.
+    gomod=$(retry 3 go mod download -json "helm.sh/helm/v3@$version" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p') || return 1
+    kminor=$(sed -n 's#^[[:space:]]*k8s.io/client-go v0\.\([0-9]*\)\..*#\1#p' "$gomod" | head -n1)
+    [[ -n "$kminor" ]] || { say "cannot find helm's client-go version in $gomod"; return 1; }
+    for pkg in pkg/lint/rules pkg/chartutil; do
+      ld="$ld -X helm.sh/helm/v3/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/$pkg.k8sVersionMinor=$kminor"
+    done
+  fi
+  retry 3 env GOBIN="$gobin" CGO_ENABLED=0 go install -trimpath -ldflags "$ld" \
+    "helm.sh/helm/$major/cmd/helm@$version" || return 1
+  mv "$gobin/helm" "$BIN/helm-$version" && rm -rf "$gobin"
+}
+build_helm4() { build_helm "$HELM_VERSION" && link helm "$HELM_VERSION"; }
+build_helm3() {
+  build_helm "$HELM3_VERSION" || return 1
+  mkdir -p "$CACHE_ROOT/toolchain/helm3" && ln -sf "../bin/helm-$HELM3_VERSION" "$CACHE_ROOT/toolchain/helm3/helm"
 }
 
 # kubectl lives in k8s.io/kubernetes, whose go.mod cannot be built from the proxy
@@ -103,11 +117,12 @@ GO
 }
 
 command -v go >/dev/null || die "go is not on PATH (needed to build the toolchain)"
-tools=("$@"); ((${#tools[@]})) || tools=(kind helm kubectl)
+tools=("$@"); ((${#tools[@]})) || tools=(kind helm helm3 kubectl)
 for t in "${tools[@]}"; do
   case "$t" in
-    kind|helm|kubectl) phase "$t" "build_$t" ;;
-    *) die "unknown tool '$t' (expected kind, helm or kubectl)" ;;
+    kind|kubectl|helm3) phase "$t" "build_$t" ;;
+    helm) phase helm build_helm4 ;;
+    *) die "unknown tool '$t' (expected kind, helm, helm3 or kubectl)" ;;
   esac
 done
 echo "$BIN"

@@ -11,7 +11,7 @@ use clap::{CommandFactory, FromArgMatches};
 use super::{Cli, Command, Global, RunFlags};
 use crate::config::{self, LoadOptions};
 use crate::exec::{Executor, Signals};
-use crate::model::{exit, Error, Event, Job, Outcome, Redactor, Sink};
+use crate::model::{exit, Error, Event, Job, Outcome, Redactor, Sink, Stage};
 use crate::plan::{self, PlanOptions};
 use crate::report::{self, Mode, Reporter};
 use crate::run::{lock, Runner};
@@ -62,6 +62,7 @@ fn job_of(c: &Command) -> Option<(Job, RunFlags)> {
         Command::Preflight { job } => (*job, RunFlags::default()),
         Command::Status => (Job::Status, RunFlags::default()),
         Command::Down { flags, .. } => (Job::Down, flags.clone()),
+        Command::Rollback { .. } => (Job::Rollback, RunFlags::default()),
         Command::Plan { job, flags, .. } => (*job, flags.clone()),
         Command::Completions { .. } => return None,
     })
@@ -78,7 +79,9 @@ pub fn run(g: Global, command: Command) -> ExitCode {
         mode = Mode::Plain;
     }
     let reporter = Arc::new(Reporter::new(mode, g.verbose, g.quiet, Redactor::default()));
-    let sink: Arc<dyn Sink> = reporter.clone();
+    // Every event also goes to the diagnosis bundle a failed run leaves.
+    let recording = Arc::new(super::bundle::Recording::new(reporter.clone()));
+    let sink: Arc<dyn Sink> = recording.clone();
 
     if let Command::Completions { shell } = command {
         let mut buf = vec![];
@@ -107,8 +110,17 @@ pub fn run(g: Global, command: Command) -> ExitCode {
         reporter.redactor().add(&v);
     }
     let mut opts = plan_options(job, &g, &flags);
+    // helm's flags depend on its major: the version preflight remembered for this
+    // binary, else the default major until preflight has seen it.
+    if let Some(v) = crate::run::tool_cache::cached("helm") {
+        opts.helm = crate::tools::helm::Dialect::detected(&v);
+    }
     if let Command::Down { cluster, .. } | Command::Plan { cluster, .. } = &command {
         opts.with_cluster = *cluster;
+    }
+    if let Command::Rollback { release, to } = &command {
+        opts.release = release.clone();
+        opts.revision = *to;
     }
 
     if let Command::Plan { .. } = &command {
@@ -132,8 +144,7 @@ pub fn run(g: Global, command: Command) -> ExitCode {
         Err(e) => return fail(&reporter, &e, false),
     };
     if matches!(command, Command::Preflight { .. }) {
-        plan.steps
-            .retain(|s| s.stage == crate::model::Stage::Preflight);
+        plan.steps.retain(|s| s.stage == Stage::Preflight);
     }
     let signals = Signals::install();
     let context = plan.context.clone();
@@ -156,19 +167,65 @@ pub fn run(g: Global, command: Command) -> ExitCode {
         // Jobs that change a cluster run one at a time per cluster.
         let preflight_only = matches!(command, Command::Preflight { .. });
         let _lock = match job {
-            Job::DeployLocal | Job::Load | Job::Deploy | Job::Down if !preflight_only => {
+            Job::DeployLocal | Job::Load | Job::Deploy | Job::Down | Job::Rollback
+                if !preflight_only =>
+            {
                 Some(lock::acquire(&ex, &plan.context)?)
             }
             _ => None,
         };
-        Runner::new(&ex, &pipeline, &plan).execute()
+        let runner = Runner::new(&ex, &pipeline, &plan);
+        runner.execute_stages(|s| s == Stage::Preflight)?;
+        if let Some(v) = runner.helm_replan() {
+            // Planned for another (or an assumed) helm: the same plan for the one found.
+            opts.helm = crate::tools::helm::Dialect::detected(&v);
+            plan = plan::build(&pipeline, &opts)?;
+            if preflight_only {
+                plan.steps.retain(|s| s.stage == Stage::Preflight);
+            }
+        }
+        if let Some(h) = &plan.helm {
+            for (release, d) in &h.decisions {
+                sink.emit(Event::Note {
+                    stage: Stage::Preflight,
+                    message: format!(
+                        "{}, release {release}: {}",
+                        h.dialect.describe(),
+                        d.join("; ")
+                    ),
+                });
+            }
+        }
+        Runner::new(&ex, &pipeline, &plan).execute_stages(|s| s != Stage::Preflight)
     })();
     match result {
         Ok(()) => {
             reporter.summary(&plan.reach);
             finish(&reporter, exit::OK)
         }
-        Err(e) => fail(&reporter, &e, true),
+        Err(e) => {
+            reporter.emit(Event::error(&e));
+            reporter.summary(&[]);
+            if !e.interrupted {
+                let run = super::bundle::Run {
+                    project: &pipeline.project.name,
+                    job: job.name(),
+                    profile: &pipeline.profile,
+                    context: &plan.context,
+                };
+                let events = recording.events();
+                match super::bundle::write(&pipeline.root, &run, &e, &events, reporter.redactor()) {
+                    Ok(dir) => reporter.emit(Event::Bundle {
+                        path: dir.display().to_string(),
+                    }),
+                    Err(err) => reporter.emit(Event::Note {
+                        stage: e.stage.unwrap_or(Stage::Preflight),
+                        message: format!("could not write the diagnosis bundle: {err}"),
+                    }),
+                }
+            }
+            finish(&reporter, e.exit_code())
+        }
     }
 }
 

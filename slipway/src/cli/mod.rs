@@ -4,6 +4,7 @@
 //! A Rust repository's own xtask flattens [`Global`] and [`Command`] into its own
 //! clap types and calls [`run`]; see README.md, "Use slipway in your repository".
 
+pub mod bundle;
 mod dispatch;
 
 use std::path::PathBuf;
@@ -163,6 +164,15 @@ pub enum Command {
         cluster: bool,
         #[command(flatten)]
         flags: RunFlags,
+    },
+    /// helm rollback (to the previous revision, or --to), then rollout, pod health and
+    /// smoke checks as after a deploy
+    Rollback {
+        /// The release to roll back (default: every release, last deployed first)
+        release: Option<String>,
+        /// The revision to return to (see `helm history`; default: the previous one)
+        #[arg(long, value_name = "REVISION", value_parser = clap::value_parser!(u32).range(1..))]
+        to: Option<u32>,
     },
     /// The CI entrypoint: deploy-local with the `ci` profile unless one is given,
     /// plain timestamped output

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::Spec;
+pub use crate::model::helm::{Apply, WaitStrategy};
 pub use crate::model::Dur;
 use crate::model::Stage;
 pub use crate::providers::kind::{PortMapping, Settings as KindSettings};
@@ -170,9 +171,27 @@ pub struct Release {
     /// Pass `--wait` to helm (slipway's rollout stage waits either way).
     #[serde(default)]
     pub wait: bool,
-    /// Pass `--atomic` (helm rolls back a failed upgrade; implies --wait).
+    /// helm rolls back a failed upgrade (`--atomic` on Helm 3, `--rollback-on-failure`
+    /// on Helm 4; implies `--wait`).
     #[serde(default)]
     pub atomic: bool,
+    /// Helm 4's wait strategy when helm waits (`wait` or `atomic`): `watcher` or
+    /// `legacy`. Helm 3 always waits the legacy way.
+    #[serde(default)]
+    pub wait_strategy: WaitStrategy,
+    /// Helm 4's apply method: `server-side` (default), `client-side` or `auto` (the
+    /// release's stored method). Helm 3 always applies client-side.
+    #[serde(default)]
+    pub apply: Apply,
+    /// Helm 4: take over fields another manager (e.g. `kubectl set image`) changed,
+    /// instead of failing the upgrade. Default: on with server-side apply; only
+    /// allowed with it.
+    #[serde(default)]
+    pub force_conflicts: Option<bool>,
+    /// A container that restarted this many times while slipway waits for the
+    /// rollout is crash-looping: fail with its logs instead of waiting on.
+    #[serde(default = "crash_limit")]
+    pub crash_limit: u32,
     /// When the rollout or pod health stage fails, `helm rollback` the release.
     #[serde(default)]
     pub rollback_on_failure: bool,
@@ -185,6 +204,10 @@ pub struct Release {
     pub workloads: Option<Vec<String>>,
 }
 
+fn crash_limit() -> u32 {
+    2
+}
+
 fn release_timeout() -> Dur {
     Dur::secs(300)
 }
@@ -192,6 +215,11 @@ fn release_timeout() -> Dur {
 impl Release {
     pub fn release_name(&self) -> &str {
         self.release.as_deref().unwrap_or(&self.name)
+    }
+    /// Does helm 4 get `--force-conflicts`?
+    pub fn force_conflicts(&self) -> bool {
+        self.force_conflicts
+            .unwrap_or(self.apply == Apply::ServerSide)
     }
 }
 

@@ -86,6 +86,16 @@ pub enum Event {
     },
     /// `status`: one release, its workloads and pods (stdout).
     ReleaseStatus(ReleaseStatus),
+    /// What a stage gathered to explain a failure (a container's logs, the pods and
+    /// events as JSON), masked: a file of the diagnosis bundle, not printed.
+    Evidence {
+        name: String,
+        text: String,
+    },
+    /// A failed run left its diagnosis bundle here.
+    Bundle {
+        path: String,
+    },
     RunFinished {
         result: Outcome,
         exit_code: i32,

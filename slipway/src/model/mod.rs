@@ -6,6 +6,7 @@ pub mod dur;
 pub mod error;
 pub mod event;
 pub mod exit;
+pub mod helm;
 pub mod names;
 pub mod redact;
 pub mod stage;

@@ -28,6 +28,7 @@ use strum::{Display, EnumIter, EnumString, IntoStaticStr};
 #[strum(serialize_all = "snake_case")]
 pub enum Stage {
     Preflight,
+    Render,
     Cluster,
     Build,
     Load,
@@ -38,6 +39,7 @@ pub enum Stage {
     Smoke,
     Status,
     Down,
+    Rollback,
 }
 
 impl Stage {
@@ -58,6 +60,8 @@ impl Stage {
             Stage::Rollout => 16,
             Stage::Health => 17,
             Stage::Smoke => 18,
+            Stage::Rollback => 19,
+            Stage::Render => 21,
             Stage::Status | Stage::Down => 20,
         }
     }
@@ -74,6 +78,10 @@ impl Stage {
             Stage::Rollout => "rollout failed or timed out",
             Stage::Health => "pod health failed",
             Stage::Smoke => "a smoke check failed",
+            Stage::Rollback => "helm rollback failed",
+            Stage::Render => {
+                "a chart does not render with the pipeline's values (nothing was built or deployed)"
+            }
             Stage::Status | Stage::Down => "`status` or `down` failed",
         }
     }
@@ -92,6 +100,8 @@ impl Stage {
             Stage::Smoke => 300,
             Stage::Status => 120,
             Stage::Down => 900,
+            Stage::Rollback => 900,
+            Stage::Render => 300,
         })
     }
 }
@@ -111,6 +121,7 @@ pub enum Job {
     Preflight,
     Status,
     Down,
+    Rollback,
 }
 
 impl Job {
@@ -118,15 +129,16 @@ impl Job {
         use Stage::*;
         match self {
             Job::DeployLocal => &[
-                Preflight, Cluster, Build, Load, Secrets, Deploy, Rollout, Health, Smoke,
+                Preflight, Render, Cluster, Build, Load, Secrets, Deploy, Rollout, Health, Smoke,
             ],
             Job::Build => &[Preflight, Build],
             Job::Load => &[Preflight, Cluster, Build, Load],
-            Job::Deploy => &[Preflight, Secrets, Deploy, Rollout, Health],
+            Job::Deploy => &[Preflight, Render, Secrets, Deploy, Rollout, Health],
             Job::Smoke => &[Preflight, Smoke],
             Job::Preflight => &[Preflight],
             Job::Status => &[Status],
             Job::Down => &[Preflight, Down],
+            Job::Rollback => &[Preflight, Rollback, Rollout, Health, Smoke],
         }
     }
 

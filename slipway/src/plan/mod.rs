@@ -13,7 +13,7 @@ mod render;
 mod stages;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -22,6 +22,7 @@ use crate::checks;
 use crate::config::{self, OnPending, Pipeline, Provider};
 use crate::model::{Cmd, Error, Job, SecretSource, Stage};
 use crate::providers::ImageProbe;
+use crate::tools::helm;
 
 #[derive(Clone, Debug)]
 pub struct PlanOptions {
@@ -38,6 +39,12 @@ pub struct PlanOptions {
     pub with_cluster: bool,
     /// The time a `timestamp` tag is taken from.
     pub now: SystemTime,
+    /// Which helm the helm commands are for (detected, or the default major).
+    pub helm: helm::Dialect,
+    /// Only this release (`rollback RELEASE`); `None` is every release.
+    pub release: Option<String>,
+    /// `rollback --to`: the revision to return to.
+    pub revision: Option<u32>,
 }
 
 impl PlanOptions {
@@ -50,6 +57,9 @@ impl PlanOptions {
             allow_context: false,
             with_cluster: false,
             now: SystemTime::now(),
+            helm: helm::Dialect::assumed(),
+            release: None,
+            revision: None,
         }
     }
 }
@@ -68,6 +78,16 @@ pub struct Plan {
     pub budgets: BTreeMap<Stage, u64>,
     /// How to reach what a deploy-local ends with.
     pub reach: Vec<String>,
+    /// Which helm the plan's helm commands are for and what that decided, per
+    /// release (jobs that run helm only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub helm: Option<HelmPlan>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct HelmPlan {
+    pub dialect: helm::Dialect,
+    pub decisions: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -110,19 +130,10 @@ pub enum Action {
         on_pending: OnPending,
         rollback: Cmd,
     },
-    /// Wait for each workload of the release to roll out; on failure, look at its pods.
+    /// Track the release's workloads until they have rolled out; fail as soon as a
+    /// cause that will not fix itself shows, with the evidence.
     Rollout {
-        release: String,
-        namespace: String,
-        context: String,
-        discover: Cmd,
-        /// `{WORKLOAD}` and `{TIMEOUT}` are filled per workload.
-        rollout: Cmd,
-        /// `{SELECTOR}` is the workload's label selector.
-        pods: Cmd,
-        workloads: Option<Vec<String>>,
-        #[serde(with = "crate::model::secs")]
-        timeout: Duration,
+        track: Track,
         rollback: Option<Cmd>,
     },
     /// Every pod of the release Ready, none crash-looping.
@@ -158,6 +169,14 @@ pub enum Action {
         list_secrets: Cmd,
         delete_secrets: Cmd,
     },
+    /// `helm template` a release; on success remember its digest in `stamp`.
+    Render {
+        release: String,
+        chart: String,
+        cmd: Cmd,
+        digest: String,
+        stamp: PathBuf,
+    },
     /// `down --cluster`.
     DeleteCluster {
         describe: String,
@@ -186,6 +205,39 @@ pub enum Guard {
         digest: String,
         probe: Cmd,
     },
+    /// Decided when planning: always skipped, for this reason.
+    Always { reason: String },
+    /// The release rendered fine with inputs of this digest before (a stamp file,
+    /// relative to the pipeline's root, slipway writes after `helm template`
+    /// succeeds).
+    Rendered {
+        release: String,
+        digest: String,
+        stamp: PathBuf,
+    },
+}
+
+/// What the rollout tracker polls, and the commands it gathers evidence with.
+#[derive(Clone, Debug, Serialize)]
+pub struct Track {
+    pub release: String,
+    pub namespace: String,
+    pub context: String,
+    /// Deployments, StatefulSets, DaemonSets and Jobs (those helm annotated as the
+    /// release's are tracked).
+    pub workloads: Cmd,
+    /// The namespace's pods, matched to workloads by selector.
+    pub pods: Cmd,
+    pub events: Cmd,
+    /// `{POD}` and `{CONTAINER}` are filled for the container that failed.
+    pub logs: Cmd,
+    pub logs_previous: Cmd,
+    /// Only these workloads (`kind/name`); `None` is all of the release's.
+    pub only: Option<Vec<String>>,
+    #[serde(with = "crate::model::secs")]
+    pub timeout: Duration,
+    /// A container that restarted this often is crash-looping: fail.
+    pub crash_limit: u32,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -266,6 +318,7 @@ impl Guard {
             Guard::ClusterUp { probe, .. }
             | Guard::ImageBuilt { probe, .. }
             | Guard::ReleaseCurrent { probe, .. } => vec![probe],
+            Guard::Always { .. } | Guard::Rendered { .. } => vec![],
             Guard::ImageOnCluster {
                 local_id, probe, ..
             } => {
@@ -291,18 +344,18 @@ impl Action {
                 }
                 v
             }
-            Action::Run { cmd } => vec![cmd],
+            Action::Run { cmd } | Action::Render { cmd, .. } => vec![cmd],
             Action::ReleaseGate {
                 status, rollback, ..
             } => vec![status, rollback],
-            Action::Rollout {
-                discover,
-                rollout,
-                pods,
-                rollback,
-                ..
-            } => {
-                let mut v = vec![discover, rollout, pods];
+            Action::Rollout { track, rollback } => {
+                let mut v = vec![
+                    &track.workloads,
+                    &track.pods,
+                    &track.events,
+                    &track.logs,
+                    &track.logs_previous,
+                ];
                 v.extend(rollback.iter());
                 v
             }
@@ -369,6 +422,19 @@ pub(crate) struct Planner<'a> {
 
 /// Turn a pipeline into the plan for one job.
 pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
+    if let Some(name) = &o.release {
+        if !p
+            .releases
+            .iter()
+            .any(|r| &r.name == name || r.release_name() == name)
+        {
+            let known: Vec<&str> = p.releases.iter().map(|r| r.name.as_str()).collect();
+            return Err(Error::usage(format!(
+                "no release {name:?} in the pipeline (releases: {})",
+                known.join(", ")
+            )));
+        }
+    }
     let context = o
         .context
         .clone()
@@ -398,9 +464,29 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
             Stage::Smoke => pl.smoke(),
             Stage::Status => pl.status(),
             Stage::Down => pl.down(),
+            Stage::Rollback => pl.rollback(),
+            Stage::Render => pl.render()?,
         }
     }
     let reach = pl.reach();
+    let runs_helm = o
+        .job
+        .stages()
+        .iter()
+        .any(|s| matches!(s, Stage::Deploy | Stage::Down | Stage::Rollback));
+    let helm = (runs_helm && !p.releases.is_empty()).then(|| HelmPlan {
+        dialect: o.helm.clone(),
+        decisions: p
+            .releases
+            .iter()
+            .map(|r| {
+                (
+                    r.release_name().to_string(),
+                    o.helm.decisions(&Planner::helm_flags(r)),
+                )
+            })
+            .collect(),
+    });
     Ok(Plan {
         project: p.project.name.clone(),
         job: o.job,
@@ -417,10 +503,11 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
             .map(|s| (*s, p.timeouts.budget(*s).as_secs()))
             .collect(),
         reach,
+        helm,
     })
 }
 
-impl Planner<'_> {
+impl<'a> Planner<'a> {
     fn push(
         &mut self,
         stage: Stage,
@@ -445,6 +532,37 @@ impl Planner<'_> {
 
     fn rel(&self, path: &Path) -> String {
         path.display().to_string()
+    }
+
+    /// The releases this job is about: all, or the one named.
+    fn releases(&self) -> impl DoubleEndedIterator<Item = &'a config::Release> + '_ {
+        let only = self.o.release.clone();
+        self.p.releases.iter().filter(move |r| {
+            only.as_deref()
+                .is_none_or(|n| r.name == n || r.release_name() == n)
+        })
+    }
+
+    /// A release's helm settings that depend on the helm major.
+    fn helm_flags(r: &config::Release) -> helm::ReleaseFlags {
+        helm::ReleaseFlags {
+            wait: r.wait,
+            atomic: r.atomic,
+            wait_strategy: r.wait_strategy,
+            apply: r.apply,
+            force_conflicts: r.force_conflicts(),
+        }
+    }
+
+    /// `helm rollback` of a release, to the previous revision or to `to`.
+    fn helm_rollback(&self, r: &config::Release, to: Option<&str>) -> Cmd {
+        helm::rollback(
+            &self.o.helm,
+            &Self::helm_flags(r),
+            (r.release_name(), &self.namespace(r), &self.context),
+            to,
+            r.timeout.0,
+        )
     }
 
     fn namespace(&self, r: &config::Release) -> String {

@@ -39,6 +39,11 @@ impl Guard {
                     local_id.display()
                 )
             }
+            Guard::Always { reason } => format!("skipped: {reason}"),
+            Guard::Rendered { digest, stamp, .. } => format!(
+                "skipped if {} records that inputs with digest {digest} rendered before",
+                stamp.display()
+            ),
             Guard::ReleaseCurrent { digest, probe, .. } => format!(
                 "skipped if `{}` shows revision deployed with digest {digest}",
                 probe.display()
@@ -54,6 +59,9 @@ fn step(s: &mut String, step: &Step) {
     }
     match &step.action {
         Action::Run { cmd } => line(s, cmd, ""),
+        Action::Render { cmd, .. } => {
+            line(s, cmd, "output discarded: only whether it renders counts")
+        }
         Action::Preflight(pf) => {
             for t in &pf.tools {
                 line(
@@ -114,34 +122,37 @@ fn step(s: &mut String, step: &Step) {
             };
             let _ = writeln!(s, "#   if pending-install/upgrade/rollback: {what}");
         }
-        Action::Rollout {
-            release,
-            discover,
-            rollout,
-            pods,
-            workloads,
-            rollback,
-            ..
-        } => {
-            match workloads {
-                Some(ws) => {
-                    let _ = writeln!(s, "# {{WORKLOAD}}: {}", ws.join(", "));
-                }
-                None => line(
-                    s,
-                    discover,
-                    &format!("{{WORKLOAD}}: each Deployment/StatefulSet/DaemonSet annotated meta.helm.sh/release-name={release}"),
+        Action::Rollout { track: t, rollback } => {
+            let which = match &t.only {
+                Some(ws) => ws.join(", "),
+                None => format!(
+                    "each Deployment/StatefulSet/DaemonSet/Job annotated meta.helm.sh/release-name={}",
+                    t.release
                 ),
-            }
+            };
             line(
                 s,
-                rollout,
-                "per workload; {TIMEOUT}: what the release timeout and the stage budget leave",
+                &t.workloads,
+                &format!(
+                    "every second until rolled out ({which}), at most {}",
+                    humantime::format_duration(t.timeout)
+                ),
             );
             line(
                 s,
-                pods,
-                "on failure: the workload's pods, for their reasons",
+                &t.pods,
+                "their pods: fail early on a cause that will not fix itself",
+            );
+            line(
+                s,
+                &t.events,
+                "when a pod is stuck: the scheduler's, kubelet's and volume events",
+            );
+            line(s, &t.logs, "evidence: the failing container's output");
+            line(
+                s,
+                &t.logs_previous,
+                &format!("evidence: the previous instance, after a restart (crash-looping at {} restarts)", t.crash_limit),
             );
             if let Some(rb) = rollback {
                 line(s, rb, "on failure");
@@ -236,6 +247,12 @@ impl Plan {
                     "#   not hashed (not regular files): {}",
                     i.skipped_inputs.join(", ")
                 );
+            }
+        }
+        if let Some(h) = &self.helm {
+            let _ = writeln!(s, "# {}", h.dialect.describe());
+            for (release, d) in &h.decisions {
+                let _ = writeln!(s, "#   release {release}: {}", d.join("; "));
             }
         }
         let mut stage = None;

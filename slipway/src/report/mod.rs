@@ -144,6 +144,9 @@ impl Reporter {
     }
 
     fn render(&self, ev: Event) {
+        if let Event::Evidence { .. } = ev {
+            return; // for the diagnosis bundle only
+        }
         self.record(&ev);
         if let Event::Output { text } = &ev {
             to_stdout(&self.redactor.redact(text));
@@ -249,7 +252,11 @@ impl Reporter {
                 if *ok { "passed" } else { "FAILED" }
             ),
             Event::Note { stage, message } => format!("[{}] {message}", stage.name()),
-            Event::Error { .. } | Event::Output { .. } | Event::ReleaseStatus(_) => return None,
+            Event::Bundle { path } => format!("[run] diagnosis bundle: {path}"),
+            Event::Error { .. }
+            | Event::Output { .. }
+            | Event::ReleaseStatus(_)
+            | Event::Evidence { .. } => return None,
             Event::StageFinished {
                 stage,
                 result,
@@ -354,6 +361,9 @@ impl Reporter {
             Event::Note { message, .. } if !self.quiet => {
                 self.line(&format!("  {} {message}", st("·").dim()))
             }
+            Event::Bundle { path } => {
+                self.line(&format!("{} {path}", st("diagnosis bundle:").cyan().bold()))
+            }
             Event::Check {
                 name,
                 ok,
@@ -452,7 +462,12 @@ impl Reporter {
         if let Some(code) = exit_code {
             s.push_str(&format!("\n  exit code: {code}"));
         }
-        if !output_tail.is_empty() {
+        if !output_tail.is_empty() && command.is_none() {
+            s.push_str("\n  details:");
+            for l in output_tail {
+                s.push_str(&format!("\n    {l}"));
+            }
+        } else if !output_tail.is_empty() {
             s.push_str(&format!("\n  output (last {} lines):", output_tail.len()));
             for l in output_tail {
                 s.push_str(&format!("\n    | {l}"));

@@ -7,6 +7,8 @@ pub mod lock;
 mod ops;
 mod preflight;
 mod smoke;
+pub mod tool_cache;
+pub mod track;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,6 +28,8 @@ pub struct Runner<'a> {
     forwards: smoke::Forwards,
     /// Set by `status`/`down` when the cluster does not exist.
     cluster_absent: Mutex<bool>,
+    /// The helm version preflight found.
+    helm_found: Mutex<Option<semver::Version>>,
 }
 
 impl<'a> Runner<'a> {
@@ -37,7 +41,20 @@ impl<'a> Runner<'a> {
             probes: Mutex::new(HashMap::new()),
             forwards: smoke::Forwards::default(),
             cluster_absent: Mutex::new(false),
+            helm_found: Mutex::new(None),
         }
+    }
+
+    /// The helm preflight found, when the plan's helm commands were made for another
+    /// (or an assumed) version: the caller re-plans with it before anything else runs.
+    pub fn helm_replan(&self) -> Option<semver::Version> {
+        let found = self
+            .helm_found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        let planned = self.plan.helm.as_ref()?;
+        (planned.dialect.version != Some(found.to_string())).then_some(found)
     }
 
     fn note(&self, stage: Stage, message: impl Into<String>) {
@@ -49,8 +66,14 @@ impl<'a> Runner<'a> {
 
     /// Run every stage of the plan in order; stop at the first failure.
     pub fn execute(&self) -> Result<(), Error> {
+        self.execute_stages(|_| true)
+    }
+
+    /// Run the plan's stages that `which` selects, in order.
+    pub fn execute_stages(&self, which: impl Fn(Stage) -> bool) -> Result<(), Error> {
         let mut stages: Vec<Stage> = self.plan.steps.iter().map(|s| s.stage).collect();
         stages.dedup();
+        stages.retain(|s| which(*s));
         for stage in stages {
             let steps: Vec<&Step> = self
                 .plan
@@ -160,38 +183,34 @@ impl<'a> Runner<'a> {
                     }
                 })?;
             }
-            Action::Preflight(pf) => preflight::run(self.ex, &self.pipeline.cluster, pf, deadline)?,
+            Action::Render {
+                release,
+                chart,
+                cmd,
+                digest,
+                stamp,
+            } => self
+                .render(stage, release, chart, cmd, deadline)
+                .map(|()| {
+                    // Best effort: without the stamp the next run only renders again.
+                    let stamp = self.pipeline.root.join(stamp);
+                    if let Some(dir) = stamp.parent() {
+                        let _ = std::fs::create_dir_all(dir);
+                    }
+                    let _ = std::fs::write(stamp, digest);
+                })?,
+            Action::Preflight(pf) => {
+                let found = preflight::run(self.ex, &self.pipeline.cluster, pf, deadline)?;
+                *self.helm_found.lock().unwrap_or_else(|e| e.into_inner()) = found.helm;
+            }
             Action::ReleaseGate {
                 release,
                 status,
                 on_pending,
                 rollback,
             } => self.gate(stage, release, status, *on_pending, rollback, deadline)?,
-            Action::Rollout {
-                release,
-                namespace,
-                context,
-                discover,
-                rollout,
-                pods,
-                workloads,
-                timeout,
-                rollback,
-            } => {
-                let r = self.rollout(
-                    stage,
-                    &Rollout {
-                        release,
-                        ns: namespace,
-                        ctx: context,
-                        discover,
-                        rollout,
-                        pods,
-                        only: workloads.as_deref(),
-                        timeout: *timeout,
-                    },
-                    deadline,
-                );
+            Action::Rollout { track, rollback } => {
+                let r = self.track(stage, track, deadline);
                 self.rollback_on_err(stage, r, rollback.as_ref(), deadline)?
             }
             Action::Health {
@@ -250,6 +269,14 @@ impl<'a> Runner<'a> {
         let cluster = &self.pipeline.cluster;
         let provider = cluster.provider();
         Ok(match g {
+            Guard::Always { reason } => Some(reason.clone()),
+            Guard::Rendered {
+                release,
+                digest,
+                stamp,
+            } => std::fs::read_to_string(self.pipeline.root.join(stamp))
+                .is_ok_and(|s| s.trim() == digest)
+                .then(|| format!("{release} rendered with these inputs before (digest {digest})")),
             Guard::ClusterUp { describe, probe } => {
                 let out = self.probe(stage, probe, deadline)?;
                 let up = provider
@@ -383,6 +410,47 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// `helm template`: a chart that does not render fails here, located by what helm
+    /// says (the values schema's paths, the template and line).
+    fn render(
+        &self,
+        stage: Stage,
+        release: &str,
+        chart: &str,
+        cmd: &Cmd,
+        deadline: Instant,
+    ) -> Result<(), Error> {
+        let Err(e) = self.ex.run(stage, cmd, Some(deadline)) else {
+            return Ok(());
+        };
+        if e.failure == Failure::Interrupted {
+            return Err(e.into_error(stage, "render"));
+        }
+        let mut err = e.into_error(stage, &format!("render {release}"));
+        let problems: Vec<String> = err
+            .tail
+            .iter()
+            .map(|l| {
+                l.trim()
+                    .trim_start_matches("Error: ")
+                    .trim_start_matches("- ")
+                    .to_string()
+            })
+            .filter(|l| !l.is_empty() && !l.ends_with(':') && !l.starts_with("Use --debug"))
+            .collect();
+        err.message = format!(
+            "release {release}: chart {chart} does not render with the pipeline's values: {}",
+            problems
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "see helm's output".into())
+        );
+        err.hint = Some(format!(
+            "fix the value helm names in pipeline.toml ([releases.{release}] set / set_string / values) or in the chart; nothing was built or deployed. Reproduce with the command above"
+        ));
+        Err(err)
+    }
+
     fn rollback_on_err(
         &self,
         stage: Stage,
@@ -436,114 +504,6 @@ impl<'a> Runner<'a> {
             .map_err(|e| e.into_error(stage, &what))?;
         kubectl::parse_pods(&out.stdout)
             .map_err(|e| unreadable(self.ex, stage, &what, &cmd, &out, e))
-    }
-
-    fn rollout(&self, stage: Stage, r: &Rollout, deadline: Instant) -> Result<(), Error> {
-        let found = self.discover(stage, r.release, r.discover, deadline)?;
-        let targets: Vec<kubectl::Workload> = match r.only {
-            None => found,
-            Some(ids) => {
-                let mut v = vec![];
-                for id in ids {
-                    let id = id.to_ascii_lowercase();
-                    match found.iter().find(|w| w.id() == id) {
-                        Some(w) => v.push(w.clone()),
-                        None => {
-                            return Err(Error::new(
-                                stage,
-                                format!(
-                                    "workload {id} of release {} was not found in namespace {}",
-                                    r.release, r.ns
-                                ),
-                            )
-                            .hint(format!(
-                                "found: {}",
-                                found.iter().map(|w| w.id()).collect::<Vec<_>>().join(", ")
-                            )))
-                        }
-                    }
-                }
-                v
-            }
-        };
-        if targets.is_empty() {
-            self.note(
-                stage,
-                format!(
-                    "release {} has no Deployment, StatefulSet or DaemonSet to wait for",
-                    r.release
-                ),
-            );
-        }
-        for w in &targets {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let t = r.timeout.min(left).max(Duration::from_secs(1));
-            let mut cmd = r.rollout.fill(&[
-                ("WORKLOAD", &w.id()),
-                ("TIMEOUT", &format!("{}s", t.as_secs())),
-            ]);
-            cmd.timeout = t + Duration::from_secs(15);
-            if let Err(e) = self.ex.run(stage, &cmd, Some(deadline)) {
-                let interrupted = e.failure == Failure::Interrupted;
-                let mut err = e.into_error(stage, &format!("{} did not roll out", w.id()));
-                if !interrupted {
-                    err.hint = Some(format!(
-                        "see `kubectl --context {ctx} -n {ns} describe {}` and `kubectl --context {ctx} -n {ns} get events --sort-by=.lastTimestamp`",
-                        w.id(),
-                        ctx = r.ctx,
-                        ns = r.ns,
-                    ));
-                    self.diagnose(stage, r.pods, w, &mut err, deadline);
-                }
-                return Err(err);
-            }
-            self.note(stage, format!("{} rolled out", w.id()));
-        }
-        Ok(())
-    }
-
-    /// Add the pods' reasons (ErrImageNeverPull, CrashLoopBackOff, …) to an error.
-    fn diagnose(
-        &self,
-        stage: Stage,
-        pods: &Cmd,
-        w: &kubectl::Workload,
-        err: &mut Error,
-        deadline: Instant,
-    ) {
-        let deadline = deadline.max(Instant::now() + Duration::from_secs(20));
-        let Ok(pods) = self.pods(stage, pods, w, deadline) else {
-            return;
-        };
-        let mut hints = vec![];
-        for p in pods.iter().filter(|p| !p.ready && !p.terminating) {
-            let why = if p.reasons.is_empty() {
-                p.phase.clone()
-            } else {
-                p.reasons.join(", ")
-            };
-            err.tail.push(format!(
-                "pod {}: {why}{}",
-                p.name,
-                p.messages
-                    .first()
-                    .map(|m| format!(" — {m}"))
-                    .unwrap_or_default()
-            ));
-            for r in &p.reasons {
-                if let Some(h) = kubectl::hint_for(r) {
-                    if !hints.contains(&h) {
-                        hints.push(h);
-                    }
-                }
-            }
-            if !err.message.contains(&why) {
-                err.message.push_str(&format!(" (pod {}: {why})", p.name));
-            }
-        }
-        if !hints.is_empty() {
-            err.hint = Some(hints.join("; "));
-        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -611,17 +571,6 @@ impl<'a> Runner<'a> {
         self.note(stage, format!("{total} pod(s) of {release} Ready"));
         Ok(())
     }
-}
-
-struct Rollout<'a> {
-    release: &'a str,
-    ns: &'a str,
-    ctx: &'a str,
-    discover: &'a Cmd,
-    rollout: &'a Cmd,
-    pods: &'a Cmd,
-    only: Option<&'a [String]>,
-    timeout: Duration,
 }
 
 /// A tool exited 0 but printed what slipway cannot read: the stage fails (never

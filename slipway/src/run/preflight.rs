@@ -9,7 +9,14 @@ use crate::exec::{Executor, Failure};
 use crate::model::{Error, Event, Redactor, Stage};
 use crate::plan::{ContextGuard, Preflight};
 use crate::providers::Cluster;
-use crate::tools::{self, docker, kubectl};
+use crate::tools::{self, docker, helm, kubectl};
+
+/// What preflight found that later stages depend on.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// The helm version (when the job uses helm and it is supported).
+    pub helm: Option<semver::Version>,
+}
 
 struct Checks<'a> {
     ex: &'a Executor,
@@ -90,10 +97,12 @@ pub fn run(
     cluster: &Cluster,
     pf: &Preflight,
     deadline: Instant,
-) -> Result<(), Error> {
+) -> Result<Found, Error> {
     let stage = Stage::Preflight;
     let mut c = Checks { ex, failed: vec![] };
     let mut have_docker = false;
+    let cache = super::tool_cache::Cache::user();
+    let mut found = Found::default();
     for t in &pf.tools {
         let Ok(path) = which::which(&t.tool) else {
             c.fail(
@@ -104,33 +113,53 @@ pub fn run(
             continue;
         };
         have_docker |= t.tool == "docker";
-        let out = match ex.probe(stage, &t.version, Some(deadline)) {
-            Ok(o) => o,
-            Err(e) if e.failure == Failure::Interrupted => {
-                return Err(Error::interrupted(Some(stage), "preflight was interrupted"))
-            }
-            Err(e) => {
-                c.fail(
-                    &t.tool,
-                    format!(
-                        "{} at {} did not report a version: {e}",
-                        t.tool,
-                        path.display()
-                    ),
-                    "reinstall it",
-                );
-                continue;
+        let cached = cache.as_ref().and_then(|c| c.lookup(&path));
+        let (version, text) = match cached.clone() {
+            Some(v) => (Some(v), String::new()),
+            None => {
+                let out = match ex.probe(stage, &t.version, Some(deadline)) {
+                    Ok(o) => o,
+                    Err(e) if e.failure == Failure::Interrupted => {
+                        return Err(Error::interrupted(Some(stage), "preflight was interrupted"))
+                    }
+                    Err(e) => {
+                        c.fail(
+                            &t.tool,
+                            format!(
+                                "{} at {} did not report a version: {e}",
+                                t.tool,
+                                path.display()
+                            ),
+                            "reinstall it",
+                        );
+                        continue;
+                    }
+                };
+                let text = format!("{}\n{}", out.stdout, out.stderr);
+                let v = match t.tool.as_str() {
+                    "kubectl" => kubectl::parse_client_version(&out.stdout),
+                    "helm" if out.ok() => helm::parse_version(&out.stdout),
+                    "helm" => None,
+                    _ => tools::parse_version(&text),
+                };
+                if let (Some(v), Some(c)) = (&v, &cache) {
+                    c.store(&path, v);
+                }
+                (v, text)
             }
         };
-        let text = format!("{}\n{}", out.stdout, out.stderr);
-        let version = if t.tool == "kubectl" {
-            kubectl::parse_client_version(&out.stdout)
-        } else {
-            tools::parse_version(&text)
-        };
+        let how = if cached.is_some() { ", remembered" } else { "" };
         let min = semver::Version::parse(&t.min).unwrap_or_else(|_| semver::Version::new(0, 0, 0));
         match version {
-            Some(v) if v >= min => c.pass(&t.tool, format!("{v} at {} (>= {min})", path.display())),
+            Some(v) if v >= min => {
+                c.pass(
+                    &t.tool,
+                    format!("{v} at {} (>= {min}{how})", path.display()),
+                );
+                if t.tool == "helm" {
+                    found.helm = Some(v);
+                }
+            }
             Some(v) => c.fail(
                 &t.tool,
                 format!(
@@ -138,7 +167,23 @@ pub fn run(
                     path.display(),
                     t.why
                 ),
-                &format!("upgrade {} to {min} or later", t.tool),
+                &format!(
+                    "upgrade {} to {min} or later (Helm 4 is the tested default)",
+                    t.tool
+                ),
+            ),
+            None if t.tool == "helm" => c.fail(
+                &t.tool,
+                format!(
+                    "{} does not answer `{}` as Helm 3 and 4 do (Helm 2 or not helm?): {}",
+                    path.display(),
+                    t.version.display(),
+                    text.lines()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or("")
+                        .trim()
+                ),
+                &format!("install Helm 4 (or Helm 3 >= {min}); README.md, Prerequisites"),
             ),
             None => c.fail(
                 &t.tool,
@@ -280,7 +325,7 @@ pub fn run(
         return Err(Error::interrupted(Some(stage), "preflight was interrupted"));
     }
     if c.failed.is_empty() {
-        return Ok(());
+        return Ok(found);
     }
     let n = c.failed.len();
     let mut e = Error::new(

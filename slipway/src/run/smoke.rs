@@ -112,7 +112,8 @@ pub fn run_check(
     };
     let interrupted =
         || Error::interrupted(Some(STAGE), format!("smoke check {} interrupted", c.name));
-    let mut last: String;
+    let mut last = String::new();
+    let mut before: String;
     loop {
         attempts += 1;
         let mut io = Attempting {
@@ -129,7 +130,7 @@ pub fn run_check(
             check(true, attempts, shown(ex, &a.detail));
             return Ok(());
         }
-        last = a.detail;
+        before = std::mem::replace(&mut last, a.detail);
         if Instant::now() + wait >= deadline {
             break;
         }
@@ -138,7 +139,13 @@ pub fn run_check(
         }
         wait = (wait * 2).min(MAX_BACKOFF);
     }
-    let detail = shown(ex, &last);
+    // An attempt the deadline cut short says little; the one before it says why.
+    let cut = Instant::now() + Duration::from_millis(50) >= deadline;
+    let detail = if cut && !before.is_empty() && before != last {
+        shown(ex, &format!("{last}; the attempt before: {before}"))
+    } else {
+        shown(ex, &last)
+    };
     check(false, attempts, detail.clone());
     let mut e = Error::new(
         STAGE,

@@ -165,7 +165,7 @@ impl Workload {
 
 /// The `items` of a `kubectl get -o json` list. Anything else is an error: output
 /// slipway cannot read never counts as "nothing there".
-fn items(json: &str) -> Result<Vec<Value>, String> {
+pub(super) fn items(json: &str) -> Result<Vec<Value>, String> {
     let v: Value = serde_json::from_str(json.trim())
         .map_err(|e| format!("kubectl printed something that is not JSON ({e})"))?;
     match v.get("items") {

@@ -4,6 +4,7 @@
 pub mod docker;
 pub mod helm;
 pub mod kind;
+pub mod kube_state;
 pub mod kubectl;
 pub mod minikube;
 

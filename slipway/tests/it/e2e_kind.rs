@@ -6,9 +6,17 @@
 //! 3. a rerun with nothing changed skips build, load and the helm upgrade
 //! 4. a config change rolls the pods while a client polls the Service through its
 //!    NodePort, and not one request fails
-//! 5. an image that was never loaded fails the rollout stage within its timeout with
+//! 5. rollback returns to the previous revision and passes rollout, health and smoke
+//! 6. an image that was never loaded fails the rollout stage within its timeout with
 //!    the pod's reason and a hint
-//! 6. down --cluster leaves no kind containers and no port-forwards
+//!    then a failure corpus (crash loop, missing Secret key, unschedulable pod, a pod
+//!    that never turns ready): each cause named in the first error line, fast, with
+//!    the container's logs or the pod's events, and a diagnosis bundle
+//! 7. a field changed with kubectl (`set env`) makes Helm 4 stop at a field-manager
+//!    conflict without `force_conflicts`, and the default redeploys through it
+//! 8. the Helm 3 leg: the same cycle (deploy, no-change rerun, change, rollback,
+//!    drift and redeploy, down) with Helm 3 first on PATH
+//! 9. down --cluster leaves no kind containers and no port-forwards
 //!
 //! Needs docker, kind, helm, kubectl and the node image (scripts/kind-node-image.sh).
 //! Outside CI a missing piece skips the test; in CI it fails. Timings go to stderr
@@ -69,10 +77,14 @@ struct Run {
 }
 
 fn slipway(args: &[&str], env: &[(&str, &str)]) -> Run {
+    slipway_in(&profile(), args, env)
+}
+
+fn slipway_in(profile: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
     let started = Instant::now();
     let mut c = Command::new(env!("CARGO_BIN_EXE_slipway"));
     c.args(args)
-        .args(["--profile", &profile()])
+        .args(["--profile", profile])
         .current_dir(repo())
         .env("CI", "1")
         .env("CARGO_TARGET_DIR", repo().join("target/nested"))
@@ -88,12 +100,105 @@ fn slipway(args: &[&str], env: &[(&str, &str)]) -> Run {
         took: started.elapsed(),
     };
     eprintln!(
-        "$ cargo xtask {} --profile {} -> exit {} in {:.1}s",
+        "$ cargo xtask {} --profile {profile} -> exit {} in {:.1}s",
         args.join(" "),
-        profile(),
         r.code,
         r.took.as_secs_f64()
     );
+    r
+}
+
+/// The directory holding Helm 3 for the compatibility leg.
+fn helm3_dir() -> std::path::PathBuf {
+    std::env::var_os("SLIPWAY_HELM3_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/slipway/toolchain/helm3")
+        })
+}
+
+/// PATH with Helm 3 first.
+fn helm3_path() -> String {
+    format!(
+        "{}:{}",
+        helm3_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// kubectl against the e2e cluster; its stdout.
+fn kubectl(args: &[&str]) -> String {
+    let o = Command::new("kubectl")
+        .args([
+            "--context",
+            &format!("kind-{CLUSTER}"),
+            "-n",
+            "slipway-sample",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "kubectl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn deployed_env(name: &str) -> String {
+    kubectl(&[
+        "get",
+        "deployment/sample",
+        "-o",
+        &format!("jsonpath={{.spec.template.spec.containers[0].env[?(@.name==\"{name}\")].value}}"),
+    ])
+}
+
+/// Change a field helm owns with kubectl (and restart the pods), as a user debugging
+/// by hand does; the chart's value before.
+fn drift() -> String {
+    let chart_value = deployed_env("SHUTDOWN_DELAY_SECONDS");
+    kubectl(&[
+        "set",
+        "env",
+        "deployment/sample",
+        "SHUTDOWN_DELAY_SECONDS=1",
+    ]);
+    kubectl(&["rollout", "restart", "deployment/sample"]);
+    kubectl(&["rollout", "status", "deployment/sample", "--timeout=120s"]);
+    assert_eq!(deployed_env("SHUTDOWN_DELAY_SECONDS"), "1");
+    chart_value
+}
+
+/// A redeploy with a changed value after [`drift`] must succeed.
+/// Helm 4 (server-side apply, forcing conflicts) and Helm 3 (three-way merge against
+/// the live object) both take the field back.
+fn redeploy_after_drift(path: Option<&str>, greeting: &str, chart_value: &str) -> Run {
+    let mut env = vec![("SAMPLE_GREETING", greeting)];
+    if let Some(p) = path {
+        env.push(("PATH", p));
+    }
+    let r = slipway(&["deploy-local"], &env);
+    expect_ok(&r, "redeploy after kubectl changed the deployment");
+    assert_eq!(
+        deployed_env("SHUTDOWN_DELAY_SECONDS"),
+        chart_value,
+        "helm puts the chart's value back"
+    );
+    r
+}
+
+/// `rollback`, then the previous greeting is served again.
+fn rollback_to(path: Option<&str>, greeting: &str) -> Run {
+    let env: Vec<(&str, &str)> = path.map(|p| vec![("PATH", p)]).unwrap_or_default();
+    let r = slipway(&["rollback"], &env);
+    expect_ok(&r, "rollback");
+    assert!(r.stderr.contains("[smoke] finished"), "{}", r.stderr);
+    let cm = kubectl(&["get", "configmap/sample", "-o", "jsonpath={.data}"]);
+    assert!(cm.contains(greeting), "rolled back to {greeting:?}: {cm}");
     r
 }
 
@@ -286,7 +391,14 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
         third.took.as_secs_f64()
     ));
 
-    // 5. A tag that never reached the node: the rollout stage fails in time, with the reason.
+    // 5. rollback to the revision before (the default greeting).
+    let rb = rollback_to(None, "hello from slipway");
+    report.push(format!(
+        "helm 4: rollback + rollout + health + smoke: {:.1}s",
+        rb.took.as_secs_f64()
+    ));
+
+    // 6. A tag that never reached the node: the rollout stage fails in time, with the reason.
     let broken = Command::new(env!("CARGO_BIN_EXE_slipway"))
         .args(["deploy-local", "--profile", "e2e-broken"])
         .current_dir(repo())
@@ -311,7 +423,213 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
     );
     report.push("broken image: rollout stage failed with ErrImageNeverPull and a hint".into());
 
-    // 6. down --cluster leaves nothing behind.
+    // 6b. The failure corpus: each cause named in the first error line, the
+    // unrecoverable ones within 30 s of the pod being created, with evidence.
+    for (profile, rule, cause, evidence, max) in [
+        (
+            "e2e-crash",
+            "crash-loop",
+            "crashed 2 times",
+            "invalid LISTEN_ADDR/PORT",
+            45,
+        ),
+        (
+            "e2e-missing-key",
+            "config-error",
+            "couldn't find key NO_SUCH_KEY",
+            "events of",
+            30,
+        ),
+        (
+            "e2e-unschedulable",
+            "unschedulable",
+            "didn't match Pod's node affinity/selector",
+            "events of",
+            40,
+        ),
+    ] {
+        let r = slipway_in(profile, &["deploy-local"], &[]);
+        let first = r
+            .stderr
+            .lines()
+            .find(|l| l.contains("error["))
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(
+            r.code, 16,
+            "{profile}: expected the rollout stage to fail:\n{}",
+            r.stderr
+        );
+        assert!(
+            first.contains(&format!("[rule {rule}")) && first.contains(cause),
+            "{profile}: the first error line names the cause: {first}\n{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(evidence),
+            "{profile}: evidence {evidence:?} missing:\n{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("diagnosis bundle:"),
+            "{profile}: no bundle:\n{}",
+            r.stderr
+        );
+        let detected = first
+            .split("after the pod was created")
+            .next()
+            .and_then(|h| h.rsplit(", ").next())
+            .unwrap_or("?")
+            .trim()
+            .to_string();
+        // The error as a user sees it, for README's troubleshooting section.
+        let _ = std::fs::create_dir_all(repo().join("target/e2e-failures"));
+        let _ = std::fs::write(
+            repo().join(format!("target/e2e-failures/{profile}.txt")),
+            &r.stderr,
+        );
+        assert!(
+            r.took < Duration::from_secs(max),
+            "{profile}: took {:.1}s",
+            r.took.as_secs_f64()
+        );
+        report.push(format!(
+            "failure {profile}: exit 16 in {:.1}s, rule {rule}, detected {detected} after the pod was created",
+            r.took.as_secs_f64()
+        ));
+    }
+    let bad = slipway_in("e2e-bad-values", &["deploy-local", "--output", "json"], &[]);
+    assert_eq!(bad.code, 21, "{}", bad.stdout);
+    let ev = events(&bad.stdout);
+    let err = ev
+        .iter()
+        .find(|e| e["event"] == "error")
+        .expect("an error event");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("at '/replicaCount': got string, want integer"),
+        "the schema violation, located: {err}"
+    );
+    assert!(
+        !ev.iter().any(|e| e["event"] == "command"
+            && ["docker build", "helm upgrade", "kind load"]
+                .iter()
+                .any(|c| e["command"].as_str().unwrap_or("").starts_with(c))),
+        "nothing was built or deployed"
+    );
+    report.push(format!(
+        "failure e2e-bad-values: exit 21 in {:.1}s (helm template, before build/load/deploy): {}",
+        bad.took.as_secs_f64(),
+        err["message"].as_str().unwrap_or("")
+    ));
+    let never = slipway_in("e2e-never-ready", &["deploy-local"], &[]);
+    let _ = std::fs::write(
+        repo().join("target/e2e-failures/e2e-never-ready.txt"),
+        &never.stderr,
+    );
+    assert_eq!(never.code, 16, "{}", never.stderr);
+    assert!(
+        never.stderr.contains("did not roll out within")
+            && never.stderr.contains("Readiness probe failed"),
+        "at the timeout it says what was not ready and why:\n{}",
+        never.stderr
+    );
+    report.push(format!(
+        "failure e2e-never-ready: exit 16 at its 25s release timeout ({:.1}s in all), naming the failing readiness probe",
+        never.took.as_secs_f64()
+    ));
+
+    // 7. kubectl changed a field helm owns: Helm 4 stops at the conflict unless
+    // force_conflicts (the default with server-side apply) lets it take the field back.
+    expect_ok(
+        &slipway(&["deploy-local"], &[]),
+        "deploy-local after the broken image",
+    );
+    let chart_value = drift();
+    let refused = slipway_in(
+        "e2e-no-force",
+        &["deploy-local"],
+        &[("SAMPLE_GREETING", "hello without force")],
+    );
+    assert_eq!(
+        refused.code, 15,
+        "Helm 4 without --force-conflicts:\n{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.to_lowercase().contains("conflict"),
+        "{}",
+        refused.stderr
+    );
+    let redeployed = redeploy_after_drift(None, "hello after drift", &chart_value);
+    report.push(format!(
+        "helm 4: kubectl set env, then redeploy: refused without force_conflicts (exit 15), {:.1}s with it",
+        redeployed.took.as_secs_f64()
+    ));
+
+    // 8. The Helm 3 leg, on the same cluster: the releases are removed first so Helm 3
+    // installs its own.
+    let path3 = helm3_path();
+    let v = Command::new(helm3_dir().join("helm"))
+        .args(["version", "--template", "{{.Version}}"])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "helm 3 in {}: {e} (scripts/toolchain.sh helm3)",
+                helm3_dir().display()
+            )
+        });
+    let v3 = String::from_utf8_lossy(&v.stdout).into_owned();
+    assert!(
+        v3.starts_with("v3."),
+        "{} is not Helm 3: {v3}",
+        helm3_dir().display()
+    );
+    expect_ok(&slipway(&["down"], &[]), "down before the Helm 3 leg");
+    let env3 = [("PATH", path3.as_str())];
+    let d3 = slipway(&["deploy-local"], &env3);
+    expect_ok(&d3, "helm 3: deploy-local");
+    assert!(
+        d3.stderr
+            .contains(&format!("helm {}", v3.trim_start_matches('v'))),
+        "{}",
+        d3.stderr
+    );
+    let n3 = slipway(&["deploy-local", "--output", "json"], &env3);
+    expect_ok(&n3, "helm 3: no-change deploy-local");
+    assert!(
+        events(&n3.stdout)
+            .iter()
+            .any(|e| e["event"] == "step_skipped" && e["step"] == "helm/sample"),
+        "helm 3: the no-change rerun skips the upgrade"
+    );
+    let c3 = slipway(
+        &["deploy-local"],
+        &[
+            ("PATH", path3.as_str()),
+            ("SAMPLE_GREETING", "hello from helm 3"),
+        ],
+    );
+    expect_ok(&c3, "helm 3: config change");
+    let rb3 = rollback_to(Some(&path3), "hello from slipway");
+    let chart3 = drift();
+    let dr3 = redeploy_after_drift(Some(&path3), "hello from helm 3 after drift", &chart3);
+    let down3 = slipway(&["down"], &env3);
+    expect_ok(&down3, "helm 3: down");
+    report.push(format!(
+        "helm 3 leg ({}): deploy {:.1}s, no-change {:.1}s, change {:.1}s, drift+redeploy {:.1}s, rollback {:.1}s, down {:.1}s",
+        v3.trim(),
+        d3.took.as_secs_f64(),
+        n3.took.as_secs_f64(),
+        c3.took.as_secs_f64(),
+        dr3.took.as_secs_f64(),
+        rb3.took.as_secs_f64(),
+        down3.took.as_secs_f64()
+    ));
+
+    // 9. down --cluster leaves nothing behind.
     let down = slipway(&["down", "--cluster"], &[]);
     expect_ok(&down, "down --cluster");
     assert_eq!(kind_containers(), "", "kind containers left behind");

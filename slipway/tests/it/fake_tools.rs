@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use crate::support::{alive, normalize, Sandbox, CANARY};
 use serde_json::json;
 
-const STAGES: [&str; 9] = [
+const STAGES: [&str; 10] = [
     "preflight",
+    "render",
     "cluster",
     "build",
     "load",
@@ -157,12 +158,12 @@ fn every_stage_failure_stops_the_run_with_its_exit_code() {
             15,
             json!({"tool": "helm", "match": ["upgrade"], "stderr": "boom-deploy\n", "exit": 1}),
             "boom-deploy",
-            "rollout status",
+            "daemonsets,jobs",
         ),
         (
             "rollout",
             16,
-            json!({"tool": "kubectl", "match": ["rollout", "status"], "stderr": "boom-rollout\n", "exit": 1}),
+            json!({"tool": "kubectl", "match": ["get", "deployments,statefulsets,daemonsets,jobs"], "stderr": "boom-rollout\n", "exit": 1}),
             "boom-rollout",
             "port-forward",
         ),
@@ -227,29 +228,55 @@ fn every_stage_failure_stops_the_run_with_its_exit_code() {
 #[test]
 fn health_failure_explains_the_pods() {
     let s = Sandbox::new();
-    let never = json!({"items": [{"metadata": {"name": "web-0"}, "spec": {"containers": [{"image": "web:missing"}]},
+    let never = json!({"items": [{"metadata": {"name": "web-0", "labels": {"app.kubernetes.io/instance": "web"}}, "spec": {"containers": [{"name": "web", "image": "web:missing"}]},
         "status": {"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}],
-        "containerStatuses": [{"restartCount": 0, "state": {"waiting": {"reason": "ErrImageNeverPull", "message": "Container image \"web:missing\" is not present with pull policy of Never"}}}]}}]});
-    s.rule(json!({"tool": "kubectl", "match": ["rollout", "status"], "stderr": "error: timed out waiting for the condition\n", "exit": 1}));
+        "containerStatuses": [{"name": "web", "restartCount": 0, "state": {"waiting": {"reason": "ErrImageNeverPull", "message": "Container image \"web:missing\" is not present with pull policy of Never"}}}]}}]});
     s.rule(json!({"tool": "kubectl", "match": ["get", "pods"], "stdout": never.to_string()}));
+    let started = Instant::now();
     let o = s.run(&["deploy-local"]);
     assert_eq!(o.code, 16, "{}", o.all());
     assert!(
-        o.stderr.contains("pod web-0: ErrImageNeverPull"),
-        "{}",
+        o.stderr.contains(
+            "deployment/web cannot roll out: container web of pod web-0: ErrImageNeverPull"
+        ),
+        "the first line names the cause:\n{}",
         o.stderr
+    );
+    assert!(o.stderr.contains("[rule image-missing"), "{}", o.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "failed fast, not at the 30s release timeout"
     );
     assert!(
         o.stderr.contains("never loaded"),
         "the hint names the cause:\n{}",
         o.stderr
     );
+    // The diagnosis bundle: printed last, with a k8sgpt-style summary.
+    let line = o
+        .stderr
+        .lines()
+        .find(|l| l.contains("diagnosis bundle: "))
+        .unwrap_or_else(|| panic!("no bundle:\n{}", o.stderr));
+    let dir = std::path::PathBuf::from(line.split("diagnosis bundle: ").nth(1).unwrap().trim());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["results"][0]["kind"], "Pod");
+    assert_eq!(summary["results"][0]["name"], "web-0");
+    assert_eq!(summary["results"][0]["parentObject"], "Deployment/web");
+    assert_eq!(summary["exit_code"], 16);
+    let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    assert!(
+        events.contains("\"event\":\"command\""),
+        "the commands slipway ran are in the bundle"
+    );
+    assert!(dir.join("web-pods.json").is_file());
 }
 
 #[test]
 fn a_hanging_tool_is_stopped_at_its_stage_timeout() {
     let s = Sandbox::new();
-    s.rule(json!({"tool": "kubectl", "match": ["rollout", "status"], "sleep": 600}));
+    s.rule(json!({"tool": "kubectl", "match": ["get", "deployments,statefulsets,daemonsets,jobs"], "sleep": 600}));
     let started = Instant::now();
     let o = s.run(&["deploy-local", "--profile", "hang"]);
     assert_eq!(o.code, 16, "{}", o.all());
@@ -268,7 +295,7 @@ fn a_hanging_tool_is_stopped_at_its_stage_timeout() {
         started.elapsed() < Duration::from_secs(60),
         "the hang was not cut"
     );
-    for pid in s.pids_of("rollout status") {
+    for pid in s.pids_of("daemonsets,jobs") {
         assert!(!alive(pid), "the hung kubectl (pid {pid}) is still running");
     }
 }
@@ -887,6 +914,31 @@ fn canary_is_masked_in_every_form_and_every_command() {
             );
         }
     }
+    // A rollout that fails with the secret in the container's logs: the bundle has
+    // the logs, masked.
+    s.clear_rules();
+    let crash = serde_json::json!({"items": [{"metadata": {"name": "web-0", "labels": {"app.kubernetes.io/instance": "web"}}, "spec": {"containers": [{"name": "web"}]},
+        "status": {"phase": "Running", "containerStatuses": [{"name": "web", "ready": false, "restartCount": 3,
+        "state": {"waiting": {"reason": "CrashLoopBackOff"}}, "lastState": {"terminated": {"reason": "Error", "exitCode": 1}}}]}}]});
+    s.rule(json!({"tool": "kubectl", "match": ["get", "pods"], "stdout": crash.to_string()}));
+    s.rule(json!({"tool": "kubectl", "match": ["logs"], "stdout": leak}));
+    let o = s.run(&["deploy-local", "--force"]);
+    assert_eq!(o.code, 16, "{}", o.all());
+    let bundles = s.project.join("target/slipway/diagnosis");
+    let mut files = 0;
+    for b in std::fs::read_dir(&bundles).unwrap() {
+        for f in std::fs::read_dir(b.unwrap().path()).unwrap() {
+            let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+            files += 1;
+            for form in &forms {
+                assert!(
+                    !text.contains(form.as_str()),
+                    "the bundle leaked {form}:\n{text}"
+                );
+            }
+        }
+    }
+    assert!(files >= 5, "bundles written: {files} files");
 }
 
 /// The managed context's name is not enough: if the kubeconfig's `kind-fx` points at

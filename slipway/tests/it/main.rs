@@ -8,6 +8,7 @@ mod adoption;
 mod config_corpus;
 mod e2e_kind;
 mod fake_tools;
+mod helm_majors;
 mod plan_snapshots;
 mod real_tools;
 mod tidy;

@@ -160,7 +160,12 @@ fn a_cluster_slipway_may_not_create_is_only_checked() {
         vars: Some(Vars::default()),
     })
     .unwrap();
-    let text = plan::build(&p, &PlanOptions::new(Job::Load)).unwrap().to_text();
+    let text = plan::build(&p, &PlanOptions::new(Job::Load))
+        .unwrap()
+        .to_text();
     assert!(!text.contains("kind create"), "{text}");
-    assert!(text.contains("kubectl --context kind-dev get --raw /readyz"), "{text}");
+    assert!(
+        text.contains("kubectl --context kind-dev get --raw /readyz"),
+        "{text}"
+    );
 }

@@ -73,6 +73,23 @@ pub(super) fn check(p: &Pipeline, raw: &Table, cx: &mut Cx) {
                 None,
             );
         }
+        if r.crash_limit == 0 {
+            cx.err(
+                &at("crash_limit"),
+                "crash_limit must be at least 1 (the restarts that mean a container is crash-looping)".to_string(),
+                None,
+            );
+        }
+        if r.force_conflicts == Some(true) && r.apply != crate::model::helm::Apply::ServerSide {
+            cx.err(
+                &at("force_conflicts"),
+                format!(
+                    "force_conflicts needs apply = \"server-side\" (this release has apply = \"{}\"); helm rejects --force-conflicts without server-side apply",
+                    <&str>::from(r.apply)
+                ),
+                Some("drop force_conflicts, or set apply = \"server-side\"".into()),
+            );
+        }
         if !is_dns_label(&ns) {
             cx.err(
                 &at("namespace"),

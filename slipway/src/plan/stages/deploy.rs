@@ -1,6 +1,6 @@
-//! deploy: `helm dependency build` where the chart has dependencies, a gate on
-//! releases stuck pending, then `helm upgrade --install` — skipped when the deployed
-//! revision carries the same deploy digest (chart files, values, image references).
+//! deploy: a gate on releases stuck pending, then `helm upgrade --install` — skipped
+//! when the deployed revision carries the same deploy digest (chart files, values,
+//! image references, helm settings).
 
 use std::path::Path;
 
@@ -10,71 +10,111 @@ use crate::plan::digest::Hasher;
 use crate::plan::{Action, Guard, Planner};
 use crate::tools::helm;
 
+/// What `helm upgrade` (and `helm template`, which renders the same) is given for a
+/// release, and the digest of all of it.
+pub(in crate::plan) struct ReleaseInput {
+    pub release: String,
+    pub namespace: String,
+    pub chart: String,
+    pub values: Vec<String>,
+    pub set: Vec<(String, String)>,
+    pub set_string: Vec<(String, String)>,
+    pub set_file: Vec<(String, String)>,
+    pub digest: String,
+}
+
+impl ReleaseInput {
+    pub fn upgrade<'a>(&'a self, context: &'a str, r: &config::Release) -> helm::Upgrade<'a> {
+        helm::Upgrade {
+            release: &self.release,
+            chart: &self.chart,
+            namespace: &self.namespace,
+            context,
+            values: self.values.clone(),
+            set: self.set.clone(),
+            set_string: self.set_string.clone(),
+            set_file: self.set_file.clone(),
+            flags: Planner::helm_flags(r),
+            timeout: r.timeout.0,
+            digest: &self.digest,
+        }
+    }
+}
+
 impl Planner<'_> {
-    pub(in crate::plan) fn deploy(&mut self) -> Result<(), Error> {
+    pub(in crate::plan) fn release_input(
+        &self,
+        r: &config::Release,
+    ) -> Result<ReleaseInput, Error> {
         let root = self.p.root.clone();
+        let ns = self.namespace(r);
+        let rel = r.release_name().to_string();
+        let resolve = |m: &std::collections::BTreeMap<String, String>| -> Vec<(String, String)> {
+            m.iter()
+                .map(|(k, v)| (k.clone(), self.resolve(v)))
+                .collect()
+        };
+        let set = resolve(&r.set);
+        let set_string = resolve(&r.set_string);
+        let set_file: Vec<(String, String)> = r
+            .set_file
+            .iter()
+            .map(|(k, v)| (k.clone(), self.rel(v)))
+            .collect();
+        let values: Vec<String> = r.values.iter().map(|v| self.rel(v)).collect();
+
+        let mut h = Hasher::default();
+        h.part("release", rel.as_bytes())
+            .part("namespace", ns.as_bytes());
+        let hash_err = |what: &Path, e: std::io::Error| {
+            Error::usage(format!(
+                "release `{}`: cannot read {}: {e}",
+                r.name,
+                what.display()
+            ))
+        };
+        h.tree(&root, &r.chart).map_err(|e| hash_err(&r.chart, e))?;
+        for v in r.values.iter().chain(r.set_file.values()) {
+            h.tree(&root, v).map_err(|e| hash_err(v, e))?;
+        }
+        for (flag, pairs) in [
+            ("set", &set),
+            ("set_string", &set_string),
+            ("set_file", &set_file),
+        ] {
+            for (k, v) in pairs {
+                h.part(flag, format!("{k}={v}").as_bytes());
+            }
+        }
+        h.part(
+            "flags",
+            format!(
+                "wait={} atomic={} wait_strategy={} apply={} force_conflicts={}",
+                r.wait,
+                r.atomic,
+                <&str>::from(r.wait_strategy),
+                <&str>::from(r.apply),
+                r.force_conflicts()
+            )
+            .as_bytes(),
+        );
+        Ok(ReleaseInput {
+            release: rel,
+            namespace: ns,
+            chart: self.rel(&r.chart),
+            values,
+            set,
+            set_string,
+            set_file,
+            digest: h.hex()[..16].to_string(),
+        })
+    }
+
+    pub(in crate::plan) fn deploy(&mut self) -> Result<(), Error> {
         for r in &self.p.releases {
-            let ns = self.namespace(r);
-            let rel = r.release_name().to_string();
-            let chart = self.p.path(&r.chart);
-            let chart_yaml = std::fs::read_to_string(chart.join("Chart.yaml")).unwrap_or_default();
-            if chart_yaml.lines().any(|l| l.starts_with("dependencies:")) {
-                let cmd = helm::dependency_build(&self.rel(&r.chart), self.budget(Stage::Deploy));
-                self.push(
-                    Stage::Deploy,
-                    format!("deps/{rel}"),
-                    format!("helm dependency build {}", r.chart.display()),
-                    Action::Run { cmd },
-                    None,
-                );
-            }
-            let set: Vec<(String, String)> = r
-                .set
-                .iter()
-                .map(|(k, v)| (k.clone(), self.resolve(v)))
-                .collect();
-            let set_string: Vec<(String, String)> = r
-                .set_string
-                .iter()
-                .map(|(k, v)| (k.clone(), self.resolve(v)))
-                .collect();
-            let set_file: Vec<(String, String)> = r
-                .set_file
-                .iter()
-                .map(|(k, v)| (k.clone(), self.rel(v)))
-                .collect();
-            let values: Vec<String> = r.values.iter().map(|v| self.rel(v)).collect();
-
-            let mut h = Hasher::default();
-            h.part("release", rel.as_bytes())
-                .part("namespace", ns.as_bytes());
-            let hash_err = |what: &Path, e: std::io::Error| {
-                Error::usage(format!(
-                    "release `{}`: cannot read {}: {e}",
-                    r.name,
-                    what.display()
-                ))
-            };
-            h.tree(&root, &r.chart).map_err(|e| hash_err(&r.chart, e))?;
-            for v in r.values.iter().chain(r.set_file.values()) {
-                h.tree(&root, v).map_err(|e| hash_err(v, e))?;
-            }
-            for (flag, pairs) in [
-                ("set", &set),
-                ("set_string", &set_string),
-                ("set_file", &set_file),
-            ] {
-                for (k, v) in pairs {
-                    h.part(flag, format!("{k}={v}").as_bytes());
-                }
-            }
-            h.part(
-                "flags",
-                format!("wait={} atomic={}", r.wait, r.atomic).as_bytes(),
-            );
-            let digest = h.hex()[..16].to_string();
-
-            let status = helm::status(&rel, &ns, &self.context);
+            let input = self.release_input(r)?;
+            let rel = input.release.clone();
+            let status = helm::status(&rel, &input.namespace, &self.context);
             self.push(
                 Stage::Deploy,
                 format!("gate/{rel}"),
@@ -83,27 +123,14 @@ impl Planner<'_> {
                     release: rel.clone(),
                     status: status.clone(),
                     on_pending: r.on_pending,
-                    rollback: helm::rollback(&rel, &ns, &self.context, r.timeout.0),
+                    rollback: self.helm_rollback(r, None),
                 },
                 None,
             );
-            let cmd = helm::upgrade(&helm::Upgrade {
-                release: &rel,
-                chart: &self.rel(&r.chart),
-                namespace: &ns,
-                context: &self.context,
-                values,
-                set,
-                set_string,
-                set_file,
-                wait: r.wait,
-                atomic: r.atomic,
-                timeout: r.timeout.0,
-                digest: &digest,
-            });
+            let cmd = helm::upgrade(&self.o.helm, &input.upgrade(&self.context, r));
             let guard = (!self.o.force).then(|| Guard::ReleaseCurrent {
                 release: rel.clone(),
-                digest: digest.clone(),
+                digest: input.digest.clone(),
                 probe: status,
             });
             self.push(
@@ -118,13 +145,7 @@ impl Planner<'_> {
     }
 
     pub(in crate::plan) fn rollback_for(&self, r: &config::Release) -> Option<Cmd> {
-        r.rollback_on_failure.then(|| {
-            helm::rollback(
-                r.release_name(),
-                &self.namespace(r),
-                &self.context,
-                r.timeout.0,
-            )
-        })
+        (r.rollback_on_failure && self.o.job != crate::model::Job::Rollback)
+            .then(|| self.helm_rollback(r, None))
     }
 }

@@ -6,7 +6,8 @@ use crate::tools::kubectl;
 
 impl Planner<'_> {
     pub(in crate::plan) fn health(&mut self) {
-        for r in &self.p.releases {
+        let releases: Vec<_> = self.releases().collect();
+        for r in releases {
             let ns = self.namespace(r);
             let rel = r.release_name().to_string();
             self.push(

@@ -7,6 +7,8 @@ mod down;
 mod health;
 mod load;
 mod preflight;
+mod render;
+mod rollback;
 mod rollout;
 mod secrets;
 mod smoke;

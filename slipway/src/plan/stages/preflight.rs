@@ -34,7 +34,7 @@ impl Planner<'_> {
         if has(Stage::Deploy) {
             out.push(ToolCheck {
                 tool: "helm".into(),
-                min: "3.13.0".into(),
+                min: helm::MIN_VERSION.to_string(),
                 why:
                     "`uninstall --ignore-not-found` and the release description in `status -o json`"
                         .into(),

@@ -1,33 +1,35 @@
-//! rollout: wait for each workload of a release to roll out.
+//! rollout: track each release's workloads until they have rolled out, failing early
+//! on causes that will not fix themselves (see `run/track.rs`).
 
 use crate::model::Stage;
-use crate::plan::{Action, Planner};
-use crate::tools::kubectl;
+use crate::plan::{Action, Planner, Track};
+use crate::tools::kube_state;
 
 impl Planner<'_> {
     pub(in crate::plan) fn rollout(&mut self) {
-        for r in &self.p.releases {
+        let releases: Vec<_> = self.releases().collect();
+        for r in releases {
             let ns = self.namespace(r);
             let rel = r.release_name().to_string();
+            let ctx = self.context.clone();
             self.push(
                 Stage::Rollout,
                 format!("rollout/{rel}"),
                 format!("wait for the workloads of {rel} to roll out"),
                 Action::Rollout {
-                    release: rel.clone(),
-                    namespace: ns.clone(),
-                    context: self.context.clone(),
-                    discover: kubectl::get_workloads(&self.context, &ns),
-                    rollout: kubectl::rollout_status(
-                        &self.context,
-                        &ns,
-                        "{WORKLOAD}",
-                        "{TIMEOUT}",
-                        r.timeout.0,
-                    ),
-                    pods: kubectl::get_pods(&self.context, &ns, "{SELECTOR}"),
-                    workloads: r.workloads.clone(),
-                    timeout: r.timeout.0,
+                    track: Track {
+                        release: rel.clone(),
+                        namespace: ns.clone(),
+                        context: ctx.clone(),
+                        workloads: kube_state::get_workloads(&ctx, &ns),
+                        pods: kube_state::get_pods(&ctx, &ns),
+                        events: kube_state::get_events(&ctx, &ns),
+                        logs: kube_state::logs(&ctx, &ns, "{POD}", "{CONTAINER}", false),
+                        logs_previous: kube_state::logs(&ctx, &ns, "{POD}", "{CONTAINER}", true),
+                        only: r.workloads.clone(),
+                        timeout: r.timeout.0,
+                        crash_limit: r.crash_limit,
+                    },
                     rollback: self.rollback_for(r),
                 },
                 None,

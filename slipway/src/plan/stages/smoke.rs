@@ -1,8 +1,8 @@
 //! smoke: each check, with image references resolved and the commands its
 //! attempts run.
 
-use crate::model::Stage;
-use crate::plan::{Action, Planner, SmokeCheck};
+use crate::model::{Job, Stage};
+use crate::plan::{Action, Guard, Planner, SmokeCheck};
 
 impl Planner<'_> {
     pub(in crate::plan) fn smoke(&mut self) {
@@ -12,9 +12,16 @@ impl Planner<'_> {
                 _ => self.p.check_namespace(c),
             };
             let mut spec = c.spec.clone();
+            let mut expects_build = false;
             for (_, value) in spec.kind_mut().templated() {
+                expects_build |= value.contains("${images.");
                 *value = self.resolve(value);
             }
+            // A rollback deploys an earlier build: a check that expects this build's
+            // image would fail for the wrong reason.
+            let skip = (expects_build && self.o.job == Job::Rollback).then(|| Guard::Always {
+                reason: "it expects the image built from the current source (`${images.…}`), which a rollback does not deploy".into(),
+            });
             let mut check = SmokeCheck {
                 name: c.name.clone(),
                 namespace,
@@ -30,7 +37,7 @@ impl Planner<'_> {
                 format!("smoke/{}", c.name),
                 format!("smoke check {}", c.name),
                 Action::Smoke(check),
-                None,
+                skip,
             );
         }
     }

@@ -232,11 +232,24 @@ def parse_sets():
     return vals
 
 
+HELM4_ONLY = ("--server-side", "--force-conflicts", "--rollback-on-failure", "--wait=", "--force-replace")
+
+
 def helm(stdin):
     a = ARGV
     ns = flag("--namespace", "default")
+    version = os.environ.get("FAKE_HELM_VERSION", "v4.3.1")
+    major = int(version.lstrip("v").split(".")[0])
     if a[:1] == ["version"]:
-        out("v3.16.2+g13654a5\n")
+        if major < 3 and "--template" in a:
+            out(err="Error: unknown flag: --template\n", code=1)
+        out(version if "--template" in a else version + "+g13654a5\n")
+    # Each major rejects the flags it does not know, as cobra does.
+    for x in a:
+        if major == 3 and x.startswith(HELM4_ONLY):
+            out(err=f"Error: unknown flag: {x.split('=')[0]}\n", code=1)
+        if major >= 4 and x == "--atomic":
+            sys.stderr.write("level=WARN msg=\"--atomic is deprecated\"\n")
     if a[:2] == ["dependency", "build"]:
         out("Saving 2 charts\n")
     rel = a[1] if len(a) > 1 else ""
@@ -251,15 +264,30 @@ def helm(stdin):
         elif a[:2] == ["upgrade", "--install"]:
             rel = a[2]
             key = f"{ns}/{rel}"
-            r = w["releases"].get(key, {"version": 0})
-            w["releases"][key] = {"version": r["version"] + 1, "status": "deployed", "description": flag("--description", "Upgrade complete"), "values": parse_sets()}
+            r = w["releases"].get(key, {"version": 0, "history": []})
+            if major >= 4 and "--force-conflicts" in a and flag("--server-side") in ("false", None):
+                out(err="Error: forceConflicts enabled when serverSideApply disabled\n", code=1)
+            values = parse_sets()
+            history = r.get("history", []) + [{"revision": r["version"] + 1, "values": values, "description": flag("--description", "Upgrade complete")}]
+            w["releases"][key] = {"version": r["version"] + 1, "status": "deployed", "description": flag("--description", "Upgrade complete"), "values": values, "history": history}
             w["namespaces"][ns] = True
             body = f'Release "{rel}" has been upgraded. Happy Helming!\n'
         elif a[0] == "rollback":
             if r:
+                hist = r.get("history", [])
+                to = a[2] if len(a) > 2 and a[2].isdigit() else None
+                target = next((h for h in hist if str(h["revision"]) == to), None) if to else (hist[-2] if len(hist) > 1 else None)
                 r["version"] += 1
                 r["status"] = "deployed"
+                if target:
+                    r["values"] = target["values"]
+                    r["description"] = f"Rollback to {target['revision']}"
+                    r["history"] = hist + [{"revision": r["version"], "values": target["values"], "description": r["description"]}]
             body = f"Rollback was a success! Happy Helming!\n"
+        elif a[0] == "history":
+            if not r:
+                out(err="Error: release: not found\n", code=1)
+            body = json.dumps([{"revision": h["revision"], "status": "deployed" if h["revision"] == r["version"] else "superseded", "description": h["description"], "chart": "sample-0.1.0", "app_version": "0.1.0", "updated": "2026-11-23T00:00:00Z"} for h in r.get("history", [])]) + "\n"
         elif a[0] == "uninstall":
             w["releases"].pop(key, None)
             body = f'release "{rel}" uninstalled\n' if r else ""
@@ -288,27 +316,32 @@ def workloads(w, ns):
         n = int(r["values"].get("replicaCount", "1") or 1)
         items.append({
             "kind": "Deployment",
-            "metadata": {"name": rel, "annotations": {"meta.helm.sh/release-name": rel, "meta.helm.sh/release-namespace": ns}},
+            "metadata": {"name": rel, "generation": r["version"], "annotations": {"meta.helm.sh/release-name": rel, "meta.helm.sh/release-namespace": ns}},
             "spec": {"replicas": n, "selector": {"matchLabels": {"app.kubernetes.io/instance": rel}}},
-            "status": {"readyReplicas": n},
+            "status": {"observedGeneration": r["version"], "replicas": n, "updatedReplicas": n, "availableReplicas": n, "readyReplicas": n},
         })
     return items
 
 
 def pods(w, ns, selector):
-    rel = selector.split("app.kubernetes.io/instance=", 1)[-1].split(",")[0]
-    r = w["releases"].get(f"{ns}/{rel}")
-    if not r:
-        return []
-    v = r["values"]
-    image = f"{v.get('image.repository', rel)}:{v.get('image.tag', 'latest')}"
-    n = int(v.get("replicaCount", "1") or 1)
-    return [{
-        "metadata": {"name": f"{rel}-{i}", "creationTimestamp": "2026-01-01T00:00:00Z"},
-        "spec": {"containers": [{"image": image}]},
-        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
-                   "containerStatuses": [{"restartCount": 0, "state": {"running": {}}}]},
-    } for i in range(n)]
+    rels = [k.split("/", 1)[1] for k in w["releases"] if k.startswith(ns + "/")]
+    if selector:
+        rels = [selector.split("app.kubernetes.io/instance=", 1)[-1].split(",")[0]]
+    items = []
+    for rel in rels:
+        r = w["releases"].get(f"{ns}/{rel}")
+        if not r:
+            continue
+        v = r["values"]
+        image = f"{v.get('image.repository', rel)}:{v.get('image.tag', 'latest')}"
+        n = int(v.get("replicaCount", "1") or 1)
+        items += [{
+            "metadata": {"name": f"{rel}-{i}", "labels": {"app.kubernetes.io/instance": rel}, "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"containers": [{"name": rel, "image": image}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                       "containerStatuses": [{"name": rel, "ready": True, "restartCount": 0, "state": {"running": {}}}]},
+        } for i in range(n)]
+    return items
 
 
 def serve(ns, service, local, remote):
@@ -413,7 +446,11 @@ def kubectl(stdin):
             elif doc["kind"] == "Namespace":
                 w["namespaces"][doc["metadata"]["name"]] = True
         out(f"{doc['kind'].lower()}/{doc['metadata']['name']} serverside-applied\n")
-    if rest[:2] == ["get", "deployments,statefulsets,daemonsets"]:
+    if rest[:2] == ["get", "events"]:
+        out(json.dumps({"items": []}) + "\n")
+    if verb == "logs":
+        out(f"log line from {rest[1]}\n")
+    if rest[:2] in (["get", "deployments,statefulsets,daemonsets"], ["get", "deployments,statefulsets,daemonsets,jobs"]):
         with World() as w:
             out(json.dumps({"items": workloads(w, ns)}) + "\n")
     if rest[:2] == ["get", "pods"]:

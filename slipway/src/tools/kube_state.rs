@@ -1,0 +1,429 @@
+//! What a rollout tracker reads off the cluster, parsed from `kubectl get -o json`:
+//! workloads (with whether their rollout is complete), pods (with each container's
+//! state and the scheduler's verdict) and events. Pure parsers; output slipway cannot
+//! read is an error, never "nothing there".
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::kubectl::items;
+use super::{Cmd, PROBE};
+
+fn at(context: &str, namespace: &str) -> Cmd {
+    Cmd::new("kubectl", ["--context", context, "--namespace", namespace])
+}
+
+/// The release's workloads, Jobs included.
+pub fn get_workloads(context: &str, namespace: &str) -> Cmd {
+    at(context, namespace)
+        .args([
+            "get",
+            "deployments,statefulsets,daemonsets,jobs",
+            "--output",
+            "json",
+        ])
+        .timeout(PROBE)
+}
+
+/// Every pod of the namespace (matched to workloads by their selectors here).
+pub fn get_pods(context: &str, namespace: &str) -> Cmd {
+    at(context, namespace)
+        .args(["get", "pods", "--output", "json"])
+        .timeout(PROBE)
+}
+
+/// The namespace's events.
+pub fn get_events(context: &str, namespace: &str) -> Cmd {
+    at(context, namespace)
+        .args(["get", "events", "--output", "json"])
+        .timeout(PROBE)
+}
+
+/// The last lines a container printed; `previous` for the instance before a restart.
+pub fn logs(context: &str, namespace: &str, pod: &str, container: &str, previous: bool) -> Cmd {
+    let mut c = at(context, namespace).args([
+        "logs".to_string(),
+        pod.into(),
+        "--container".into(),
+        container.into(),
+        "--tail=20".into(),
+    ]);
+    if previous {
+        c = c.arg("--previous");
+    }
+    c.timeout(Duration::from_secs(20))
+}
+
+fn s(v: &Value, ptr: &str) -> String {
+    v.pointer(ptr)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+fn n(v: &Value, ptr: &str) -> i64 {
+    v.pointer(ptr).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// The condition of `type` in `/status/conditions`: (status, reason, message).
+fn condition(v: &Value, ty: &str) -> Option<(String, String, String)> {
+    v.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(ty))
+        .map(|c| (s(c, "/status"), s(c, "/reason"), s(c, "/message")))
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkloadState {
+    /// `deployment`, `statefulset`, `daemonset` or `job`.
+    pub kind: String,
+    pub name: String,
+    pub selector: BTreeMap<String, String>,
+    pub ready: i64,
+    pub desired: i64,
+    /// The rollout is complete (a Job: it succeeded).
+    pub done: bool,
+    /// It will not get there by itself: a Deployment past its progress deadline, a
+    /// failed Job. The controller's reason and message.
+    pub failed: Option<String>,
+}
+
+impl WorkloadState {
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.kind, self.name)
+    }
+    /// Does a pod with these labels belong to this workload?
+    pub fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
+        !self.selector.is_empty() && self.selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+    }
+}
+
+fn labels(v: &Value, ptr: &str) -> BTreeMap<String, String> {
+    v.pointer(ptr)
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Workloads helm created for `release` (helm annotates every object it owns), with
+/// whether each finished rolling out, judged as `kubectl rollout status` does.
+pub fn parse_workloads(json: &str, release: &str) -> Result<Vec<WorkloadState>, String> {
+    Ok(items(json)?
+        .iter()
+        .filter(|i| s(i, "/metadata/annotations/meta.helm.sh~1release-name") == release)
+        .filter_map(|i| {
+            let kind = i.get("kind")?.as_str()?.to_ascii_lowercase();
+            let name = s(i, "/metadata/name");
+            let generation_seen =
+                n(i, "/status/observedGeneration") >= n(i, "/metadata/generation");
+            let replicas = i
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let (ready, desired, done, failed) = match kind.as_str() {
+                "deployment" => {
+                    let updated = n(i, "/status/updatedReplicas");
+                    let total = n(i, "/status/replicas");
+                    let available = n(i, "/status/availableReplicas");
+                    let stuck = condition(i, "Progressing")
+                        .filter(|(_, r, _)| r == "ProgressDeadlineExceeded")
+                        .map(|(_, r, m)| format!("{r}: {m}"));
+                    (
+                        n(i, "/status/readyReplicas"),
+                        replicas,
+                        generation_seen
+                            && updated == replicas
+                            && total == replicas
+                            && available == replicas,
+                        stuck,
+                    )
+                }
+                "statefulset" => {
+                    let ready = n(i, "/status/readyReplicas");
+                    let updated = n(i, "/status/updatedReplicas");
+                    let same_revision =
+                        s(i, "/status/updateRevision") == s(i, "/status/currentRevision");
+                    let on_delete = s(i, "/spec/updateStrategy/type") == "OnDelete";
+                    (
+                        ready,
+                        replicas,
+                        generation_seen
+                            && ready == replicas
+                            && (on_delete || (updated == replicas && same_revision)),
+                        None,
+                    )
+                }
+                "daemonset" => {
+                    let desired = n(i, "/status/desiredNumberScheduled");
+                    (
+                        n(i, "/status/numberReady"),
+                        desired,
+                        generation_seen
+                            && n(i, "/status/updatedNumberScheduled") == desired
+                            && n(i, "/status/numberAvailable") == desired,
+                        None,
+                    )
+                }
+                "job" => {
+                    let completions = i
+                        .pointer("/spec/completions")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(1);
+                    let failed = condition(i, "Failed")
+                        .filter(|(st, _, _)| st == "True")
+                        .map(|(_, r, m)| format!("{r}: {m}"));
+                    let complete = condition(i, "Complete").is_some_and(|(st, _, _)| st == "True");
+                    (n(i, "/status/succeeded"), completions, complete, failed)
+                }
+                _ => return None,
+            };
+            let selector = if kind == "job" {
+                labels(i, "/spec/selector/matchLabels")
+                    .into_iter()
+                    .filter(|(k, _)| {
+                        k == "batch.kubernetes.io/controller-uid" || k == "controller-uid"
+                    })
+                    .collect()
+            } else {
+                labels(i, "/spec/selector/matchLabels")
+            };
+            Some(WorkloadState {
+                kind,
+                name,
+                selector,
+                ready,
+                desired,
+                done,
+                failed,
+            })
+        })
+        .collect())
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerState {
+    pub name: String,
+    pub init: bool,
+    pub ready: bool,
+    pub restarts: i64,
+    /// Waiting: (reason, message).
+    pub waiting: Option<(String, String)>,
+    /// The last time it ended: (reason, exit code).
+    pub last_exit: Option<(String, i64)>,
+    /// Ended now (a Job's pod): (reason, exit code).
+    pub terminated: Option<(String, i64)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodState {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub phase: String,
+    pub ready: bool,
+    pub created: String,
+    pub terminating: bool,
+    /// The scheduler could not place it: its message.
+    pub unschedulable: Option<String>,
+    pub containers: Vec<ContainerState>,
+    /// Claims of its volumes.
+    pub claims: Vec<String>,
+}
+
+pub fn parse_pods(json: &str) -> Result<Vec<PodState>, String> {
+    Ok(items(json)?
+        .iter()
+        .map(|p| {
+            let mut containers = vec![];
+            for (key, init) in [
+                ("initContainerStatuses", true),
+                ("containerStatuses", false),
+            ] {
+                for c in p
+                    .pointer(&format!("/status/{key}"))
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let state = |which: &str| -> Option<(String, i64)> {
+                        let t = c.pointer(which)?;
+                        Some((s(t, "/reason"), n(t, "/exitCode")))
+                    };
+                    containers.push(ContainerState {
+                        name: s(c, "/name"),
+                        init,
+                        ready: c.get("ready").and_then(Value::as_bool).unwrap_or(false),
+                        restarts: n(c, "/restartCount"),
+                        waiting: c
+                            .pointer("/state/waiting")
+                            .map(|w| (s(w, "/reason"), s(w, "/message"))),
+                        last_exit: state("/lastState/terminated"),
+                        terminated: state("/state/terminated"),
+                    });
+                }
+            }
+            let unschedulable = condition(p, "PodScheduled")
+                .filter(|(st, r, _)| st == "False" && r == "Unschedulable")
+                .map(|(_, _, m)| m);
+            PodState {
+                name: s(p, "/metadata/name"),
+                labels: labels(p, "/metadata/labels"),
+                phase: s(p, "/status/phase"),
+                ready: condition(p, "Ready").is_some_and(|(st, _, _)| st == "True"),
+                created: s(p, "/metadata/creationTimestamp"),
+                terminating: p.pointer("/metadata/deletionTimestamp").is_some(),
+                unschedulable,
+                containers,
+                claims: p
+                    .pointer("/spec/volumes")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| {
+                        Some(
+                            v.pointer("/persistentVolumeClaim/claimName")?
+                                .as_str()?
+                                .to_string(),
+                        )
+                    })
+                    .collect(),
+            }
+        })
+        .collect())
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubeEvent {
+    /// The object it is about: `Pod`, `PersistentVolumeClaim`, …
+    pub kind: String,
+    pub name: String,
+    pub reason: String,
+    pub message: String,
+    pub warning: bool,
+    pub count: i64,
+    /// RFC 3339, for ordering.
+    pub last: String,
+}
+
+pub fn parse_events(json: &str) -> Result<Vec<KubeEvent>, String> {
+    let mut v: Vec<KubeEvent> = items(json)?
+        .iter()
+        .map(|e| {
+            let last = [
+                "/lastTimestamp",
+                "/eventTime",
+                "/series/lastObservedTime",
+                "/metadata/creationTimestamp",
+            ]
+            .iter()
+            .map(|p| s(e, p))
+            .find(|t| !t.is_empty())
+            .unwrap_or_default();
+            KubeEvent {
+                kind: s(e, "/involvedObject/kind"),
+                name: s(e, "/involvedObject/name"),
+                reason: s(e, "/reason"),
+                message: s(e, "/message").trim().to_string(),
+                warning: s(e, "/type") == "Warning",
+                count: n(e, "/count").max(1),
+                last,
+            }
+        })
+        .collect();
+    v.sort_by(|a, b| a.last.cmp(&b.last));
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollout_completion_per_kind() {
+        let json = r#"{"items":[
+          {"kind":"Deployment","metadata":{"name":"web","generation":3,"annotations":{"meta.helm.sh/release-name":"r"}},
+           "spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}}},
+           "status":{"observedGeneration":3,"replicas":3,"updatedReplicas":2,"availableReplicas":2,"readyReplicas":2}},
+          {"kind":"Deployment","metadata":{"name":"stuck","generation":1,"annotations":{"meta.helm.sh/release-name":"r"}},
+           "spec":{"replicas":1,"selector":{"matchLabels":{"app":"stuck"}}},
+           "status":{"observedGeneration":1,"conditions":[{"type":"Progressing","status":"False","reason":"ProgressDeadlineExceeded","message":"ReplicaSet \"stuck-1\" has timed out progressing."}]}},
+          {"kind":"StatefulSet","metadata":{"name":"db","generation":1,"annotations":{"meta.helm.sh/release-name":"r"}},
+           "spec":{"replicas":1,"selector":{"matchLabels":{"app":"db"}}},
+           "status":{"observedGeneration":1,"readyReplicas":1,"updatedReplicas":1,"currentRevision":"db-1","updateRevision":"db-1"}},
+          {"kind":"Job","metadata":{"name":"migrate","annotations":{"meta.helm.sh/release-name":"r"}},
+           "spec":{"selector":{"matchLabels":{"batch.kubernetes.io/controller-uid":"u1"}}},
+           "status":{"failed":3,"conditions":[{"type":"Failed","status":"True","reason":"BackoffLimitExceeded","message":"Job has reached the specified backoff limit"}]}},
+          {"kind":"Job","metadata":{"name":"other","annotations":{"meta.helm.sh/release-name":"x"}},"spec":{}}
+        ]}"#;
+        let w = parse_workloads(json, "r").unwrap();
+        assert_eq!(w.len(), 4);
+        assert!(!w[0].done, "an old replica is still there");
+        assert!(w[1]
+            .failed
+            .as_deref()
+            .unwrap()
+            .starts_with("ProgressDeadlineExceeded"));
+        assert!(w[2].done);
+        assert_eq!(w[3].id(), "job/migrate");
+        assert!(w[3]
+            .failed
+            .as_deref()
+            .unwrap()
+            .contains("BackoffLimitExceeded"));
+        let mut l = BTreeMap::new();
+        l.insert(
+            "batch.kubernetes.io/controller-uid".to_string(),
+            "u1".to_string(),
+        );
+        assert!(w[3].selects(&l));
+        assert!(!w[0].selects(&l));
+        assert!(parse_workloads("oops", "r").is_err());
+    }
+
+    #[test]
+    fn pods_with_scheduler_and_container_states() {
+        let json = r#"{"items":[
+          {"metadata":{"name":"db-0","labels":{"app":"db"},"creationTimestamp":"2026-01-01T00:00:00Z"},
+           "spec":{"volumes":[{"name":"data","persistentVolumeClaim":{"claimName":"data-db-0"}}]},
+           "status":{"phase":"Pending","conditions":[{"type":"PodScheduled","status":"False","reason":"Unschedulable","message":"0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims."}]}},
+          {"metadata":{"name":"web-1","labels":{"app":"web"}},
+           "status":{"phase":"Running","conditions":[{"type":"Ready","status":"False"}],
+             "initContainerStatuses":[{"name":"migrate","ready":true,"restartCount":0,"state":{"terminated":{"reason":"Completed","exitCode":0}}}],
+             "containerStatuses":[{"name":"web","ready":false,"restartCount":3,
+               "state":{"waiting":{"reason":"CrashLoopBackOff","message":"back-off 40s"}},
+               "lastState":{"terminated":{"reason":"Error","exitCode":2}}}]}}
+        ]}"#;
+        let p = parse_pods(json).unwrap();
+        assert!(p[0]
+            .unschedulable
+            .as_deref()
+            .unwrap()
+            .contains("unbound immediate"));
+        assert_eq!(p[0].claims, vec!["data-db-0"]);
+        let web = &p[1].containers;
+        assert_eq!(web.len(), 2);
+        assert!(web[0].init && web[0].terminated == Some(("Completed".into(), 0)));
+        assert_eq!(web[1].restarts, 3);
+        assert_eq!(web[1].waiting.as_ref().unwrap().0, "CrashLoopBackOff");
+        assert_eq!(web[1].last_exit, Some(("Error".into(), 2)));
+    }
+
+    #[test]
+    fn events_in_time_order() {
+        let json = r#"{"items":[
+          {"involvedObject":{"kind":"Pod","name":"web-1"},"reason":"Unhealthy","message":"Readiness probe failed: HTTP probe failed with statuscode: 503","type":"Warning","count":4,"lastTimestamp":"2026-01-01T00:00:09Z"},
+          {"involvedObject":{"kind":"PersistentVolumeClaim","name":"data"},"reason":"ProvisioningFailed","message":"storageclass.storage.k8s.io \"fast\" not found","type":"Warning","eventTime":"2026-01-01T00:00:02Z"}
+        ]}"#;
+        let e = parse_events(json).unwrap();
+        assert_eq!(e[0].kind, "PersistentVolumeClaim");
+        assert_eq!(e[0].count, 1);
+        assert_eq!(e[1].reason, "Unhealthy");
+        assert!(e[1].warning);
+    }
+}

@@ -1,0 +1,238 @@
+//! Tier 2: Helm 3 and Helm 4 against a fake helm that rejects the other major's flags
+//! (as cobra does), an unsupported helm, the remembered tool versions, and
+//! `rollback`.
+
+use crate::support::{Out, Sandbox};
+
+fn ok(s: &Sandbox, args: &[&str]) -> Out {
+    let o = s.run(args);
+    assert_eq!(o.code, 0, "`{}` failed:\n{}", args.join(" "), o.all());
+    o
+}
+
+fn upgrade_argv(s: &Sandbox) -> String {
+    s.argv_lines()
+        .into_iter()
+        .rfind(|l| l.starts_with("helm upgrade"))
+        .expect("helm upgrade ran")
+}
+
+/// Make the fixture's release atomic.
+fn atomic(s: &Sandbox) {
+    let cfg = s.project.join("pipeline.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replacen("[releases.web]\n", "[releases.web]\natomic = true\n", 1),
+    )
+    .unwrap();
+}
+
+#[test]
+fn helm_4_gets_its_own_flags() {
+    let mut s = Sandbox::new();
+    s.set_env("FAKE_HELM_VERSION", "v4.3.1");
+    let o = ok(&s, &["deploy-local"]);
+    let up = upgrade_argv(&s);
+    assert!(up.contains("--server-side=true --force-conflicts"), "{up}");
+    assert!(!up.contains("--atomic"), "{up}");
+    assert!(
+        o.stderr
+            .contains("helm 4.3.1, release web: server-side apply"),
+        "the run says which helm and what it decided:\n{}",
+        o.stderr
+    );
+    // An atomic release: Helm 4 calls it --rollback-on-failure and waits with the
+    // configured strategy.
+    atomic(&s);
+    ok(&s, &["deploy-local"]);
+    let up = upgrade_argv(&s);
+    assert!(up.contains("--wait=watcher --rollback-on-failure"), "{up}");
+}
+
+#[test]
+fn helm_3_is_detected_and_the_plan_follows_it() {
+    let mut s = Sandbox::new();
+    s.set_env("FAKE_HELM_VERSION", "v3.22.0");
+    // Nothing remembered yet: the plan assumes Helm 4, preflight finds Helm 3 and the
+    // run re-plans (the fake rejects Helm 4's flags, so a stale plan would fail).
+    let before = s.run(&["plan"]);
+    assert!(
+        before.stdout.contains("# helm 4 (assumed"),
+        "{}",
+        before.stdout
+    );
+    let o = ok(&s, &["deploy-local"]);
+    let up = upgrade_argv(&s);
+    assert!(
+        !up.contains("--server-side") && !up.contains("--force-conflicts"),
+        "{up}"
+    );
+    assert!(
+        o.stderr
+            .contains("helm 3.22.0, release web: client-side apply"),
+        "{}",
+        o.stderr
+    );
+    // Now the version is remembered: `plan` (which runs nothing) shows Helm 3's argv.
+    let after = ok(&s, &["plan"]);
+    assert!(after.stdout.contains("# helm 3.22.0\n"), "{}", after.stdout);
+    assert!(!after.stdout.contains("--server-side="), "{}", after.stdout);
+    atomic(&s);
+    ok(&s, &["deploy-local"]);
+    let up = upgrade_argv(&s);
+    assert!(up.contains("--wait --atomic"), "{up}");
+}
+
+#[test]
+fn tool_versions_are_asked_once_per_binary() {
+    let s = Sandbox::new();
+    ok(&s, &["deploy-local"]);
+    let o = ok(&s, &["deploy-local"]);
+    assert_eq!(s.count("helm version"), 1, "{:?}", s.argv_lines());
+    assert_eq!(s.count("kind version"), 1, "{:?}", s.argv_lines());
+    assert!(o.stderr.contains(", remembered)"), "{}", o.stderr);
+    // A replaced binary is asked again.
+    let helm = s.bin.join("helm");
+    std::fs::remove_file(&helm).unwrap();
+    std::fs::copy(
+        crate::support::repo().join("slipway/tests/it/support/fake_tool.py"),
+        &helm,
+    )
+    .unwrap();
+    ok(&s, &["deploy-local"]);
+    assert_eq!(s.count("helm version"), 2, "{:?}", s.argv_lines());
+}
+
+#[test]
+fn unsupported_helm_is_refused_at_preflight() {
+    for (version, says) in [("v2.17.0", "Helm 2 or not helm?"), ("v3.12.3", "3.12.3 at")] {
+        let mut s = Sandbox::new();
+        s.set_env("FAKE_HELM_VERSION", version);
+        let o = s.run(&["deploy-local"]);
+        assert_eq!(o.code, 10, "{version}:\n{}", o.all());
+        assert!(o.stderr.contains(says), "{version}:\n{}", o.stderr);
+        assert!(
+            o.stderr.contains("install Helm 4") || o.stderr.contains("upgrade helm to 3.13.0"),
+            "{}",
+            o.stderr
+        );
+        assert!(!s.ran("kind create"), "nothing ran after preflight");
+    }
+}
+
+#[test]
+fn rollback_returns_to_the_previous_revision_and_checks_it() {
+    for version in ["v4.3.1", "v3.22.0"] {
+        let mut s = Sandbox::new();
+        s.set_env("FAKE_HELM_VERSION", version);
+        ok(&s, &["deploy-local"]);
+        ok(&s, &["deploy-local", "--force"]);
+        let o = ok(&s, &["rollback"]);
+        let rb: Vec<String> = s
+            .argv_lines()
+            .into_iter()
+            .filter(|l| l.starts_with("helm rollback"))
+            .collect();
+        assert_eq!(rb.len(), 1, "{rb:?}");
+        assert!(
+            rb[0].starts_with("helm rollback web --kube-context kind-fx --namespace apps"),
+            "{}",
+            rb[0]
+        );
+        assert_eq!(
+            rb[0].contains("--force-conflicts"),
+            version.starts_with("v4"),
+            "{}",
+            rb[0]
+        );
+        for stage in ["rollback", "rollout", "health", "smoke"] {
+            assert!(
+                o.stderr.contains(&format!("[{stage}] finished")),
+                "{stage}:\n{}",
+                o.stderr
+            );
+        }
+        // A check that expects the current build's image is skipped, and says why.
+        assert!(
+            o.stderr.contains("which a rollback does not deploy"),
+            "{}",
+            o.stderr
+        );
+        // --to names a revision; an unknown release is a usage error.
+        ok(&s, &["rollback", "web", "--to", "1"]);
+        assert!(
+            s.ran("helm rollback web --kube-context kind-fx --namespace apps 1"),
+            "{:?}",
+            s.argv_lines()
+        );
+        let bad = s.run(&["rollback", "nope"]);
+        assert_eq!(bad.code, 2, "{}", bad.all());
+        assert!(bad.stderr.contains("no release \"nope\""), "{}", bad.stderr);
+    }
+}
+
+#[test]
+fn force_conflicts_without_server_side_is_a_located_error() {
+    let s = Sandbox::new();
+    let cfg = s.project.join("pipeline.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text = text.replacen(
+        "[releases.web]\n",
+        "[releases.web]\napply = \"auto\"\nforce_conflicts = true\n",
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let o = s.run(&["plan"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr.contains("pipeline.toml:18:1: error"),
+        "located: {}",
+        o.stderr
+    );
+    assert!(
+        o.stderr
+            .contains("force_conflicts needs apply = \"server-side\""),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn a_chart_that_does_not_render_fails_before_anything_is_built() {
+    let s = Sandbox::new();
+    s.rule(serde_json::json!({"tool": "helm", "match": ["template", "web chart"], "exit": 1,
+        "stderr": "Error: values don't meet the specifications of the schema(s) in the following chart(s):\nweb:\n- replicaCount: Invalid type. Expected: integer, given: string\n"}));
+    let o = s.run(&["deploy-local"]);
+    assert_eq!(o.code, 21, "{}", o.all());
+    let first = o
+        .stderr
+        .lines()
+        .find(|l| l.contains("error[render]"))
+        .unwrap_or_default();
+    assert!(
+        first.contains("release web: chart chart does not render with the pipeline's values: replicaCount: Invalid type"),
+        "the first error line locates it: {first}\n{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("[releases.web]"), "{}", o.stderr);
+    for never in ["kind create", "docker build", "helm upgrade", "kubectl"] {
+        assert!(
+            !s.argv_lines().iter().any(|l| l.starts_with(never)
+                && !l.contains("version")
+                && !l.contains("config view")),
+            "`{never}` ran: {:?}",
+            s.argv_lines()
+        );
+    }
+    // Fixed: it renders, and a rerun with the same inputs does not render again.
+    s.clear_rules();
+    ok(&s, &["deploy-local"]);
+    let o = ok(&s, &["deploy-local"]);
+    assert_eq!(s.count("helm template"), 2, "{:?}", s.argv_lines());
+    assert!(
+        o.stderr.contains("web rendered with these inputs before"),
+        "{}",
+        o.stderr
+    );
+}
