@@ -63,6 +63,7 @@ fn job_of(c: &Command) -> Option<(Job, RunFlags)> {
         Command::Status => (Job::Status, RunFlags::default()),
         Command::Down { flags, .. } => (Job::Down, flags.clone()),
         Command::Rollback { .. } => (Job::Rollback, RunFlags::default()),
+        Command::Logs { .. } => (Job::Logs, RunFlags::default()),
         Command::Plan { job, flags, .. } => (*job, flags.clone()),
         Command::Completions { .. } => return None,
     })
@@ -121,6 +122,19 @@ pub fn run(g: Global, command: Command) -> ExitCode {
     if let Command::Rollback { release, to } = &command {
         opts.release = release.clone();
         opts.revision = *to;
+    }
+    if let Command::Logs {
+        target,
+        follow,
+        tail,
+    } = &command
+    {
+        match target {
+            Some(t) if t.contains('/') => opts.workload = Some(t.clone()),
+            t => opts.release = t.clone(),
+        }
+        opts.follow = *follow;
+        opts.tail = *tail;
     }
 
     if let Command::Plan { .. } = &command {

@@ -174,6 +174,17 @@ pub enum Command {
         #[arg(long, value_name = "REVISION", value_parser = clap::value_parser!(u32).range(1..))]
         to: Option<u32>,
     },
+    /// What the release's containers print, each line prefixed with pod and container
+    Logs {
+        /// A release (default: every release) or one workload, as `deployment/NAME`
+        target: Option<String>,
+        /// Keep streaming until Ctrl-C
+        #[arg(short, long)]
+        follow: bool,
+        /// Lines per container to start with
+        #[arg(long, default_value_t = 50)]
+        tail: u32,
+    },
     /// The CI entrypoint: deploy-local with the `ci` profile unless one is given,
     /// plain timestamped output
     Ci(RunFlags),

@@ -63,6 +63,16 @@ pub fn interpolate(input: &str, vars: &Vars) -> Result<String, Vec<String>> {
             Some((n, d)) => (n, Some(d)),
             None => (body, None),
         };
+        if default.is_some_and(|d| d.contains("${")) {
+            errors.push(format!(
+                "`${{{body}}}…`: a default cannot hold another `${{…}}` reference; write the value itself"
+            ));
+            // Skip the rest of the nested reference.
+            if let Some(close) = rest.find('}') {
+                rest = &rest[close + 1..];
+            }
+            continue;
+        }
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             errors.push(format!(
                 "`${{{body}}}` is not a variable name (letters, digits, _)"

@@ -103,14 +103,14 @@ impl Pipeline {
 }
 
 /// Where a diagnostic points.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Location {
     pub file: String,
     pub line: usize,
     pub col: usize,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
     pub location: Option<Location>,
     pub message: String,
@@ -195,6 +195,7 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
         profile_path: vec![],
         uninterpolated: BTreeSet::new(),
         errors: vec![],
+        reported: Default::default(),
     };
 
     let (doc, syntax) = DeTable::parse_recoverable(&text);
@@ -436,6 +437,8 @@ struct Cx<'t> {
     /// repeat the same problem.
     uninterpolated: BTreeSet<Vec<String>>,
     errors: Vec<Diagnostic>,
+    /// The errors already reported (each is reported once), for a constant-time check.
+    reported: std::collections::HashSet<Diagnostic>,
 }
 
 impl Cx<'_> {
@@ -500,7 +503,7 @@ impl Cx<'_> {
             message,
             hint,
         };
-        if !self.errors.contains(&d) {
+        if self.reported.insert(d.clone()) {
             self.errors.push(d);
         }
     }
@@ -810,9 +813,8 @@ fn find_span(doc: &DeTable<'_>, at: &[String]) -> Option<(usize, Range<usize>)> 
     let mut depth = 0;
     let mut i = 0;
     while i < at.len() {
-        let (k, v) = table
-            .iter()
-            .find(|(k, _)| k.get_ref().as_ref() == at[i].as_str())?;
+        // A map lookup, not a scan: locating many errors stays linear.
+        let (k, v) = table.get_key_value(at[i].as_str())?;
         depth += 1;
         found = Some((depth, k.span()));
         let mut value = v;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Instant;
 
-use crate::model::{Sink, Stage};
+use crate::model::{Event, Sink, Stage};
 
 /// Bytes of output kept per stream.
 pub const LIMIT: usize = 16 << 20;
@@ -23,10 +23,13 @@ pub struct Capture {
 }
 
 impl Capture {
+    /// `stream`: also pass each line on as the command's answer (an `Output` event:
+    /// `logs`), not only for --verbose.
     pub fn start(
         stage: Stage,
         pipe: Option<impl Read + Send + 'static>,
         sink: Arc<dyn Sink>,
+        stream: bool,
     ) -> Capture {
         let (tx, done) = mpsc::channel();
         let kept = Arc::new(Mutex::new(VecDeque::new()));
@@ -42,7 +45,14 @@ impl Capture {
                     };
                     for &b in &buf[..n] {
                         if b == b'\n' {
-                            sink.child_output(stage, String::from_utf8_lossy(&line).trim_end());
+                            let text = String::from_utf8_lossy(&line);
+                            if stream {
+                                sink.emit(Event::Output {
+                                    text: format!("{}\n", text.trim_end()),
+                                });
+                            } else {
+                                sink.child_output(stage, text.trim_end());
+                            }
                             line.clear();
                         } else if line.len() < LINE_LIMIT {
                             line.push(b);

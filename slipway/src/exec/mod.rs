@@ -330,8 +330,13 @@ impl Executor {
                 let _ = pipe.write_all(&bytes);
             });
         }
-        let stdout = Capture::start(stage, child.stdout.take(), Arc::clone(&self.events));
-        let stderr = Capture::start(stage, child.stderr.take(), Arc::clone(&self.events));
+        let stdout = Capture::start(
+            stage,
+            child.stdout.take(),
+            Arc::clone(&self.events),
+            cmd.stream,
+        );
+        let stderr = Capture::start(stage, child.stderr.take(), Arc::clone(&self.events), false);
         let limit = deadline.map_or(cmd.timeout, |d| {
             cmd.timeout.min(d.saturating_duration_since(started))
         });

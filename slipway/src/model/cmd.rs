@@ -31,6 +31,9 @@ pub struct Cmd {
     /// Never echo this command's output (it may contain secrets).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub secret_output: bool,
+    /// Its stdout is the answer, printed as it comes (`logs`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
     /// On Ctrl-C the child gets SIGINT and this long to exit before SIGKILL
     /// (helm needs time to mark the release failed instead of leaving it pending).
     #[serde(with = "super::secs")]
@@ -118,6 +121,7 @@ impl Cmd {
             timeout: Duration::from_secs(60),
             retries: 0,
             secret_output: false,
+            stream: false,
             interrupt_grace: Duration::from_secs(5),
         }
     }
@@ -149,6 +153,12 @@ impl Cmd {
 
     pub fn grace(mut self, g: Duration) -> Cmd {
         self.interrupt_grace = g;
+        self
+    }
+
+    /// Print its stdout as it comes.
+    pub fn streamed(mut self) -> Cmd {
+        self.stream = true;
         self
     }
 

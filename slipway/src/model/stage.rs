@@ -40,6 +40,7 @@ pub enum Stage {
     Status,
     Down,
     Rollback,
+    Logs,
 }
 
 impl Stage {
@@ -62,7 +63,7 @@ impl Stage {
             Stage::Smoke => 18,
             Stage::Rollback => 19,
             Stage::Render => 21,
-            Stage::Status | Stage::Down => 20,
+            Stage::Status | Stage::Down | Stage::Logs => 20,
         }
     }
 
@@ -82,7 +83,7 @@ impl Stage {
             Stage::Render => {
                 "a chart does not render with the pipeline's values (nothing was built or deployed)"
             }
-            Stage::Status | Stage::Down => "`status` or `down` failed",
+            Stage::Status | Stage::Down | Stage::Logs => "`status`, `down` or `logs` failed",
         }
     }
 
@@ -102,6 +103,7 @@ impl Stage {
             Stage::Down => 900,
             Stage::Rollback => 900,
             Stage::Render => 300,
+            Stage::Logs => 86_400,
         })
     }
 }
@@ -122,6 +124,7 @@ pub enum Job {
     Status,
     Down,
     Rollback,
+    Logs,
 }
 
 impl Job {
@@ -139,6 +142,7 @@ impl Job {
             Job::Status => &[Status],
             Job::Down => &[Preflight, Down],
             Job::Rollback => &[Preflight, Rollback, Rollout, Health, Smoke],
+            Job::Logs => &[Logs],
         }
     }
 

@@ -45,6 +45,11 @@ pub struct PlanOptions {
     pub release: Option<String>,
     /// `rollback --to`: the revision to return to.
     pub revision: Option<u32>,
+    /// `logs`: one workload (`kind/name`) instead of whole releases.
+    pub workload: Option<String>,
+    /// `logs --follow` and `--tail`.
+    pub follow: bool,
+    pub tail: u32,
 }
 
 impl PlanOptions {
@@ -60,6 +65,9 @@ impl PlanOptions {
             helm: helm::Dialect::assumed(),
             release: None,
             revision: None,
+            workload: None,
+            follow: false,
+            tail: 50,
         }
     }
 }
@@ -168,6 +176,16 @@ pub enum Action {
         uninstall: Cmd,
         list_secrets: Cmd,
         delete_secrets: Cmd,
+    },
+    /// `helm upgrade --install`; when it fails, the namespace's failed hook Jobs are
+    /// looked at (pods, their output) to say why.
+    Upgrade {
+        release: String,
+        cmd: Cmd,
+        jobs: Cmd,
+        pods: Cmd,
+        /// `{POD}` and `{CONTAINER}` are filled for a failed hook Job's pod.
+        logs: Cmd,
     },
     /// `helm template` a release; on success remember its digest in `stamp`.
     Render {
@@ -345,6 +363,13 @@ impl Action {
                 v
             }
             Action::Run { cmd } | Action::Render { cmd, .. } => vec![cmd],
+            Action::Upgrade {
+                cmd,
+                jobs,
+                pods,
+                logs,
+                ..
+            } => vec![cmd, jobs, pods, logs],
             Action::ReleaseGate {
                 status, rollback, ..
             } => vec![status, rollback],
@@ -466,6 +491,7 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
             Stage::Down => pl.down(),
             Stage::Rollback => pl.rollback(),
             Stage::Render => pl.render()?,
+            Stage::Logs => pl.logs(),
         }
     }
     let reach = pl.reach();

@@ -62,6 +62,18 @@ fn step(s: &mut String, step: &Step) {
         Action::Render { cmd, .. } => {
             line(s, cmd, "output discarded: only whether it renders counts")
         }
+        Action::Upgrade {
+            cmd,
+            jobs,
+            pods,
+            logs,
+            ..
+        } => {
+            line(s, cmd, "");
+            line(s, jobs, "if helm fails: the failed hook Jobs");
+            line(s, pods, "their pods");
+            line(s, logs, "and what they printed");
+        }
         Action::Preflight(pf) => {
             for t in &pf.tools {
                 line(

@@ -179,9 +179,36 @@ impl<'a> Runner<'a> {
                     if interrupted {
                         err
                     } else {
-                        err.or_hint(hint_for_step(step))
+                        let pull =
+                            stage == Stage::Cluster && err.tail.iter().any(|l| is_pull_failure(l));
+                        err.or_hint(if pull {
+                            Some(PULL_HINT.into())
+                        } else {
+                            hint_for_step(step)
+                        })
                     }
                 })?;
+            }
+            Action::Upgrade {
+                release,
+                cmd,
+                jobs,
+                pods,
+                logs,
+            } => {
+                if let Err(e) = self.ex.run(stage, cmd, Some(deadline)) {
+                    let interrupted = e.failure == Failure::Interrupted;
+                    let mut err = e.into_error(stage, &step.title);
+                    if interrupted {
+                        err.hint = Some(format!(
+                            "helm was given time to record release {release} as failed rather than leave it pending; rerun to continue (a release left pending is reported first, or rolled back with on_pending = \"rollback\")"
+                        ));
+                    } else {
+                        self.hook_failures(stage, jobs, pods, logs, &mut err, deadline);
+                        err = err.or_hint(hint_for_step(step));
+                    }
+                    return Err(err);
+                }
             }
             Action::Render {
                 release,
@@ -607,6 +634,27 @@ fn ctx_ns_flags(helm_cmd: &Cmd) -> String {
         }
     }
     out.join(" ")
+}
+
+const PULL_HINT: &str = "the cluster's node image could not be pulled (this machine cannot reach its registry): build the offline node image with `scripts/kind-node-image.sh` and set cluster.kind.node_image = \"slipway-local/kind-node:v1.34.4\" with cluster.kind.disable_default_cni = true (as the e2e profile does)";
+
+/// Does a line of `kind create cluster` / `minikube start` output say an image pull
+/// failed for a network or registry reason?
+fn is_pull_failure(line: &str) -> bool {
+    let l = line.to_ascii_lowercase();
+    [
+        "failed to pull image",
+        "error pulling image",
+        "pull access denied",
+        "error response from daemon: get",
+        "tls handshake timeout",
+        "no such host",
+        "i/o timeout",
+        "connection refused",
+        "toomanyrequests",
+    ]
+    .iter()
+    .any(|p| l.contains(p))
 }
 
 /// What to do next when a plain command step fails, by stage.

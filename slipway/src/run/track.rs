@@ -219,7 +219,14 @@ pub fn judge(
                         ));
                     }
                 }
-                if c.restarts >= i64::from(crash_limit) && !c.ready {
+                // Times it exited: each restart, plus the exit it is now backing off
+                // from (a container waiting in CrashLoopBackOff has not restarted yet).
+                let backing_off = c
+                    .waiting
+                    .as_ref()
+                    .is_some_and(|(r, _)| r == "CrashLoopBackOff");
+                let crashes = c.restarts + i64::from(backing_off);
+                if crashes >= i64::from(crash_limit) && !c.ready {
                     let last = c
                         .last_exit
                         .as_ref()
@@ -229,21 +236,23 @@ pub fn judge(
                         "container {} of pod {} crashed {} time{}{last}",
                         c.name,
                         p.name,
-                        c.restarts,
-                        if c.restarts == 1 { "" } else { "s" }
+                        crashes,
+                        if crashes == 1 { "" } else { "s" }
                     );
                     let hint = if c.last_exit.as_ref().is_some_and(|(r, _)| r == "OOMKilled") {
                         crate::tools::kubectl::hint_for("OOMKilled").unwrap_or("")
                     } else {
-                        "the container keeps exiting: its own output (previous instance) is below"
+                        "the container keeps exiting: its own output is below"
                     };
+                    // Waiting to restart, `kubectl logs` shows the instance that just
+                    // exited; running again, that one is `--previous`.
                     return Verdict::Failed(finding(
                         "crash-loop",
                         Some(p),
                         Some(&c.name),
                         cause,
                         hint,
-                        restarted,
+                        restarted && !backing_off,
                     ));
                 }
             }
@@ -445,6 +454,60 @@ impl Runner<'_> {
         }
     }
 
+    /// helm failed: if a hook Job failed, say which and show what its pod printed.
+    pub(super) fn hook_failures(
+        &self,
+        stage: Stage,
+        jobs: &crate::model::Cmd,
+        pods: &crate::model::Cmd,
+        logs: &crate::model::Cmd,
+        err: &mut Error,
+        deadline: Instant,
+    ) {
+        let deadline = deadline.max(Instant::now() + Duration::from_secs(20));
+        let Ok(out) = self.ex.run(stage, jobs, Some(deadline)) else {
+            return;
+        };
+        let Ok(failed) = kube_state::parse_failed_hooks(&out.stdout) else {
+            return;
+        };
+        let Some(job) = failed.first() else { return };
+        err.message.push_str(&format!(
+            " — hook job/{} failed: {}",
+            job.name,
+            job.failed.clone().unwrap_or_default()
+        ));
+        let all = self
+            .ex
+            .run(stage, pods, Some(deadline))
+            .ok()
+            .and_then(|o| kube_state::parse_pods(&o.stdout).ok())
+            .unwrap_or_default();
+        if let Some(p) = all.iter().rev().find(|p| job.selects(&p.labels)) {
+            for c in &p.containers {
+                let cmd = logs.fill(&[("POD", &p.name), ("CONTAINER", &c.name)]);
+                if let Ok(o) = self.ex.run(stage, &cmd, Some(deadline)) {
+                    let text = self.ex.redact(&format!("{}{}", o.stdout, o.stderr));
+                    err.tail
+                        .push(format!("logs of hook pod {}/{}:", p.name, c.name));
+                    err.tail.extend(
+                        crate::model::last_lines(&text, 20)
+                            .iter()
+                            .map(|l| format!("  | {l}")),
+                    );
+                    self.ex.events.emit(Event::Evidence {
+                        name: format!("logs-{}-{}.txt", p.name, c.name),
+                        text,
+                    });
+                }
+            }
+        }
+        err.hint = Some(format!(
+            "the chart's {} hook Job failed before helm changed anything else: its output is above; fix it and rerun",
+            job.name
+        ));
+    }
+
     /// The error for a finding, with the container's output and the pod's events.
     #[allow(clippy::too_many_arguments)]
     fn failure(
@@ -481,16 +544,17 @@ impl Runner<'_> {
         let started_once = !matches!(f.rule, "image-missing" | "image-pull" | "config-error");
         if let (Some(p), Some(c), true) = (&f.pod, &f.container, started_once) {
             let deadline = deadline.max(Instant::now() + Duration::from_secs(20));
-            let mut want = vec![(false, &t.logs)];
-            if f.previous_logs {
-                want.insert(0, (true, &t.logs_previous));
-            }
+            let want = if f.previous_logs {
+                vec![(true, &t.logs_previous), (false, &t.logs)]
+            } else {
+                vec![(false, &t.logs)]
+            };
             for (previous, tmpl) in want {
                 let cmd = tmpl.fill(&[("POD", p), ("CONTAINER", c)]);
-                let label = if previous {
-                    "previous instance"
-                } else {
-                    "current instance"
+                let label = match (previous, f.rule) {
+                    (true, _) => "previous instance",
+                    (false, "crash-loop") => "the instance that exited",
+                    (false, _) => "current instance",
                 };
                 match self.ex.run(stage, &cmd, Some(deadline)) {
                     Ok(out) => {
@@ -680,17 +744,41 @@ mod tests {
             "{f:?}"
         );
 
+        // Backing off after its second exit (one restart so far): crashed twice; the
+        // instance that exited is what `kubectl logs` shows.
         let crash = pod(|p| {
             p.phase = "Running".into();
-            p.containers[0].restarts = 2;
-            p.containers[0].waiting = Some(("CrashLoopBackOff".into(), "back-off 20s".into()));
+            p.containers[0].restarts = 1;
+            p.containers[0].waiting = Some(("CrashLoopBackOff".into(), "back-off 10s".into()));
             p.containers[0].last_exit = Some(("Error".into(), 3));
         });
         let v = verdict(crash, &[], &mut Seen::default(), t0);
         let Verdict::Failed(f) = v else {
             panic!("{v:?}")
         };
-        assert_eq!((f.rule, f.previous_logs), ("crash-loop", true));
+        assert_eq!((f.rule, f.previous_logs), ("crash-loop", false));
+        // Running again, not ready, after two restarts: the crash is `--previous`.
+        let again = pod(|p| {
+            p.phase = "Running".into();
+            p.containers[0].restarts = 2;
+            p.containers[0].last_exit = Some(("Error".into(), 3));
+        });
+        let Verdict::Failed(g) = verdict(again, &[], &mut Seen::default(), t0) else {
+            panic!("running again after 2 restarts is a crash loop")
+        };
+        assert!(
+            g.previous_logs && g.cause.contains("crashed 2 times"),
+            "{g:?}"
+        );
+        // One exit is not a loop.
+        let once = pod(|p| {
+            p.phase = "Running".into();
+            p.containers[0].waiting = Some(("CrashLoopBackOff".into(), "back-off 10s".into()));
+        });
+        assert!(matches!(
+            verdict(once, &[], &mut Seen::default(), t0),
+            Verdict::Waiting(_)
+        ));
         assert!(
             f.cause
                 .contains("crashed 2 times, last exit: Error (code 3)"),

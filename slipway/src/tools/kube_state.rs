@@ -56,6 +56,28 @@ pub fn logs(context: &str, namespace: &str, pod: &str, container: &str, previous
     c.timeout(Duration::from_secs(20))
 }
 
+/// `kubectl logs` of a workload (`deployment/NAME`) or a `--selector=…`, every
+/// container, each line prefixed with its pod and container; streamed to stdout.
+pub fn logs_of(context: &str, namespace: &str, what: &str, tail: u32, follow: bool) -> Cmd {
+    let mut c = at(context, namespace).args([
+        "logs".to_string(),
+        what.into(),
+        "--all-containers".into(),
+        "--prefix".into(),
+        format!("--tail={tail}"),
+        "--max-log-requests=20".into(),
+    ]);
+    if follow {
+        c = c.arg("--follow");
+    }
+    c.timeout(if follow {
+        Duration::from_secs(86_400)
+    } else {
+        PROBE
+    })
+    .streamed()
+}
+
 fn s(v: &Value, ptr: &str) -> String {
     v.pointer(ptr)
         .and_then(Value::as_str)
@@ -202,6 +224,35 @@ pub fn parse_workloads(json: &str, release: &str) -> Result<Vec<WorkloadState>, 
                 desired,
                 done,
                 failed,
+            })
+        })
+        .collect())
+}
+
+/// Failed helm hook Jobs (annotated `helm.sh/hook`): (name, reason, their pods'
+/// selector).
+pub fn parse_failed_hooks(json: &str) -> Result<Vec<WorkloadState>, String> {
+    Ok(items(json)?
+        .iter()
+        .filter(|i| {
+            i.get("kind").and_then(Value::as_str) == Some("Job")
+                && !s(i, "/metadata/annotations/helm.sh~1hook").is_empty()
+        })
+        .filter_map(|i| {
+            let (_, r, m) = condition(i, "Failed").filter(|(st, _, _)| st == "True")?;
+            Some(WorkloadState {
+                kind: "job".into(),
+                name: s(i, "/metadata/name"),
+                selector: labels(i, "/spec/selector/matchLabels")
+                    .into_iter()
+                    .filter(|(k, _)| {
+                        k == "batch.kubernetes.io/controller-uid" || k == "controller-uid"
+                    })
+                    .collect(),
+                ready: 0,
+                desired: 1,
+                done: false,
+                failed: Some(format!("{r}: {m}")),
             })
         })
         .collect())

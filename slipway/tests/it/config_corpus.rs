@@ -43,8 +43,8 @@ fn every_malformed_pipeline_reports_its_errors() {
         .collect();
     files.sort();
     assert!(
-        files.len() >= 20,
-        "the corpus keeps at least 20 malformed files, found {}",
+        files.len() >= 60,
+        "the corpus keeps at least 60 malformed files, found {}",
         files.len()
     );
     let mut failures = vec![];
@@ -91,4 +91,28 @@ fn every_malformed_pipeline_reports_its_errors() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Thousands of unknown keys: every one reported once, each at its own line (locating
+/// is a map lookup per error, so this stays linear).
+#[test]
+fn many_unknown_keys_are_each_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 3000;
+    let mut text = String::from("[project]\nname = \"many\"\n");
+    for i in 0..n {
+        text.push_str(&format!("typo_{i} = 1\n"));
+    }
+    let f = dir.path().join("pipeline.toml");
+    std::fs::write(&f, &text).unwrap();
+    let errs = load(&f, None).expect_err("unknown keys are errors");
+    assert_eq!(errs.0.len(), n);
+    for (i, e) in errs.0.iter().enumerate() {
+        assert!(
+            e.message.contains(&format!("unknown key `typo_{i}`")),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.location.as_ref().map(|l| l.line), Some(i + 3), "{e}");
+    }
 }

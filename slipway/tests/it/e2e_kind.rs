@@ -202,6 +202,15 @@ fn rollback_to(path: Option<&str>, greeting: &str) -> Run {
     r
 }
 
+/// The line an error block starts with (it names the cause).
+fn first_error_line(r: &Run) -> String {
+    r.stderr
+        .lines()
+        .find(|l| l.contains("error["))
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn expect_ok(r: &Run, what: &str) {
     assert_eq!(r.code, 0, "{what} failed:\n{}\n{}", r.stdout, r.stderr);
 }
@@ -342,6 +351,15 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
         first.took.as_secs_f64() / second.took.as_secs_f64()
     ));
 
+    // `logs`: the containers' own output, prefixed with pod and container.
+    let logs = slipway(&["logs"], &[]);
+    expect_ok(&logs, "logs");
+    assert!(
+        logs.stdout.contains("[pod/sample-") && logs.stdout.contains("listening on"),
+        "{}",
+        logs.stdout
+    );
+
     // 4. A config change rolls the pods; a client polling the NodePort sees no failure.
     let stop = Arc::new(AtomicBool::new(false));
     let poller = {
@@ -449,12 +467,7 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
         ),
     ] {
         let r = slipway_in(profile, &["deploy-local"], &[]);
-        let first = r
-            .stderr
-            .lines()
-            .find(|l| l.contains("error["))
-            .unwrap_or_default()
-            .to_string();
+        let first = first_error_line(&r);
         assert_eq!(
             r.code, 16,
             "{profile}: expected the rollout stage to fail:\n{}",
@@ -539,6 +552,68 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
     report.push(format!(
         "failure e2e-never-ready: exit 16 at its 25s release timeout ({:.1}s in all), naming the failing readiness probe",
         never.took.as_secs_f64()
+    ));
+
+    // 6c. Other workload kinds, from the failure fixture (slipway/tests/fixtures/failures),
+    // with the sample image this test loaded.
+    let plan = slipway(&["plan", "--output", "json"], &[]);
+    let image: serde_json::Value = serde_json::from_str(&plan.stdout).expect("plan JSON");
+    let image = image["images"][0]["reference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let fixture = repo().join("slipway/tests/fixtures/failures/pipeline.toml");
+    let fixture = fixture.to_str().unwrap();
+    for (profile, code, says, evidence) in [
+        ("job-fails", 16, "[rule job-failed", "127.0.0.1:1"),
+        (
+            "hook-fails",
+            15,
+            "hook job/fx-pre-upgrade failed",
+            "127.0.0.1:1",
+        ),
+        ("pvc-unbound", 16, "[rule unschedulable", "does-not-exist"),
+    ] {
+        let r = slipway_in(
+            profile,
+            &["--config", fixture, "deploy-local"],
+            &[("SAMPLE_IMAGE", &image)],
+        );
+        let _ = std::fs::write(
+            repo().join(format!("target/e2e-failures/{profile}.txt")),
+            &r.stderr,
+        );
+        assert_eq!(r.code, code, "{profile}:\n{}", r.stderr);
+        let first = first_error_line(&r);
+        assert!(first.contains(says), "{profile}: {first}\n{}", r.stderr);
+        assert!(
+            r.stderr.contains(evidence),
+            "{profile}: evidence {evidence:?}:\n{}",
+            r.stderr
+        );
+        report.push(format!(
+            "failure {profile}: exit {code} in {:.1}s: {}",
+            r.took.as_secs_f64(),
+            first.trim()
+        ));
+        let _ = slipway_in(
+            profile,
+            &["--config", fixture, "down"],
+            &[("SAMPLE_IMAGE", &image)],
+        );
+    }
+
+    // 6d. Slow is not broken: pods that turn ready only after a 20 s probe delay pass.
+    let slow = slipway_in("e2e-slow-start", &["deploy-local"], &[]);
+    expect_ok(&slow, "a slow-starting release");
+    assert!(
+        slow.took >= Duration::from_secs(20),
+        "{:.1}s",
+        slow.took.as_secs_f64()
+    );
+    report.push(format!(
+        "slow start (readiness after 20 s): passed in {:.1}s, nothing failed early",
+        slow.took.as_secs_f64()
     ));
 
     // 7. kubectl changed a field helm owns: Helm 4 stops at the conflict unless

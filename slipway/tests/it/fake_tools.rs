@@ -158,7 +158,7 @@ fn every_stage_failure_stops_the_run_with_its_exit_code() {
             15,
             json!({"tool": "helm", "match": ["upgrade"], "stderr": "boom-deploy\n", "exit": 1}),
             "boom-deploy",
-            "daemonsets,jobs",
+            "port-forward",
         ),
         (
             "rollout",
@@ -463,37 +463,42 @@ fn a_rerun_with_nothing_changed_skips_build_load_and_upgrade() {
 
 #[test]
 fn pending_release_is_reported_or_rolled_back() {
-    let s = Sandbox::new();
-    let pending = json!({"name": "web", "version": 3, "info": {"status": "pending-upgrade", "description": "Upgrade"}}).to_string();
-    s.rule(json!({"tool": "helm", "match": ["status"], "stdout": pending, "times": 1}));
-    let o = s.run(&["deploy-local"]);
-    assert_eq!(o.code, 15, "{}", o.all());
-    assert!(
-        o.stderr.contains("stuck in pending-upgrade at revision 3"),
-        "{}",
-        o.stderr
-    );
-    assert!(
-        o.stderr
-            .contains("helm rollback web --kube-context kind-fx --namespace apps"),
-        "{}",
-        o.stderr
-    );
-    assert!(!s.ran("helm upgrade"));
+    // The same on both helm majors (the fake rejects the other major's flags).
+    for version in ["v4.3.1", "v3.22.0"] {
+        let mut s = Sandbox::new();
+        s.set_env("FAKE_HELM_VERSION", version);
+        let pending = json!({"name": "web", "version": 3, "info": {"status": "pending-upgrade", "description": "Upgrade"}}).to_string();
+        s.rule(json!({"tool": "helm", "match": ["status"], "stdout": pending, "times": 1}));
+        let o = s.run(&["deploy-local"]);
+        assert_eq!(o.code, 15, "{version}: {}", o.all());
+        assert!(
+            o.stderr.contains("stuck in pending-upgrade at revision 3"),
+            "{}",
+            o.stderr
+        );
+        assert!(
+            o.stderr
+                .contains("helm rollback web --kube-context kind-fx --namespace apps"),
+            "{}",
+            o.stderr
+        );
+        assert!(!s.ran("helm upgrade"));
 
-    let s = Sandbox::new();
-    s.rule(json!({"tool": "helm", "match": ["status"], "stdout": pending, "times": 1}));
-    ok(&s, &["deploy-local", "--profile", "heal"]);
-    let lines = s.argv_lines();
-    let rb = lines
-        .iter()
-        .position(|l| l.starts_with("helm rollback web"))
-        .expect("rolled back");
-    let up = lines
-        .iter()
-        .position(|l| l.starts_with("helm upgrade"))
-        .expect("then upgraded");
-    assert!(rb < up);
+        let mut s = Sandbox::new();
+        s.set_env("FAKE_HELM_VERSION", version);
+        s.rule(json!({"tool": "helm", "match": ["status"], "stdout": pending, "times": 1}));
+        ok(&s, &["deploy-local", "--profile", "heal"]);
+        let lines = s.argv_lines();
+        let rb = lines
+            .iter()
+            .position(|l| l.starts_with("helm rollback web"))
+            .expect("rolled back");
+        let up = lines
+            .iter()
+            .position(|l| l.starts_with("helm upgrade"))
+            .expect("then upgraded");
+        assert!(rb < up);
+    }
 }
 
 #[test]

@@ -275,7 +275,7 @@ fn every_stage_has_a_distinct_documented_exit_code() {
             assert!(
                 [prev.name(), s.name()]
                     .iter()
-                    .all(|n| ["status", "down"].contains(n)),
+                    .all(|n| ["status", "down", "logs"].contains(n)),
                 "{prev} and {s} share exit code {c}"
             );
         }

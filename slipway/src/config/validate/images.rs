@@ -10,6 +10,16 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
     let exists = |rel: &Path| p.path(rel).exists();
     let mut repos: BTreeMap<String, &str> = BTreeMap::new();
     for img in &p.images {
+        if !crate::model::names::is_plain_name(&img.name) {
+            cx.err(
+                &path(&["images", &img.name]),
+                format!(
+                    "images name {:?} must be letters, digits, `.`, `_` or `-` (at most 63)",
+                    img.name
+                ),
+                None,
+            );
+        }
         let at = |k: &str| path(&["images", &img.name, k]);
         if let Some(prev) = repos.insert(img.repository().to_string(), &img.name) {
             cx.err(
@@ -22,20 +32,33 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
                 Some("give each image its own repository".into()),
             );
         }
-        let repo_ok = !img.repository().is_empty()
-            && img
-                .repository()
-                .chars()
-                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-/:".contains(ch));
-        if !repo_ok {
+        if !crate::model::names::is_repository(img.repository()) {
             cx.err(
                 &at("repository"),
                 format!(
-                    "repository {:?} is not a valid image name (lowercase, digits, . _ - /)",
+                    "repository {:?} is not a valid image name: [HOST[:PORT]/]PATH, each path part lowercase letters and digits joined by `.`, `_`, `__` or `-`",
                     img.repository()
                 ),
                 None,
             );
+        }
+        for (k, v) in &img.build_args {
+            if k.is_empty() || k.contains(['=', '\0']) || k.chars().any(char::is_whitespace) {
+                cx.err(
+                    &path(&["images", &img.name, "build_args", k]),
+                    format!(
+                        "build argument name {k:?} is empty or has `=`, a NUL byte or whitespace"
+                    ),
+                    None,
+                );
+            }
+            if v.contains('\0') {
+                cx.err(
+                    &path(&["images", &img.name, "build_args", k]),
+                    format!("build argument {k:?} has a NUL byte in its value"),
+                    None,
+                );
+            }
         }
         if !exists(&img.context) {
             cx.err(

@@ -36,6 +36,65 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
             None,
         );
     }
+    let mut host_ports = std::collections::BTreeMap::new();
+    for (i, m) in c.kind.port_mappings.iter().enumerate() {
+        let at = path(&["cluster", "kind", "port_mappings", &i.to_string()]);
+        if !["TCP", "UDP", "SCTP"].contains(&m.protocol.as_str()) {
+            cx.err(
+                &at,
+                format!(
+                    "port mapping protocol {:?} must be \"TCP\", \"UDP\" or \"SCTP\"",
+                    m.protocol
+                ),
+                None,
+            );
+        }
+        if m.container_port == 0 || m.host_port == 0 {
+            cx.err(&at, "port mapping ports must be 1-65535".into(), None);
+        }
+        if m.listen_address.parse::<std::net::IpAddr>().is_err() {
+            cx.err(
+                &at,
+                format!("listen_address {:?} is not an IP address", m.listen_address),
+                None,
+            );
+        }
+        let key = (m.listen_address.clone(), m.host_port, m.protocol.clone());
+        if let Some(prev) = host_ports.insert(key, i) {
+            cx.err(
+                &at,
+                format!(
+                    "port mappings {prev} and {i} both bind {}:{}/{}",
+                    m.listen_address, m.host_port, m.protocol
+                ),
+                None,
+            );
+        }
+    }
+    if let Some(n) = c.minikube.cpus {
+        if n < 2 {
+            cx.err(
+                &path(&["cluster", "minikube", "cpus"]),
+                format!("minikube needs at least 2 CPUs (cpus = {n})"),
+                None,
+            );
+        }
+    }
+    if let Some(mem) = &c.minikube.memory {
+        match minikube_mib(mem) {
+            Some(mib) if mib >= 1800 => {}
+            Some(mib) => cx.err(
+                &path(&["cluster", "minikube", "memory"]),
+                format!("minikube needs at least 1800 MiB of memory ({mem:?} is {mib} MiB)"),
+                None,
+            ),
+            None => cx.err(
+                &path(&["cluster", "minikube", "memory"]),
+                format!("memory {mem:?} is not a size minikube reads (e.g. \"4096\", \"4096mb\", \"4g\")"),
+                None,
+            ),
+        }
+    }
     if p.registry.is_some() && c.provider != Provider::Existing {
         cx.err(
             &path(&["registry"]),
@@ -59,5 +118,38 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
                 )),
             );
         }
+    }
+}
+
+/// A minikube `--memory` value in MiB: a number (MiB) with an optional b/k/m/g unit.
+fn minikube_mib(s: &str) -> Option<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t
+        .strip_suffix('b')
+        .filter(|r| !r.is_empty() && !r.ends_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or(&t);
+    let digits: String = t.chars().take_while(char::is_ascii_digit).collect();
+    let n: u64 = digits.parse().ok()?;
+    match &t[digits.len()..] {
+        "" | "m" => Some(n),
+        "g" => n.checked_mul(1024),
+        "k" => Some(n / 1024),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn minikube_memory_sizes() {
+        use super::minikube_mib as m;
+        assert_eq!(m("4096"), Some(4096));
+        assert_eq!(m("4096mb"), Some(4096));
+        assert_eq!(m("4g"), Some(4096));
+        assert_eq!(m("4GB"), Some(4096));
+        assert_eq!(m("2097152k"), Some(2048));
+        assert_eq!(m("lots"), None);
+        assert_eq!(m("4t"), None);
+        assert_eq!(m(""), None);
     }
 }

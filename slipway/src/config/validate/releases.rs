@@ -53,8 +53,20 @@ pub(super) fn check(p: &Pipeline, raw: &Table, cx: &mut Cx) {
     let is_file = |rel: &Path| p.path(rel).is_file();
     let secret_vars = secret_vars(p);
     let mut seen_release: BTreeMap<(String, String), &str> = BTreeMap::new();
+    let mut seen_secret: BTreeMap<(String, String), &str> = BTreeMap::new();
+    let rollout_budget = p.timeouts.budget(crate::model::Stage::Rollout);
     for r in &p.releases {
         let at = |k: &str| path(&["releases", &r.name, k]);
+        if !crate::model::names::is_plain_name(&r.name) {
+            cx.err(
+                &path(&["releases", &r.name]),
+                format!(
+                    "releases name {:?} must be letters, digits, `.`, `_` or `-` (at most 63)",
+                    r.name
+                ),
+                None,
+            );
+        }
         let ns = p.namespace_of(r);
         if r.release_name().len() > MAX_RELEASE_NAME {
             cx.err(
@@ -71,6 +83,17 @@ pub(super) fn check(p: &Pipeline, raw: &Table, cx: &mut Cx) {
                 &at("release"),
                 format!("release name {:?} must be a DNS label", r.release_name()),
                 None,
+            );
+        }
+        if r.timeout.0 > rollout_budget {
+            cx.err(
+                &at("timeout"),
+                format!(
+                    "the release timeout ({}) is longer than the rollout stage's budget ({}), which would cut it short",
+                    humantime::format_duration(r.timeout.0),
+                    humantime::format_duration(rollout_budget)
+                ),
+                Some("raise [timeouts] rollout, or lower the release's timeout".into()),
             );
         }
         if r.crash_limit == 0 {
@@ -194,6 +217,13 @@ pub(super) fn check(p: &Pipeline, raw: &Table, cx: &mut Cx) {
         }
         for (name, s) in &r.secrets {
             let sat = path(&["releases", &r.name, "secrets", name]);
+            if let Some(prev) = seen_secret.insert((ns.clone(), name.clone()), &r.name) {
+                cx.err(
+                    &sat,
+                    format!("releases `{prev}` and `{}` both create Secret {name:?} in namespace {ns:?}: one would overwrite the other", r.name),
+                    Some("declare the Secret under one release".into()),
+                );
+            }
             if !is_dns_subdomain(name) {
                 cx.err(
                     &sat,
@@ -244,7 +274,19 @@ pub(super) fn check(p: &Pipeline, raw: &Table, cx: &mut Cx) {
                     );
                 } else if let Err(e) = interp::read_env_file(&p.path(f)) {
                     cx.err(&sat, format!("secret `{name}`: {e}"), None);
-                } else if !exists(f) {
+                } else if let Ok(keys) = interp::read_env_file(&p.path(f)) {
+                    for k in keys.keys().filter(|k| s.from_env.contains_key(*k)) {
+                        cx.err(
+                            &[sat.clone(), path(&["from_env", k])].concat(),
+                            format!(
+                                "secret `{name}`: key {k:?} comes from both from_env and env_file {}",
+                                f.display()
+                            ),
+                            Some("keep one source per key".into()),
+                        );
+                    }
+                }
+                if !exists(f) {
                     cx.err(
                         &sat,
                         format!("secret `{name}`: env_file {} does not exist", f.display()),

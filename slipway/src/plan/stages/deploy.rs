@@ -8,7 +8,7 @@ use crate::config;
 use crate::model::{Cmd, Error, Stage};
 use crate::plan::digest::Hasher;
 use crate::plan::{Action, Guard, Planner};
-use crate::tools::helm;
+use crate::tools::{helm, kube_state};
 
 /// What `helm upgrade` (and `helm template`, which renders the same) is given for a
 /// release, and the digest of all of it.
@@ -133,11 +133,19 @@ impl Planner<'_> {
                 digest: input.digest.clone(),
                 probe: status,
             });
+            let (ctx, ns) = (&self.context, &input.namespace);
+            let action = Action::Upgrade {
+                release: rel.clone(),
+                cmd,
+                jobs: kube_state::get_workloads(ctx, ns),
+                pods: kube_state::get_pods(ctx, ns),
+                logs: kube_state::logs(ctx, ns, "{POD}", "{CONTAINER}", false),
+            };
             self.push(
                 Stage::Deploy,
                 format!("helm/{rel}"),
                 format!("helm upgrade --install {rel}"),
-                Action::Run { cmd },
+                action,
                 guard,
             );
         }

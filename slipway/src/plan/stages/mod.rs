@@ -6,6 +6,7 @@ mod deploy;
 mod down;
 mod health;
 mod load;
+mod logs;
 mod preflight;
 mod render;
 mod rollback;

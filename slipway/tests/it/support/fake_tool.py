@@ -7,7 +7,8 @@ one JSON line to $FAKE_LOG with the tool, argv, stdin, env and cwd. Behaviour:
 * Rules ($FAKE_RULES, a JSON list) inject faults. The first rule whose `tool`
   matches and whose `match` strings all occur in the joined argv applies:
   {"tool", "match": [..], "stdout", "stderr", "exit", "sleep", "times",
-   "echo_stdin": bool, "signal_delay": seconds, "then_simulate": bool}. `times` limits
+   "echo_stdin": bool, "signal_delay": seconds, "then_simulate": bool,
+   "grandchild": seconds}. `times` limits
   how often it fires; `then_simulate` only delays, then the simulation answers.
 * Otherwise a small simulated world kept in $FAKE_STATE/state.json answers:
   kind clusters and nodes, docker images, loaded images, helm releases (with the
@@ -104,6 +105,10 @@ def apply_rule(stdin):
             w["hits"][str(i)] = hits + 1
         if "signal_delay" in r:
             os.environ["FAKE_SIGNAL_DELAY"] = str(r["signal_delay"])
+        if "grandchild" in r:
+            # A process outside our group that keeps our stdout open after we exit.
+            import subprocess
+            subprocess.Popen(["sleep", str(r["grandchild"])], start_new_session=True)
         end = time.time() + r.get("sleep", 0)
         while time.time() < end:
             time.sleep(0.05)

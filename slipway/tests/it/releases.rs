@@ -1,6 +1,6 @@
-//! Tier 2: Helm 3 and Helm 4 against a fake helm that rejects the other major's flags
-//! (as cobra does), an unsupported helm, the remembered tool versions, and
-//! `rollback`.
+//! Tier 2, releases: Helm 3 and Helm 4 against a fake helm that rejects the other major's flags
+//! (as cobra does), an unsupported helm, the remembered tool versions, `rollback`,
+//! the render stage and `logs`.
 
 use crate::support::{Out, Sandbox};
 
@@ -235,4 +235,88 @@ fn a_chart_that_does_not_render_fails_before_anything_is_built() {
         "{}",
         o.stderr
     );
+}
+
+#[test]
+fn logs_stream_each_release_or_one_workload() {
+    let s = Sandbox::new();
+    ok(&s, &["deploy-local"]);
+    s.rule(serde_json::json!({"tool": "kubectl", "match": ["logs", "--selector=app.kubernetes.io/instance=web"],
+        "stdout": "[pod/web-0/web] listening on 0.0.0.0:8080\n[pod/web-1/web] GET /healthz 200\n"}));
+    let o = ok(&s, &["logs"]);
+    assert!(
+        o.stdout.contains(
+            "[pod/web-0/web] listening on 0.0.0.0:8080\n[pod/web-1/web] GET /healthz 200\n"
+        ),
+        "stdout:\n{}",
+        o.stdout
+    );
+    assert!(s.ran("kubectl --context kind-fx --namespace apps logs --selector=app.kubernetes.io/instance=web --all-containers --prefix --tail=50"), "{:?}", s.argv_lines());
+    ok(&s, &["logs", "deployment/web", "-f", "--tail", "5"]);
+    assert!(
+        s.ran(
+            "logs deployment/web --all-containers --prefix --tail=5 --max-log-requests=20 --follow"
+        ),
+        "{:?}",
+        s.argv_lines()
+    );
+    let bad = s.run(&["logs", "nope"]);
+    assert_eq!(bad.code, 2, "{}", bad.all());
+    // `plan --job logs` lists it, running nothing.
+    let plan = ok(&s, &["plan", "--job", "logs"]);
+    assert!(
+        plan.stdout
+            .contains("logs '--selector=app.kubernetes.io/instance=web' --all-containers"),
+        "{}",
+        plan.stdout
+    );
+}
+
+#[test]
+fn a_failed_hook_job_is_named_with_its_output() {
+    let s = Sandbox::new();
+    s.rule(serde_json::json!({"tool": "helm", "match": ["upgrade"], "exit": 1,
+        "stderr": "Error: UPGRADE FAILED: pre-upgrade hooks failed: 1 error occurred:\n\t* job web-pre-upgrade failed: BackoffLimitExceeded\n"}));
+    let jobs = serde_json::json!({"items": [{"kind": "Job", "metadata": {"name": "web-pre-upgrade", "annotations": {"helm.sh/hook": "pre-upgrade"}},
+        "spec": {"selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": "u1"}}},
+        "status": {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]}}]});
+    s.rule(serde_json::json!({"tool": "kubectl", "match": ["get", "daemonsets,jobs"], "stdout": jobs.to_string()}));
+    let pods = serde_json::json!({"items": [{"metadata": {"name": "web-pre-upgrade-x1", "labels": {"batch.kubernetes.io/controller-uid": "u1"}},
+        "status": {"phase": "Failed", "containerStatuses": [{"name": "migrate", "state": {"terminated": {"reason": "Error", "exitCode": 1}}}]}}]});
+    s.rule(serde_json::json!({"tool": "kubectl", "match": ["get", "pods"], "stdout": pods.to_string()}));
+    s.rule(serde_json::json!({"tool": "kubectl", "match": ["logs", "web-pre-upgrade-x1"], "stdout": "migration 0042 failed: relation exists\n"}));
+    let o = s.run(&["deploy-local"]);
+    assert_eq!(o.code, 15, "{}", o.all());
+    let first = o
+        .stderr
+        .lines()
+        .find(|l| l.contains("error[deploy]"))
+        .unwrap_or_default();
+    assert!(
+        first.contains("hook job/web-pre-upgrade failed: BackoffLimitExceeded"),
+        "{first}\n{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr
+            .contains("| migration 0042 failed: relation exists"),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("hook Job failed"), "{}", o.stderr);
+}
+
+#[test]
+fn a_node_image_that_cannot_be_pulled_gets_the_offline_hint() {
+    let s = Sandbox::new();
+    s.rule(serde_json::json!({"tool": "kind", "match": ["create", "cluster"], "exit": 1,
+        "stderr": "ERROR: failed to create cluster: failed to pull image \"kindest/node:v1.34.0\": command \"docker pull kindest/node:v1.34.0\" failed with error: exit status 1\nError response from daemon: Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host\n"}));
+    let o = s.run(&["deploy-local"]);
+    assert_eq!(o.code, 11, "{}", o.all());
+    assert!(
+        o.stderr.contains("could not be pulled") && o.stderr.contains("scripts/kind-node-image.sh"),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.stderr.contains("privileged"), "{}", o.stderr);
 }
