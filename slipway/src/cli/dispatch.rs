@@ -221,6 +221,21 @@ pub fn run(g: Global, command: Command) -> ExitCode {
             reporter.emit(Event::error(&e));
             reporter.summary(&[]);
             if !e.interrupted {
+                // What helm says of each release, for the bundle (never fails the run).
+                if e.stage.is_some_and(|s| s >= Stage::Deploy) {
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                    for (i, c) in plan.on_failure.iter().enumerate() {
+                        if let Ok(out) =
+                            ex.probe(e.stage.unwrap_or(Stage::Deploy), c, Some(deadline))
+                        {
+                            let what = c.args.get(..2).map(|a| a.join("-")).unwrap_or_default();
+                            sink.emit(Event::Evidence {
+                                name: format!("helm-{what}-{i}.json"),
+                                text: ex.redact(&format!("{}{}", out.stdout, out.stderr)),
+                            });
+                        }
+                    }
+                }
                 let run = super::bundle::Run {
                     project: &pipeline.project.name,
                     job: job.name(),

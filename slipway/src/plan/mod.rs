@@ -86,6 +86,10 @@ pub struct Plan {
     pub budgets: BTreeMap<Stage, u64>,
     /// How to reach what a deploy-local ends with.
     pub reach: Vec<String>,
+    /// Run only when the job fails, for the diagnosis bundle (each release's `helm
+    /// status` and `helm history`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub on_failure: Vec<Cmd>,
     /// Which helm the plan's helm commands are for and what that decided, per
     /// release (jobs that run helm only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -415,7 +419,7 @@ impl Action {
 }
 
 impl Plan {
-    /// Every command the plan may spawn, guards included.
+    /// Every command the plan may spawn, guards and diagnosis included.
     pub fn commands(&self) -> Vec<&Cmd> {
         self.steps
             .iter()
@@ -424,6 +428,7 @@ impl Plan {
                 v.extend(s.action.commands());
                 v
             })
+            .chain(self.on_failure.iter())
             .collect()
     }
 
@@ -513,6 +518,21 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
             })
             .collect(),
     });
+    let on_failure = if runs_helm {
+        p.releases
+            .iter()
+            .flat_map(|r| {
+                let ns = pl.namespace(r);
+                let rel = r.release_name();
+                [
+                    helm::status(rel, &ns, &pl.context),
+                    helm::history(rel, &ns, &pl.context),
+                ]
+            })
+            .collect()
+    } else {
+        vec![]
+    };
     Ok(Plan {
         project: p.project.name.clone(),
         job: o.job,
@@ -530,6 +550,7 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
             .collect(),
         reach,
         helm,
+        on_failure,
     })
 }
 

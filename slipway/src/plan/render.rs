@@ -281,6 +281,12 @@ impl Plan {
             }
             step(&mut s, st);
         }
+        if !self.on_failure.is_empty() {
+            let _ = writeln!(s, "\n## if the job fails: for the diagnosis bundle");
+            for c in &self.on_failure {
+                line(&mut s, c, "");
+            }
+        }
         s
     }
 }

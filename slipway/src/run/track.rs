@@ -258,7 +258,7 @@ pub fn judge(
             }
         }
         if !w.done {
-            let mut line = format!("{id}: {}/{} ready", w.ready, w.desired);
+            let mut line = format!("{id}: {}", w.progress);
             let stuck: Vec<String> = mine
                 .iter()
                 .filter(|p| !p.ready && p.phase != "Succeeded")
@@ -435,7 +435,9 @@ impl Runner<'_> {
                             ),
                         );
                         e.timed_out = true;
-                        e.tail = left;
+                        if left.len() > 1 {
+                            e.tail = left;
+                        }
                         keep_raw();
                         e.hint = Some(format!(
                             "nothing failed for good, it just did not become ready: a readiness probe that keeps failing is the usual cause (its last event is above); see `kubectl --context {} -n {} describe pods`",
@@ -643,6 +645,7 @@ mod tests {
             selector: labels("web"),
             ready: 0,
             desired: 1,
+            progress: "0/1 updated, 0 available, 0 old".into(),
             done,
             failed: None,
         }
@@ -832,7 +835,7 @@ mod tests {
             panic!("{v:?}")
         };
         assert!(
-            left[0].contains("deployment/web: 0/1 ready") && left[0].contains("statuscode: 503"),
+            left[0].contains("deployment/web: 0/1 updated") && left[0].contains("statuscode: 503"),
             "{left:?}"
         );
         // A pull error is retried for a while before it counts.

@@ -106,6 +106,8 @@ pub struct WorkloadState {
     pub selector: BTreeMap<String, String>,
     pub ready: i64,
     pub desired: i64,
+    /// How far the rollout is, in the controller's terms ("1/2 updated, 2 available").
+    pub progress: String,
     /// The rollout is complete (a Job: it succeeded).
     pub done: bool,
     /// It will not get there by itself: a Deployment past its progress deadline, a
@@ -149,7 +151,7 @@ pub fn parse_workloads(json: &str, release: &str) -> Result<Vec<WorkloadState>, 
                 .pointer("/spec/replicas")
                 .and_then(Value::as_i64)
                 .unwrap_or(1);
-            let (ready, desired, done, failed) = match kind.as_str() {
+            let (ready, desired, done, failed, progress) = match kind.as_str() {
                 "deployment" => {
                     let updated = n(i, "/status/updatedReplicas");
                     let total = n(i, "/status/replicas");
@@ -165,6 +167,10 @@ pub fn parse_workloads(json: &str, release: &str) -> Result<Vec<WorkloadState>, 
                             && total == replicas
                             && available == replicas,
                         stuck,
+                        format!(
+                            "{updated}/{replicas} updated, {available} available, {} old",
+                            (total - updated).max(0)
+                        ),
                     )
                 }
                 "statefulset" => {
@@ -180,6 +186,7 @@ pub fn parse_workloads(json: &str, release: &str) -> Result<Vec<WorkloadState>, 
                             && ready == replicas
                             && (on_delete || (updated == replicas && same_revision)),
                         None,
+                        format!("{ready}/{replicas} ready, {updated}/{replicas} updated"),
                     )
                 }
                 "daemonset" => {
@@ -191,6 +198,11 @@ pub fn parse_workloads(json: &str, release: &str) -> Result<Vec<WorkloadState>, 
                             && n(i, "/status/updatedNumberScheduled") == desired
                             && n(i, "/status/numberAvailable") == desired,
                         None,
+                        format!(
+                            "{}/{desired} updated, {} available",
+                            n(i, "/status/updatedNumberScheduled"),
+                            n(i, "/status/numberAvailable")
+                        ),
                     )
                 }
                 "job" => {
@@ -202,7 +214,14 @@ pub fn parse_workloads(json: &str, release: &str) -> Result<Vec<WorkloadState>, 
                         .filter(|(st, _, _)| st == "True")
                         .map(|(_, r, m)| format!("{r}: {m}"));
                     let complete = condition(i, "Complete").is_some_and(|(st, _, _)| st == "True");
-                    (n(i, "/status/succeeded"), completions, complete, failed)
+                    let succeeded = n(i, "/status/succeeded");
+                    (
+                        succeeded,
+                        completions,
+                        complete,
+                        failed,
+                        format!("{succeeded}/{completions} succeeded"),
+                    )
                 }
                 _ => return None,
             };
@@ -222,6 +241,7 @@ pub fn parse_workloads(json: &str, release: &str) -> Result<Vec<WorkloadState>, 
                 selector,
                 ready,
                 desired,
+                progress,
                 done,
                 failed,
             })
@@ -251,6 +271,7 @@ pub fn parse_failed_hooks(json: &str) -> Result<Vec<WorkloadState>, String> {
                     .collect(),
                 ready: 0,
                 desired: 1,
+                progress: String::new(),
                 done: false,
                 failed: Some(format!("{r}: {m}")),
             })

@@ -628,6 +628,10 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
         &["deploy-local"],
         &[("SAMPLE_GREETING", "hello without force")],
     );
+    let _ = std::fs::write(
+        repo().join("target/e2e-failures/no-force-conflicts.txt"),
+        &refused.stderr,
+    );
     assert_eq!(
         refused.code, 15,
         "Helm 4 without --force-conflicts:\n{}",

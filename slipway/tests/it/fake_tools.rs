@@ -271,6 +271,10 @@ fn health_failure_explains_the_pods() {
         "the commands slipway ran are in the bundle"
     );
     assert!(dir.join("web-pods.json").is_file());
+    let status = std::fs::read_to_string(dir.join("helm-status-web-0.json")).unwrap();
+    assert!(status.contains("\"status\": \"deployed\""), "{status}");
+    let history = std::fs::read_to_string(dir.join("helm-history-web-1.json")).unwrap();
+    assert!(history.contains("\"revision\": 1"), "{history}");
 }
 
 #[test]
