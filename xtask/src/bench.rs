@@ -77,37 +77,18 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         vars: None,
     })
     .map_err(|e| anyhow!("{e}"))?;
-    let p =
-        plan::build(&pipeline, &PlanOptions::new(Job::DeployLocal)).map_err(|e| anyhow!("{e}"))?;
+    let mut opts = PlanOptions::new(Job::DeployLocal);
+    if let Some(v) = slipway::run::tool_cache::cached("helm") {
+        opts.helm = slipway::tools::helm::Dialect::detected(&v);
+    }
+    let p = plan::build(&pipeline, &opts).map_err(|e| anyhow!("{e}"))?;
     let cluster = p.cluster.clone();
     let context = p.context.clone();
-    let reference = p
-        .images
-        .first()
-        .context("the pipeline has no image")?
-        .reference
-        .clone();
-    let helm = p
-        .steps
-        .iter()
-        .find_map(|s| match &s.action {
-            Action::Run { cmd } if s.id.starts_with("helm/") => Some(cmd.clone()),
-            _ => None,
-        })
-        .context("the plan has no helm upgrade")?;
-    let ns = helm
-        .args
-        .iter()
-        .skip_while(|a| *a != "--namespace")
-        .nth(1)
-        .cloned()
-        .context("helm upgrade has no --namespace")?;
-    let helm_args: Vec<String> = helm
-        .args
-        .iter()
-        .filter(|a| !a.starts_with("--description"))
-        .cloned()
-        .collect();
+    let Baseline {
+        reference,
+        ns,
+        helm_args,
+    } = baseline_inputs(&p)?;
 
     let exe = std::env::current_exe()?;
     let slipway = |args: &[&str]| -> anyhow::Result<()> {
@@ -224,4 +205,77 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
     std::fs::write(&out, serde_json::to_string_pretty(&json)?)?;
     eprintln!("[bench] wrote {}", out.display());
     Ok(())
+}
+
+/// What the baseline script is given, taken from slipway's own plan.
+struct Baseline {
+    reference: String,
+    ns: String,
+    helm_args: Vec<String>,
+}
+
+fn baseline_inputs(p: &plan::Plan) -> anyhow::Result<Baseline> {
+    let reference = p
+        .images
+        .first()
+        .context("the pipeline has no image")?
+        .reference
+        .clone();
+    let helm = p
+        .steps
+        .iter()
+        .find_map(|s| match &s.action {
+            Action::Upgrade { cmd, .. } => Some(cmd.clone()),
+            _ => None,
+        })
+        .context("the plan has no helm upgrade")?;
+    let ns = helm
+        .args
+        .iter()
+        .skip_while(|a| *a != "--namespace")
+        .nth(1)
+        .cloned()
+        .context("helm upgrade has no --namespace")?;
+    let helm_args = helm
+        .args
+        .iter()
+        .filter(|a| !a.starts_with("--description"))
+        .cloned()
+        .collect();
+    Ok(Baseline {
+        reference,
+        ns,
+        helm_args,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The benchmark's baseline is read off the plan of this repository's pipeline.
+    #[test]
+    fn the_baseline_comes_from_the_plan() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap();
+        let pipeline = config::load(&LoadOptions {
+            file: root.join("pipeline.toml"),
+            profile: Some("e2e".into()),
+            vars: Some(config::Vars::new(Default::default(), Default::default())),
+        })
+        .unwrap();
+        let p = plan::build(&pipeline, &PlanOptions::new(Job::DeployLocal)).unwrap();
+        let b = baseline_inputs(&p).unwrap();
+        assert_eq!(b.ns, "slipway-sample");
+        assert!(
+            b.reference.starts_with("slipway/sample:c-"),
+            "{}",
+            b.reference
+        );
+        assert_eq!(
+            &b.helm_args[..4],
+            ["upgrade", "--install", "sample", "helm/sample"]
+        );
+    }
 }

@@ -210,7 +210,9 @@ pub fn run(g: Global, command: Command) -> ExitCode {
                 });
             }
         }
-        Runner::new(&ex, &pipeline, &plan).execute_stages(|s| s != Stage::Preflight)
+        let runner = Runner::new(&ex, &pipeline, &plan);
+        runner.prefetch(std::time::Instant::now() + std::time::Duration::from_secs(60));
+        runner.execute_stages(|s| s != Stage::Preflight)
     })();
     match result {
         Ok(()) => {

@@ -30,6 +30,11 @@ pub struct Runner<'a> {
     cluster_absent: Mutex<bool>,
     /// The helm version preflight found.
     helm_found: Mutex<Option<semver::Version>>,
+    /// Guard probes run all at once before the stages (see [`Runner::prefetch`]).
+    prefetched: Mutex<HashMap<String, Output>>,
+    /// Set once a guarded step runs (it may change what the probes saw): from then on
+    /// every probe is asked again.
+    stale: std::sync::atomic::AtomicBool,
 }
 
 impl<'a> Runner<'a> {
@@ -42,7 +47,110 @@ impl<'a> Runner<'a> {
             forwards: smoke::Forwards::default(),
             cluster_absent: Mutex::new(false),
             helm_found: Mutex::new(None),
+            prefetched: Mutex::new(HashMap::new()),
+            stale: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Run every guard probe of the plan at once (they are independent reads), so a
+    /// run where nothing changed pays for the slowest probe, not for their sum. The
+    /// answers serve the guards until a guarded step runs.
+    pub fn prefetch(&self, deadline: Instant) {
+        // Node lists are read by the per-node image checks below.
+        let node_lists: Vec<String> = self
+            .plan
+            .steps
+            .iter()
+            .filter_map(|s| match &s.skip_if {
+                Some(Guard::ImageOnCluster { probe, .. }) => probe.nodes.as_ref().map(Cmd::display),
+                _ => None,
+            })
+            .collect();
+        let mut cmds: Vec<(Stage, &Cmd)> = vec![];
+        for s in self
+            .plan
+            .steps
+            .iter()
+            .filter(|s| s.stage != Stage::Preflight)
+        {
+            for c in s.skip_if.iter().flat_map(|g| g.commands()) {
+                if c.placeholders().is_empty()
+                    && !node_lists.contains(&c.display())
+                    && !cmds.iter().any(|(_, x)| x.display() == c.display())
+                {
+                    cmds.push((s.stage, c));
+                }
+            }
+        }
+        if cmds.len() < 2 {
+            return;
+        }
+        // First the cluster: when it is not up, the stages will change everything
+        // and there is nothing worth reading ahead.
+        let cluster_up = self.plan.steps.iter().find_map(|s| match &s.skip_if {
+            Some(Guard::ClusterUp { probe, .. }) => Some(probe),
+            _ => None,
+        });
+        // A cluster slipway does not manage is not read ahead (its guards are few).
+        let Some(probe) = cluster_up else { return };
+        {
+            let Ok(out) = self.ex.probe(Stage::Cluster, probe, Some(deadline)) else {
+                return;
+            };
+            let c = &self.pipeline.cluster;
+            let up = c.provider().is_up(c, out.code, &out.stdout) == Ok(true);
+            self.prefetched
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(probe.display(), out);
+            if !up {
+                return;
+            }
+            cmds.retain(|(_, c)| c.display() != probe.display());
+        }
+        let fetch = |stage: Stage, c: &Cmd| {
+            if let Ok(out) = self.ex.probe(stage, c, Some(deadline)) {
+                self.prefetched
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(c.display(), out);
+            }
+        };
+        std::thread::scope(|scope| {
+            for (stage, c) in cmds {
+                scope.spawn(move || fetch(stage, c));
+            }
+            // Per-node image checks, once the node list is known.
+            for s in &self.plan.steps {
+                if let Some(Guard::ImageOnCluster { probe, .. }) = &s.skip_if {
+                    let (stage, probe) = (s.stage, probe);
+                    scope.spawn(move || {
+                        let nodes = match &probe.nodes {
+                            Some(list) => {
+                                let Ok(out) = self.ex.probe(stage, list, Some(deadline)) else {
+                                    return;
+                                };
+                                let names =
+                                    self.pipeline.cluster.provider().node_names(&out.stdout);
+                                self.prefetched
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .insert(list.display(), out);
+                                names
+                            }
+                            None => vec![String::new()],
+                        };
+                        std::thread::scope(|inner| {
+                            for n in nodes {
+                                inner.spawn(move || {
+                                    fetch(stage, &probe.per_node.fill(&[("NODE", &n)]))
+                                });
+                            }
+                        });
+                    });
+                }
+            }
+        });
     }
 
     /// The helm preflight found, when the plan's helm commands were made for another
@@ -164,6 +272,11 @@ impl<'a> Runner<'a> {
                 });
                 return Ok(());
             }
+            // This step changes something a later guard may look at (rendering a
+            // chart changes nothing).
+            if !matches!(g, Guard::Rendered { .. }) {
+                self.stale.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
         }
         self.ex.events.emit(Event::StepStarted {
             stage,
@@ -279,6 +392,21 @@ impl<'a> Runner<'a> {
             .get(&key)
         {
             return Ok(o.clone());
+        }
+        if !self.stale.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Some(o) = self
+                .prefetched
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key)
+                .cloned()
+            {
+                self.probes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key, o.clone());
+                return Ok(o);
+            }
         }
         let out = self
             .ex
@@ -429,6 +557,7 @@ impl<'a> Runner<'a> {
             OnPending::Rollback => {
                 self.note(stage, format!("release {release} is {} at revision {}: rolling back", s.status, s.version));
                 self.probes.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                self.stale.store(true, std::sync::atomic::Ordering::SeqCst);
                 self.ex
                     .run(stage, rollback, Some(deadline))
                     .map_err(|e| e.into_error(stage, &format!("roll back pending release {release}")))?;

@@ -320,3 +320,41 @@ fn a_node_image_that_cannot_be_pulled_gets_the_offline_hint() {
     );
     assert!(!o.stderr.contains("privileged"), "{}", o.stderr);
 }
+
+/// Guard probes run at once before the stages when the cluster is up, each once; once
+/// a guarded step runs (an input changed), later guards ask again.
+#[test]
+fn guard_probes_are_read_ahead_once_and_asked_again_after_a_change() {
+    let s = Sandbox::new();
+    ok(&s, &["deploy-local"]);
+    let before = s.argv_lines().len();
+    let o = ok(&s, &["deploy-local"]);
+    let second: Vec<String> = s.argv_lines()[before..].to_vec();
+    let count = |needle: &str| second.iter().filter(|l| l.contains(needle)).count();
+    assert_eq!(count("helm status web"), 1, "{second:?}");
+    assert_eq!(count("docker image inspect"), 1, "{second:?}");
+    assert_eq!(count("crictl inspecti"), 1, "{second:?}");
+    assert!(
+        !second.iter().any(|l| l.starts_with("docker build")
+            || l.starts_with("kind load")
+            || l.starts_with("helm upgrade")),
+        "{second:?}"
+    );
+    assert!(
+        o.stderr.contains("already on all 1 node(s)"),
+        "{}",
+        o.stderr
+    );
+    // An input changes: the image is rebuilt, and the load and upgrade are not skipped on
+    // what was read before the build.
+    std::fs::write(s.project.join("app/main.txt"), "changed\n").unwrap();
+    let before = s.argv_lines().len();
+    ok(&s, &["deploy-local"]);
+    let third: Vec<String> = s.argv_lines()[before..].to_vec();
+    for step in ["docker build", "kind load", "helm upgrade"] {
+        assert!(
+            third.iter().any(|l| l.starts_with(step)),
+            "{step} did not run: {third:?}"
+        );
+    }
+}
