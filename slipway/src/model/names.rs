@@ -11,70 +11,19 @@ pub fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
-/// An image repository as the distribution reference grammar has it: an optional
-/// registry host (with a port) and `/`-separated path components of lowercase letters
-/// and digits, joined inside by one `.`, one or two `_`, or any number of `-`.
+/// An image repository (a name without tag or digest) by the distribution reference
+/// grammar, as `container_image_dist_ref` parses it (tested against the reference Go
+/// implementation): an optional registry host with a port, then `/`-separated
+/// lowercase path components.
 pub fn is_repository(s: &str) -> bool {
-    if s.is_empty() || s.len() > 255 {
-        return false;
-    }
-    let mut parts: Vec<&str> = s.split('/').collect();
-    let first = parts[0];
-    let is_host =
-        parts.len() > 1 && (first.contains('.') || first.contains(':') || first == "localhost");
-    if is_host {
-        let (host, port) = first.split_once(':').unwrap_or((first, ""));
-        let host_ok = !host.is_empty()
-            && host.split('.').all(|l| {
-                !l.is_empty()
-                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                    && !l.starts_with('-')
-                    && !l.ends_with('-')
-            });
-        let port_ok = port.is_empty() && !first.contains(':')
-            || !port.is_empty() && port.len() <= 5 && port.chars().all(|c| c.is_ascii_digit());
-        if !host_ok || !port_ok {
-            return false;
-        }
-        parts.remove(0);
-    }
-    parts.iter().all(|c| is_path_component(c))
+    container_image_dist_ref::ImgRef::new(s)
+        .is_ok_and(|r| r.tag().is_none() && r.digest().is_none() && r.name().to_str() == s)
 }
 
-fn is_path_component(c: &str) -> bool {
-    let b = c.as_bytes();
-    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
-    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-        return false;
-    }
-    let mut i = 0;
-    while i < b.len() {
-        if alnum(b[i]) {
-            i += 1;
-            continue;
-        }
-        // A separator: ".", "_", "__" or one or more "-", between alphanumerics.
-        let start = i;
-        match b[i] {
-            b'.' => i += 1,
-            b'_' => {
-                i += 1;
-                if i < b.len() && b[i] == b'_' {
-                    i += 1;
-                }
-            }
-            b'-' => {
-                while i < b.len() && b[i] == b'-' {
-                    i += 1;
-                }
-            }
-            _ => return false,
-        }
-        if i == start || i >= b.len() || !alnum(b[i]) {
-            return false;
-        }
-    }
-    true
+/// An image tag: a word character, then up to 127 word characters, `.` or `-`.
+pub fn is_tag(t: &str) -> bool {
+    let probe = format!("x:{t}");
+    container_image_dist_ref::ImgRef::new(&probe).is_ok_and(|r| r.tag() == Some(t))
 }
 
 /// A name slipway prints and uses in step ids (a table key such as `[smoke.NAME]`):

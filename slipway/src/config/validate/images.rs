@@ -117,12 +117,7 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
             ),
         }
         if let Some(t) = &img.tag {
-            if t.is_empty()
-                || t.len() > 128
-                || !t
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
-            {
+            if !crate::model::names::is_tag(t) {
                 cx.err(
                     &at("tag"),
                     format!("tag {t:?} is not a valid image tag"),
