@@ -217,10 +217,12 @@ pub fn run(g: Global, command: Command) -> ExitCode {
     match result {
         Ok(()) => {
             reporter.summary(&plan.reach);
-            finish(&reporter, exit::OK)
+            let code = finish_on(&reporter, recording.as_ref(), exit::OK);
+            junit(&g, &reporter, job, &recording);
+            code
         }
         Err(e) => {
-            reporter.emit(Event::error(&e));
+            recording.emit(Event::error(&e));
             reporter.summary(&[]);
             if !e.interrupted {
                 // What helm says of each release, for the bundle (never fails the run).
@@ -255,8 +257,22 @@ pub fn run(g: Global, command: Command) -> ExitCode {
                     }),
                 }
             }
-            finish(&reporter, e.exit_code())
+            let code = finish_on(&reporter, recording.as_ref(), e.exit_code());
+            junit(&g, &reporter, job, &recording);
+            code
         }
+    }
+}
+
+/// `--junit PATH`: the run as a JUnit report (after the run's last event).
+fn junit(g: &Global, reporter: &Reporter, job: Job, recording: &super::bundle::Recording) {
+    let Some(path) = &g.junit else { return };
+    if let Err(e) = super::junit::write(path, job.name(), &recording.events(), reporter.redactor())
+    {
+        reporter.line(&format!(
+            "could not write the JUnit report {}: {e}",
+            path.display()
+        ));
     }
 }
 
@@ -270,7 +286,12 @@ fn fail(reporter: &Reporter, e: &Error, ran: bool) -> ExitCode {
 }
 
 fn finish(reporter: &Reporter, code: i32) -> ExitCode {
-    reporter.emit(Event::RunFinished {
+    finish_on(reporter, reporter, code)
+}
+
+/// The end of the run, as an event into `sink` (the recording one, once a run began).
+fn finish_on(reporter: &Reporter, sink: &dyn Sink, code: i32) -> ExitCode {
+    sink.emit(Event::RunFinished {
         result: if code == exit::OK {
             Outcome::Ok
         } else {

@@ -6,6 +6,7 @@
 
 pub mod bundle;
 mod dispatch;
+pub mod junit;
 
 use std::path::PathBuf;
 
@@ -49,6 +50,9 @@ pub struct Global {
     /// Namespace for every release (overrides the pipeline)
     #[arg(long, short = 'n', global = true, env = "SLIPWAY_NAMESPACE")]
     pub namespace: Option<String>,
+    /// Also write a JUnit XML report here: a test case per stage and per check
+    #[arg(long, global = true, env = "SLIPWAY_JUNIT", value_name = "PATH")]
+    pub junit: Option<PathBuf>,
     /// Show each command and its output
     #[arg(long, short, global = true, conflicts_with = "quiet")]
     pub verbose: bool,

@@ -316,6 +316,13 @@ impl<'a> Runner<'a> {
                         err.hint = Some(format!(
                             "helm was given time to record release {release} as failed rather than leave it pending; rerun to continue (a release left pending is reported first, or rolled back with on_pending = \"rollback\")"
                         ));
+                    } else if let Some(manager) = conflict_manager(&err.tail) {
+                        err.message.push_str(&format!(
+                            " — a field helm applies was changed by \"{manager}\" (server-side apply conflict)"
+                        ));
+                        err.hint = Some(format!(
+                            "something other than helm (\"{manager}\", e.g. `kubectl set`/`edit`) changed a field of the release: let helm take it back with force_conflicts = true (the default with apply = \"server-side\"), or undo the change"
+                        ));
                     } else {
                         self.hook_failures(stage, jobs, pods, logs, &mut err, deadline);
                         err = err.or_hint(hint_for_step(step));
@@ -765,6 +772,19 @@ fn ctx_ns_flags(helm_cmd: &Cmd) -> String {
     out.join(" ")
 }
 
+/// The field manager a server-side apply conflict names (`conflict with "kubectl-set"`).
+fn conflict_manager(lines: &[String]) -> Option<String> {
+    lines.iter().find_map(|l| {
+        let rest = l.split("conflict with ").nth(1)?;
+        let rest = rest.trim_start_matches('\\').trim_start_matches('"');
+        let name: String = rest
+            .chars()
+            .take_while(|c| *c != '"' && *c != '\\')
+            .collect();
+        (!name.is_empty()).then_some(name)
+    })
+}
+
 const PULL_HINT: &str = "the cluster's node image could not be pulled (this machine cannot reach its registry): build the offline node image with `scripts/kind-node-image.sh` and set cluster.kind.node_image = \"slipway-local/kind-node:v1.34.4\" with cluster.kind.disable_default_cni = true (as the e2e profile does)";
 
 /// Does a line of `kind create cluster` / `minikube start` output say an image pull
@@ -797,4 +817,24 @@ fn hint_for_step(step: &Step) -> Option<String> {
         Stage::Deploy => "helm failed: `helm lint` the chart, and check the values; rerunning is safe".into(),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_conflicting_field_manager_is_named() {
+        let helm4 = [
+            "level=WARN msg=\"upgrade failed\" name=sample error=\"conflict occurred while applying object slipway-sample/sample apps/v1, Kind=Deployment: Apply failed with 1 conflict: conflict with \\\"kubectl-set\\\" using apps/v1: .spec\"".to_string(),
+            "Error: UPGRADE FAILED: conflict occurred while applying object x: Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1".to_string(),
+        ];
+        assert_eq!(
+            super::conflict_manager(&helm4[..1]).as_deref(),
+            Some("kubectl-set")
+        );
+        assert_eq!(
+            super::conflict_manager(&helm4[1..]).as_deref(),
+            Some("kubectl-edit")
+        );
+        assert_eq!(super::conflict_manager(&["Error: boom".to_string()]), None);
+    }
 }

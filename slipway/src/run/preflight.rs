@@ -232,14 +232,10 @@ pub fn run(
                     ),
                 }
             }
-            Ok(o) => c.fail(
-                "docker daemon",
-                format!(
-                    "`docker info` failed: {}",
-                    o.stderr.lines().last().unwrap_or("").trim()
-                ),
-                "start the Docker daemon and check that `docker info` answers",
-            ),
+            Ok(o) => {
+                let (what, fix) = docker::daemon_problem(&o.stderr);
+                c.fail("docker daemon", what, &fix)
+            }
             Err(e) => c.fail(
                 "docker daemon",
                 e.to_string(),

@@ -67,6 +67,36 @@ pub fn exec(container: &str, argv: &[&str]) -> Cmd {
         .timeout(PROBE)
 }
 
+/// Why `docker info` failed, from what it printed: (what is wrong, how to fix it).
+pub fn daemon_problem(stderr: &str) -> (String, String) {
+    let l = stderr.to_ascii_lowercase();
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|x| !x.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    if l.contains("permission denied") {
+        (
+            format!("the Docker daemon runs, but this user may not use its socket ({last})"),
+            "add yourself to the docker group (`sudo usermod -aG docker $USER`, then log in again), or run as a user who may".into(),
+        )
+    } else if l.contains("cannot connect to the docker daemon")
+        || l.contains("is the docker daemon running")
+        || l.contains("no such file or directory")
+    {
+        (
+            format!("no Docker daemon answers ({last})"),
+            "start it: `sudo systemctl start docker`; without systemd, `sudo dockerd &` (see README, Prerequisites); if DOCKER_HOST or a docker context points elsewhere, check it".into(),
+        )
+    } else {
+        (
+            format!("`docker info` failed: {last}"),
+            "start the Docker daemon and check that `docker info` answers".into(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +109,21 @@ mod tests {
             Some("/var/lib/docker")
         );
         assert_eq!(parse_root_dir("Cannot connect to the Docker daemon"), None);
+    }
+
+    #[test]
+    fn daemon_problems() {
+        let (what, fix) = super::daemon_problem("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n");
+        assert!(
+            what.starts_with("no Docker daemon answers") && fix.contains("dockerd"),
+            "{what} {fix}"
+        );
+        let (what, fix) = super::daemon_problem("permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock: Get \"http://%2Fvar%2Frun%2Fdocker.sock/v1.47/info\": dial unix /var/run/docker.sock: connect: permission denied\n");
+        assert!(
+            what.contains("may not use its socket") && fix.contains("docker group"),
+            "{what} {fix}"
+        );
+        let (what, _) = super::daemon_problem("something else\n");
+        assert!(what.contains("something else"));
     }
 }

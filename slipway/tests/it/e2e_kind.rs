@@ -638,8 +638,9 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
         refused.stderr
     );
     assert!(
-        refused.stderr.to_lowercase().contains("conflict"),
-        "{}",
+        first_error_line(&refused).contains("changed by \"kubectl-set\"")
+            && refused.stderr.contains("force_conflicts = true"),
+        "the conflict and its manager are named, with the fix:\n{}",
         refused.stderr
     );
     let redeployed = redeploy_after_drift(None, "hello after drift", &chart_value);

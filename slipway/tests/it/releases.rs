@@ -358,3 +358,64 @@ fn guard_probes_are_read_ahead_once_and_asked_again_after_a_change() {
         );
     }
 }
+
+#[test]
+fn junit_report_has_a_case_per_stage_and_check() {
+    let mut s = Sandbox::new();
+    let o = ok(&s, &["deploy-local", "--junit", "reports/slipway.xml"]);
+    let xml = std::fs::read_to_string(s.project.join("reports/slipway.xml")).unwrap();
+    assert!(
+        xml.contains("<testsuite name=\"slipway deploy-local\" tests=\""),
+        "{xml}"
+    );
+    assert!(xml.contains("failures=\"0\""), "{xml}");
+    for stage in [
+        "preflight",
+        "render",
+        "cluster",
+        "build",
+        "load",
+        "secrets",
+        "deploy",
+        "rollout",
+        "health",
+        "smoke",
+    ] {
+        assert!(
+            xml.contains(&format!(
+                "classname=\"deploy-local.stages\" name=\"{stage}\""
+            )),
+            "{stage}: {xml}"
+        );
+    }
+    assert!(xml.contains("name=\"check healthz\""), "{xml}");
+    assert!(!xml.contains(crate::support::CANARY), "{xml}");
+    assert!(o.stderr.contains("[run] succeeded"));
+    // A failing smoke check is a failure of its case and of its stage.
+    s.set_env(
+        "FAKE_HTTP",
+        &serde_json::json!({"GET /healthz": {"status": 500, "body": "boom"}}).to_string(),
+    );
+    let f = s.run(&["smoke", "--junit", "reports/smoke.xml"]);
+    assert_eq!(f.code, 18, "{}", f.all());
+    let xml = std::fs::read_to_string(s.project.join("reports/smoke.xml")).unwrap();
+    assert!(xml.contains("failures=\"2\""), "{xml}");
+    assert!(
+        xml.contains("<failure message=\"GET /healthz -&gt; 500"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn a_docker_daemon_that_does_not_answer_is_named_with_its_fix() {
+    for (stderr, says, fix) in [
+        ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n", "no Docker daemon answers", "dockerd"),
+        ("permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock\n", "may not use its socket", "docker group"),
+    ] {
+        let s = Sandbox::new();
+        s.rule(serde_json::json!({"tool": "docker", "match": ["info"], "stderr": stderr, "exit": 1}));
+        let o = s.run(&["deploy-local"]);
+        assert_eq!(o.code, 10, "{}", o.all());
+        assert!(o.stderr.contains(says) && o.stderr.contains(fix), "{}", o.stderr);
+    }
+}
