@@ -132,7 +132,7 @@ pub struct RunFlags {
 
 #[derive(Subcommand, Debug, Clone)]
 pub enum Command {
-    /// Preflight, cluster, build, load, secrets, deploy, rollout, health, smoke
+    /// Preflight, render, cluster, build, load, secrets, deploy, rollout, health, smoke
     DeployLocal(RunFlags),
     /// Run the smoke checks against what is deployed now
     Smoke,

@@ -1,4 +1,4 @@
-//! kubectl: namespace and secret application, workload discovery, rollouts, pod
+//! kubectl: namespace and secret application, workload discovery, pod
 //! health, port-forwards. Every call is pinned with `--context`.
 
 use std::collections::BTreeMap;
@@ -219,25 +219,6 @@ pub fn parse_workloads(json: &str, release: &str) -> Result<Vec<Workload>, Strin
             })
         })
         .collect())
-}
-
-/// `kubectl rollout status`; `timeout` is the `--timeout` argument (may be the
-/// `{TIMEOUT}` placeholder), `max` bounds the command itself.
-pub fn rollout_status(
-    context: &str,
-    namespace: &str,
-    workload: &str,
-    timeout: &str,
-    max: Duration,
-) -> Cmd {
-    at(context, Some(namespace))
-        .args([
-            "rollout".to_string(),
-            "status".into(),
-            workload.into(),
-            format!("--timeout={timeout}"),
-        ])
-        .timeout(max + Duration::from_secs(15))
 }
 
 pub fn get_pods(context: &str, namespace: &str, selector: &str) -> Cmd {

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use crate::support::{alive, normalize, Sandbox, CANARY};
 use serde_json::json;
 
-const STAGES: [&str; 10] = [
+/// A deploy-local's stages, in order.
+pub(crate) const STAGES: [&str; 10] = [
     "preflight",
     "render",
     "cluster",

@@ -369,18 +369,7 @@ fn junit_report_has_a_case_per_stage_and_check() {
         "{xml}"
     );
     assert!(xml.contains("failures=\"0\""), "{xml}");
-    for stage in [
-        "preflight",
-        "render",
-        "cluster",
-        "build",
-        "load",
-        "secrets",
-        "deploy",
-        "rollout",
-        "health",
-        "smoke",
-    ] {
+    for stage in crate::fake_tools::STAGES {
         assert!(
             xml.contains(&format!(
                 "classname=\"deploy-local.stages\" name=\"{stage}\""

@@ -45,7 +45,7 @@ impl Planner<'_> {
             out.push(ToolCheck {
                 tool: "kubectl".into(),
                 min: "1.24.0".into(),
-                why: "`apply --server-side` and `rollout status --timeout`".into(),
+                why: "`apply --server-side`, `logs --prefix` and `wait --for=condition`".into(),
                 version: kubectl::version(),
             });
         }
