@@ -62,7 +62,7 @@ fn job_of(c: &Command) -> Option<(Job, RunFlags)> {
         Command::Preflight { job } => (*job, RunFlags::default()),
         Command::Status => (Job::Status, RunFlags::default()),
         Command::Down { flags, .. } => (Job::Down, flags.clone()),
-        Command::Rollback { .. } => (Job::Rollback, RunFlags::default()),
+        Command::Rollback { flags, .. } => (Job::Rollback, flags.clone()),
         Command::Logs { .. } => (Job::Logs, RunFlags::default()),
         Command::Plan { job, flags, .. } => (*job, flags.clone()),
         Command::Completions { .. } => return None,
@@ -119,7 +119,7 @@ pub fn run(g: Global, command: Command) -> ExitCode {
     if let Command::Down { cluster, .. } | Command::Plan { cluster, .. } = &command {
         opts.with_cluster = *cluster;
     }
-    if let Command::Rollback { release, to } = &command {
+    if let Command::Rollback { release, to, .. } = &command {
         opts.release = release.clone();
         opts.revision = *to;
     }

@@ -177,6 +177,8 @@ pub enum Command {
         /// The revision to return to (see `helm history`; default: the previous one)
         #[arg(long, value_name = "REVISION", value_parser = clap::value_parser!(u32).range(1..))]
         to: Option<u32>,
+        #[command(flatten)]
+        flags: RunFlags,
     },
     /// What the release's containers print, each line prefixed with pod and container
     Logs {

@@ -150,7 +150,7 @@ impl Job {
     /// context and are meant for the local cluster slipway manages. (`deploy` is
     /// the way to a cluster slipway does not manage.)
     pub fn guarded(self) -> bool {
-        matches!(self, Job::DeployLocal | Job::Down)
+        matches!(self, Job::DeployLocal | Job::Down | Job::Rollback)
     }
 
     pub fn name(self) -> &'static str {

@@ -408,3 +408,22 @@ fn a_docker_daemon_that_does_not_answer_is_named_with_its_fix() {
         assert!(o.stderr.contains(says) && o.stderr.contains(fix), "{}", o.stderr);
     }
 }
+
+/// `rollback` changes the cluster: the context guard applies to it as to deploy-local.
+#[test]
+fn rollback_is_guarded_like_deploy_local() {
+    let mut s = Sandbox::new();
+    s.set_env("FAKE_CONTEXTS", "prod");
+    ok(&s, &["deploy-local"]);
+    let o = s.run(&["rollback", "--kube-context", "prod"]);
+    assert_eq!(o.code, 10, "{}", o.all());
+    assert!(o.stderr.contains("context guard"), "{}", o.stderr);
+    assert!(!s.ran("helm rollback"));
+    // Told so, it goes ahead.
+    let o = s.run(&["rollback", "--kube-context", "prod", "--allow-context"]);
+    assert!(
+        s.ran("helm rollback web --kube-context prod"),
+        "{}",
+        o.all()
+    );
+}

@@ -95,6 +95,19 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
             ),
         }
     }
+    if let Some(r) = &p.registry {
+        // A prefix for image references: HOST[:PORT][/PATH], no scheme.
+        if !crate::model::names::is_repository(&format!("{}/x", r.url)) {
+            cx.err(
+                &path(&["registry", "url"]),
+                format!(
+                    "registry url {:?} is not an image reference prefix: HOST[:PORT][/PATH], lowercase path, no scheme",
+                    r.url
+                ),
+                Some("e.g. \"registry.example.com/team\" or \"localhost:5000\"".into()),
+            );
+        }
+    }
     if p.registry.is_some() && c.provider != Provider::Existing {
         cx.err(
             &path(&["registry"]),
