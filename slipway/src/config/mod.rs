@@ -244,6 +244,7 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
         .and_then(Value::as_str)
         .map(String::from);
     let explicit = opts.profile.is_some();
+    let named_default = !explicit && default_profile.is_some();
     let profile = opts
         .profile
         .clone()
@@ -277,14 +278,22 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
             format!("profile `{profile}` must be a table"),
             None,
         ),
-        None if explicit || !profiles.is_empty() => {
+        None if explicit || named_default || !profiles.is_empty() => {
             let names: Vec<&str> = profiles.keys().map(String::as_str).collect();
             let hint = match nearest(&profile, &names) {
                 Some(n) => format!("did you mean `{n}`? defined profiles: {}", names.join(", ")),
                 None if names.is_empty() => "this pipeline defines no [profiles]".into(),
                 None => format!("defined profiles: {}", names.join(", ")),
             };
-            cx.err(&[], format!("unknown profile `{profile}`"), Some(hint));
+            if named_default {
+                cx.err(
+                    &path(&["project", "default_profile"]),
+                    format!("default_profile `{profile}` is not a profile of this pipeline"),
+                    Some(hint),
+                );
+            } else {
+                cx.err(&[], format!("unknown profile `{profile}`"), Some(hint));
+            }
         }
         None => {}
     }

@@ -60,6 +60,31 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
                 );
             }
         }
+        let is_dir = |rel: &Path| p.path(rel).is_dir();
+        let context_is_file = exists(&img.context) && !is_dir(&img.context);
+        let dockerfile_is_dir = is_dir(&img.dockerfile());
+        if context_is_file {
+            cx.err(
+                &at("context"),
+                format!(
+                    "image `{}`: build context {} is a file, not a directory",
+                    img.name,
+                    img.context.display()
+                ),
+                None,
+            );
+        }
+        if dockerfile_is_dir {
+            cx.err(
+                &at("dockerfile"),
+                format!(
+                    "image `{}`: Dockerfile {} is a directory, not a file",
+                    img.name,
+                    img.dockerfile().display()
+                ),
+                None,
+            );
+        }
         if !exists(&img.context) {
             cx.err(
                 &at("context"),
@@ -72,7 +97,7 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
             );
         }
         let df = img.dockerfile();
-        if !exists(&df) {
+        if !exists(&df) && !context_is_file {
             cx.err(
                 &at(if img.dockerfile.is_some() {
                     "dockerfile"

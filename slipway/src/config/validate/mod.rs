@@ -12,6 +12,7 @@ use super::{image_refs, nearest, path, Cx, Pipeline, IMAGE_FIELDS};
 
 /// `raw` is the merged pipeline before `${VAR}` interpolation.
 pub(super) fn all(p: &Pipeline, raw: &Table, cx: &mut Cx) {
+    unresolved_image_refs(raw, &mut vec![], cx);
     project::check(p, cx);
     images::check(p, cx);
     releases::check(p, raw, cx);
@@ -19,6 +20,47 @@ pub(super) fn all(p: &Pipeline, raw: &Table, cx: &mut Cx) {
 }
 
 pub(super) use crate::model::names::{is_dns_label, is_dns_subdomain};
+
+/// `${images.…}` is resolved in release values and smoke checks only: anywhere else it
+/// would reach a tool as written.
+fn unresolved_image_refs(t: &Table, at: &mut Vec<String>, cx: &mut Cx) {
+    for (k, v) in t {
+        at.push(k.clone());
+        let resolved_here = matches!(
+            at.iter().map(String::as_str).collect::<Vec<_>>().as_slice(),
+            ["releases", _, "set" | "set_string", ..] | ["smoke", ..] | ["profiles", ..]
+        );
+        match v {
+            toml::Value::Table(inner) => unresolved_image_refs(inner, at, cx),
+            toml::Value::String(s) if !resolved_here && s.contains("${images.") => cx.err(
+                at,
+                format!(
+                    "`{}` is not resolved here: `${{images.…}}` works in a release's `set`/`set_string` and in smoke checks",
+                    at.join(".")
+                ),
+                None,
+            ),
+            toml::Value::Array(items) if !resolved_here => {
+                for (i, item) in items.iter().enumerate() {
+                    if item.as_str().is_some_and(|s| s.contains("${images.")) {
+                        at.push(i.to_string());
+                        cx.err(
+                            at,
+                            format!(
+                                "`{}` is not resolved here: `${{images.…}}` works in a release's `set`/`set_string` and in smoke checks",
+                                at.join(".")
+                            ),
+                            None,
+                        );
+                        at.pop();
+                    }
+                }
+            }
+            _ => {}
+        }
+        at.pop();
+    }
+}
 
 /// `${images.NAME.FIELD}` references in `s` must name a defined image and field.
 pub(super) fn check_refs(p: &Pipeline, cx: &mut Cx, at: Vec<String>, s: &str) {
