@@ -456,6 +456,29 @@ impl Runner<'_> {
         }
     }
 
+    /// One container's output through a `kubectl logs` template (`{POD}`,
+    /// `{CONTAINER}`): kept masked as evidence (`logs-POD-CONTAINER{suffix}.txt`), its
+    /// last 20 lines returned.
+    fn container_logs(
+        &self,
+        stage: Stage,
+        tmpl: &crate::model::Cmd,
+        pod: &str,
+        container: &str,
+        suffix: &str,
+        deadline: Instant,
+    ) -> Result<Vec<String>, crate::exec::ExecError> {
+        let cmd = tmpl.fill(&[("POD", pod), ("CONTAINER", container)]);
+        let out = self.ex.run(stage, &cmd, Some(deadline))?;
+        let text = self.ex.redact(&out.stdout);
+        let lines = crate::model::last_lines(&text, 20);
+        self.ex.events.emit(Event::Evidence {
+            name: format!("logs-{pod}-{container}{suffix}.txt"),
+            text,
+        });
+        Ok(lines)
+    }
+
     /// helm failed: if a hook Job failed, say which and show what its pod printed.
     pub(super) fn hook_failures(
         &self,
@@ -487,20 +510,11 @@ impl Runner<'_> {
             .unwrap_or_default();
         if let Some(p) = all.iter().rev().find(|p| job.selects(&p.labels)) {
             for c in &p.containers {
-                let cmd = logs.fill(&[("POD", &p.name), ("CONTAINER", &c.name)]);
-                if let Ok(o) = self.ex.run(stage, &cmd, Some(deadline)) {
-                    let text = self.ex.redact(&format!("{}{}", o.stdout, o.stderr));
+                if let Ok(lines) = self.container_logs(stage, logs, &p.name, &c.name, "", deadline)
+                {
                     err.tail
                         .push(format!("logs of hook pod {}/{}:", p.name, c.name));
-                    err.tail.extend(
-                        crate::model::last_lines(&text, 20)
-                            .iter()
-                            .map(|l| format!("  | {l}")),
-                    );
-                    self.ex.events.emit(Event::Evidence {
-                        name: format!("logs-{}-{}.txt", p.name, c.name),
-                        text,
-                    });
+                    err.tail.extend(lines.iter().map(|l| format!("  | {l}")));
                 }
             }
         }
@@ -552,16 +566,14 @@ impl Runner<'_> {
                 vec![(false, &t.logs)]
             };
             for (previous, tmpl) in want {
-                let cmd = tmpl.fill(&[("POD", p), ("CONTAINER", c)]);
                 let label = match (previous, f.rule) {
                     (true, _) => "previous instance",
                     (false, "crash-loop") => "the instance that exited",
                     (false, _) => "current instance",
                 };
-                match self.ex.run(stage, &cmd, Some(deadline)) {
-                    Ok(out) => {
-                        let text = self.ex.redact(&out.stdout);
-                        let lines = crate::model::last_lines(&text, 20);
+                let suffix = if previous { "-previous" } else { "" };
+                match self.container_logs(stage, tmpl, p, c, suffix, deadline) {
+                    Ok(lines) => {
                         e.tail.push(format!(
                             "logs of {p}/{c} ({label}, last {} lines):",
                             lines.len()
@@ -570,13 +582,6 @@ impl Runner<'_> {
                             e.tail.push("  (no output)".into());
                         }
                         e.tail.extend(lines.iter().map(|l| format!("  | {l}")));
-                        self.ex.events.emit(Event::Evidence {
-                            name: format!(
-                                "logs-{p}-{c}{}.txt",
-                                if previous { "-previous" } else { "" }
-                            ),
-                            text,
-                        });
                     }
                     Err(err) if err.failure == Failure::Interrupted => break,
                     Err(err) => e

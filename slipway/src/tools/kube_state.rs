@@ -12,7 +12,7 @@ use super::kubectl::items;
 use super::{Cmd, PROBE};
 
 fn at(context: &str, namespace: &str) -> Cmd {
-    Cmd::new("kubectl", ["--context", context, "--namespace", namespace])
+    super::kubectl::at(context, Some(namespace))
 }
 
 /// The release's workloads, Jobs included.

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{Cmd, PROBE};
 use crate::model::Stdin;
 
-fn at(context: &str, namespace: Option<&str>) -> Cmd {
+pub(super) fn at(context: &str, namespace: Option<&str>) -> Cmd {
     let c = Cmd::new("kubectl", ["--context", context]);
     match namespace {
         Some(ns) => c.args(["--namespace", ns]),

@@ -10,16 +10,7 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
     let exists = |rel: &Path| p.path(rel).exists();
     let mut repos: BTreeMap<String, &str> = BTreeMap::new();
     for img in &p.images {
-        if !crate::model::names::is_plain_name(&img.name) {
-            cx.err(
-                &path(&["images", &img.name]),
-                format!(
-                    "images name {:?} must be letters, digits, `.`, `_` or `-` (at most 63)",
-                    img.name
-                ),
-                None,
-            );
-        }
+        super::check_table_name(cx, "images", &img.name);
         let at = |k: &str| path(&["images", &img.name, k]);
         if let Some(prev) = repos.insert(img.repository().to_string(), &img.name) {
             cx.err(

@@ -62,6 +62,19 @@ fn unresolved_image_refs(t: &Table, at: &mut Vec<String>, cx: &mut Cx) {
     }
 }
 
+/// A `[SECTION.NAME]` key is printed and used in step ids: no spaces or escapes.
+fn check_table_name(cx: &mut Cx, section: &str, name: &str) {
+    if !crate::model::names::is_plain_name(name) {
+        cx.err(
+            &path(&[section, name]),
+            format!(
+                "{section} name {name:?} must be letters, digits, `.`, `_` or `-` (at most 63)"
+            ),
+            None,
+        );
+    }
+}
+
 /// `${images.NAME.FIELD}` references in `s` must name a defined image and field.
 pub(super) fn check_refs(p: &Pipeline, cx: &mut Cx, at: Vec<String>, s: &str) {
     let image_names: Vec<&str> = p.images.iter().map(|i| i.name.as_str()).collect();

@@ -57,16 +57,7 @@ pub(super) fn check(p: &Pipeline, raw: &Table, cx: &mut Cx) {
     let rollout_budget = p.timeouts.budget(crate::model::Stage::Rollout);
     for r in &p.releases {
         let at = |k: &str| path(&["releases", &r.name, k]);
-        if !crate::model::names::is_plain_name(&r.name) {
-            cx.err(
-                &path(&["releases", &r.name]),
-                format!(
-                    "releases name {:?} must be letters, digits, `.`, `_` or `-` (at most 63)",
-                    r.name
-                ),
-                None,
-            );
-        }
+        super::check_table_name(cx, "releases", &r.name);
         let ns = p.namespace_of(r);
         if r.release_name().len() > MAX_RELEASE_NAME {
             cx.err(

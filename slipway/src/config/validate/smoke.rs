@@ -9,16 +9,7 @@ pub(super) fn check(p: &Pipeline, raw: &Table, cx: &mut Cx) {
     let release_names: Vec<&str> = p.releases.iter().map(|r| r.name.as_str()).collect();
     let secret_vars = super::releases::secret_vars(p);
     for ch in &p.smoke {
-        if !crate::model::names::is_plain_name(&ch.name) {
-            cx.err(
-                &path(&["smoke", &ch.name]),
-                format!(
-                    "smoke name {:?} must be letters, digits, `.`, `_` or `-` (at most 63)",
-                    ch.name
-                ),
-                None,
-            );
-        }
+        super::check_table_name(cx, "smoke", &ch.name);
         let at = |k: &str| path(&["smoke", &ch.name, k]);
         if let Some(r) = &ch.release {
             if !release_names.contains(&r.as_str()) {
