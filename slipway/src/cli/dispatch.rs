@@ -47,6 +47,7 @@ fn plan_options(job: Job, g: &Global, f: &RunFlags) -> PlanOptions {
         context: g.kube_context.clone(),
         namespace: g.namespace.clone(),
         allow_context: f.allow_context,
+        provision: !g.no_provision,
         ..PlanOptions::new(job)
     }
 }
@@ -177,6 +178,11 @@ pub fn run(g: Global, command: Command) -> ExitCode {
         pipeline.vars.clone(),
         signals,
     );
+    // Tools slipway provisioned earlier serve jobs without a preflight (status, logs)
+    // too; preflight decides again for the jobs that have one.
+    if opts.provision && pipeline.tools.provision {
+        crate::run::adopt_provisioned(&ex, &pipeline.tools);
+    }
     let result = (|| {
         // Jobs that change a cluster run one at a time per cluster.
         let preflight_only = matches!(command, Command::Preflight { .. });

@@ -53,6 +53,10 @@ pub struct Global {
     /// Also write a JUnit XML report here: a test case per stage and per check
     #[arg(long, global = true, env = "SLIPWAY_JUNIT", value_name = "PATH")]
     pub junit: Option<PathBuf>,
+    /// Never provision a missing tool or start a stopped Docker engine: fail
+    /// preflight instead
+    #[arg(long, global = true, env = "SLIPWAY_NO_PROVISION", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_provision: bool,
     /// Show each command and its output
     #[arg(long, short, global = true, conflicts_with = "quiet")]
     pub verbose: bool,
@@ -122,11 +126,11 @@ fn job_parser() -> impl clap::builder::TypedValueParser<Value = Job> {
 #[derive(Args, Debug, Clone, Default)]
 pub struct RunFlags {
     /// Rebuild, reload and redeploy even when nothing changed
-    #[arg(long, env = "SLIPWAY_FORCE")]
+    #[arg(long, env = "SLIPWAY_FORCE", value_parser = clap::builder::BoolishValueParser::new())]
     pub force: bool,
     /// Let a command that changes the cluster use a kube context that is not the
     /// local cluster slipway manages
-    #[arg(long, env = "SLIPWAY_ALLOW_CONTEXT")]
+    #[arg(long, env = "SLIPWAY_ALLOW_CONTEXT", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_context: bool,
 }
 

@@ -25,7 +25,8 @@ pub use interp::Vars;
 pub use types::*;
 
 const TOP_LEVEL: &[&str] = &[
-    "project", "cluster", "registry", "images", "releases", "smoke", "timeouts", "profiles",
+    "project", "cluster", "registry", "images", "releases", "smoke", "timeouts", "tools",
+    "profiles",
 ];
 
 /// The validated pipeline for one profile.
@@ -41,6 +42,7 @@ pub struct Pipeline {
     pub releases: Vec<Release>,
     pub smoke: Vec<Check>,
     pub timeouts: Timeouts,
+    pub tools: Tools,
     pub vars: Vars,
 }
 
@@ -345,6 +347,10 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
         Some(v) => cx.strict(v.clone(), &path(&["timeouts"])),
         None => Some(Timeouts::default()),
     };
+    let tools: Option<Tools> = match merged.get("tools") {
+        Some(v) => cx.strict(v.clone(), &path(&["tools"])),
+        None => Some(Tools::default_on()),
+    };
     let images: Vec<Image> = cx.named_section(&merged, "images", |i: &mut Image, n| i.name = n);
     let releases: Vec<Release> =
         cx.named_section(&merged, "releases", |r: &mut Release, n| r.name = n);
@@ -368,6 +374,7 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
         releases,
         smoke,
         timeouts: timeouts.unwrap_or_default(),
+        tools: tools.unwrap_or_else(Tools::default_on),
         vars,
     };
     validate::all(&p, &raw, &mut cx);
@@ -791,6 +798,7 @@ fn known_keys(at: &[String]) -> Vec<&'static str> {
         ["releases", _] => crate::model::fields_of::<Release>().to_vec(),
         ["releases", _, "secrets", _] => crate::model::fields_of::<SecretSpec>().to_vec(),
         ["timeouts"] => Stage::iter().map(Stage::name).collect(),
+        ["tools"] => crate::model::fields_of::<Tools>().to_vec(),
         _ => vec![],
     }
 }

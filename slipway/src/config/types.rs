@@ -45,6 +45,53 @@ fn default_namespace() -> String {
     "default".into()
 }
 
+/// `[tools]`: the versions slipway provisions into its cache when a tool is missing
+/// or too old. A version pinned here is also the least one accepted from PATH.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tools {
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub helm: Option<String>,
+    #[serde(default)]
+    pub kubectl: Option<String>,
+    #[serde(default)]
+    pub minikube: Option<String>,
+    /// Provision missing tools and start a stopped Docker engine (default true;
+    /// `--no-provision` or `SLIPWAY_NO_PROVISION=1` turn it off).
+    #[serde(default = "yes")]
+    pub provision: bool,
+    /// Fetch official releases from `MIRROR/HOST/PATH` instead of `https://HOST/PATH`.
+    #[serde(default)]
+    pub mirror: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Tools {
+    /// No `[tools]` table: the built-in versions, provisioning on.
+    pub fn default_on() -> Tools {
+        Tools {
+            provision: true,
+            ..Tools::default()
+        }
+    }
+
+    /// The version pinned for `tool`, if any.
+    pub fn pinned(&self, tool: &str) -> Option<&str> {
+        match tool {
+            "kind" => self.kind.as_deref(),
+            "helm" => self.helm.as_deref(),
+            "kubectl" => self.kubectl.as_deref(),
+            "minikube" => self.minikube.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 /// With a registry, images are pushed there instead of loaded into the cluster.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct Registry {

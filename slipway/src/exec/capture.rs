@@ -17,19 +17,36 @@ pub const LIMIT: usize = 16 << 20;
 /// Longest line streamed to the sink; the rest of a longer line is cut.
 const LINE_LIMIT: usize = 64 << 10;
 
+/// Where each complete line goes besides the kept tail.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Lines {
+    /// To the sink's child output (shown with --verbose).
+    Verbose,
+    /// As the command's answer (an `Output` event: `logs`).
+    Answer,
+    /// Lines `[name HH:MM:SS] text` are progress notes; others as `Verbose`.
+    Progress,
+}
+
+/// The text of a recipe's progress line `[name HH:MM:SS] text`.
+pub fn progress_text(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix('[')?;
+    let (tag, text) = rest.split_once("] ")?;
+    let time = tag.rsplit(' ').next()?;
+    (time.len() == 8 && time.bytes().filter(|b| *b == b':').count() == 2).then_some(text)
+}
+
 pub struct Capture {
     kept: Arc<Mutex<VecDeque<u8>>>,
     done: mpsc::Receiver<()>,
 }
 
 impl Capture {
-    /// `stream`: also pass each line on as the command's answer (an `Output` event:
-    /// `logs`), not only for --verbose.
     pub fn start(
         stage: Stage,
         pipe: Option<impl Read + Send + 'static>,
         sink: Arc<dyn Sink>,
-        stream: bool,
+        lines: Lines,
     ) -> Capture {
         let (tx, done) = mpsc::channel();
         let kept = Arc::new(Mutex::new(VecDeque::new()));
@@ -46,12 +63,16 @@ impl Capture {
                     for &b in &buf[..n] {
                         if b == b'\n' {
                             let text = String::from_utf8_lossy(&line);
-                            if stream {
-                                sink.emit(Event::Output {
-                                    text: format!("{}\n", text.trim_end()),
-                                });
-                            } else {
-                                sink.child_output(stage, text.trim_end());
+                            let text = text.trim_end();
+                            match (lines, progress_text(text)) {
+                                (Lines::Answer, _) => sink.emit(Event::Output {
+                                    text: format!("{text}\n"),
+                                }),
+                                (Lines::Progress, Some(p)) => sink.emit(Event::Note {
+                                    stage,
+                                    message: p.to_string(),
+                                }),
+                                _ => sink.child_output(stage, text),
                             }
                             line.clear();
                         } else if line.len() < LINE_LIMIT {

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use capture::Capture;
+use capture::{Capture, Lines};
 pub use signals::Signals;
 
 use crate::model::{
@@ -106,6 +106,8 @@ pub struct Executor {
     pub vars: Vars,
     signals: Signals,
     commands: Mutex<BTreeMap<Stage, usize>>,
+    /// Programs resolved to a binary other than PATH's (tools slipway provisioned).
+    tools: Mutex<BTreeMap<String, PathBuf>>,
 }
 
 fn signal_group(pid: u32, sig: libc::c_int) {
@@ -123,7 +125,83 @@ impl Executor {
             vars,
             signals,
             commands: Mutex::new(BTreeMap::new()),
+            tools: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Run `program` from `path` from now on (a tool slipway provisioned), without
+    /// touching anyone's PATH.
+    pub fn use_tool(&self, program: &str, path: PathBuf) {
+        self.tools
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(program.to_string(), path);
+    }
+
+    /// The binary `program` runs: a provisioned tool, else PATH's.
+    pub fn locate(&self, program: &str) -> Option<PathBuf> {
+        let chosen = self
+            .tools
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(program)
+            .cloned();
+        chosen.or_else(|| which::which(program).ok())
+    }
+
+    fn program(&self, program: &str) -> std::ffi::OsString {
+        self.tools
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(program)
+            .map_or_else(|| program.into(), |p| p.clone().into_os_string())
+    }
+
+    /// Start a daemon that outlives slipway (the Docker engine): its own session,
+    /// output appended to `log`, never waited for or signalled. Returns its pid.
+    pub fn start_daemon(
+        &self,
+        stage: Stage,
+        cmd: &Cmd,
+        log: &std::path::Path,
+    ) -> Result<u32, ExecError> {
+        let shown = self.redact(&cmd.display());
+        let fail = |e: String| ExecError {
+            command: shown.clone(),
+            failure: Failure::Spawn(e),
+            tail: vec![],
+            hint: None,
+        };
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| fail(format!("cannot open {}: {e}", log.display())))?;
+        let err = out.try_clone().map_err(|e| fail(e.to_string()))?;
+        let mut c = Command::new(self.program(&cmd.program));
+        c.args(&cmd.args)
+            .envs(&cmd.env)
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        // SAFETY: setsid(2) is async-signal-safe; the child leaves slipway's session
+        // so neither a terminal hangup nor slipway's exit reaches it.
+        unsafe {
+            c.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let child = c.spawn().map_err(|e| fail(e.to_string()))?;
+        self.count(stage);
+        self.events.emit(Event::Command {
+            stage,
+            command: format!("{shown} &"),
+            exit_code: None,
+            duration_ms: 0,
+        });
+        Ok(child.id())
     }
 
     pub fn cancelled(&self) -> bool {
@@ -203,7 +281,7 @@ impl Executor {
     }
 
     fn command(&self, cmd: &Cmd) -> Command {
-        let mut c = Command::new(&cmd.program);
+        let mut c = Command::new(self.program(&cmd.program));
         c.args(&cmd.args)
             .envs(&cmd.env)
             .current_dir(cmd.cwd.clone().unwrap_or_else(|| self.root.clone()))
@@ -334,9 +412,22 @@ impl Executor {
             stage,
             child.stdout.take(),
             Arc::clone(&self.events),
-            cmd.stream,
+            if cmd.stream {
+                Lines::Answer
+            } else {
+                Lines::Verbose
+            },
         );
-        let stderr = Capture::start(stage, child.stderr.take(), Arc::clone(&self.events), false);
+        let stderr = Capture::start(
+            stage,
+            child.stderr.take(),
+            Arc::clone(&self.events),
+            if cmd.progress {
+                Lines::Progress
+            } else {
+                Lines::Verbose
+            },
+        );
         let limit = deadline.map_or(cmd.timeout, |d| {
             cmd.timeout.min(d.saturating_duration_since(started))
         });

@@ -34,6 +34,10 @@ pub struct Cmd {
     /// Its stdout is the answer, printed as it comes (`logs`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub stream: bool,
+    /// A long build whose stderr lines `[name HH:MM:SS] phase…` report progress:
+    /// each becomes a note (which phase, how long it took).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub progress: bool,
     /// On Ctrl-C the child gets SIGINT and this long to exit before SIGKILL
     /// (helm needs time to mark the release failed instead of leaving it pending).
     #[serde(with = "super::secs")]
@@ -122,6 +126,7 @@ impl Cmd {
             retries: 0,
             secret_output: false,
             stream: false,
+            progress: false,
             interrupt_grace: Duration::from_secs(5),
         }
     }
@@ -159,6 +164,12 @@ impl Cmd {
     /// Print its stdout as it comes.
     pub fn streamed(mut self) -> Cmd {
         self.stream = true;
+        self
+    }
+
+    /// Its stderr reports phases (see [`Cmd::progress`]).
+    pub fn progress(mut self) -> Cmd {
+        self.progress = true;
         self
     }
 

@@ -50,6 +50,9 @@ pub struct PlanOptions {
     /// `logs --follow` and `--tail`.
     pub follow: bool,
     pub tail: u32,
+    /// Provision missing tools and start a stopped Docker engine (unless
+    /// `[tools] provision = false` says otherwise).
+    pub provision: bool,
 }
 
 impl PlanOptions {
@@ -68,6 +71,7 @@ impl PlanOptions {
             workload: None,
             follow: false,
             tail: 50,
+            provision: true,
         }
     }
 }
@@ -134,6 +138,13 @@ pub enum Action {
     Preflight(Preflight),
     Run {
         cmd: Cmd,
+    },
+    /// Create the cluster; first make sure its node image is there (pulled, or built
+    /// offline when the registry cannot be reached).
+    CreateCluster {
+        cmd: Cmd,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        node: Option<crate::providers::NodeImage>,
     },
     /// Look at the release before upgrading: stop (or roll back) if it is stuck pending.
     ReleaseGate {
@@ -266,6 +277,11 @@ pub struct Track {
 pub struct Preflight {
     pub tools: Vec<ToolCheck>,
     pub docker_daemon: Option<Cmd>,
+    /// Provisioning is on (tools, a stopped Docker engine).
+    pub provision: bool,
+    /// When the daemon does not answer and can be started here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docker_start: Option<DockerStart>,
     /// Minimum free space, in GiB, for Docker's data root and the temp dir.
     pub min_free_gib: u64,
     /// For `existing`: the context must exist and answer.
@@ -283,6 +299,48 @@ pub struct ToolCheck {
     pub min: String,
     pub why: String,
     pub version: Cmd,
+    /// How slipway gets this tool when PATH has none at `min` or later.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supply: Option<Supply>,
+}
+
+/// A tool slipway provisions into its cache: the official release binary (checksum
+/// verified), else a build from the Go module proxy with slipway's recipe.
+#[derive(Clone, Debug, Serialize)]
+pub struct Supply {
+    pub version: String,
+    /// Where the provisioned binary lives (the cache is keyed by version).
+    pub path: PathBuf,
+    /// The official release: fetch it, fetch its published SHA-256, compare.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download: Option<Fetch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build: Option<Cmd>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Fetch {
+    /// Writes the file to `file`.
+    pub fetch: Cmd,
+    pub file: PathBuf,
+    /// Prints the published checksum.
+    pub checksum: Cmd,
+    /// For an archive: unpack the binary (`tar -xzf ARCHIVE -C DIR MEMBER`), found
+    /// then at `unpacked`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unpack: Option<Cmd>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unpacked: Option<PathBuf>,
+}
+
+/// Start a Docker engine that is installed but not running (root, no systemd): with
+/// its runtime wrapper and log under slipway's cache. Never touches a running one.
+#[derive(Clone, Debug, Serialize)]
+pub struct DockerStart {
+    pub dockerd: Cmd,
+    /// The runtime wrapper (a shell script) written before dockerd starts.
+    pub wrapper: PathBuf,
+    pub log: PathBuf,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -359,7 +417,15 @@ impl Action {
         match self {
             Action::Preflight(pf) => {
                 let mut v: Vec<&Cmd> = pf.tools.iter().map(|t| &t.version).collect();
+                for s in pf.tools.iter().filter_map(|t| t.supply.as_ref()) {
+                    if let Some(d) = &s.download {
+                        v.extend([&d.checksum, &d.fetch]);
+                        v.extend(d.unpack.iter());
+                    }
+                    v.extend(s.build.iter());
+                }
                 v.extend(pf.docker_daemon.iter());
+                v.extend(pf.docker_start.iter().map(|d| &d.dockerd));
                 v.extend(pf.guard.iter().flat_map(|g| g.kubeconfig.iter()));
                 if let Some(c) = &pf.context {
                     v.extend([&c.list, &c.ready]);
@@ -367,6 +433,13 @@ impl Action {
                 v
             }
             Action::Run { cmd } | Action::Render { cmd, .. } => vec![cmd],
+            Action::CreateCluster { cmd, node } => {
+                let mut v = vec![cmd];
+                if let Some(n) = node {
+                    v.extend([&n.inspect, &n.pull, &n.build, &n.create]);
+                }
+                v
+            }
             Action::Upgrade {
                 cmd,
                 jobs,

@@ -59,6 +59,25 @@ fn step(s: &mut String, step: &Step) {
     }
     match &step.action {
         Action::Run { cmd } => line(s, cmd, ""),
+        Action::CreateCluster { cmd, node } => match node {
+            None => line(s, cmd, ""),
+            Some(n) => {
+                line(s, &n.inspect, "the node image is here, or");
+                line(s, &n.pull, "it is pulled; then:");
+                line(s, cmd, "");
+                let _ = writeln!(
+                    s,
+                    "#   if the pull fails because the registry cannot be reached: build {} offline, create from it",
+                    n.offline
+                );
+                line(
+                    s,
+                    &n.build,
+                    "slipway's recipe, written to this directory first",
+                );
+                line(s, &n.create, "");
+            }
+        },
         Action::Render { cmd, .. } => {
             line(s, cmd, "output discarded: only whether it renders counts")
         }
@@ -81,6 +100,29 @@ fn step(s: &mut String, step: &Step) {
                     &t.version,
                     &format!("{} >= {}: {}", t.tool, t.min, t.why),
                 );
+                if let Some(p) = &t.supply {
+                    let _ = writeln!(
+                        s,
+                        "#   none that will do on PATH: use {} (slipway's cache), provisioning {} {} there first:",
+                        p.path.display(),
+                        t.tool,
+                        p.version
+                    );
+                    if let Some(d) = &p.download {
+                        line(s, &d.checksum, "the published SHA-256");
+                        line(s, &d.fetch, "the official release, checked against it");
+                        if let Some(u) = &d.unpack {
+                            line(s, u, "");
+                        }
+                    }
+                    if let Some(b) = &p.build {
+                        line(
+                            s,
+                            b,
+                            "else: build from the Go module proxy (slipway's recipe)",
+                        );
+                    }
+                }
             }
             if let Some(d) = &pf.docker_daemon {
                 line(
@@ -89,6 +131,17 @@ fn step(s: &mut String, step: &Step) {
                     &format!(
                         "the daemon answers; >= {} GiB free in its data root and the temp dir",
                         pf.min_free_gib
+                    ),
+                );
+            }
+            if let Some(d) = &pf.docker_start {
+                line(
+                    s,
+                    &d.dockerd,
+                    &format!(
+                        "only if no daemon runs and slipway may start one (root, no systemd); runtime {}, log {}",
+                        d.wrapper.display(),
+                        d.log.display()
                     ),
                 );
             }

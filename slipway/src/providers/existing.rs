@@ -23,6 +23,7 @@ impl Provider for Existing {
             title: format!("check that context {context} answers"),
             cmd: kubectl::readyz(context),
             probe: None,
+            node: None,
         }
     }
 

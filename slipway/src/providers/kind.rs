@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cluster, Ensure, ImageProbe, Provider, ToolReq};
+use super::{Cluster, Ensure, ImageProbe, NodeImage, Provider, ToolReq};
 use crate::model::{Cmd, Stdin};
-use crate::tools::{docker, kind as tool};
+use crate::tools::{docker, kind as tool, provision};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct Settings {
@@ -63,24 +63,57 @@ impl Provider for Kind {
 
     fn ensure(&self, c: &Cluster, _context: &str, budget: Duration) -> Ensure {
         let s = &c.kind;
-        let mut cmd = Cmd::new(
-            "kind",
-            ["create", "cluster", "--name", &c.name, "--config", "-"],
-        );
-        if let Some(img) = &s.node_image {
-            cmd = cmd.args(["--image", img]);
-        }
-        let cmd = cmd
-            .arg(format!("--wait={}s", s.wait.0.as_secs()))
-            .stdin(Stdin::Text {
-                text: tool::cluster_config(s.disable_default_cni, &s.port_mappings),
-            })
-            .timeout(budget)
-            .grace(Duration::from_secs(30));
+        let create = |image: Option<&str>, no_cni: bool| {
+            let mut cmd = Cmd::new(
+                "kind",
+                ["create", "cluster", "--name", &c.name, "--config", "-"],
+            );
+            if let Some(img) = image {
+                cmd = cmd.args(["--image", img]);
+            }
+            cmd.arg(format!("--wait={}s", s.wait.0.as_secs()))
+                .stdin(Stdin::Text {
+                    text: tool::cluster_config(no_cni, &s.port_mappings),
+                })
+                .timeout(budget)
+                .grace(Duration::from_secs(30))
+        };
+        let cmd = create(s.node_image.as_deref(), s.disable_default_cni);
+        // kind pulls its node image itself, and offline that fails after minutes of
+        // retries: look first, and build slipway's offline image when it cannot come.
+        let node = provision::cache_root().map(|cache| {
+            let image = s
+                .node_image
+                .clone()
+                .unwrap_or_else(|| tool::DEFAULT_NODE_IMAGE.to_string());
+            let offline = match image.strip_prefix("slipway-local/kind-node:") {
+                Some(_) => image.clone(),
+                None => provision::offline_node_image(),
+            };
+            let k8s = offline
+                .rsplit(':')
+                .next()
+                .unwrap_or(provision::OFFLINE_NODE_K8S);
+            NodeImage {
+                inspect: docker::image_id(&image),
+                pull: docker::pull(&image),
+                build: provision::recipe_cmd(
+                    &provision::NODE_IMAGE,
+                    &cache,
+                    &[],
+                    &[("K8S_VERSION", k8s), ("SLIPWAY_NODE_IMAGE", &offline)],
+                ),
+                // The offline image brings its own CNI (a bridge), not kindnet.
+                create: create(Some(&offline), true),
+                offline,
+                image,
+            }
+        });
         Ensure {
             title: format!("create kind cluster {}", c.name),
             cmd,
             probe: Some(tool::get_clusters()),
+            node,
         }
     }
 

@@ -69,6 +69,7 @@ impl Provider for Minikube {
                 budget,
             ),
             probe: Some(tool::status(&c.name)),
+            node: None,
         }
     }
 

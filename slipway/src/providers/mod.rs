@@ -120,6 +120,22 @@ pub struct Ensure {
     pub cmd: Cmd,
     /// When it says the cluster is up, `cmd` is skipped.
     pub probe: Option<Cmd>,
+    /// The node image `cmd` needs, and the offline way when it cannot be pulled.
+    pub node: Option<NodeImage>,
+}
+
+/// A cluster's node image: present, else pulled, else (when the registry cannot be
+/// reached) built offline with slipway's recipe and the cluster created from that.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeImage {
+    pub image: String,
+    pub inspect: Cmd,
+    pub pull: Cmd,
+    /// The offline image's name (never the public one's).
+    pub offline: String,
+    pub build: Cmd,
+    /// The cluster's creation from the offline image.
+    pub create: Cmd,
 }
 
 /// How to check that every node holds an image: list the nodes (if the provider

@@ -6,6 +6,9 @@
 pub mod lock;
 mod ops;
 mod preflight;
+mod provision;
+
+pub use provision::adopt_provisioned;
 mod smoke;
 pub mod tool_cache;
 pub mod track;
@@ -285,6 +288,37 @@ impl<'a> Runner<'a> {
         });
         let started = Instant::now();
         match &step.action {
+            Action::CreateCluster { cmd, node } => {
+                let mut deadline = deadline;
+                let cmd = match node {
+                    Some(n) => {
+                        let took = Instant::now();
+                        let offline = provision::node_image(self.ex, n, deadline)?;
+                        // A node image build has its own timeout, not the stage's.
+                        deadline += took.elapsed();
+                        if offline {
+                            &n.create
+                        } else {
+                            cmd
+                        }
+                    }
+                    None => cmd,
+                };
+                self.ex.run(stage, cmd, Some(deadline)).map_err(|e| {
+                    let interrupted = e.failure == Failure::Interrupted;
+                    let err = e.into_error(stage, &step.title);
+                    if interrupted {
+                        err
+                    } else {
+                        let pull = err.tail.iter().any(|l| is_pull_failure(l));
+                        err.or_hint(if pull {
+                            Some(PULL_HINT.into())
+                        } else {
+                            hint_for_step(step)
+                        })
+                    }
+                })?;
+            }
             Action::Run { cmd } => {
                 self.ex.run(stage, cmd, Some(deadline)).map_err(|e| {
                     let interrupted = e.failure == Failure::Interrupted;
@@ -292,13 +326,7 @@ impl<'a> Runner<'a> {
                     if interrupted {
                         err
                     } else {
-                        let pull =
-                            stage == Stage::Cluster && err.tail.iter().any(|l| is_pull_failure(l));
-                        err.or_hint(if pull {
-                            Some(PULL_HINT.into())
-                        } else {
-                            hint_for_step(step)
-                        })
+                        err.or_hint(hint_for_step(step))
                     }
                 })?;
             }
@@ -785,7 +813,7 @@ fn conflict_manager(lines: &[String]) -> Option<String> {
     })
 }
 
-const PULL_HINT: &str = "the cluster's node image could not be pulled (this machine cannot reach its registry): build the offline node image with `scripts/kind-node-image.sh` and set cluster.kind.node_image = \"slipway-local/kind-node:v1.34.4\" with cluster.kind.disable_default_cni = true (as the e2e profile does)";
+const PULL_HINT: &str = "the cluster's node image could not be pulled (this machine cannot reach its registry): let slipway build its offline node image (it does unless --no-provision, SLIPWAY_NO_PROVISION or [tools] provision = false), or set cluster.kind.node_image to an image this machine has";
 
 /// Does a line of `kind create cluster` / `minikube start` output say an image pull
 /// failed for a network or registry reason?

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::exec::{Executor, Failure};
 use crate::model::{Error, Event, Redactor, Stage};
-use crate::plan::{ContextGuard, Preflight};
+use crate::plan::{ContextGuard, Preflight, ToolCheck};
 use crate::providers::Cluster;
 use crate::tools::{self, docker, helm, kubectl};
 
@@ -76,7 +76,7 @@ fn owned(
     let Some(cmd) = &g.kubeconfig else {
         return Ok(None);
     };
-    if which::which(&cmd.program).is_err() {
+    if ex.locate(&cmd.program).is_none() {
         // The tool check reports it already.
         return Ok(None);
     }
@@ -92,11 +92,101 @@ fn owned(
     })
 }
 
+/// What is wrong with a tool, and how to fix it.
+type Problem = (String, String);
+
+/// Start the Docker engine; its wait does not count against preflight's budget.
+fn start_docker(
+    ex: &Executor,
+    ds: &crate::plan::DockerStart,
+    info: &crate::model::Cmd,
+    deadline: &mut Instant,
+) -> Result<String, String> {
+    let took = Instant::now();
+    let r = super::provision::start_docker(ex, ds, info);
+    *deadline += took.elapsed();
+    r
+}
+
+/// The version of the tool at `path` (remembered per binary), or what went wrong and
+/// how to fix it. The `String` says whether it was remembered.
+fn version_of(
+    ex: &Executor,
+    t: &ToolCheck,
+    path: &Path,
+    cache: Option<&super::tool_cache::Cache>,
+    deadline: Instant,
+) -> Result<Result<(semver::Version, &'static str), Problem>, Error> {
+    if let Some(v) = cache.and_then(|c| c.lookup(path)) {
+        return Ok(Ok((v, ", remembered")));
+    }
+    let stage = Stage::Preflight;
+    let cmd = super::provision::version_cmd(t, path);
+    let out = match ex.probe(stage, &cmd, Some(deadline)) {
+        Ok(o) => o,
+        Err(e) if e.failure == Failure::Interrupted => {
+            return Err(Error::interrupted(Some(stage), "preflight was interrupted"))
+        }
+        Err(e) => {
+            return Ok(Err((
+                format!(
+                    "{} at {} did not report a version: {e}",
+                    t.tool,
+                    path.display()
+                ),
+                "reinstall it".into(),
+            )))
+        }
+    };
+    let text = format!("{}\n{}", out.stdout, out.stderr);
+    let v = match t.tool.as_str() {
+        "kubectl" => kubectl::parse_client_version(&out.stdout),
+        "helm" if out.ok() => helm::parse_version(&out.stdout),
+        "helm" => None,
+        _ => tools::parse_version(&text),
+    };
+    let first = |t: &str| {
+        t.lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    match v {
+        Some(v) => {
+            if let Some(c) = cache {
+                c.store(path, &v);
+            }
+            Ok(Ok((v, "")))
+        }
+        None if t.tool == "helm" => Ok(Err((
+            format!(
+                "{} does not answer `{}` as Helm 3 and 4 do (Helm 2 or not helm?): {}",
+                path.display(),
+                t.version.display(),
+                first(&text)
+            ),
+            format!(
+                "install Helm 4 (or Helm 3 >= {}); README.md, Prerequisites",
+                helm::MIN_VERSION
+            ),
+        ))),
+        None => Ok(Err((
+            format!(
+                "cannot read a version from `{}`: {}",
+                cmd.display(),
+                first(&text)
+            ),
+            "check the tool works".into(),
+        ))),
+    }
+}
+
 pub fn run(
     ex: &Executor,
     cluster: &Cluster,
     pf: &Preflight,
-    deadline: Instant,
+    mut deadline: Instant,
 ) -> Result<Found, Error> {
     let stage = Stage::Preflight;
     let mut c = Checks { ex, failed: vec![] };
@@ -104,95 +194,107 @@ pub fn run(
     let cache = super::tool_cache::Cache::user();
     let mut found = Found::default();
     for t in &pf.tools {
-        let Ok(path) = which::which(&t.tool) else {
-            c.fail(
-                &t.tool,
-                "not found on PATH".into(),
-                &format!("install {} >= {} (README.md, Prerequisites)", t.tool, t.min),
-            );
+        let min = semver::Version::parse(&t.min).unwrap_or_else(|_| semver::Version::new(0, 0, 0));
+        // PATH's tool first: used as it is when its version will do.
+        let problem = match which::which(&t.tool) {
+            Err(_) => (
+                "not found on PATH".to_string(),
+                format!("install {} >= {} (README.md, Prerequisites)", t.tool, t.min),
+            ),
+            Ok(path) => match version_of(ex, t, &path, cache.as_ref(), deadline)? {
+                Ok((v, how)) if v >= min => {
+                    c.pass(
+                        &t.tool,
+                        format!("{v} at {} (>= {min}{how})", path.display()),
+                    );
+                    have_docker |= t.tool == "docker";
+                    if t.tool == "helm" {
+                        found.helm = Some(v);
+                    }
+                    continue;
+                }
+                Ok((v, _)) => (
+                    format!(
+                        "{v} at {} is older than {min}, needed for {}",
+                        path.display(),
+                        t.why
+                    ),
+                    format!(
+                        "upgrade {} to {min} or later (Helm 4 is the tested default)",
+                        t.tool
+                    ),
+                ),
+                Err(p) => p,
+            },
+        };
+        let Some(s) = &t.supply else {
+            let fix = if t.tool != "docker" && !pf.provision {
+                format!("{}; or drop --no-provision (and SLIPWAY_NO_PROVISION, [tools] provision = false) to let slipway provision it", problem.1)
+            } else {
+                problem.1
+            };
+            c.fail(&t.tool, problem.0, &fix);
             continue;
         };
-        have_docker |= t.tool == "docker";
-        let cached = cache.as_ref().and_then(|c| c.lookup(&path));
-        let (version, text) = match cached.clone() {
-            Some(v) => (Some(v), String::new()),
-            None => {
-                let out = match ex.probe(stage, &t.version, Some(deadline)) {
-                    Ok(o) => o,
-                    Err(e) if e.failure == Failure::Interrupted => {
-                        return Err(Error::interrupted(Some(stage), "preflight was interrupted"))
-                    }
-                    Err(e) => {
-                        c.fail(
-                            &t.tool,
-                            format!(
-                                "{} at {} did not report a version: {e}",
-                                t.tool,
-                                path.display()
-                            ),
-                            "reinstall it",
-                        );
-                        continue;
-                    }
-                };
-                let text = format!("{}\n{}", out.stdout, out.stderr);
-                let v = match t.tool.as_str() {
-                    "kubectl" => kubectl::parse_client_version(&out.stdout),
-                    "helm" if out.ok() => helm::parse_version(&out.stdout),
-                    "helm" => None,
-                    _ => tools::parse_version(&text),
-                };
-                if let (Some(v), Some(c)) = (&v, &cache) {
-                    c.store(&path, v);
+        // Then slipway's cache, provisioning into it when the pinned version is absent.
+        let how = if s.path.is_file() {
+            "slipway's cache".to_string()
+        } else {
+            ex.events.emit(Event::Note {
+                stage,
+                message: format!(
+                    "{}: {}; provisioning {} into slipway's cache",
+                    t.tool, problem.0, s.version
+                ),
+            });
+            let took = Instant::now();
+            let got = super::provision::get(ex, t, s)?;
+            // Provisioning has its own timeouts; the checks keep their budget.
+            deadline += took.elapsed();
+            match got {
+                super::provision::Got::Yes(how) => format!("provisioned: {how}"),
+                super::provision::Got::No(why) => {
+                    c.fail(
+                        &t.tool,
+                        format!(
+                            "{}; slipway could not provision {}: {why}",
+                            problem.0, s.version
+                        ),
+                        &format!(
+                            "{} (or make Go's module proxy reachable: GOPROXY)",
+                            problem.1
+                        ),
+                    );
+                    continue;
                 }
-                (v, text)
             }
         };
-        let how = if cached.is_some() { ", remembered" } else { "" };
-        let min = semver::Version::parse(&t.min).unwrap_or_else(|_| semver::Version::new(0, 0, 0));
-        match version {
-            Some(v) if v >= min => {
-                c.pass(
-                    &t.tool,
-                    format!("{v} at {} (>= {min}{how})", path.display()),
-                );
+        match version_of(ex, t, &s.path, cache.as_ref(), deadline)? {
+            Ok((v, _)) if v >= min => {
+                ex.use_tool(&t.tool, s.path.clone());
+                c.pass(&t.tool, format!("{v} at {} ({how})", s.path.display()));
                 if t.tool == "helm" {
                     found.helm = Some(v);
                 }
             }
-            Some(v) => c.fail(
+            Ok((v, _)) => c.fail(
                 &t.tool,
                 format!(
-                    "{v} at {} is older than {min}, needed for {}",
-                    path.display(),
-                    t.why
+                    "{} in slipway's cache reports {v}, older than {min}",
+                    s.path.display()
                 ),
                 &format!(
-                    "upgrade {} to {min} or later (Helm 4 is the tested default)",
-                    t.tool
+                    "delete {} and rerun, or pin a newer version in [tools]",
+                    s.path.display()
                 ),
             ),
-            None if t.tool == "helm" => c.fail(
+            Err((found, _)) => c.fail(
                 &t.tool,
                 format!(
-                    "{} does not answer `{}` as Helm 3 and 4 do (Helm 2 or not helm?): {}",
-                    path.display(),
-                    t.version.display(),
-                    text.lines()
-                        .find(|l| !l.trim().is_empty())
-                        .unwrap_or("")
-                        .trim()
+                    "{} in slipway's cache does not work: {found}",
+                    s.path.display()
                 ),
-                &format!("install Helm 4 (or Helm 3 >= {min}); README.md, Prerequisites"),
-            ),
-            None => c.fail(
-                &t.tool,
-                format!(
-                    "cannot read a version from `{}`: {}",
-                    t.version.display(),
-                    text.lines().next().unwrap_or("").trim()
-                ),
-                "check the tool works",
+                &format!("delete {} and rerun", s.path.display()),
             ),
         }
     }
@@ -234,7 +336,20 @@ pub fn run(
             }
             Ok(o) => {
                 let (what, fix) = docker::daemon_problem(&o.stderr);
-                c.fail("docker daemon", what, &fix)
+                match (&pf.docker_start, docker::is_not_running(&o.stderr)) {
+                    (Some(ds), true) => match super::provision::can_start_docker(ex) {
+                        Ok(()) => match start_docker(ex, ds, info, &mut deadline) {
+                            Ok(how) => c.pass("docker daemon", how),
+                            Err(e) => c.fail(
+                                "docker daemon",
+                                format!("{what}; slipway started dockerd, but {e}"),
+                                "read dockerd's log (named above) and start the engine by hand",
+                            ),
+                        },
+                        Err(fix) => c.fail("docker daemon", what, &fix),
+                    },
+                    _ => c.fail("docker daemon", what, &fix),
+                }
             }
             Err(e) => c.fail(
                 "docker daemon",
@@ -264,7 +379,7 @@ pub fn run(
     }
 
     if let Some(cc) = &pf.context {
-        if which::which("kubectl").is_ok() {
+        if ex.locate("kubectl").is_some() {
             match ex.probe(stage, &cc.list, Some(deadline)) {
                 Ok(o) if o.stdout.lines().any(|l| l.trim() == cc.context) => {
                     match ex.probe(stage, &cc.ready, Some(deadline)) {

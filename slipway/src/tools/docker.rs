@@ -67,6 +67,76 @@ pub fn exec(container: &str, argv: &[&str]) -> Cmd {
         .timeout(PROBE)
 }
 
+/// `docker pull REF` (a node image kind would otherwise pull itself).
+pub fn pull(reference: &str) -> Cmd {
+    Cmd::new("docker", ["pull", reference]).timeout(Duration::from_secs(600))
+}
+
+/// Is the daemon simply not running (as opposed to refusing this user)?
+pub fn is_not_running(stderr: &str) -> bool {
+    let l = stderr.to_ascii_lowercase();
+    !l.contains("permission denied")
+        && (l.contains("cannot connect to the docker daemon")
+            || l.contains("is the docker daemon running"))
+}
+
+/// The runtime name slipway registers with a dockerd it starts.
+pub const RUNTIME: &str = "slipway-capfilter";
+
+/// `dockerd` as slipway starts it: the default socket, and a default runtime that
+/// drops the capabilities this host cannot grant (see [`runtime_wrapper`]).
+pub fn dockerd(wrapper: &Path) -> Cmd {
+    Cmd::new(
+        "dockerd",
+        [
+            "--host".to_string(),
+            "unix:///var/run/docker.sock".into(),
+            "--add-runtime".into(),
+            format!("{RUNTIME}={}", wrapper.display()),
+            "--default-runtime".into(),
+            RUNTIME.into(),
+        ],
+    )
+}
+
+/// A runc wrapper for dockerd. Some VMs cannot grant every capability (seen:
+/// CAP_SYS_RESOURCE, CAP_BPF, CAP_PERFMON, CAP_CHECKPOINT_RESTORE), and runc refuses
+/// a container that asks for one it cannot have — every `--privileged` container,
+/// which includes kind's nodes. This drops, from the OCI spec (`--bundle DIR` or
+/// `--process FILE`), those four and whatever the host's bounding set lacks, then
+/// runs the real runc. A container loses nothing it could have had.
+pub fn runtime_wrapper(runc: &Path) -> String {
+    format!(
+        r#"#!/usr/bin/env bash
+# Written by slipway: drop capabilities this host cannot grant, then run runc.
+names=(CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP
+  LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER
+  SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE
+  SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP
+  MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF
+  CHECKPOINT_RESTORE)
+bnd=0
+while read -r k v; do [[ $k == CapBnd: ]] && bnd=$((16#$v)); done </proc/self/status
+drop=(SYS_RESOURCE BPF PERFMON CHECKPOINT_RESTORE)
+for i in "${{!names[@]}}"; do (((bnd >> i) & 1)) || drop+=("${{names[$i]}}"); done
+expr=""
+for c in "${{drop[@]}}"; do expr="$expr;s/\"CAP_$c\",\{{0,1\}}//g"; done
+expr="${{expr#;}};s/,\]/]/g"
+args=("$@")
+for ((i = 0; i < ${{#args[@]}}; i++)); do
+  f=""
+  case "${{args[$i]}}" in
+    --bundle | -b) f="${{args[$((i + 1))]}}/config.json" ;;
+    --process | -p) f="${{args[$((i + 1))]}}" ;;
+  esac
+  if [[ -n "$f" && -f "$f" ]]; then sed -i "$expr" "$f"; fi
+done
+exec {runc} "$@"
+"#,
+        runc = runc.display()
+    )
+}
+
 /// Why `docker info` failed, from what it printed: (what is wrong, how to fix it).
 pub fn daemon_problem(stderr: &str) -> (String, String) {
     let l = stderr.to_ascii_lowercase();

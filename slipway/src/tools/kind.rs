@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Cmd, PROBE};
 
+/// The node image kind v0.30.0 creates clusters from when none is given.
+pub const DEFAULT_NODE_IMAGE: &str =
+    "kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a";
+
 pub fn version() -> Cmd {
     Cmd::new("kind", ["version"]).timeout(PROBE)
 }

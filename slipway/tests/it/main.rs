@@ -10,6 +10,7 @@ mod e2e_kind;
 mod fake_tools;
 mod fuzz;
 mod plan_snapshots;
+mod provision;
 mod real_tools;
 mod releases;
 mod signals;

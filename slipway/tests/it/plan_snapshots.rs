@@ -26,13 +26,19 @@ fn plan_text(file: &Path, profile: Option<&str>, job: Job) -> String {
     plan::build(&p, &opts).unwrap().to_text()
 }
 
-/// Content tags and deploy digests depend on the sample's sources: masked by insta's
-/// own filters, everything else is compared byte for byte.
+/// Content tags and deploy digests depend on the sample's sources, cache paths on the
+/// user, release URLs on the machine: masked by insta's own filters, everything else
+/// is compared byte for byte.
 macro_rules! assert_plan {
     ($text:expr) => {
         insta::with_settings!({filters => vec![
             (r"\bc-[0-9a-f]{12}\b", "<content-tag>"),
             (r"digest [0-9a-f]{16}\b", "digest <deploy-digest>"),
+            // slipway's cache lives under the user's HOME (or XDG_CACHE_HOME).
+            (r"[^\s'=]*/slipway/(toolchain|recipes|docker|downloads)\b", "<cache>/$1"),
+            (r"\b(toolchain|kind-node-image)-[0-9a-f]{12}\b", "$1-<recipe>"),
+            (r"SLIPWAY_CACHE=\S+", "SLIPWAY_CACHE=<cache>"),
+            (r"linux([-/])(amd64|arm64)\b", "linux$1<arch>"),
         ]}, {
             insta::assert_snapshot!($text);
         })

@@ -314,7 +314,7 @@ fn a_node_image_that_cannot_be_pulled_gets_the_offline_hint() {
     let o = s.run(&["deploy-local"]);
     assert_eq!(o.code, 11, "{}", o.all());
     assert!(
-        o.stderr.contains("could not be pulled") && o.stderr.contains("scripts/kind-node-image.sh"),
+        o.stderr.contains("could not be pulled") && o.stderr.contains("offline node image"),
         "{}",
         o.stderr
     );

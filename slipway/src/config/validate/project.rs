@@ -4,6 +4,7 @@ use super::{is_dns_label, path, Cx, Pipeline};
 use crate::config::Provider;
 
 pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
+    tools(p, cx);
     if !is_dns_label(&p.project.name) {
         cx.err(
             &path(&["project", "name"]),
@@ -148,6 +149,46 @@ fn minikube_mib(s: &str) -> Option<u64> {
         "g" => n.checked_mul(1024),
         "k" => Some(n / 1024),
         _ => None,
+    }
+}
+
+/// `[tools]`: versions as their releases name them (`v1.2.3`), a helm slipway
+/// supports, a mirror that is a URL.
+fn tools(p: &Pipeline, cx: &mut Cx) {
+    let t = &p.tools;
+    for (tool, v) in [
+        ("kind", &t.kind),
+        ("helm", &t.helm),
+        ("kubectl", &t.kubectl),
+        ("minikube", &t.minikube),
+    ] {
+        let Some(v) = v else { continue };
+        let parsed = v
+            .strip_prefix('v')
+            .and_then(|s| semver::Version::parse(s).ok());
+        match parsed {
+            None => cx.err(
+                &path(&["tools", tool]),
+                format!("{tool} version {v:?} is not a release version like \"v1.2.3\""),
+                Some("write the release's tag, e.g. kind = \"v0.30.0\", or leave the key out for slipway's default".into()),
+            ),
+            Some(s) if tool == "helm" && !(s.major == 4 || (s.major == 3 && s.minor >= 13)) => cx
+                .err(
+                    &path(&["tools", tool]),
+                    format!("helm {v} is not supported: slipway drives Helm 4, or Helm 3 from 3.13"),
+                    Some("use helm = \"v4.3.1\" (the tested default) or a Helm 3 >= v3.13.0".into()),
+                ),
+            Some(_) => {}
+        }
+    }
+    if let Some(m) = &t.mirror {
+        if !(m.starts_with("https://") || m.starts_with("http://")) {
+            cx.err(
+                &path(&["tools", "mirror"]),
+                format!("mirror {m:?} is not an http(s) URL"),
+                None,
+            );
+        }
     }
 }
 

@@ -26,7 +26,11 @@ impl Planner<'_> {
             Stage::Cluster,
             format!("cluster/{}", c.name),
             ensure.title,
-            Action::Run { cmd: ensure.cmd },
+            Action::CreateCluster {
+                cmd: ensure.cmd,
+                // Building a node image is set-up slipway does only when provisioning.
+                node: ensure.node.filter(|_| self.provisioning()),
+            },
             guard,
         );
     }

@@ -1,9 +1,12 @@
 //! preflight: tools and their versions, the Docker daemon and disk, the kube
 //! context (and the guard on it), secret variables.
 
-use crate::model::Stage;
-use crate::plan::{Action, ContextCheck, ContextGuard, Planner, Preflight, SecretVar, ToolCheck};
-use crate::tools::{docker, helm, kubectl};
+use crate::model::{Cmd, Stage};
+use crate::plan::{
+    Action, ContextCheck, ContextGuard, DockerStart, Fetch, Planner, Preflight, SecretVar, Supply,
+    ToolCheck,
+};
+use crate::tools::{docker, helm, kubectl, provision};
 
 impl Planner<'_> {
     /// Tools a job needs, with the minimum version and why that minimum.
@@ -18,9 +21,12 @@ impl Planner<'_> {
                 min: "20.10.0".into(),
                 why: "BuildKit builds and `--format {{json .}}` output".into(),
                 version: docker::version(),
+                supply: None,
             });
         }
-        let cluster_tool = has(Stage::Cluster) || (has(Stage::Load) && !self.p.images.is_empty());
+        let cluster_tool = has(Stage::Cluster)
+            || (has(Stage::Load) && !self.p.images.is_empty())
+            || has(Stage::Down);
         if cluster_tool {
             if let Some(t) = provider.tool() {
                 out.push(ToolCheck {
@@ -28,10 +34,11 @@ impl Planner<'_> {
                     min: t.min,
                     why: t.why,
                     version: t.version,
+                    supply: None,
                 });
             }
         }
-        if has(Stage::Deploy) {
+        if has(Stage::Deploy) || has(Stage::Rollback) || has(Stage::Down) {
             out.push(ToolCheck {
                 tool: "helm".into(),
                 min: helm::MIN_VERSION.to_string(),
@@ -39,17 +46,96 @@ impl Planner<'_> {
                     "`uninstall --ignore-not-found` and the release description in `status -o json`"
                         .into(),
                 version: helm::version(),
+                supply: None,
             });
         }
-        if has(Stage::Secrets) || has(Stage::Rollout) || has(Stage::Smoke) || has(Stage::Deploy) {
+        if [
+            Stage::Secrets,
+            Stage::Rollout,
+            Stage::Smoke,
+            Stage::Deploy,
+            Stage::Down,
+            Stage::Rollback,
+        ]
+        .into_iter()
+        .any(has)
+        {
             out.push(ToolCheck {
                 tool: "kubectl".into(),
                 min: "1.24.0".into(),
                 why: "`apply --server-side`, `logs --prefix` and `wait --for=condition`".into(),
                 version: kubectl::version(),
+                supply: None,
             });
         }
+        for t in &mut out {
+            t.supply = self.supply(&t.tool);
+            if let Some(pin) = self.p.tools.pinned(&t.tool) {
+                // A pinned version is the least one accepted from PATH.
+                t.min = pin.trim_start_matches('v').to_string();
+                t.why = format!("pinned in [tools] ({pin})");
+            }
+        }
         out
+    }
+
+    /// How `tool` is provisioned when PATH has none that will do.
+    fn supply(&self, tool: &str) -> Option<Supply> {
+        if !self.provisioning() {
+            return None;
+        }
+        let version = self
+            .p
+            .tools
+            .pinned(tool)
+            .or_else(|| provision::default_version(tool))?
+            .to_string();
+        let cache = provision::cache_root()?;
+        let path = provision::tool_path(&cache, tool, &version);
+        let dir = cache.join("downloads").join(format!("{tool}-{version}"));
+        let download = provision::download(
+            tool,
+            &version,
+            provision::go_arch(),
+            self.p.tools.mirror.as_deref(),
+        )
+        .map(|d| {
+            let file = dir.join(if d.member.is_some() {
+                "archive.tar.gz"
+            } else {
+                tool
+            });
+            let unpack = d.member.as_ref().map(|m| {
+                Cmd::new(
+                    "tar",
+                    [
+                        "-xzf".to_string(),
+                        file.to_string_lossy().into_owned(),
+                        "-C".into(),
+                        dir.to_string_lossy().into_owned(),
+                        m.clone(),
+                    ],
+                )
+            });
+            Fetch {
+                fetch: provision::curl(&d.url, Some(&file)),
+                checksum: provision::curl(&d.sha256_url, None).timeout(provision::PROBE_NET),
+                unpacked: d.member.as_ref().map(|m| dir.join(m)),
+                unpack,
+                file,
+            }
+        });
+        Some(Supply {
+            build: provision::build(tool, &version, &cache),
+            version,
+            path,
+            download,
+        })
+    }
+
+    /// Provisioning is on unless `--no-provision` or `[tools] provision = false`.
+    pub(in crate::plan) fn provisioning(&self) -> bool {
+        self.o.provision && self.p.tools.provision
     }
 
     pub(in crate::plan) fn preflight(&mut self) {
@@ -57,6 +143,19 @@ impl Planner<'_> {
         let stages = job.stages();
         let tools = self.tool_checks(stages);
         let docker_daemon = tools.iter().any(|t| t.tool == "docker").then(docker::info);
+        let docker_start = docker_daemon
+            .as_ref()
+            .filter(|_| self.provisioning())
+            .and_then(|_| provision::cache_root())
+            .map(|cache| {
+                let dir = cache.join("docker");
+                let wrapper = dir.join("runc-capfilter");
+                DockerStart {
+                    dockerd: docker::dockerd(&wrapper),
+                    wrapper,
+                    log: dir.join("dockerd.log"),
+                }
+            });
         let touches_cluster = stages.iter().any(|s| *s >= Stage::Secrets);
         let context = (touches_cluster
             && self
@@ -104,6 +203,8 @@ impl Planner<'_> {
             Action::Preflight(Preflight {
                 tools,
                 docker_daemon,
+                docker_start,
+                provision: self.provisioning(),
                 min_free_gib: 2,
                 context,
                 guard,

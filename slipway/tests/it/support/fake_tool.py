@@ -15,6 +15,10 @@ one JSON line to $FAKE_LOG with the tool, argv, stdin, env and cwd. Behaviour:
   values they were installed with), namespaces, secrets (key names only), minikube
   profiles. `kubectl port-forward` serves HTTP on the requested local port with
   answers derived from the release's values, like the sample service would.
+* `go` "builds" a tool by linking this script under the tool's name (`install
+  PKG@V` into $GOBIN, `build -o OUT`); `curl` serves files from
+  $FAKE_DOWNLOAD_DIR by the URL's last path segment and otherwise fails as an
+  offline machine does; `dockerd` and `runc` only record that they ran.
 * SIGINT/SIGTERM are logged ({"signal": ...}) before exiting 130/143, so tests can
   tell a graceful stop from a SIGKILL.
 """
@@ -26,7 +30,13 @@ import signal
 import sys
 import time
 
-TOOL = os.path.basename(sys.argv[0])
+import re
+
+# A provisioned copy is named like kind-v0.30.0: it is still the fake kind.
+TOOL = re.sub(r"-v[0-9][0-9.]*$", "", os.path.basename(sys.argv[0]))
+# ... and reports the version in its name.
+NAMED = re.search(r"-(v[0-9][0-9.]*)$", os.path.basename(sys.argv[0]))
+NAMED = NAMED.group(1) if NAMED else None
 ARGV = sys.argv[1:]
 LOG = os.environ.get("FAKE_LOG", "/dev/null")
 STATE_DIR = os.environ.get("FAKE_STATE", "/tmp")
@@ -34,9 +44,15 @@ STATE = os.path.join(STATE_DIR, "state.json")
 
 
 def log(entry):
-    with open(LOG, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        f.write(json.dumps(entry) + "\n")
+    # One write(2) on an O_APPEND descriptor: a concurrent reader sees either
+    # none of the line or all of it, and a signal cannot split it.
+    line = (json.dumps(entry) + "\n").encode()
+    fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, line)
+    finally:
+        os.close(fd)
 
 
 class World:
@@ -136,7 +152,12 @@ def docker(stdin):
             ref = a[-1]
             if ref in w["built"]:
                 out(w["built"][ref] + "\n")
+        # Kind node images are here (a rule can say otherwise).
+        if ref.startswith(("kindest/node:", "slipway-local/kind-node:")):
+            out(image_id(ref) + "\n")
         out(err=f"Error response from daemon: No such image: {ref}\n", code=1)
+    if a[:1] == ["pull"]:
+        out(err='Error response from daemon: Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host\n', code=1)
     if a[:1] == ["build"]:
         ref = flag("--tag")
         with World() as w:
@@ -160,7 +181,7 @@ def kind(stdin):
     a = ARGV
     name = flag("--name", "kind")
     if a[:1] == ["version"]:
-        out("kind v0.30.0 go1.24.6 linux/amd64\n")
+        out(f"kind {NAMED or 'v0.30.0'} go1.24.6 linux/amd64\n")
     if a[:2] == ["get", "clusters"]:
         with World() as w:
             if not w["clusters"]:
@@ -243,7 +264,7 @@ HELM4_ONLY = ("--server-side", "--force-conflicts", "--rollback-on-failure", "--
 def helm(stdin):
     a = ARGV
     ns = flag("--namespace", "default")
-    version = os.environ.get("FAKE_HELM_VERSION", "v4.3.1")
+    version = NAMED or os.environ.get("FAKE_HELM_VERSION", "v4.3.1")
     major = int(version.lstrip("v").split(".")[0])
     if a[:1] == ["version"]:
         if major < 3 and "--template" in a:
@@ -410,7 +431,8 @@ def kubectl(stdin):
         rest.append(x)
     verb = rest[0] if rest else ""
     if verb == "version":
-        out(json.dumps({"clientVersion": {"major": "1", "minor": "31", "gitVersion": "v1.31.2"}}) + "\n")
+        v = NAMED or "v1.31.2"
+        out(json.dumps({"clientVersion": {"major": "1", "minor": v.split(".")[1], "gitVersion": v}}) + "\n")
     if rest[:2] == ["config", "get-contexts"]:
         with World() as w:
             names = ["kind-" + c for c in w["clusters"] if not c.startswith("minikube:")]
@@ -487,13 +509,55 @@ def kubectl(stdin):
     out()
 
 
+# ---------------------------------------------------------------- go, curl, dockerd
+HERE = os.path.realpath(__file__)
+
+
+def link_fake(path):
+    if os.path.lexists(path):
+        os.remove(path)
+    os.symlink(HERE, path)
+
+
+def go(stdin):
+    a = ARGV
+    if a[:1] == ["install"]:
+        pkg = a[-1].split("@")[0]
+        link_fake(os.path.join(os.environ["GOBIN"], pkg.rstrip("/").rsplit("/", 1)[-1]))
+        out()
+    if a[:1] == ["build"]:
+        link_fake(flag("-o"))
+        out()
+    if a[:1] == ["mod"] or a[:1] == ["get"]:
+        out()
+    out(err=f"fake go: unsupported {a}\n", code=2)
+
+
+def curl(stdin):
+    url = ARGV[-1]
+    d = os.environ.get("FAKE_DOWNLOAD_DIR")
+    f = os.path.join(d, url.rsplit("/", 1)[-1]) if d else None
+    if not f or not os.path.exists(f):
+        host = url.split("://", 1)[-1].split("/", 1)[0]
+        out(err=f"curl: (6) Could not resolve host: {host}\n", code=6)
+    data = open(f, "rb").read()
+    dest = flag("--output")
+    if dest:
+        with open(dest, "wb") as o:
+            o.write(data)
+        out()
+    sys.stdout.write(data.decode())
+    out()
+
+
 def main():
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
-    log({"tool": TOOL, "argv": ARGV, "stdin": stdin, "env": dict(os.environ), "cwd": os.getcwd(), "pid": os.getpid(), "t": time.time()})
+    log({"tool": TOOL, "exe": sys.argv[0], "argv": ARGV, "stdin": stdin, "env": dict(os.environ), "cwd": os.getcwd(), "pid": os.getpid(), "t": time.time()})
     apply_rule(stdin)
-    {"docker": docker, "kind": kind, "minikube": minikube, "helm": helm, "kubectl": kubectl}[TOOL](stdin)
+    {"docker": docker, "kind": kind, "minikube": minikube, "helm": helm, "kubectl": kubectl,
+     "go": go, "curl": curl, "dockerd": lambda _: out(), "runc": lambda _: out()}[TOOL](stdin)
 
 
 if __name__ == "__main__":

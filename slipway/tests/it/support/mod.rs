@@ -77,6 +77,9 @@ impl Sandbox {
         for t in TOOLS {
             symlink(support.join("fake_tool.py"), bin.join(t)).unwrap();
         }
+        // Downloads never leave the sandbox: the fake curl serves only what a test
+        // puts in FAKE_DOWNLOAD_DIR.
+        symlink(support.join("fake_tool.py"), bin.join("curl")).unwrap();
         symlink(python3(), bin.join("python3")).unwrap();
         let state = dir.path().join("state");
         std::fs::create_dir_all(&state).unwrap();
@@ -92,6 +95,17 @@ impl Sandbox {
             env: vec![],
             dir,
         }
+    }
+
+    /// Add a fake of `tool` (go, dockerd, runc: see fake_tool.py) to the sandbox's PATH.
+    pub fn add_fake(&self, tool: &str) {
+        let support = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support");
+        symlink(support.join("fake_tool.py"), self.bin.join(tool)).unwrap();
+    }
+
+    /// Take `tool` off the sandbox's PATH.
+    pub fn remove_tool(&self, tool: &str) {
+        std::fs::remove_file(self.bin.join(tool)).unwrap();
     }
 
     /// Add a fault-injection rule (see fake_tool.py).
@@ -140,10 +154,12 @@ impl Sandbox {
         }
     }
 
-    /// Every invocation the fakes recorded, in order.
+    /// Every invocation the fakes recorded, in order. Tests poll this while
+    /// fakes are still writing, so only newline-terminated lines count.
     pub fn calls(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+        complete
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()

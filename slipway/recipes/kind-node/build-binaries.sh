@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build every Go binary a kind node needs from the Go module proxy, statically, into
 # $OUT (default ~/.cache/slipway/node/<k8s version>/bin). Idempotent: a binary already
-# there is kept. Part of scripts/kind-node-image.sh; runnable on its own.
+# there is kept. Part of kind-node-image.sh; runnable on its own.
 #
 # Kubernetes' own module (k8s.io/kubernetes) points its staging modules at local
 # directories; a throwaway wrapper module replaces each with its published v0.x tag,

@@ -1,0 +1,317 @@
+//! Tools slipway provisions itself: where each pinned tool's official release binary
+//! is published (with its checksum), and slipway's own build recipes for when it
+//! cannot be downloaded (the Go module proxy builds kind, helm and kubectl; the kind
+//! node image is built from Debian's packages and the Go module proxy).
+//!
+//! The recipes are shell scripts embedded in slipway (`slipway/recipes/`), written
+//! to `<cache>/recipes/<name>-<hash>/` before they run, so a repo that uses slipway
+//! as a library or binary needs no copy of them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::Cmd;
+
+/// Tools slipway can provision, and the version it provisions unless `[tools]`
+/// pins another.
+pub const DEFAULTS: &[(&str, &str)] = &[
+    ("kind", "v0.30.0"),
+    ("helm", "v4.3.1"),
+    ("kubectl", "v1.34.13"),
+    ("minikube", "v1.38.1"),
+];
+
+pub fn default_version(tool: &str) -> Option<&'static str> {
+    DEFAULTS.iter().find(|(t, _)| *t == tool).map(|(_, v)| *v)
+}
+
+/// slipway's cache root: `$XDG_CACHE_HOME/slipway`, else `~/.cache/slipway`.
+pub fn cache_root() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|b| b.join("slipway"))
+}
+
+/// Where a provisioned tool lives: `<cache>/toolchain/bin/<tool>-<version>` (the
+/// layout `scripts/toolchain.sh` shares).
+pub fn tool_path(cache: &Path, tool: &str, version: &str) -> PathBuf {
+    cache
+        .join("toolchain")
+        .join("bin")
+        .join(format!("{tool}-{version}"))
+}
+
+/// A shell recipe and the files it reads, embedded at compile time.
+pub struct Recipe {
+    pub name: &'static str,
+    /// The script run with bash, relative to the recipe's directory.
+    pub entry: &'static str,
+    pub files: &'static [(&'static str, &'static str)],
+}
+
+impl Recipe {
+    /// The first 12 hex digits of the SHA-256 of every file (name and content).
+    pub fn hash(&self) -> String {
+        let mut h = Sha256::new();
+        for (name, text) in self.files {
+            h.update(name.as_bytes());
+            h.update([0]);
+            h.update(text.as_bytes());
+        }
+        format!("{:x}", h.finalize())[..12].to_string()
+    }
+
+    /// The directory the recipe is written to before it runs.
+    pub fn dir(&self, cache: &Path) -> PathBuf {
+        cache
+            .join("recipes")
+            .join(format!("{}-{}", self.name, self.hash()))
+    }
+}
+
+macro_rules! recipe_file {
+    ($p:literal) => {
+        ($p, include_str!(concat!("../../recipes/", $p)))
+    };
+}
+
+/// Builds kind, helm and kubectl from the Go module proxy.
+pub static TOOLCHAIN: Recipe = Recipe {
+    name: "toolchain",
+    entry: "toolchain.sh",
+    files: &[recipe_file!("toolchain.sh")],
+};
+
+/// Builds the offline kind node image `slipway-local/kind-node:<k8s>`.
+pub static NODE_IMAGE: Recipe = Recipe {
+    name: "kind-node-image",
+    entry: "kind-node-image.sh",
+    files: &[
+        recipe_file!("kind-node-image.sh"),
+        recipe_file!("kind-node/10-slipway-bridge.conflist"),
+        recipe_file!("kind-node/build-binaries.sh"),
+        recipe_file!("kind-node/containerd-config.toml"),
+        recipe_file!("kind-node/crictl"),
+        recipe_file!("kind-node/default-storage.yaml"),
+        recipe_file!("kind-node/pause.c"),
+        recipe_file!("kind-node/runc-capfilter"),
+    ],
+};
+
+/// The Kubernetes version of the offline node image, and its name.
+pub const OFFLINE_NODE_K8S: &str = "v1.34.4";
+
+pub fn offline_node_image() -> String {
+    format!("slipway-local/kind-node:{OFFLINE_NODE_K8S}")
+}
+
+/// How long a recipe may run (a cold node image takes ~12 minutes on 2 cores).
+pub const BUILD_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+/// `bash <dir>/<entry> ARGS…`, with the env the recipe reads.
+pub fn recipe_cmd(recipe: &Recipe, cache: &Path, args: &[&str], env: &[(&str, &str)]) -> Cmd {
+    let mut c = Cmd::new(
+        "bash",
+        std::iter::once(
+            recipe
+                .dir(cache)
+                .join(recipe.entry)
+                .to_string_lossy()
+                .into_owned(),
+        )
+        .chain(args.iter().map(|a| a.to_string())),
+    )
+    .timeout(BUILD_TIMEOUT)
+    .progress();
+    c.env
+        .insert("SLIPWAY_CACHE".into(), cache.to_string_lossy().into_owned());
+    for (k, v) in env {
+        c.env.insert(k.to_string(), v.to_string());
+    }
+    c
+}
+
+/// The build of `tool` at `version` with the toolchain recipe (Go module proxy).
+/// `None` for tools the recipe cannot build.
+pub fn build(tool: &str, version: &str, cache: &Path) -> Option<Cmd> {
+    let (arg, var) = match tool {
+        "kind" => ("kind", "SLIPWAY_KIND_VERSION"),
+        "helm" if version.starts_with("v3.") => ("helm3", "SLIPWAY_HELM3_VERSION"),
+        "helm" => ("helm", "SLIPWAY_HELM_VERSION"),
+        "kubectl" => ("kubectl", "SLIPWAY_KUBE_VERSION"),
+        _ => return None,
+    };
+    Some(recipe_cmd(&TOOLCHAIN, cache, &[arg], &[(var, version)]))
+}
+
+/// An official release binary and where its SHA-256 is published.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Download {
+    pub url: String,
+    pub sha256_url: String,
+    /// For an archive: the member that is the binary (`tar -xzf`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+}
+
+/// Go's name for this machine's architecture.
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// The official release of `tool` at `version` for linux/`arch`. `mirror`, when set,
+/// serves the same paths: `https://HOST/PATH` becomes `MIRROR/HOST/PATH`.
+pub fn download(tool: &str, version: &str, arch: &str, mirror: Option<&str>) -> Option<Download> {
+    let (url, sha, member) = match tool {
+        "kind" => {
+            let u = format!(
+                "https://github.com/kubernetes-sigs/kind/releases/download/{version}/kind-linux-{arch}"
+            );
+            (u.clone(), format!("{u}.sha256sum"), None)
+        }
+        "kubectl" => {
+            let u = format!("https://dl.k8s.io/release/{version}/bin/linux/{arch}/kubectl");
+            (u.clone(), format!("{u}.sha256"), None)
+        }
+        "helm" => {
+            let u = format!("https://get.helm.sh/helm-{version}-linux-{arch}.tar.gz");
+            (
+                u.clone(),
+                format!("{u}.sha256sum"),
+                Some(format!("linux-{arch}/helm")),
+            )
+        }
+        "minikube" => {
+            let u = format!(
+                "https://github.com/kubernetes/minikube/releases/download/{version}/minikube-linux-{arch}"
+            );
+            (u.clone(), format!("{u}.sha256"), None)
+        }
+        _ => return None,
+    };
+    let via = |u: String| match mirror {
+        Some(m) => format!(
+            "{}/{}",
+            m.trim_end_matches('/'),
+            u.trim_start_matches("https://")
+        ),
+        None => u,
+    };
+    Some(Download {
+        url: via(url),
+        sha256_url: via(sha),
+        member,
+    })
+}
+
+/// How long a checksum fetch may take.
+pub const PROBE_NET: Duration = Duration::from_secs(60);
+
+/// `curl` fetching `url`: into `out`, or to stdout (a checksum file).
+pub fn curl(url: &str, out: Option<&Path>) -> Cmd {
+    let mut c = Cmd::new("curl", ["--fail", "--silent", "--show-error", "--location"]).args([
+        "--connect-timeout",
+        "10",
+        "--retry",
+        "2",
+    ]);
+    if let Some(o) = out {
+        c = c.args(["--output".to_string(), o.to_string_lossy().into_owned()]);
+    }
+    c.arg(url).timeout(Duration::from_secs(600))
+}
+
+/// The hex digest in a published checksum file (`<hex>` or `<hex>  <name>`).
+pub fn parse_sha256(text: &str) -> Option<String> {
+    let w = text.split_whitespace().next()?.to_ascii_lowercase();
+    (w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit())).then_some(w)
+}
+
+/// Does `docker pull`'s error say the registry cannot be reached or does not have
+/// the image (as opposed to, say, a full disk)?
+pub fn is_unreachable_pull(stderr: &str) -> bool {
+    const SIGNS: &[&str] = &[
+        "dial tcp",
+        "no such host",
+        "i/o timeout",
+        "tls handshake timeout",
+        "connection refused",
+        "network is unreachable",
+        "client.timeout exceeded",
+        "server misbehaving",
+        "pull access denied",
+        "repository does not exist",
+        "manifest unknown",
+        "not found: manifest",
+        "toomanyrequests",
+        "temporary failure in name resolution",
+    ];
+    let s = stderr.to_ascii_lowercase();
+    SIGNS.iter().any(|m| s.contains(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn official_release_urls_and_a_mirror() {
+        let d = download("kubectl", "v1.34.13", "amd64", None).unwrap();
+        assert_eq!(
+            d.url,
+            "https://dl.k8s.io/release/v1.34.13/bin/linux/amd64/kubectl"
+        );
+        assert_eq!(d.sha256_url, format!("{}.sha256", d.url));
+        let h = download("helm", "v4.3.1", "arm64", Some("http://127.0.0.1:9/")).unwrap();
+        assert_eq!(
+            h.url,
+            "http://127.0.0.1:9/get.helm.sh/helm-v4.3.1-linux-arm64.tar.gz"
+        );
+        assert_eq!(h.member.as_deref(), Some("linux-arm64/helm"));
+        assert!(download("docker", "v1", "amd64", None).is_none());
+    }
+
+    #[test]
+    fn checksum_files_in_both_published_shapes() {
+        let hex = "ab".repeat(32);
+        assert_eq!(parse_sha256(&hex).as_deref(), Some(hex.as_str()));
+        assert_eq!(
+            parse_sha256(&format!("{}  kind-linux-amd64\n", hex.to_uppercase())).as_deref(),
+            Some(hex.as_str())
+        );
+        assert_eq!(parse_sha256("<html>404</html>"), None);
+        assert_eq!(parse_sha256(""), None);
+    }
+
+    #[test]
+    fn pull_failures_that_mean_offline() {
+        assert!(is_unreachable_pull("Error response from daemon: Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io on 10.255.255.53:53: no such host"));
+        assert!(is_unreachable_pull("Error response from daemon: pull access denied for slipway-local/kind-node, repository does not exist or may require 'docker login'"));
+        assert!(!is_unreachable_pull(
+            "failed to register layer: write /var/lib/docker/x: no space left on device"
+        ));
+    }
+
+    #[test]
+    fn recipes_are_embedded_whole_and_hashed_by_content() {
+        assert!(TOOLCHAIN.files[0].1.contains("build_kubectl"));
+        assert_eq!(NODE_IMAGE.files.len(), 8);
+        assert!(NODE_IMAGE.files.iter().all(|(_, t)| !t.is_empty()));
+        assert_eq!(TOOLCHAIN.hash().len(), 12);
+        assert_ne!(TOOLCHAIN.hash(), NODE_IMAGE.hash());
+        let c = build("helm", "v3.22.0", Path::new("/c")).unwrap();
+        assert_eq!(c.args[1], "helm3");
+        assert_eq!(c.env["SLIPWAY_HELM3_VERSION"], "v3.22.0");
+        assert!(c.args[0].starts_with("/c/recipes/toolchain-"));
+        assert!(build("minikube", "v1.38.1", Path::new("/c")).is_none());
+    }
+}
