@@ -358,7 +358,18 @@ impl Reporter {
                 st("·").dim(),
                 st(format!("skipped: {reason}")).dim()
             )),
-            Event::Note { message, .. } if !self.quiet => {
+            Event::Note { stage, message } if !self.quiet => {
+                // Long work (a tool or node image build) reports its phases: the
+                // spinner shows the latest one next to the stage's elapsed time.
+                if let Some(pb) = self
+                    .state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .spinners
+                    .get(stage)
+                {
+                    pb.set_message(self.redactor.redact(message));
+                }
                 self.line(&format!("  {} {message}", st("·").dim()))
             }
             Event::Bundle { path } => {

@@ -253,17 +253,14 @@ pub fn run(
             deadline += took.elapsed();
             match got {
                 super::provision::Got::Yes(how) => format!("provisioned: {how}"),
-                super::provision::Got::No(why) => {
+                super::provision::Got::No(why, help) => {
                     c.fail(
                         &t.tool,
                         format!(
                             "{}; slipway could not provision {}: {why}",
                             problem.0, s.version
                         ),
-                        &format!(
-                            "{} (or make Go's module proxy reachable: GOPROXY)",
-                            problem.1
-                        ),
+                        &format!("{} {help}", problem.1),
                     );
                     continue;
                 }

@@ -78,8 +78,8 @@ fn interrupted() -> Error {
 pub enum Got {
     /// The binary is at the supply's path; how it got there.
     Yes(String),
-    /// It could not be provisioned: why, for each way tried.
-    No(String),
+    /// It could not be provisioned: why, for each way tried, and what would help.
+    No(String, &'static str),
 }
 
 fn note(ex: &Executor, message: String) {
@@ -158,15 +158,21 @@ pub fn get(ex: &Executor, t: &ToolCheck, s: &Supply) -> Result<Got, Error> {
     }
     let Some(build) = &s.build else {
         why.push("slipway has no build recipe for it".into());
-        return Ok(Got::No(why.join("; ")));
+        return Ok(Got::No(
+            why.join("; "),
+            "or let this machine download it (a proxy, or [tools] mirror)",
+        ));
     };
     if ex.locate("go").is_none() {
         why.push("building it needs Go (`go` is not on PATH)".into());
-        return Ok(Got::No(why.join("; ")));
+        return Ok(Got::No(
+            why.join("; "),
+            "or install Go (https://go.dev/dl/) and slipway builds it",
+        ));
     }
     let Some(cache) = provision::cache_root() else {
         why.push("no cache directory (HOME is not set)".into());
-        return Ok(Got::No(why.join("; ")));
+        return Ok(Got::No(why.join("; "), "or set HOME"));
     };
     materialize(&provision::TOOLCHAIN, &cache).map_err(|e| {
         Error::new(
@@ -194,7 +200,7 @@ pub fn get(ex: &Executor, t: &ToolCheck, s: &Supply) -> Result<Got, Error> {
         ))),
         Ok(_) => {
             why.push(format!("the build did not leave {}", s.path.display()));
-            Ok(Got::No(why.join("; ")))
+            Ok(Got::No(why.join("; "), "or read the build's output above"))
         }
         Err(e) if e.failure == Failure::Interrupted => Err(interrupted()),
         Err(e) => {
@@ -203,7 +209,10 @@ pub fn get(ex: &Executor, t: &ToolCheck, s: &Supply) -> Result<Got, Error> {
                 e,
                 e.tail.last().map(String::as_str).unwrap_or("")
             ));
-            Ok(Got::No(why.join("; ")))
+            Ok(Got::No(
+                why.join("; "),
+                "or check that Go's module proxy answers (GOPROXY) and rerun",
+            ))
         }
     }
 }
