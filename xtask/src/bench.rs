@@ -1,12 +1,27 @@
-//! `cargo xtask bench`: a no-change redeploy with slipway against what a Makefile
-//! does on every `make deploy` (rebuild the binary, docker build, kind load,
-//! `helm upgrade --install --wait`, rollout status, port-forward, `sleep 3`, curl),
-//! on the same real kind cluster, alternating, in one run. Prints each round, the
-//! medians with min/max and the ratio, and writes target/bench.json.
+//! `cargo xtask bench`: slipway against Skaffold and against what a Makefile does on
+//! every `make deploy`, on the same real kind cluster, the same chart and values, the
+//! same sample, alternating round by round in one run. Each side has its own release
+//! and namespace, so no tool sees another's upgrade. Scenarios:
+//!
+//! - **no-change redeploy**: nothing changed since the last deploy;
+//! - **one-line edit → new pods serving**: a string in the sample's source changes;
+//!   the clock stops when the Service answers `/version` from the new image;
+//! - **values change**: one chart value changes; the clock stops when the tool
+//!   returns (each waits for its rollout).
+//!
+//! Skaffold v2.16.1 is built from the Go module proxy once (`xtask/recipes/skaffold.sh`,
+//! cached) and runs with `inputDigest` tags and a helm deploy; the binary is built by
+//! `scripts/build-static.sh` before each of its runs, because Skaffold computes its tag
+//! before a `before` hook runs and would deploy the previous binary. It runs with
+//! Helm 3: with Helm 4 it stops at once (`helm version --client`: "unknown flag:
+//! --client"). It builds with the docker CLI without BuildKit (this engine has no
+//! buildx). The baseline has no `sleep`: it polls the port-forward. Prints a table of medians (min–max) with ratios and writes
+//! `target/bench.json`.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context};
+use anyhow::{anyhow, bail, Context};
 use xshell::{cmd, Shell};
 
 use slipway::config::{self, LoadOptions};
@@ -15,9 +30,12 @@ use slipway::plan::{self, Action, PlanOptions};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Measured rounds of each side
-    #[arg(long, default_value_t = 3)]
+    /// Measured rounds of each scenario and side
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Leave Skaffold out (no Go build of it)
+    #[arg(long)]
+    no_skaffold: bool,
 }
 
 struct Stats {
@@ -48,6 +66,48 @@ fn timed(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<f64> {
     Ok(t.elapsed().as_secs_f64())
 }
 
+const SIDES: [&str; 3] = ["slipway", "skaffold", "baseline"];
+const EDITED: &str = "services/sample/src/main.rs";
+const EDIT_MARK: &str = "\"listening on {addr}";
+
+/// The sample's source with a changed string; put back when dropped.
+struct Edit {
+    path: PathBuf,
+    original: String,
+}
+
+impl Edit {
+    fn new(root: &Path) -> anyhow::Result<Edit> {
+        let path = root.join(EDITED);
+        let original = std::fs::read_to_string(&path)?;
+        if !original.contains(EDIT_MARK) {
+            bail!("{EDITED} no longer contains {EDIT_MARK}: update the benchmark's edit");
+        }
+        Ok(Edit { path, original })
+    }
+
+    fn apply(&self, n: usize) -> anyhow::Result<()> {
+        let text = self.original.replacen(
+            EDIT_MARK,
+            &format!("\"[bench edit {n}] listening on {{addr}}"),
+            1,
+        );
+        Ok(std::fs::write(&self.path, text)?)
+    }
+}
+
+impl Drop for Edit {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.path, &self.original);
+    }
+}
+
+/// One tool's release: its name, namespace and Service.
+struct Target {
+    release: String,
+    ns: String,
+}
+
 pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
     let root = crate::root();
     let profile = g.profile.clone().unwrap_or_else(|| "e2e".into());
@@ -57,6 +117,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
     if std::env::var_os("SAMPLE_API_TOKEN").is_none() {
         sh.set_var("SAMPLE_API_TOKEN", "bench-token-value");
     }
+    let token = sh.var("SAMPLE_API_TOKEN")?;
     if cmd!(sh, "curl --version")
         .quiet()
         .ignore_stdout()
@@ -69,8 +130,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             .run()?;
     }
 
-    // What the baseline runs comes from slipway's own plan: same image reference,
-    // same helm arguments, same cluster.
+    // The chart, values and cluster come from slipway's own plan.
     let pipeline = config::load(&LoadOptions {
         file: root.join("pipeline.toml"),
         profile: Some(profile.clone()),
@@ -84,21 +144,62 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
     let p = plan::build(&pipeline, &opts).map_err(|e| anyhow!("{e}"))?;
     let cluster = p.cluster.clone();
     let context = p.context.clone();
-    let Baseline {
-        reference,
-        ns,
-        helm_args,
-    } = baseline_inputs(&p)?;
+    let base = baseline_inputs(&p)?;
+    let repository = base
+        .reference
+        .rsplit_once(':')
+        .map(|(r, _)| r.to_string())
+        .context("image reference has no tag")?;
+
+    let skaffold = if a.no_skaffold {
+        None
+    } else {
+        let out = cmd!(sh, "bash xtask/recipes/skaffold.sh").read()?;
+        Some(PathBuf::from(out.lines().last().unwrap_or("").trim()))
+    };
+    // Skaffold's helm: Helm 3 (see the module docs).
+    let helm3 = std::env::var_os("SLIPWAY_HELM3_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".cache/slipway/toolchain/helm3"))
+        })
+        .context("HOME is not set")?;
+    let skaffold_path = format!(
+        "{}:{}",
+        helm3.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
 
     let exe = std::env::current_exe()?;
-    let slipway = |args: &[&str]| -> anyhow::Result<()> {
-        cmd!(sh, "{exe} --profile {profile} {args...} -q")
+    let targets = [
+        Target {
+            release: "sample".into(),
+            ns: base.ns.clone(),
+        },
+        Target {
+            release: "sample-skaffold".into(),
+            ns: "slipway-bench-skaffold".into(),
+        },
+        Target {
+            release: "sample-baseline".into(),
+            ns: "slipway-bench-baseline".into(),
+        },
+    ];
+    let bench_dir = root.join("target/bench");
+    std::fs::create_dir_all(&bench_dir)?;
+    let skaffold_yaml = bench_dir.join("skaffold.yaml");
+    let mut seq = 0u64;
+
+    let slipway = |greeting: &str| -> anyhow::Result<()> {
+        cmd!(sh, "{exe} --profile {profile} deploy-local -q")
+            .env("SAMPLE_GREETING", greeting)
             .quiet()
             .ignore_stdout()
             .run()?;
         Ok(())
     };
-    let baseline = || -> anyhow::Result<()> {
+    let build_binary = || -> anyhow::Result<()> {
         cmd!(
             sh,
             "scripts/build-static.sh sample services/sample/bin/sample"
@@ -106,6 +207,41 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         .quiet()
         .ignore_stderr()
         .run()?;
+        Ok(())
+    };
+    let run_skaffold = |greeting: &str| -> anyhow::Result<()> {
+        let Some(bin) = &skaffold else { return Ok(()) };
+        let t = &targets[1];
+        std::fs::write(
+            &skaffold_yaml,
+            skaffold_config(
+                &root,
+                &repository,
+                &t.release,
+                &t.ns,
+                &base.values,
+                greeting,
+            ),
+        )?;
+        build_binary()?;
+        cmd!(
+            sh,
+            "{bin} run -f {skaffold_yaml} --kube-context {context} --update-check=false --interactive=false --status-check=true --tail=false --port-forward=off --label skaffold.dev/run-id=bench"
+        )
+        .env("PATH", &skaffold_path)
+        .env("SKAFFOLD_UPDATE_CHECK", "false")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()?;
+        Ok(())
+    };
+    let mut baseline = |greeting: &str| -> anyhow::Result<()> {
+        let t = &targets[2];
+        // A Makefile tags each build so that a changed binary rolls the pods.
+        seq += 1;
+        let reference = format!("{repository}:baseline-{}-{seq}", std::process::id());
+        build_binary()?;
         cmd!(sh, "docker build -q -t {reference} services/sample")
             .quiet()
             .ignore_stdout()
@@ -116,38 +252,46 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             .ignore_stdout()
             .ignore_stderr()
             .run()?;
-        let helm_args = &helm_args;
-        cmd!(sh, "helm {helm_args...} --wait")
+        let args = baseline_helm_args(&base, &t.release, &t.ns, &reference, greeting);
+        cmd!(sh, "helm {args...} --wait")
             .quiet()
             .ignore_stdout()
             .run()?;
+        let deploy = format!("deployment/{}", t.release);
+        let ns = &t.ns;
         cmd!(
             sh,
-            "kubectl --context {context} -n {ns} rollout status deployment/sample --timeout=180s"
+            "kubectl --context {context} -n {ns} rollout status {deploy} --timeout=180s"
         )
         .quiet()
         .ignore_stdout()
         .run()?;
-        // The port-forward runs in the background, as a Makefile's `&` does.
+        // The port-forward runs in the background, as a Makefile's `&` does; then
+        // curl until it answers (no sleep).
         let mut pf = std::process::Command::new("kubectl")
-            .args([
-                "--context",
-                &context,
-                "-n",
-                &ns,
-                "port-forward",
-                "service/sample",
-                "18199:80",
-            ])
+            .args(["--context", &context, "-n", ns, "port-forward"])
+            .arg(format!("service/{}", t.release))
+            .arg("18199:80")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()?;
-        std::thread::sleep(Duration::from_secs(3));
         let r = (|| -> anyhow::Result<()> {
-            cmd!(sh, "curl -fsS http://127.0.0.1:18199/healthz")
-                .quiet()
-                .ignore_stdout()
-                .run()?;
+            let end = Instant::now() + Duration::from_secs(30);
+            loop {
+                let ok = cmd!(sh, "curl -fsS http://127.0.0.1:18199/healthz")
+                    .quiet()
+                    .ignore_stdout()
+                    .ignore_stderr()
+                    .run()
+                    .is_ok();
+                if ok {
+                    break;
+                }
+                if Instant::now() > end {
+                    bail!("the baseline's port-forward never answered");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
             cmd!(sh, "curl -fsS http://127.0.0.1:18199/version")
                 .quiet()
                 .ignore_stdout()
@@ -158,6 +302,29 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         let _ = pf.wait();
         r
     };
+    // What `/version` says through the API server's service proxy.
+    let image_tag = |t: &Target| -> String {
+        let (ns, svc) = (&t.ns, &t.release);
+        let url = format!("/api/v1/namespaces/{ns}/services/{svc}:80/proxy/version");
+        cmd!(sh, "kubectl --context {context} get --raw {url}")
+            .quiet()
+            .ignore_stderr()
+            .read()
+            .ok()
+            .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["image_tag"].as_str().map(String::from))
+            .unwrap_or_default()
+    };
+    let serving_new = |t: &Target, before: &str| -> anyhow::Result<()> {
+        let end = Instant::now() + Duration::from_secs(180);
+        while image_tag(t) == before {
+            if Instant::now() > end {
+                bail!("{} never served the new image", t.release);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    };
 
     let clusters = cmd!(sh, "kind get clusters")
         .quiet()
@@ -165,53 +332,180 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         .read()
         .unwrap_or_default();
     let created = !clusters.lines().any(|l| l.trim() == cluster);
-    eprintln!(
-        "[bench] warm-up: deploy-local --profile {profile} (creates cluster {cluster} if missing)"
-    );
-    slipway(&["deploy-local"])?;
-    let result = (|| -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
-        eprintln!("[bench] warm-up: baseline");
-        baseline()?;
-        let (mut s, mut b) = (vec![], vec![]);
-        for i in 1..=a.rounds.max(1) {
-            let st = timed(|| slipway(&["deploy-local"]))?;
-            let bt = timed(baseline)?;
-            eprintln!(
-                "[bench] round {i}: slipway no-change deploy-local {st:.2}s, baseline {bt:.2}s"
-            );
-            s.push(st);
-            b.push(bt);
-        }
-        Ok((s, b))
-    })();
-    if created {
-        let _ = slipway(&["down", "--cluster"]);
+    let greeting0 = "hello from slipway";
+    eprintln!("[bench] warm-up: slipway deploy-local --profile {profile} (creates cluster {cluster} if missing)");
+    slipway(greeting0)?;
+    for t in &targets[1..] {
+        let manifest = secret_manifest(&t.ns, &token);
+        cmd!(sh, "kubectl --context {context} apply --server-side -f -")
+            .stdin(manifest)
+            .quiet()
+            .ignore_stdout()
+            .run()?;
     }
-    let (s, b) = result?;
-    let (ss, bs) = (stats(&s), stats(&b));
-    println!(
-        "no-change redeploy, {} rounds: slipway median {:.2}s (min {:.2}, max {:.2}); baseline median {:.2}s (min {:.2}, max {:.2}); baseline/slipway = {:.1}x",
-        s.len(), ss.median, ss.min, ss.max, bs.median, bs.min, bs.max, bs.median / ss.median
-    );
-    let json = serde_json::json!({
-        "scenario": "no-change redeploy",
-        "rounds": s.len(),
-        "slipway_s": {"median": ss.median, "min": ss.min, "max": ss.max, "samples": s},
-        "baseline_s": {"median": bs.median, "min": bs.min, "max": bs.max, "samples": b},
-        "ratio_baseline_over_slipway": bs.median / ss.median,
-    });
+
+    let mut results: Vec<(&str, [Vec<f64>; 3])> = vec![];
+    let result = (|| -> anyhow::Result<()> {
+        eprintln!("[bench] warm-up: baseline and skaffold");
+        baseline(greeting0)?;
+        run_skaffold(greeting0)?;
+
+        let mut r: [Vec<f64>; 3] = Default::default();
+        for i in 1..=a.rounds.max(1) {
+            r[0].push(timed(|| slipway(greeting0))?);
+            if skaffold.is_some() {
+                r[1].push(timed(|| run_skaffold(greeting0))?);
+            }
+            r[2].push(timed(|| baseline(greeting0))?);
+            eprintln!("[bench] no-change round {i}: {}", round_line(&r));
+        }
+        results.push(("no-change redeploy", r));
+
+        let edit = Edit::new(&root)?;
+        let mut r: [Vec<f64>; 3] = Default::default();
+        let mut n = 0;
+        for i in 1..=a.rounds.max(1) {
+            for side in 0..3 {
+                if side == 1 && skaffold.is_none() {
+                    continue;
+                }
+                n += 1;
+                let before = image_tag(&targets[side]);
+                let t = Instant::now();
+                edit.apply(n)?;
+                match side {
+                    0 => slipway(greeting0)?,
+                    1 => run_skaffold(greeting0)?,
+                    _ => baseline(greeting0)?,
+                }
+                serving_new(&targets[side], &before)?;
+                r[side].push(t.elapsed().as_secs_f64());
+            }
+            eprintln!("[bench] edit round {i}: {}", round_line(&r));
+        }
+        drop(edit);
+        results.push(("one-line edit -> new pods serving", r));
+
+        let mut r: [Vec<f64>; 3] = Default::default();
+        for i in 1..=a.rounds.max(1) {
+            let greeting = format!("bench greeting {i}");
+            r[0].push(timed(|| slipway(&greeting))?);
+            if skaffold.is_some() {
+                r[1].push(timed(|| run_skaffold(&greeting))?);
+            }
+            r[2].push(timed(|| baseline(&greeting))?);
+            eprintln!("[bench] values round {i}: {}", round_line(&r));
+        }
+        results.push(("values change", r));
+        Ok(())
+    })();
+    // Leave the sample as it was: source restored (Edit's drop), binary rebuilt.
+    let _ = build_binary();
+    for t in &targets[1..] {
+        let ns = &t.ns;
+        let _ = cmd!(
+            sh,
+            "kubectl --context {context} delete namespace {ns} --wait=false"
+        )
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run();
+    }
+    if created {
+        let _ = cmd!(sh, "{exe} --profile {profile} down --cluster -q")
+            .quiet()
+            .run();
+    }
+    result?;
+
+    let mut table = vec![format!(
+        "| scenario ({} rounds) | slipway | Skaffold 2.16.1 | Makefile baseline | Skaffold / slipway | baseline / slipway |",
+        a.rounds.max(1)
+    )];
+    table.push("| --- | --- | --- | --- | --- | --- |".into());
+    let mut json = vec![];
+    for (name, r) in &results {
+        let cell = |v: &Vec<f64>| {
+            if v.is_empty() {
+                "not run".to_string()
+            } else {
+                let s = stats(v);
+                format!("{:.2} s ({:.2}–{:.2})", s.median, s.min, s.max)
+            }
+        };
+        let ratio = |v: &Vec<f64>| {
+            if v.is_empty() || r[0].is_empty() {
+                "–".to_string()
+            } else {
+                format!("{:.1}x", stats(v).median / stats(&r[0]).median)
+            }
+        };
+        table.push(format!(
+            "| {name} | {} | {} | {} | {} | {} |",
+            cell(&r[0]),
+            cell(&r[1]),
+            cell(&r[2]),
+            ratio(&r[1]),
+            ratio(&r[2])
+        ));
+        let side_json = |v: &Vec<f64>| {
+            if v.is_empty() {
+                serde_json::Value::Null
+            } else {
+                let s = stats(v);
+                serde_json::json!({"median": s.median, "min": s.min, "max": s.max, "samples": v})
+            }
+        };
+        json.push(serde_json::json!({
+            "scenario": name,
+            "slipway_s": side_json(&r[0]),
+            "skaffold_s": side_json(&r[1]),
+            "baseline_s": side_json(&r[2]),
+        }));
+    }
+    println!("{}", table.join("\n"));
     let out = root.join("target/bench.json");
-    std::fs::create_dir_all(out.parent().unwrap_or(&root))?;
-    std::fs::write(&out, serde_json::to_string_pretty(&json)?)?;
+    std::fs::write(
+        &out,
+        serde_json::to_string_pretty(&serde_json::json!({
+            "rounds": a.rounds.max(1),
+            "skaffold": skaffold.as_ref().map(|_| "v2.16.1"),
+            "scenarios": json,
+        }))?,
+    )?;
     eprintln!("[bench] wrote {}", out.display());
     Ok(())
 }
 
-/// What the baseline script is given, taken from slipway's own plan.
+fn round_line(r: &[Vec<f64>; 3]) -> String {
+    SIDES
+        .iter()
+        .zip(r)
+        .filter_map(|(n, v)| v.last().map(|t| format!("{n} {t:.2}s")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The Secret the chart reads, for the other sides' namespaces (slipway makes its own).
+fn secret_manifest(ns: &str, token: &str) -> String {
+    let docs = [
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "sample-credentials", "namespace": ns},
+            "stringData": {"API_TOKEN": token}}),
+    ];
+    serde_json::json!({"apiVersion": "v1", "kind": "List", "items": docs}).to_string()
+}
+
+/// What the baseline and Skaffold are given, taken from slipway's own plan.
 struct Baseline {
     reference: String,
     ns: String,
+    /// The helm upgrade's argv.
     helm_args: Vec<String>,
+    /// Its `--set`/`--set-string` values, as (flag, key, value).
+    values: Vec<(String, String, String)>,
 }
 
 fn baseline_inputs(p: &plan::Plan) -> anyhow::Result<Baseline> {
@@ -236,26 +530,137 @@ fn baseline_inputs(p: &plan::Plan) -> anyhow::Result<Baseline> {
         .nth(1)
         .cloned()
         .context("helm upgrade has no --namespace")?;
-    let helm_args = helm
-        .args
-        .iter()
-        .filter(|a| !a.starts_with("--description"))
-        .cloned()
-        .collect();
+    let mut values = vec![];
+    let mut it = helm.args.iter();
+    while let Some(a) = it.next() {
+        if a == "--set" || a == "--set-string" {
+            let kv = it.next().context("--set without a value")?;
+            let (k, v) = kv.split_once('=').context("--set without =")?;
+            values.push((a.clone(), k.to_string(), v.to_string()));
+        }
+    }
     Ok(Baseline {
         reference,
         ns,
-        helm_args,
+        helm_args: helm.args,
+        values,
     })
+}
+
+/// The values every side deploys with: slipway's, except the image, the greeting and
+/// a ClusterIP Service (only slipway's release holds the kind-mapped NodePort).
+fn side_values(
+    values: &[(String, String, String)],
+    greeting: &str,
+) -> Vec<(String, String, String)> {
+    values
+        .iter()
+        .filter(|(_, k, _)| {
+            !matches!(
+                k.as_str(),
+                "image.repository" | "image.tag" | "service.nodePort"
+            )
+        })
+        .map(|(f, k, v)| match k.as_str() {
+            "service.type" => (f.clone(), k.clone(), "ClusterIP".into()),
+            "config.greeting" => (f.clone(), k.clone(), greeting.into()),
+            _ => (f.clone(), k.clone(), v.clone()),
+        })
+        .collect()
+}
+
+fn baseline_helm_args(
+    b: &Baseline,
+    release: &str,
+    ns: &str,
+    reference: &str,
+    greeting: &str,
+) -> Vec<String> {
+    let (repo, tag) = reference.rsplit_once(':').unwrap_or((reference, "latest"));
+    let mut args: Vec<String> = vec!["upgrade".into(), "--install".into(), release.into()];
+    // The chart and the context, as slipway runs them.
+    args.push(b.helm_args[3].clone());
+    let ctx = b
+        .helm_args
+        .iter()
+        .skip_while(|a| *a != "--kube-context")
+        .nth(1)
+        .cloned()
+        .unwrap_or_default();
+    args.extend([
+        "--kube-context".into(),
+        ctx,
+        "--namespace".into(),
+        ns.into(),
+    ]);
+    for (f, k, v) in side_values(&b.values, greeting) {
+        args.extend([f, format!("{k}={v}")]);
+    }
+    args.extend([
+        "--set-string".into(),
+        format!("image.repository={repo}"),
+        "--set-string".into(),
+        format!("image.tag={tag}"),
+        "--timeout=3m".into(),
+    ]);
+    args
+}
+
+/// A skaffold.yaml (schema v4beta13, Skaffold 2.16) for the sample: one local
+/// docker artifact with `inputDigest` tags, a helm release with the same values.
+fn skaffold_config(
+    root: &Path,
+    repository: &str,
+    release: &str,
+    ns: &str,
+    values: &[(String, String, String)],
+    greeting: &str,
+) -> String {
+    let q = |s: &str| serde_json::to_string(s).expect("a string serializes");
+    let sanitized = repository.replace(['/', '-', '.'], "_");
+    let mut set = String::new();
+    for (_, k, v) in side_values(values, greeting) {
+        set.push_str(&format!("          {}: {}\n", q(&k), q(&v)));
+    }
+    format!(
+        "apiVersion: skaffold/v4beta13
+kind: Config
+build:
+  tagPolicy:
+    inputDigest: {{}}
+  local:
+    push: false
+    useDockerCLI: true
+    useBuildkit: false
+  artifacts:
+    - image: {repository}
+      context: {context}
+      docker:
+        dockerfile: Dockerfile
+deploy:
+  statusCheck: true
+  helm:
+    releases:
+      - name: {release}
+        chartPath: {chart}
+        namespace: {ns}
+        createNamespace: true
+        skipBuildDependencies: true
+        setValueTemplates:
+          image.repository: \"{{{{.IMAGE_REPO_{sanitized}}}}}\"
+          image.tag: \"{{{{.IMAGE_TAG_{sanitized}}}}}\"
+        setValues:
+{set}",
+        context = q(&root.join("services/sample").display().to_string()),
+        chart = q(&root.join("helm/sample").display().to_string()),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The benchmark's baseline is read off the plan of this repository's pipeline.
-    #[test]
-    fn the_baseline_comes_from_the_plan() {
+    fn plan_of_this_repo() -> plan::Plan {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .unwrap();
@@ -265,7 +670,14 @@ mod tests {
             vars: Some(config::Vars::new(Default::default(), Default::default())),
         })
         .unwrap();
-        let p = plan::build(&pipeline, &PlanOptions::new(Job::DeployLocal)).unwrap();
+        plan::build(&pipeline, &PlanOptions::new(Job::DeployLocal)).unwrap()
+    }
+
+    /// The baseline and Skaffold deploy what slipway's plan deploys, in releases of
+    /// their own, with a ClusterIP Service.
+    #[test]
+    fn the_other_sides_deploy_slipways_values_in_their_own_release() {
+        let p = plan_of_this_repo();
         let b = baseline_inputs(&p).unwrap();
         assert_eq!(b.ns, "slipway-sample");
         assert!(
@@ -273,9 +685,44 @@ mod tests {
             "{}",
             b.reference
         );
-        assert_eq!(
-            &b.helm_args[..4],
-            ["upgrade", "--install", "sample", "helm/sample"]
+        let args = baseline_helm_args(&b, "sample-baseline", "bench-ns", "slipway/sample:x1", "hi");
+        let joined = args.join(" ");
+        assert!(joined.starts_with("upgrade --install sample-baseline helm/sample --kube-context kind-slipway-e2e --namespace bench-ns"), "{joined}");
+        for want in [
+            "replicaCount=2",
+            "service.type=ClusterIP",
+            "config.greeting=hi",
+            "image.tag=x1",
+            "image.pullPolicy=Never",
+            "secret.existingSecret=sample-credentials",
+        ] {
+            assert!(joined.contains(want), "{want} in {joined}");
+        }
+        assert!(!joined.contains("nodePort"), "{joined}");
+
+        let y = skaffold_config(
+            Path::new("/r"),
+            "slipway/sample",
+            "sample-skaffold",
+            "ns",
+            &b.values,
+            "hi",
         );
+        assert!(
+            y.contains("image.tag: \"{{.IMAGE_TAG_slipway_sample}}\""),
+            "{y}"
+        );
+        assert!(y.contains("\"config.greeting\": \"hi\""), "{y}");
+        assert!(y.contains("\"service.type\": \"ClusterIP\""), "{y}");
+        assert!(y.contains("chartPath: \"/r/helm/sample\""), "{y}");
+    }
+
+    #[test]
+    fn the_edit_still_finds_its_mark() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap();
+        let text = std::fs::read_to_string(root.join(EDITED)).unwrap();
+        assert!(text.contains(EDIT_MARK));
     }
 }

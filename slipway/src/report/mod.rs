@@ -169,6 +169,17 @@ impl Reporter {
                 to_stdout(&format!("{}\n", self.redactor.redact(&v.to_string())));
             }
             Mode::Plain => {
+                // --quiet: only errors (above), failed checks and the result.
+                let wanted = !self.quiet
+                    || matches!(
+                        ev,
+                        Event::RunFinished { .. }
+                            | Event::Bundle { .. }
+                            | Event::Check { ok: false, .. }
+                    );
+                if !wanted {
+                    return;
+                }
                 if let Some(text) = self.plain(&ev) {
                     self.line(&format!("{} {text}", now()));
                 }

@@ -996,3 +996,25 @@ fn a_kind_pipeline_cannot_name_another_context() {
     );
     assert!(s.calls().is_empty(), "nothing ran");
 }
+
+/// `--quiet` in plain (CI) output: the result line only, and on failure the error
+/// with its check, nothing else.
+#[test]
+fn quiet_plain_output_is_the_result_and_errors_only() {
+    let s = Sandbox::new();
+    let o = s.run(&["-q", "deploy-local"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let lines: Vec<&str> = o.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].contains("[run] succeeded"), "{}", lines[0]);
+
+    s.rule(json!({"tool": "helm", "match": ["upgrade"], "exit": 1, "stderr": "Error: boom\n"}));
+    let o = s.run(&["-q", "deploy-local", "--force"]);
+    assert_eq!(o.code, 15, "{}", o.all());
+    assert!(
+        o.stderr.contains("error[deploy]") && o.stderr.contains("boom"),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.stderr.contains("[preflight] started"), "{}", o.stderr);
+}
