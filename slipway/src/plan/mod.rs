@@ -334,11 +334,12 @@ pub struct Fetch {
 }
 
 /// Start a Docker engine that is installed but not running (root, no systemd): with
-/// its runtime wrapper and log under slipway's cache. Never touches a running one.
+/// its configuration, runtime wrapper and log under slipway's cache. Never touches a running one.
 #[derive(Clone, Debug, Serialize)]
 pub struct DockerStart {
     pub dockerd: Cmd,
-    /// The runtime wrapper (a shell script) written before dockerd starts.
+    /// Its daemon.json and runtime wrapper (a shell script), written before it starts.
+    pub config: PathBuf,
     pub wrapper: PathBuf,
     pub log: PathBuf,
 }

@@ -139,7 +139,7 @@ fn step(s: &mut String, step: &Step) {
                     s,
                     &d.dockerd,
                     &format!(
-                        "only if no daemon runs and slipway may start one (root, no systemd); runtime {}, log {}",
+                        "only if no daemon runs and slipway may start one (root, no systemd); default runtime {}, log {}",
                         d.wrapper.display(),
                         d.log.display()
                     ),

@@ -273,6 +273,8 @@ pub fn start_docker(ex: &Executor, ds: &DockerStart, info: &Cmd) -> Result<Strin
             .map_err(|e| e.to_string())?;
     }
     std::fs::rename(&tmp, &ds.wrapper).map_err(|e| e.to_string())?;
+    std::fs::write(&ds.config, docker::daemon_config(&ds.wrapper))
+        .map_err(|e| format!("{}: {e}", ds.config.display()))?;
     let pid = ex
         .start_daemon(Stage::Preflight, &ds.dockerd, &ds.log)
         .map_err(|e| e.to_string())?;

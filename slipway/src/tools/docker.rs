@@ -83,20 +83,28 @@ pub fn is_not_running(stderr: &str) -> bool {
 /// The runtime name slipway registers with a dockerd it starts.
 pub const RUNTIME: &str = "slipway-capfilter";
 
-/// `dockerd` as slipway starts it: the default socket, and a default runtime that
-/// drops the capabilities this host cannot grant (see [`runtime_wrapper`]).
-pub fn dockerd(wrapper: &Path) -> Cmd {
+/// `dockerd` as slipway starts it: the default socket, and its configuration file
+/// (see [`daemon_config`]).
+pub fn dockerd(config: &Path) -> Cmd {
     Cmd::new(
         "dockerd",
         [
             "--host".to_string(),
             "unix:///var/run/docker.sock".into(),
-            "--add-runtime".into(),
-            format!("{RUNTIME}={}", wrapper.display()),
-            "--default-runtime".into(),
-            RUNTIME.into(),
+            "--config-file".into(),
+            config.display().to_string(),
         ],
     )
+}
+
+/// The daemon.json of a dockerd slipway starts: a default runtime that drops the
+/// capabilities this host cannot grant (see [`runtime_wrapper`]).
+pub fn daemon_config(wrapper: &Path) -> String {
+    let cfg = serde_json::json!({
+        "runtimes": {RUNTIME: {"path": wrapper.display().to_string()}},
+        "default-runtime": RUNTIME,
+    });
+    serde_json::to_string_pretty(&cfg).expect("a daemon.json serializes")
 }
 
 /// A runc wrapper for dockerd. Some VMs cannot grant every capability (seen:

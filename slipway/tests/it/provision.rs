@@ -307,17 +307,23 @@ fn a_stopped_docker_engine_is_started() {
     assert_eq!(o.code, 0, "{}", o.all());
     let d = calls_of(&calls, "dockerd");
     assert_eq!(d.len(), 1, "{d:?}");
-    let wrapper = s.dir.path().join(".cache/slipway/docker/runc-capfilter");
+    let dir = s.dir.path().join(".cache/slipway/docker");
+    let wrapper = dir.join("runc-capfilter");
     assert_eq!(
         d[0]["argv"],
         serde_json::json!([
             "--host",
             "unix:///var/run/docker.sock",
-            "--add-runtime",
-            format!("slipway-capfilter={}", wrapper.display()),
-            "--default-runtime",
-            "slipway-capfilter"
+            "--config-file",
+            dir.join("daemon.json").to_str().unwrap()
         ])
+    );
+    let cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("daemon.json")).unwrap()).unwrap();
+    assert_eq!(cfg["default-runtime"], "slipway-capfilter");
+    assert_eq!(
+        cfg["runtimes"]["slipway-capfilter"]["path"],
+        wrapper.to_str().unwrap()
     );
     let text = std::fs::read_to_string(&wrapper).unwrap();
     assert!(

@@ -150,8 +150,10 @@ impl Planner<'_> {
             .map(|cache| {
                 let dir = cache.join("docker");
                 let wrapper = dir.join("runc-capfilter");
+                let config = dir.join("daemon.json");
                 DockerStart {
-                    dockerd: docker::dockerd(&wrapper),
+                    dockerd: docker::dockerd(&config),
+                    config,
                     wrapper,
                     log: dir.join("dockerd.log"),
                 }
