@@ -70,10 +70,12 @@ const SIDES: [&str; 3] = ["slipway", "skaffold", "baseline"];
 const EDITED: &str = "services/sample/src/main.rs";
 const EDIT_MARK: &str = "\"listening on {addr}";
 
-/// The sample's source with a changed string; put back when dropped.
+/// The sample's source with a changed string; put back when dropped. Each run's
+/// edits are its own (a nonce), so no image a previous run built can match them.
 struct Edit {
     path: PathBuf,
     original: String,
+    nonce: String,
 }
 
 impl Edit {
@@ -83,13 +85,24 @@ impl Edit {
         if !original.contains(EDIT_MARK) {
             bail!("{EDITED} no longer contains {EDIT_MARK}: update the benchmark's edit");
         }
-        Ok(Edit { path, original })
+        let nonce = format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        );
+        Ok(Edit {
+            path,
+            original,
+            nonce,
+        })
     }
 
     fn apply(&self, n: usize) -> anyhow::Result<()> {
         let text = self.original.replacen(
             EDIT_MARK,
-            &format!("\"[bench edit {n}] listening on {{addr}}"),
+            &format!("\"[bench edit {}-{n}] listening on {{addr}}", self.nonce),
             1,
         );
         Ok(std::fs::write(&self.path, text)?)
