@@ -408,25 +408,20 @@ impl Executor {
                 let _ = pipe.write_all(&bytes);
             });
         }
+        let pick = |yes: bool, mode: Lines| if yes { mode } else { Lines::Verbose };
+        let out_lines = pick(cmd.stream, Lines::Answer);
+        let err_lines = pick(cmd.progress, Lines::Progress);
         let stdout = Capture::start(
             stage,
             child.stdout.take(),
             Arc::clone(&self.events),
-            if cmd.stream {
-                Lines::Answer
-            } else {
-                Lines::Verbose
-            },
+            out_lines,
         );
         let stderr = Capture::start(
             stage,
             child.stderr.take(),
             Arc::clone(&self.events),
-            if cmd.progress {
-                Lines::Progress
-            } else {
-                Lines::Verbose
-            },
+            err_lines,
         );
         let limit = deadline.map_or(cmd.timeout, |d| {
             cmd.timeout.min(d.saturating_duration_since(started))

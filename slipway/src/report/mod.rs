@@ -299,6 +299,19 @@ impl Reporter {
         })
     }
 
+    /// The text beside a stage's spinner.
+    fn spinner_says(&self, stage: Stage, text: &str) {
+        if let Some(pb) = self
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .spinners
+            .get(&stage)
+        {
+            pb.set_message(self.redactor.redact(text));
+        }
+    }
+
     fn tty(&self, ev: &Event) {
         match ev {
             Event::StageStarted { stage } => {
@@ -320,17 +333,7 @@ impl Reporter {
                     .spinners
                     .insert(*stage, pb);
             }
-            Event::StepStarted { stage, title, .. } => {
-                if let Some(pb) = self
-                    .state
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .spinners
-                    .get(stage)
-                {
-                    pb.set_message(self.redactor.redact(title));
-                }
-            }
+            Event::StepStarted { stage, title, .. } => self.spinner_says(*stage, title),
             Event::StageFinished {
                 stage,
                 result,
@@ -372,15 +375,7 @@ impl Reporter {
             Event::Note { stage, message } if !self.quiet => {
                 // Long work (a tool or node image build) reports its phases: the
                 // spinner shows the latest one next to the stage's elapsed time.
-                if let Some(pb) = self
-                    .state
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .spinners
-                    .get(stage)
-                {
-                    pb.set_message(self.redactor.redact(message));
-                }
+                self.spinner_says(*stage, message);
                 self.line(&format!("  {} {message}", st("·").dim()))
             }
             Event::Bundle { path } => {

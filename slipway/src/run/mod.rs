@@ -304,32 +304,9 @@ impl<'a> Runner<'a> {
                     }
                     None => cmd,
                 };
-                self.ex.run(stage, cmd, Some(deadline)).map_err(|e| {
-                    let interrupted = e.failure == Failure::Interrupted;
-                    let err = e.into_error(stage, &step.title);
-                    if interrupted {
-                        err
-                    } else {
-                        let pull = err.tail.iter().any(|l| is_pull_failure(l));
-                        err.or_hint(if pull {
-                            Some(PULL_HINT.into())
-                        } else {
-                            hint_for_step(step)
-                        })
-                    }
-                })?;
+                self.run_cmd(stage, step, cmd, deadline)?;
             }
-            Action::Run { cmd } => {
-                self.ex.run(stage, cmd, Some(deadline)).map_err(|e| {
-                    let interrupted = e.failure == Failure::Interrupted;
-                    let err = e.into_error(stage, &step.title);
-                    if interrupted {
-                        err
-                    } else {
-                        err.or_hint(hint_for_step(step))
-                    }
-                })?;
-            }
+            Action::Run { cmd } => self.run_cmd(stage, step, cmd, deadline)?,
             Action::Upgrade {
                 release,
                 cmd,
@@ -418,6 +395,33 @@ impl<'a> Runner<'a> {
     }
 
     /// Run a probe once per stage (until a command changes something).
+    /// Run a step's command; a failure carries the step's hint (for a cluster that
+    /// could not pull its node image, the offline one).
+    fn run_cmd(
+        &self,
+        stage: Stage,
+        step: &Step,
+        cmd: &Cmd,
+        deadline: Instant,
+    ) -> Result<(), Error> {
+        self.ex
+            .run(stage, cmd, Some(deadline))
+            .map(drop)
+            .map_err(|e| {
+                let interrupted = e.failure == Failure::Interrupted;
+                let err = e.into_error(stage, &step.title);
+                if interrupted {
+                    return err;
+                }
+                let pull = stage == Stage::Cluster && err.tail.iter().any(|l| is_pull_failure(l));
+                err.or_hint(if pull {
+                    Some(PULL_HINT.into())
+                } else {
+                    hint_for_step(step)
+                })
+            })
+    }
+
     fn probe(&self, stage: Stage, cmd: &Cmd, deadline: Instant) -> Result<Output, Error> {
         let key = cmd.display();
         if let Some(o) = self
@@ -818,20 +822,16 @@ const PULL_HINT: &str = "the cluster's node image could not be pulled (this mach
 /// Does a line of `kind create cluster` / `minikube start` output say an image pull
 /// failed for a network or registry reason?
 fn is_pull_failure(line: &str) -> bool {
+    // kind's own words around docker's; docker's are the ones slipway reads itself.
     let l = line.to_ascii_lowercase();
     [
         "failed to pull image",
         "error pulling image",
-        "pull access denied",
         "error response from daemon: get",
-        "tls handshake timeout",
-        "no such host",
-        "i/o timeout",
-        "connection refused",
-        "toomanyrequests",
     ]
     .iter()
     .any(|p| l.contains(p))
+        || crate::tools::provision::is_unreachable_pull(line)
 }
 
 /// What to do next when a plain command step fails, by stage.

@@ -59,12 +59,17 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(format!("{:x}", h.finalize()))
 }
 
-fn install(from: &Path, to: &Path) -> Result<(), String> {
+/// Put an executable at `to` whole or not at all: `fill` writes a temporary file
+/// beside it, which is made executable and renamed into place.
+fn place_executable(
+    to: &Path,
+    fill: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    let dir = to.parent().ok_or("no parent")?;
+    let dir = to.parent().ok_or("no parent directory")?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let tmp = dir.join(format!(".{}.partial", std::process::id()));
-    std::fs::copy(from, &tmp).map_err(|e| format!("copy {}: {e}", from.display()))?;
+    fill(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))
         .map_err(|e| e.to_string())?;
     std::fs::rename(&tmp, to).map_err(|e| format!("{}: {e}", to.display()))
@@ -128,7 +133,7 @@ fn download(ex: &Executor, tool: &str, d: &Fetch, to: &Path) -> Result<(), Strin
         }
         _ => d.file.clone(),
     };
-    install(&binary, to)
+    place_executable(to, |tmp| std::fs::copy(&binary, tmp).map(drop))
 }
 
 /// Provision `t` per its supply: download, else build. Progress goes out as notes.
@@ -261,18 +266,9 @@ pub fn can_start_docker(ex: &Executor) -> Result<(), String> {
 /// Start dockerd in the background and wait until `docker info` answers.
 pub fn start_docker(ex: &Executor, ds: &DockerStart, info: &Cmd) -> Result<String, String> {
     let runc = ex.locate("runc").ok_or("runc is not on PATH")?;
-    if let Some(d) = ds.wrapper.parent() {
-        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
-    }
-    let text = docker::runtime_wrapper(&runc);
-    let tmp = ds.wrapper.with_extension("partial");
-    std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))
-            .map_err(|e| e.to_string())?;
-    }
-    std::fs::rename(&tmp, &ds.wrapper).map_err(|e| e.to_string())?;
+    place_executable(&ds.wrapper, |tmp| {
+        std::fs::write(tmp, docker::runtime_wrapper(&runc))
+    })?;
     std::fs::write(&ds.config, docker::daemon_config(&ds.wrapper))
         .map_err(|e| format!("{}: {e}", ds.config.display()))?;
     let pid = ex

@@ -40,11 +40,9 @@ pub struct Cache(pub PathBuf);
 impl Cache {
     /// `$XDG_CACHE_HOME/slipway/tool-versions.json`, else under `~/.cache`.
     pub fn user() -> Option<Cache> {
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-        Some(Cache(base.join("slipway").join("tool-versions.json")))
+        Some(Cache(
+            crate::tools::provision::cache_root()?.join("tool-versions.json"),
+        ))
     }
 
     fn read(&self) -> BTreeMap<String, Entry> {

@@ -159,10 +159,7 @@ pub fn daemon_problem(stderr: &str) -> (String, String) {
             format!("the Docker daemon runs, but this user may not use its socket ({last})"),
             "add yourself to the docker group (`sudo usermod -aG docker $USER`, then log in again), or run as a user who may".into(),
         )
-    } else if l.contains("cannot connect to the docker daemon")
-        || l.contains("is the docker daemon running")
-        || l.contains("no such file or directory")
-    {
+    } else if is_not_running(stderr) || l.contains("no such file or directory") {
         (
             format!("no Docker daemon answers ({last})"),
             "start it: `sudo systemctl start docker`; without systemd, `sudo dockerd &` (see README, Prerequisites); if DOCKER_HOST or a docker context points elsewhere, check it".into(),
