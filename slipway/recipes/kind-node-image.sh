@@ -135,7 +135,7 @@ node_stage() {
   chmod -R u+w "$ctx/files"
   mkdir -p "$ctx/bin"
   cp "$BIN"/{kubeadm,kubelet,kubectl} "$ctx/bin/"
-  cp "$here/runc-capfilter" "$here/crictl" "$here/containerd-config.toml" "$here/10-slipway-bridge.conflist" "$here/default-storage.yaml" "$ctx/"
+  cp "$here/runc-capfilter" "$here/crictl" "$here/containerd-config.toml" "$here/10-slipway-bridge.conflist" "$here/default-storage.yaml" "$here/12-slipway-cgroups.conf" "$ctx/"
   cat >"$ctx/Dockerfile" <<DOCKERFILE
 FROM $ROOTFS_IMAGE
 COPY files/usr/local/bin/ /usr/local/bin/
@@ -145,6 +145,7 @@ COPY containerd-config.toml /etc/containerd/config.toml
 COPY 10-slipway-bridge.conflist /etc/cni/net.d/10-slipway-bridge.conflist
 COPY runc-capfilter /usr/local/sbin/runc-capfilter
 COPY default-storage.yaml /kind/manifests/default-storage.yaml
+COPY 12-slipway-cgroups.conf /etc/systemd/system/kubelet.service.d/12-slipway-cgroups.conf
 COPY bin/kubeadm bin/kubelet bin/kubectl /usr/bin/
 COPY crictl /usr/local/bin/crictl
 RUN chmod 0755 /usr/local/bin/* /kind/bin/* /usr/local/sbin/runc-capfilter /usr/bin/kubeadm /usr/bin/kubelet /usr/bin/kubectl \\

@@ -6,13 +6,20 @@
 //! - **no-change redeploy**: nothing changed since the last deploy;
 //! - **one-line edit → new pods serving**: a string in the sample's source changes;
 //!   the clock stops when the Service answers `/version` from the new image;
+//! - **cold deploy**: the cluster is up, the release is not installed and no image of
+//!   the source exists (a fresh edit): build, load, install, until it serves;
+//! - **dev loop**: `slipway dev` and `skaffold dev` each running; a one-line edit →
+//!   new pods serving, timed from the file write (one loop at a time: both would
+//!   react to the same edit; the baseline has no loop);
 //! - **values change**: one chart value changes; the clock stops when the tool
 //!   returns (each waits for its rollout).
 //!
 //! Skaffold v2.16.1 is built from the Go module proxy once (`xtask/recipes/skaffold.sh`,
-//! cached) and runs with `inputDigest` tags and a helm deploy; the binary is built by
-//! `scripts/build-static.sh` before each of its runs, because Skaffold computes its tag
-//! before a `before` hook runs and would deploy the previous binary. It runs with
+//! cached) and runs with `inputDigest` tags and a helm deploy. Its artifact is a
+//! custom build (the static binary, then `docker build`) that declares the same
+//! inputs slipway's content tag hashes, so its tag covers the source and `skaffold
+//! dev` rebuilds on a source edit (with a `before` hook, Skaffold computes the tag
+//! before the hook runs and deploys the previous binary). It runs with
 //! Helm 3: with Helm 4 it stops at once (`helm version --client`: "unknown flag:
 //! --client"). It builds with the docker CLI without BuildKit (this engine has no
 //! buildx). The baseline has no `sleep`: it polls the port-forward. Prints a table of medians (min–max) with ratios and writes
@@ -202,6 +209,35 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
     let bench_dir = root.join("target/bench");
     std::fs::create_dir_all(&bench_dir)?;
     let skaffold_yaml = bench_dir.join("skaffold.yaml");
+    let skaffold_build = bench_dir.join("skaffold-build.sh");
+    std::fs::write(&skaffold_build, SKAFFOLD_BUILD)?;
+    let inputs: Vec<String> = pipeline
+        .images
+        .first()
+        .context("the pipeline has no image")?
+        .inputs()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let write_skaffold_yaml = |greeting: &str| -> anyhow::Result<()> {
+        let t = &targets[1];
+        std::fs::write(
+            &skaffold_yaml,
+            skaffold_config(
+                &Artifact {
+                    root: &root,
+                    repository: &repository,
+                    build: &skaffold_build,
+                    inputs: &inputs,
+                },
+                &t.release,
+                &t.ns,
+                &base.values,
+                greeting,
+            ),
+        )?;
+        Ok(())
+    };
     let mut seq = 0u64;
 
     let slipway = |greeting: &str| -> anyhow::Result<()> {
@@ -224,19 +260,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
     };
     let run_skaffold = |greeting: &str| -> anyhow::Result<()> {
         let Some(bin) = &skaffold else { return Ok(()) };
-        let t = &targets[1];
-        std::fs::write(
-            &skaffold_yaml,
-            skaffold_config(
-                &root,
-                &repository,
-                &t.release,
-                &t.ns,
-                &base.values,
-                greeting,
-            ),
-        )?;
-        build_binary()?;
+        write_skaffold_yaml(greeting)?;
         cmd!(
             sh,
             "{bin} run -f {skaffold_yaml} --kube-context {context} --update-check=false --interactive=false --status-check=true --tail=false --port-forward=off --label skaffold.dev/run-id=bench"
@@ -396,8 +420,97 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             }
             eprintln!("[bench] edit round {i}: {}", round_line(&r));
         }
-        drop(edit);
         results.push(("one-line edit -> new pods serving", r));
+
+        // Cold: the cluster is up, the release is not installed and no image of
+        // this source exists (a fresh edit): build, load, install, serve.
+        let mut r: [Vec<f64>; 3] = Default::default();
+        for i in 1..=a.rounds.max(1) {
+            for side in 0..3 {
+                if side == 1 && skaffold.is_none() {
+                    continue;
+                }
+                let t = &targets[side];
+                if side == 0 {
+                    cmd!(sh, "{exe} --profile {profile} down -q")
+                        .quiet()
+                        .run()?;
+                } else {
+                    let (rel, ns) = (&t.release, &t.ns);
+                    cmd!(
+                        sh,
+                        "helm uninstall {rel} -n {ns} --kube-context {context} --wait"
+                    )
+                    .quiet()
+                    .ignore_stdout()
+                    .run()?;
+                }
+                n += 1;
+                edit.apply(n)?;
+                let began = Instant::now();
+                match side {
+                    0 => slipway(greeting0)?,
+                    1 => run_skaffold(greeting0)?,
+                    _ => baseline(greeting0)?,
+                }
+                serving_new(t, "")?;
+                r[side].push(began.elapsed().as_secs_f64());
+            }
+            eprintln!("[bench] cold round {i}: {}", round_line(&r));
+        }
+        results.push(("cold deploy (cluster up, no release, no image)", r));
+
+        // The dev loops: `slipway dev` and `skaffold dev` each watch the source; an
+        // edit -> new pods serving, timed from the write. One loop runs at a time
+        // (both would react to the same edit).
+        let mut r: [Vec<f64>; 3] = Default::default();
+        let mut dev_rounds = |side: usize, mut dev: DevLoop, idle: &str| -> anyhow::Result<()> {
+            dev.wait_for(idle, Duration::from_secs(600))?;
+            for i in 1..=a.rounds.max(1) {
+                n += 1;
+                let before = image_tag(&targets[side]);
+                let began = Instant::now();
+                edit.apply(n)?;
+                serving_new(&targets[side], &before)?;
+                r[side].push(began.elapsed().as_secs_f64());
+                dev.wait_for(idle, Duration::from_secs(120))?;
+                eprintln!("[bench] {} round {i}: {:.2}s", dev.name, r[side][i - 1]);
+            }
+            Ok(())
+        };
+        let mut c = std::process::Command::new(&exe);
+        c.args(["--profile", &profile, "dev"])
+            .current_dir(&root)
+            .env("CI", "1")
+            .env("SAMPLE_GREETING", greeting0);
+        dev_rounds(0, DevLoop::start("slipway dev", c)?, "[dev] watching")?;
+        if let Some(bin) = &skaffold {
+            write_skaffold_yaml(greeting0)?;
+            let mut c = std::process::Command::new(bin);
+            c.arg("dev")
+                .arg("-f")
+                .arg(&skaffold_yaml)
+                .args([
+                    "--kube-context",
+                    &context,
+                    "--update-check=false",
+                    "--status-check=true",
+                    "--tail=false",
+                    "--port-forward=off",
+                    "--cleanup=false",
+                    "--trigger=notify",
+                ])
+                .current_dir(&root)
+                .env("PATH", &skaffold_path)
+                .env("SKAFFOLD_UPDATE_CHECK", "false");
+            dev_rounds(
+                1,
+                DevLoop::start("skaffold dev", c)?,
+                "Watching for changes",
+            )?;
+        }
+        drop(edit);
+        results.push(("dev loop: edit -> new pods serving", r));
 
         let mut r: [Vec<f64>; 3] = Default::default();
         for i in 1..=a.rounds.max(1) {
@@ -489,6 +602,86 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
     )?;
     eprintln!("[bench] wrote {}", out.display());
     Ok(())
+}
+
+/// A tool's dev loop in the background (its own process group), every line it
+/// prints on a channel; stopped with SIGINT (then SIGKILL) when dropped.
+struct DevLoop {
+    name: &'static str,
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl DevLoop {
+    fn start(name: &'static str, mut c: std::process::Command) -> anyhow::Result<DevLoop> {
+        use std::io::BufRead;
+        use std::os::unix::process::CommandExt;
+        c.process_group(0)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().with_context(|| format!("starting {name}"))?;
+        let (tx, lines) = std::sync::mpsc::channel();
+        let pipes: Vec<Box<dyn std::io::Read + Send>> = vec![
+            Box::new(child.stdout.take().context("stdout")?),
+            Box::new(child.stderr.take().context("stderr")?),
+        ];
+        for p in pipes {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for l in std::io::BufReader::new(p).lines().map_while(Result::ok) {
+                    let _ = tx.send(l);
+                }
+            });
+        }
+        Ok(DevLoop { name, child, lines })
+    }
+
+    /// Wait until it prints a line containing `needle`.
+    fn wait_for(&mut self, needle: &str, within: Duration) -> anyhow::Result<()> {
+        let end = Instant::now() + within;
+        let mut tail: Vec<String> = vec![];
+        while Instant::now() < end {
+            match self.lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(l) if l.contains(needle) => return Ok(()),
+                Ok(l) => {
+                    tail.push(l);
+                    let excess = tail.len().saturating_sub(20);
+                    tail.drain(..excess);
+                }
+                Err(_) => {
+                    if let Ok(Some(st)) = self.child.try_wait() {
+                        bail!("{} exited ({st}):\n{}", self.name, tail.join("\n"));
+                    }
+                }
+            }
+        }
+        bail!(
+            "{} never printed {needle:?}:\n{}",
+            self.name,
+            tail.join("\n")
+        )
+    }
+}
+
+impl Drop for DevLoop {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", "--", &group])
+            .status();
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .status();
+        let _ = self.child.wait();
+    }
 }
 
 fn round_line(r: &[Vec<f64>; 3]) -> String {
@@ -620,20 +813,41 @@ fn baseline_helm_args(
 }
 
 /// A skaffold.yaml (schema v4beta13, Skaffold 2.16) for the sample: one local
-/// docker artifact with `inputDigest` tags, a helm release with the same values.
+/// artifact with `inputDigest` tags, built by a custom command (`build`: the static
+/// binary, then `docker build`) that declares the same inputs slipway's content tag
+/// hashes — so `skaffold dev` rebuilds on a source edit and the tag covers the
+/// source, not only the prebuilt binary — and a helm release with slipway's values.
+/// Skaffold's artifact: the repository root, the image repository, its custom build
+/// command and the inputs it declares.
+struct Artifact<'a> {
+    root: &'a Path,
+    repository: &'a str,
+    build: &'a Path,
+    inputs: &'a [String],
+}
+
 fn skaffold_config(
-    root: &Path,
-    repository: &str,
+    a: &Artifact<'_>,
     release: &str,
     ns: &str,
     values: &[(String, String, String)],
     greeting: &str,
 ) -> String {
+    let Artifact {
+        root,
+        repository,
+        build,
+        inputs,
+    } = *a;
     let q = |s: &str| serde_json::to_string(s).expect("a string serializes");
     let sanitized = repository.replace(['/', '-', '.'], "_");
     let mut set = String::new();
     for (_, k, v) in side_values(values, greeting) {
         set.push_str(&format!("          {}: {}\n", q(&k), q(&v)));
+    }
+    let mut deps = String::new();
+    for i in inputs {
+        deps.push_str(&format!("            - {}\n", q(i)));
     }
     format!(
         "apiVersion: skaffold/v4beta13
@@ -648,9 +862,11 @@ build:
   artifacts:
     - image: {repository}
       context: {context}
-      docker:
-        dockerfile: Dockerfile
-deploy:
+      custom:
+        buildCommand: {build}
+        dependencies:
+          paths:
+{deps}deploy:
   statusCheck: true
   helm:
     releases:
@@ -664,10 +880,18 @@ deploy:
           image.tag: \"{{{{.IMAGE_TAG_{sanitized}}}}}\"
         setValues:
 {set}",
-        context = q(&root.join("services/sample").display().to_string()),
+        context = q(&root.display().to_string()),
+        build = q(&format!("bash {}", build.display())),
         chart = q(&root.join("helm/sample").display().to_string()),
     )
 }
+
+/// Skaffold's custom build command: what slipway's pre-build and build do.
+const SKAFFOLD_BUILD: &str = "#!/usr/bin/env bash
+set -euo pipefail
+scripts/build-static.sh sample services/sample/bin/sample 2>/dev/null
+docker build -q -t \"$IMAGE\" services/sample >/dev/null
+";
 
 #[cfg(test)]
 mod tests {
@@ -714,13 +938,22 @@ mod tests {
         assert!(!joined.contains("nodePort"), "{joined}");
 
         let y = skaffold_config(
-            Path::new("/r"),
-            "slipway/sample",
+            &Artifact {
+                root: Path::new("/r"),
+                repository: "slipway/sample",
+                build: Path::new("/r/target/bench/build.sh"),
+                inputs: &["services/sample/src".to_string()],
+            },
             "sample-skaffold",
             "ns",
             &b.values,
             "hi",
         );
+        assert!(
+            y.contains("buildCommand: \"bash /r/target/bench/build.sh\""),
+            "{y}"
+        );
+        assert!(y.contains("- \"services/sample/src\""), "{y}");
         assert!(
             y.contains("image.tag: \"{{.IMAGE_TAG_slipway_sample}}\""),
             "{y}"

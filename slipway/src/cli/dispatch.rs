@@ -30,7 +30,7 @@ pub fn main(bin: &str) -> ExitCode {
 }
 
 /// pipeline.toml here or in the nearest parent directory.
-fn find_config(explicit: Option<PathBuf>) -> PathBuf {
+pub(super) fn find_config(explicit: Option<PathBuf>) -> PathBuf {
     if let Some(p) = explicit {
         return p;
     }
@@ -41,7 +41,7 @@ fn find_config(explicit: Option<PathBuf>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("pipeline.toml"))
 }
 
-fn plan_options(job: Job, g: &Global, f: &RunFlags) -> PlanOptions {
+pub(super) fn plan_options(job: Job, g: &Global, f: &RunFlags) -> PlanOptions {
     PlanOptions {
         force: f.force,
         context: g.kube_context.clone(),
@@ -66,6 +66,7 @@ fn job_of(c: &Command) -> Option<(Job, RunFlags)> {
         Command::Rollback { flags, .. } => (Job::Rollback, flags.clone()),
         Command::Logs { .. } => (Job::Logs, RunFlags::default()),
         Command::Plan { job, flags, .. } => (*job, flags.clone()),
+        Command::Dev { flags, .. } => (Job::Dev, flags.clone()),
         Command::Completions { .. } => return None,
     })
 }
@@ -81,22 +82,53 @@ pub fn run(g: Global, command: Command) -> ExitCode {
         mode = Mode::Plain;
     }
     let reporter = Arc::new(Reporter::new(mode, g.verbose, g.quiet, Redactor::default()));
-    // Every event also goes to the diagnosis bundle a failed run leaves.
-    let recording = Arc::new(super::bundle::Recording::new(reporter.clone()));
-    let sink: Arc<dyn Sink> = recording.clone();
 
     if let Command::Completions { shell } = command {
         let mut buf = vec![];
         clap_complete::generate(shell, &mut Cli::command(), "cargo-xtask", &mut buf);
-        sink.emit(Event::Output {
+        reporter.emit(Event::Output {
             text: String::from_utf8_lossy(&buf).into_owned(),
         });
         return ExitCode::SUCCESS;
     }
+    if let Command::Dev { flags, cleanup } = &command {
+        return super::dev::run(&g, flags, *cleanup, &reporter);
+    }
     let Some((job, flags)) = job_of(&command) else {
         return ExitCode::SUCCESS;
     };
+    let done = execute(&g, &command, job, &flags, &reporter, None);
+    ExitCode::from(done.code.clamp(0, 255) as u8)
+}
 
+/// What one job's run left: its exit code and, once planned, the pipeline and plan.
+pub(super) struct Done {
+    pub code: i32,
+    pub planned: Option<(crate::config::Pipeline, plan::Plan)>,
+    /// Every event of the run.
+    pub events: Vec<Event>,
+}
+
+/// Load the pipeline, plan `job`, run it and report it (a diagnosis bundle on
+/// failure, `--junit` either way). `signals` are installed here unless given.
+pub(super) fn execute(
+    g: &Global,
+    command: &Command,
+    job: Job,
+    flags: &RunFlags,
+    reporter: &Arc<Reporter>,
+    signals: Option<Signals>,
+) -> Done {
+    let mode = reporter.mode;
+    let ci = matches!(command, Command::Ci(_));
+    // Every event also goes to the diagnosis bundle a failed run leaves.
+    let recording = Arc::new(super::bundle::Recording::new(reporter.clone()));
+    let sink: Arc<dyn Sink> = recording.clone();
+    let failed = |e: &Error| Done {
+        code: fail(reporter, e, false),
+        planned: None,
+        events: vec![],
+    };
     let profile = g.profile.clone().or_else(|| ci.then(|| "ci".to_string()));
     let pipeline = match config::load(&LoadOptions {
         file: find_config(g.config.clone()),
@@ -104,14 +136,14 @@ pub fn run(g: Global, command: Command) -> ExitCode {
         vars: None,
     }) {
         Ok(p) => p,
-        Err(errs) => return fail(&reporter, &Error::from(errs), false),
+        Err(errs) => return failed(&Error::from(errs)),
     };
     // Every value that feeds a Secret is masked in everything slipway prints, from
     // the first line on and in every command (smoke, status and down included).
     for v in pipeline.secret_values() {
         reporter.redactor().add(&v);
     }
-    let mut opts = plan_options(job, &g, &flags);
+    let mut opts = plan_options(job, g, flags);
     // helm's flags depend on its major: the version preflight remembered for this
     // binary, else the default major until preflight has seen it.
     if let Some(v) = crate::run::tool_cache::cached("helm") {
@@ -147,21 +179,25 @@ pub fn run(g: Global, command: Command) -> ExitCode {
                     p.to_text()
                 };
                 sink.emit(Event::Output { text });
-                ExitCode::SUCCESS
+                Done {
+                    code: exit::OK,
+                    planned: None,
+                    events: vec![],
+                }
             }
-            Err(e) => fail(&reporter, &e, false),
+            Err(e) => failed(&e),
         };
     }
 
     // Until the plan is made, Ctrl-C ends slipway at once (nothing has started).
     let mut plan = match plan::build(&pipeline, &opts) {
         Ok(p) => p,
-        Err(e) => return fail(&reporter, &e, false),
+        Err(e) => return failed(&e),
     };
     if matches!(command, Command::Preflight { .. }) {
         plan.steps.retain(|s| s.stage == Stage::Preflight);
     }
-    let signals = Signals::install();
+    let signals = signals.unwrap_or_else(Signals::install);
     let context = plan.context.clone();
     sink.emit(Event::RunStarted {
         project: pipeline.project.name.clone(),
@@ -187,7 +223,7 @@ pub fn run(g: Global, command: Command) -> ExitCode {
         // Jobs that change a cluster run one at a time per cluster.
         let preflight_only = matches!(command, Command::Preflight { .. });
         let _lock = match job {
-            Job::DeployLocal | Job::Load | Job::Deploy | Job::Down | Job::Rollback
+            Job::DeployLocal | Job::Dev | Job::Load | Job::Deploy | Job::Down | Job::Rollback
                 if !preflight_only =>
             {
                 Some(lock::acquire(&ex, &plan.context)?)
@@ -220,11 +256,11 @@ pub fn run(g: Global, command: Command) -> ExitCode {
         runner.prefetch(std::time::Instant::now() + std::time::Duration::from_secs(60));
         runner.execute_stages(|s| s != Stage::Preflight)
     })();
-    match result {
+    let code = match result {
         Ok(()) => {
             reporter.summary(&plan.reach);
-            let code = finish_on(&reporter, recording.as_ref(), exit::OK);
-            junit(&g, &reporter, job, &recording);
+            let code = finish_on(reporter, recording.as_ref(), exit::OK);
+            junit(g, reporter, job, &recording);
             code
         }
         Err(e) => {
@@ -263,10 +299,15 @@ pub fn run(g: Global, command: Command) -> ExitCode {
                     }),
                 }
             }
-            let code = finish_on(&reporter, recording.as_ref(), e.exit_code());
-            junit(&g, &reporter, job, &recording);
+            let code = finish_on(reporter, recording.as_ref(), e.exit_code());
+            junit(g, reporter, job, &recording);
             code
         }
+    };
+    Done {
+        code,
+        planned: Some((pipeline, plan)),
+        events: recording.events(),
     }
 }
 
@@ -283,7 +324,7 @@ fn junit(g: &Global, reporter: &Reporter, job: Job, recording: &super::bundle::R
 }
 
 /// Report the error once, then the summary and the end of the run.
-fn fail(reporter: &Reporter, e: &Error, ran: bool) -> ExitCode {
+fn fail(reporter: &Reporter, e: &Error, ran: bool) -> i32 {
     reporter.emit(Event::error(e));
     if ran {
         reporter.summary(&[]);
@@ -291,12 +332,12 @@ fn fail(reporter: &Reporter, e: &Error, ran: bool) -> ExitCode {
     finish(reporter, e.exit_code())
 }
 
-fn finish(reporter: &Reporter, code: i32) -> ExitCode {
+fn finish(reporter: &Reporter, code: i32) -> i32 {
     finish_on(reporter, reporter, code)
 }
 
 /// The end of the run, as an event into `sink` (the recording one, once a run began).
-fn finish_on(reporter: &Reporter, sink: &dyn Sink, code: i32) -> ExitCode {
+fn finish_on(reporter: &Reporter, sink: &dyn Sink, code: i32) -> i32 {
     sink.emit(Event::RunFinished {
         result: if code == exit::OK {
             Outcome::Ok
@@ -306,5 +347,5 @@ fn finish_on(reporter: &Reporter, sink: &dyn Sink, code: i32) -> ExitCode {
         exit_code: code,
         duration_ms: crate::model::ms(reporter.elapsed()),
     });
-    ExitCode::from(code.clamp(0, 255) as u8)
+    code
 }

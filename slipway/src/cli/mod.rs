@@ -5,6 +5,7 @@
 //! clap types and calls [`run`]; see README.md, "Use slipway in your repository".
 
 pub mod bundle;
+mod dev;
 mod dispatch;
 pub mod junit;
 
@@ -194,6 +195,17 @@ pub enum Command {
         /// Lines per container to start with
         #[arg(long, default_value_t = 50)]
         tail: u32,
+    },
+    /// deploy-local, then again on every change: watches each image's inputs, the
+    /// charts, values and pipeline.toml; rebuilds only changed images, upgrades only
+    /// changed releases; streams the releases' logs and keeps a port-forward per
+    /// service. Ctrl-C leaves the cluster as it is
+    Dev {
+        #[command(flatten)]
+        flags: RunFlags,
+        /// On Ctrl-C, uninstall the releases (`down`) before exiting
+        #[arg(long)]
+        cleanup: bool,
     },
     /// The CI entrypoint: deploy-local with the `ci` profile unless one is given,
     /// plain timestamped output

@@ -92,6 +92,17 @@ pub enum Event {
         name: String,
         text: String,
     },
+    /// `dev`: what the loop itself does (watching, a change and what it affects, one
+    /// status line per release, port-forwards).
+    Dev {
+        message: String,
+    },
+    /// `dev`: a line a release's container printed, prefixed by kubectl with
+    /// `[pod/NAME/CONTAINER]`.
+    Log {
+        release: String,
+        line: String,
+    },
     /// A failed run left its diagnosis bundle here.
     Bundle {
         path: String,

@@ -125,13 +125,15 @@ pub enum Job {
     Down,
     Rollback,
     Logs,
+    /// deploy-local, then again on every change to an image's inputs or a chart.
+    Dev,
 }
 
 impl Job {
     pub fn stages(self) -> &'static [Stage] {
         use Stage::*;
         match self {
-            Job::DeployLocal => &[
+            Job::DeployLocal | Job::Dev => &[
                 Preflight, Render, Cluster, Build, Load, Secrets, Deploy, Rollout, Health, Smoke,
             ],
             Job::Build => &[Preflight, Build],
@@ -150,7 +152,10 @@ impl Job {
     /// context and are meant for the local cluster slipway manages. (`deploy` is
     /// the way to a cluster slipway does not manage.)
     pub fn guarded(self) -> bool {
-        matches!(self, Job::DeployLocal | Job::Down | Job::Rollback)
+        matches!(
+            self,
+            Job::DeployLocal | Job::Dev | Job::Down | Job::Rollback
+        )
     }
 
     pub fn name(self) -> &'static str {

@@ -8,6 +8,7 @@
 //! else, so `plan` runs with an empty PATH. Each stage plans itself in
 //! `stages/<stage>.rs`; [`build`] calls them in the job's order.
 
+pub mod dev;
 pub mod digest;
 mod render;
 mod stages;
@@ -98,6 +99,9 @@ pub struct Plan {
     /// release (jobs that run helm only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub helm: Option<HelmPlan>,
+    /// `dev`: what it watches and keeps running between rounds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dev: Option<dev::DevPlan>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -238,6 +242,8 @@ pub enum Guard {
         digest: String,
         probe: Cmd,
     },
+    /// The namespace exists and is Active.
+    NamespaceExists { namespace: String, probe: Cmd },
     /// Decided when planning: always skipped, for this reason.
     Always { reason: String },
     /// The release rendered fine with inputs of this digest before (a stamp file,
@@ -398,6 +404,7 @@ impl Guard {
         match self {
             Guard::ClusterUp { probe, .. }
             | Guard::ImageBuilt { probe, .. }
+            | Guard::NamespaceExists { probe, .. }
             | Guard::ReleaseCurrent { probe, .. } => vec![probe],
             Guard::Always { .. } | Guard::Rendered { .. } => vec![],
             Guard::ImageOnCluster {
@@ -574,6 +581,7 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
         }
     }
     let reach = pl.reach();
+    let dev = (o.job == Job::Dev).then(|| pl.dev());
     let runs_helm = o
         .job
         .stages()
@@ -625,6 +633,7 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
         reach,
         helm,
         on_failure,
+        dev,
     })
 }
 
@@ -712,7 +721,7 @@ impl<'a> Planner<'a> {
     /// How to reach what was deployed: mapped node ports, then a port-forward per
     /// service the smoke checks use.
     fn reach(&self) -> Vec<String> {
-        if self.o.job != Job::DeployLocal {
+        if !matches!(self.o.job, Job::DeployLocal | Job::Dev) {
             return vec![];
         }
         let mut out = vec![];

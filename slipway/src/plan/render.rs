@@ -40,6 +40,10 @@ impl Guard {
                 )
             }
             Guard::Always { reason } => format!("skipped: {reason}"),
+            Guard::NamespaceExists { namespace, probe } => format!(
+                "skipped if `{}` says namespace {namespace} is Active",
+                probe.display()
+            ),
             Guard::Rendered { digest, stamp, .. } => format!(
                 "skipped if {} records that inputs with digest {digest} rendered before",
                 stamp.display()
@@ -338,6 +342,32 @@ impl Plan {
             let _ = writeln!(s, "\n## if the job fails: for the diagnosis bundle");
             for c in &self.on_failure {
                 line(&mut s, c, "");
+            }
+        }
+        if let Some(d) = &self.dev {
+            let _ = writeln!(
+                s,
+                "\n## dev: the steps above run again on a change to a watched path"
+            );
+            for w in &d.watch {
+                let mut affects: Vec<String> =
+                    w.images.iter().map(|i| format!("image {i}")).collect();
+                affects.extend(w.releases.iter().map(|r| format!("release {r}")));
+                let _ = writeln!(s, "# watch {}  -> {}", w.path, affects.join(", "));
+            }
+            for f in &d.logs {
+                line(
+                    &mut s,
+                    &f.cmd,
+                    &format!("logs of release {}, restarted when it rolls out", f.release),
+                );
+            }
+            for f in &d.forwards {
+                line(
+                    &mut s,
+                    &f.cmd,
+                    &format!("service {}: started again when its pod goes", f.service),
+                );
             }
         }
         s

@@ -98,7 +98,7 @@ pub struct Reporter {
     pub verbose: bool,
     pub quiet: bool,
     redactor: Redactor,
-    started: Instant,
+    started: Mutex<Instant>,
     state: Mutex<State>,
 }
 
@@ -113,13 +113,21 @@ impl Reporter {
             verbose,
             quiet,
             redactor,
-            started: Instant::now(),
+            started: Mutex::new(Instant::now()),
             state: Mutex::new(State::default()),
         }
     }
 
     pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
+        self.started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+    }
+
+    /// Start timing anew (`dev`: each round's summary counts from its own start).
+    pub fn restart_clock(&self) {
+        *self.started.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
 
     /// Print a line to stderr without tearing a spinner.
@@ -264,6 +272,8 @@ impl Reporter {
             ),
             Event::Note { stage, message } => format!("[{}] {message}", stage.name()),
             Event::Bundle { path } => format!("[run] diagnosis bundle: {path}"),
+            Event::Dev { message } => format!("[dev] {message}"),
+            Event::Log { release, line } => format!("[log {release}] {line}"),
             Event::Error { .. }
             | Event::Output { .. }
             | Event::ReleaseStatus(_)
@@ -380,6 +390,12 @@ impl Reporter {
             }
             Event::Bundle { path } => {
                 self.line(&format!("{} {path}", st("diagnosis bundle:").cyan().bold()))
+            }
+            Event::Dev { message } if !self.quiet => {
+                self.line(&format!("{} {message}", st("▸").cyan().bold()))
+            }
+            Event::Log { release, line } if !self.quiet => {
+                self.line(&format!("{} {line}", st(format!("{release} |")).dim()))
             }
             Event::Check {
                 name,

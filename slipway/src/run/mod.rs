@@ -242,6 +242,7 @@ impl<'a> Runner<'a> {
         if groups.len() < 2 || groups.iter().any(|(g, _)| g.is_none()) {
             return steps.iter().try_for_each(|s| self.step(s, deadline));
         }
+        let stage_of = steps[0].stage;
         std::thread::scope(|scope| {
             let handles: Vec<_> = groups
                 .iter()
@@ -252,9 +253,8 @@ impl<'a> Runner<'a> {
             let results: Vec<Result<(), Error>> = handles
                 .into_iter()
                 .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(Error::new(Stage::Build, "a build thread panicked"))
-                    })
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::new(stage_of, "a step's thread panicked")))
                 })
                 .collect();
             results.into_iter().collect()
@@ -491,6 +491,11 @@ impl<'a> Runner<'a> {
                     })?;
                 up.then(|| format!("{describe} is up"))
             }
+            Guard::NamespaceExists { namespace, probe } => {
+                let out = self.probe(stage, probe, deadline)?;
+                (out.ok() && out.stdout.trim() == "Active")
+                    .then(|| format!("namespace {namespace} exists"))
+            }
             Guard::ImageBuilt { reference, probe } => {
                 let out = self.probe(stage, probe, deadline)?;
                 out.ok()
@@ -701,6 +706,21 @@ impl<'a> Runner<'a> {
             .map_err(|e| unreadable(self.ex, stage, &what, &cmd, &out, e))
     }
 
+    /// Every pod of the namespace.
+    fn all_pods(
+        &self,
+        stage: Stage,
+        cmd: &Cmd,
+        deadline: Instant,
+    ) -> Result<Vec<kubectl::Pod>, Error> {
+        let what = "list the namespace's pods";
+        let out = self
+            .ex
+            .run(stage, cmd, Some(deadline))
+            .map_err(|e| e.into_error(stage, what))?;
+        kubectl::parse_pods(&out.stdout).map_err(|e| unreadable(self.ex, stage, what, cmd, &out, e))
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn health(
         &self,
@@ -712,15 +732,22 @@ impl<'a> Runner<'a> {
         pods: &Cmd,
         deadline: Instant,
     ) -> Result<(), Error> {
-        let workloads = self.discover(stage, release, discover, deadline)?;
+        let (workloads, all_pods) = std::thread::scope(|scope| {
+            let pods = scope.spawn(|| self.all_pods(stage, pods, deadline));
+            let workloads = self.discover(stage, release, discover, deadline);
+            let pods = pods
+                .join()
+                .unwrap_or_else(|_| Err(Error::new(stage, "reading the pods panicked")));
+            (workloads, pods)
+        });
+        let (workloads, all_pods) = (workloads?, all_pods?);
         let mut problems = vec![];
         let mut hints: Vec<&str> = vec![];
         let mut total = 0;
         for w in &workloads {
-            for p in self
-                .pods(stage, pods, w, deadline)?
+            for p in all_pods
                 .iter()
-                .filter(|p| !p.terminating)
+                .filter(|p| p.selected_by(w) && !p.terminating)
             {
                 total += 1;
                 let crash = p
@@ -831,7 +858,9 @@ fn is_pull_failure(line: &str) -> bool {
     ]
     .iter()
     .any(|p| l.contains(p))
-        || crate::tools::provision::is_unreachable_pull(line)
+        // A network sign counts only on a line about pulling (a kubelet's refused
+        // health check is not a pull).
+        || (l.contains("pull") && crate::tools::provision::is_unreachable_pull(line))
 }
 
 /// What to do next when a plain command step fails, by stage.
@@ -864,5 +893,20 @@ mod tests {
             Some("kubectl-edit")
         );
         assert_eq!(super::conflict_manager(&["Error: boom".to_string()]), None);
+    }
+
+    /// kind's output names a pull that failed for a network reason; a kubelet that
+    /// does not answer its health check is not one (it got the pull hint once).
+    #[test]
+    fn only_a_failed_pull_gets_the_pull_hint() {
+        assert!(super::is_pull_failure(
+            "ERROR: failed to create cluster: failed to pull image \"kindest/node:v1.34.0\""
+        ));
+        assert!(super::is_pull_failure(
+            "Error response from daemon: Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host"
+        ));
+        assert!(!super::is_pull_failure(
+            "error: error execution phase wait-control-plane: failed while waiting for the kubelet to start: The HTTP call equal to 'curl -sSL http://127.0.0.1:10248/healthz' returned error: Get \"http://127.0.0.1:10248/healthz\": dial tcp 127.0.0.1:10248: connect: connection refused"
+        ));
     }
 }

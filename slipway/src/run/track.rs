@@ -329,7 +329,23 @@ impl Runner<'_> {
         let mut announced = false;
         loop {
             let what = format!("list the workloads of {}", t.release);
-            let raw = self.poll(stage, &t.workloads, &what, deadline)?;
+            // The workloads and the namespace's pods are read at the same time.
+            let (raw, pods_raw) = std::thread::scope(|scope| {
+                let pods = scope.spawn(|| {
+                    self.poll(
+                        stage,
+                        &t.pods,
+                        &format!("list the pods of {}", t.release),
+                        deadline,
+                    )
+                });
+                let raw = self.poll(stage, &t.workloads, &what, deadline);
+                let pods = pods
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::new(stage, "reading the pods panicked")));
+                (raw, pods)
+            });
+            let raw = raw?;
             let mut workloads = kube_state::parse_workloads(&raw, &t.release).map_err(|e| {
                 Error::new(stage, format!("{what}: {e}"))
                     .hint("slipway fails closed on output it cannot read; run the command by hand")
@@ -381,12 +397,7 @@ impl Runner<'_> {
                 );
             }
             let all_done = workloads.iter().all(|w| w.done);
-            let pods_raw = self.poll(
-                stage,
-                &t.pods,
-                &format!("list the pods of {}", t.release),
-                deadline,
-            )?;
+            let pods_raw = pods_raw?;
             let pods = kube_state::parse_pods(&pods_raw)
                 .map_err(|e| Error::new(stage, format!("list the pods of {}: {e}", t.release)))?;
             // Events only when something is not there yet (they are what explains it).

@@ -122,6 +122,18 @@ pub fn apply(context: &str, stdin: Stdin) -> Cmd {
         .timeout(Duration::from_secs(60))
 }
 
+/// Exits 0 when the namespace exists (and is not being deleted: its phase).
+pub fn get_namespace(context: &str, name: &str) -> Cmd {
+    at(context, None)
+        .args([
+            "get".to_string(),
+            format!("namespace/{name}"),
+            "--output".into(),
+            "jsonpath={.status.phase}".into(),
+        ])
+        .timeout(PROBE)
+}
+
 pub fn namespace_manifest(name: &str) -> String {
     serde_json::to_string_pretty(&serde_json::json!({
         "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}
@@ -239,6 +251,24 @@ pub struct Pod {
     pub images: Vec<String>,
     pub created: String,
     pub terminating: bool,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Pod {
+    /// The pod carries every label of a workload's `matchLabels`.
+    pub fn selected_by(&self, w: &Workload) -> bool {
+        !w.selector.is_empty()
+            && w.selector
+                .iter()
+                .all(|(k, v)| self.labels.get(k) == Some(v))
+    }
+}
+
+/// Every pod of the namespace (matched to workloads by their selectors in process).
+pub fn get_all_pods(context: &str, namespace: &str) -> Cmd {
+    at(context, Some(namespace))
+        .args(["get", "pods", "--output", "json"])
+        .timeout(PROBE)
 }
 
 pub fn parse_pods(json: &str) -> Result<Vec<Pod>, String> {
@@ -310,6 +340,15 @@ pub fn parse_pods(json: &str) -> Result<Vec<Pod>, String> {
                     .unwrap_or_default(),
                 created: s("/metadata/creationTimestamp"),
                 terminating: p.pointer("/metadata/deletionTimestamp").is_some(),
+                labels: p
+                    .pointer("/metadata/labels")
+                    .and_then(Value::as_object)
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             }
         })
         .collect())

@@ -94,6 +94,7 @@ pub static NODE_IMAGE: Recipe = Recipe {
     files: &[
         recipe_file!("kind-node-image.sh"),
         recipe_file!("kind-node/10-slipway-bridge.conflist"),
+        recipe_file!("kind-node/12-slipway-cgroups.conf"),
         recipe_file!("kind-node/build-binaries.sh"),
         recipe_file!("kind-node/containerd-config.toml"),
         recipe_file!("kind-node/crictl"),

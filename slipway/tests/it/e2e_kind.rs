@@ -709,7 +709,10 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
         down3.took.as_secs_f64()
     ));
 
-    // 9. down --cluster leaves nothing behind.
+    // 9. dev: edit -> new pods serving, a broken edit reported, the next one recovers.
+    dev_loop(&mut report);
+
+    // 10. down --cluster leaves nothing behind.
     let down = slipway(&["down", "--cluster"], &[]);
     expect_ok(&down, "down --cluster");
     assert_eq!(kind_containers(), "", "kind containers left behind");
@@ -725,4 +728,175 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
     let text = report.join("\n");
     eprintln!("e2e report:\n{text}");
     let _ = std::fs::write(repo().join("target/e2e-report.txt"), text + "\n");
+}
+
+/// Puts a source file back as it was, whatever happens to the test.
+struct Restore(std::path::PathBuf, String);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.0, &self.1);
+    }
+}
+
+/// `dev` on the e2e cluster: the sample's `/version` names the image tag its pod runs,
+/// so "new pods serving" is observable through the NodePort.
+fn dev_loop(report: &mut Vec<String>) {
+    use std::io::BufRead;
+    let src = repo().join("services/sample/src/main.rs");
+    let original = std::fs::read_to_string(&src).unwrap();
+    let _restore = Restore(src.clone(), original.clone());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .args(["dev", "--profile", &profile(), "--output", "json"])
+        .current_dir(repo())
+        .env("CI", "1")
+        .env("CARGO_TARGET_DIR", repo().join("target/nested"))
+        .env("SAMPLE_API_TOKEN", "e2e-token-value-1234")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
+    let out = child.stdout.take().unwrap();
+    let all = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let keep = Arc::clone(&all);
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            keep.lock().unwrap().push(line.clone());
+            if let Ok(v) = serde_json::from_str(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    let dump = || all.lock().unwrap().join("\n");
+    // The next `dev` event whose message contains `what`.
+    let wait_for = |what: &str, within: Duration| -> serde_json::Value {
+        let end = Instant::now() + within;
+        while Instant::now() < end {
+            if let Ok(v) = rx.recv_timeout(Duration::from_millis(200)) {
+                if v["event"] == "dev" && v["message"].as_str().unwrap_or("").contains(what) {
+                    return v;
+                }
+            }
+        }
+        panic!("dev: no `{what}` within {within:?}:\n{}", dump());
+    };
+    let tag_served = || -> String {
+        get(NODE_PORT, "/version")
+            .ok()
+            .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["image_tag"].as_str().map(String::from))
+            .unwrap_or_default()
+    };
+    // Round 1 deploys; then dev watches.
+    let first = Instant::now();
+    let status = wait_for("sample: ", Duration::from_secs(600));
+    let forward = status["message"]
+        .as_str()
+        .unwrap()
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("no port-forward in {status}"));
+    wait_for("watching", Duration::from_secs(30));
+    let first_took = first.elapsed();
+    let before = tag_served();
+    assert!(before.starts_with("c-"), "served tag before: {before:?}");
+    assert_eq!(
+        get(forward, "/healthz").map(|r| r.0),
+        Ok(200),
+        "dev's port-forward"
+    );
+
+    // A good edit: new pods serve the new image.
+    let edited = Instant::now();
+    std::fs::write(
+        &src,
+        format!("{original}\n// dev e2e edit {}\n", std::process::id()),
+    )
+    .unwrap();
+    wait_for(
+        "round 2: services/sample/src/main.rs changed",
+        Duration::from_secs(10),
+    );
+    let mut served = before.clone();
+    let end = Instant::now() + Duration::from_secs(300);
+    while served == before && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+        served = tag_served();
+    }
+    let edit_took = edited.elapsed();
+    assert_ne!(served, before, "the edit was never served:\n{}", dump());
+    wait_for("watching", Duration::from_secs(60));
+    // The port-forward was moved to the new pods.
+    assert_eq!(
+        get(forward, "/healthz").map(|r| r.0),
+        Ok(200),
+        "port-forward after the rollout:\n{}",
+        dump()
+    );
+
+    // A broken edit: the round fails and says so; the release keeps serving.
+    let broken = Instant::now();
+    std::fs::write(&src, format!("{original}\nfn broken( {{\n")).unwrap();
+    wait_for("failed", Duration::from_secs(300));
+    let broken_took = broken.elapsed();
+    assert_eq!(
+        tag_served(),
+        served,
+        "the release changed after a broken edit"
+    );
+    assert!(
+        dump().contains("unclosed delimiter"),
+        "the compiler's error is not shown:\n{}",
+        dump()
+    );
+
+    // The next good edit recovers.
+    std::fs::write(
+        &src,
+        format!("{original}\n// dev e2e fix {}\n", std::process::id()),
+    )
+    .unwrap();
+    let fixed_at = Instant::now();
+    let mut now_served = served.clone();
+    let end = Instant::now() + Duration::from_secs(300);
+    while (now_served == served || now_served == before) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+        now_served = tag_served();
+    }
+    assert!(
+        now_served != served && now_served != before,
+        "the fix was never served:\n{}",
+        dump()
+    );
+    wait_for("watching", Duration::from_secs(60));
+    let fix_took = fixed_at.elapsed();
+    let logs = all
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("\"event\":\"log\""))
+        .count();
+    assert!(logs > 0, "no log lines streamed:\n{}", dump());
+
+    // Ctrl-C: streams and forwards stop, the release stays.
+    // SAFETY: a plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "dev after Ctrl-C:\n{}", dump());
+    assert!(
+        port_forwards().is_empty(),
+        "port-forwards left: {:?}",
+        port_forwards()
+    );
+    assert_eq!(tag_served(), now_served, "the release did not stay");
+    report.push(format!(
+        "dev: first round {:.1}s, edit -> new pods serving {:.1}s, broken edit reported in {:.1}s, fix -> serving {:.1}s, {logs} log lines streamed",
+        first_took.as_secs_f64(),
+        edit_took.as_secs_f64(),
+        broken_took.as_secs_f64(),
+        fix_took.as_secs_f64()
+    ));
 }

@@ -115,7 +115,13 @@ fn kube_context_flag_is_refused_by_deploy_local_and_pinned_everywhere() {
 /// and nothing from a later stage run.
 #[test]
 fn every_stage_failure_stops_the_run_with_its_exit_code() {
-    let crash_pod = json!({"items": [{"metadata": {"name": "web-0", "creationTimestamp": "2026-01-01T00:00:00Z"}, "spec": {"containers": [{"image": "web:x"}]},
+    // Health's own read of the release's workloads names one whose pods crash; the
+    // rollout's read (with Jobs) does not, so only the health stage sees it.
+    let crash_workload = json!({"items": [{"kind": "Deployment",
+        "metadata": {"name": "web-crash", "annotations": {"meta.helm.sh/release-name": "web", "meta.helm.sh/release-namespace": "shop"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web-crash"}}},
+        "status": {"replicas": 1, "readyReplicas": 0}}]});
+    let crash_pod = json!({"items": [{"metadata": {"name": "web-0", "creationTimestamp": "2026-01-01T00:00:00Z", "labels": {"app": "web-crash"}}, "spec": {"containers": [{"image": "web:x"}]},
         "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}],
         "containerStatuses": [{"restartCount": 4, "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}}}]}}]});
     let cases: Vec<(&str, i32, serde_json::Value, &str, &str)> = vec![
@@ -171,14 +177,18 @@ fn every_stage_failure_stops_the_run_with_its_exit_code() {
         (
             "health",
             17,
-            json!({"tool": "kubectl", "match": ["get", "pods"], "stdout": crash_pod.to_string()}),
+            json!([{"tool": "kubectl", "match": ["get", "pods"], "stdout": crash_pod.to_string()},
+                {"tool": "kubectl", "match": ["daemonsets --output"], "stdout": crash_workload.to_string()}]),
             "CrashLoopBackOff",
             "port-forward",
         ),
     ];
     for (stage, code, rule, shown, not_run) in cases {
         let s = Sandbox::new();
-        s.rule(rule);
+        match rule {
+            serde_json::Value::Array(rules) => rules.into_iter().for_each(|r| s.rule(r)),
+            r => s.rule(r),
+        }
         let o = s.run(&["deploy-local"]);
         assert_eq!(o.code, code, "{stage}: wrong exit code:\n{}", o.all());
         assert!(

@@ -89,6 +89,15 @@ fn multi_service_example() {
     ));
 }
 
+/// `dev`: deploy-local's steps, then what it watches (each path with the images
+/// and releases it affects) and what it keeps running between rounds.
+#[test]
+fn dev_on_the_multi_service_example() {
+    let text = plan_text(&repo().join("examples/multi/pipeline.toml"), None, Job::Dev);
+    let dev = &text[text.find("## dev:").expect("a dev section")..];
+    assert_plan!(dev.to_string());
+}
+
 #[test]
 fn json_plan_has_argv_and_never_a_secret_value() {
     let vars = Vars::new(

@@ -50,16 +50,21 @@ fn ctrl_c_in_every_stage_stops_the_run() {
         ("load", "kind", "kind load", "apply --server-side"),
         ("secrets", "kubectl", "apply --server-side", "helm upgrade"),
         ("deploy", "helm", "helm upgrade", "daemonsets,jobs"),
-        ("rollout", "kubectl", "daemonsets,jobs", "pods --selector"),
-        ("health", "kubectl", "pods --selector", "port-forward"),
+        (
+            "rollout",
+            "kubectl",
+            "daemonsets,jobs",
+            "daemonsets --output",
+        ),
+        ("health", "kubectl", "daemonsets --output", "port-forward"),
         ("smoke", "kubectl", "port-forward", "no later stage"),
     ];
     std::thread::scope(|scope| {
         for (stage, tool, hang, later) in cases {
             scope.spawn(move || {
                 let s = Sandbox::new();
-                let words: Vec<&str> = hang.split(' ').filter(|w| *w != tool).collect();
-                s.rule(json!({"tool": tool, "match": words, "sleep": 60}));
+                let words = hang.strip_prefix(tool).unwrap_or(hang).trim();
+                s.rule(json!({"tool": tool, "match": [words], "sleep": 60}));
                 let c = spawn(&s, &["deploy-local"]);
                 wait_for(&s, hang);
                 let t = Instant::now();

@@ -1,4 +1,6 @@
-//! health: every pod of each release Ready and not crash-looping.
+//! health: every pod of each release Ready and not crash-looping. The release's
+//! workloads and the namespace's pods are read at the same time (two commands, not
+//! one per workload); pods are matched to workloads by selector in process.
 
 use crate::model::Stage;
 use crate::plan::{Action, Planner};
@@ -19,7 +21,7 @@ impl Planner<'_> {
                     namespace: ns.clone(),
                     context: self.context.clone(),
                     discover: kubectl::get_workloads(&self.context, &ns),
-                    pods: kubectl::get_pods(&self.context, &ns, "{SELECTOR}"),
+                    pods: kubectl::get_all_pods(&self.context, &ns),
                     rollback: self.rollback_for(r),
                 },
                 None,

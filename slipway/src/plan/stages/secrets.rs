@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::config;
 use crate::model::{SecretInput, SecretKey, SecretSource, Stage, Stdin};
-use crate::plan::{Action, Planner};
+use crate::plan::{Action, Guard, Planner};
 use crate::tools::kubectl;
 
 impl Planner<'_> {
@@ -66,12 +66,18 @@ impl Planner<'_> {
                 },
             )
             .timeout(budget.min(Duration::from_secs(60)));
+            let probe = kubectl::get_namespace(&self.context, &ns);
+            // --force: apply it again whatever the probe says.
+            let skip_if = (!self.o.force).then(|| Guard::NamespaceExists {
+                namespace: ns.clone(),
+                probe,
+            });
             self.push(
                 Stage::Secrets,
                 format!("namespace/{ns}"),
                 format!("ensure namespace {ns}"),
                 Action::Run { cmd },
-                None,
+                skip_if,
             );
         }
         for s in self.secret_inputs() {

@@ -39,6 +39,11 @@ impl Planner<'_> {
                 Action::Smoke(check),
                 skip,
             );
+            // Checks are independent: they run at the same time (sharing
+            // port-forwards), so the stage takes as long as its slowest check.
+            if let Some(s) = self.steps.last_mut() {
+                s.group = Some(format!("smoke/{}", c.name));
+            }
         }
     }
 }

@@ -475,6 +475,11 @@ def kubectl(stdin):
         out(f"{doc['kind'].lower()}/{doc['metadata']['name']} serverside-applied\n")
     if rest[:2] == ["get", "events"]:
         out(json.dumps({"items": []}) + "\n")
+    if rest[:1] == ["get"] and len(rest) > 1 and rest[1].startswith("namespace/"):
+        with World() as w:
+            if rest[1].split("/", 1)[1] in w["namespaces"]:
+                out("Active")
+        out(err=f'Error from server (NotFound): namespaces "{rest[1].split("/", 1)[1]}" not found\n', code=1)
     if verb == "logs":
         out(f"log line from {rest[1]}\n")
     if rest[:2] in (["get", "deployments,statefulsets,daemonsets"], ["get", "deployments,statefulsets,daemonsets,jobs"]):

@@ -233,12 +233,29 @@ pub fn alive(pid: i32) -> bool {
 /// Argv lines for a snapshot, tool version probes left out (they vary by machine);
 /// local ports are masked by the snapshot's insta filter.
 pub fn normalize(lines: &[String]) -> String {
-    lines
-        .iter()
-        .filter(|l| !l.contains(" version"))
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("\n")
+    // Commands slipway runs at the same time (health's two reads, the smoke checks)
+    // start in any order: each run of them is sorted.
+    let concurrent = |l: &str| {
+        l.contains("get deployments,statefulsets,daemonsets --output")
+            || l.contains("get pods --output json")
+            || l.contains(" port-forward ")
+            || l.contains(" wait ")
+            || l.contains("get --raw")
+    };
+    let mut out: Vec<String> = vec![];
+    let mut run: Vec<String> = vec![];
+    for l in lines.iter().filter(|l| !l.contains(" version")) {
+        if concurrent(l) {
+            run.push(l.clone());
+            continue;
+        }
+        run.sort();
+        out.append(&mut run);
+        out.push(l.clone());
+    }
+    run.sort();
+    out.append(&mut run);
+    out.join("\n")
 }
 
 /// Snapshot argv lines with run-time values (a free local port) masked.

@@ -1,0 +1,611 @@
+//! `dev`: deploy-local in rounds. The first round runs at once; each later one when
+//! a watched path changes (the plan's [`crate::plan::dev::DevPlan`] says which paths
+//! and what each affects). A round is deploy-local's own steps, so only images whose
+//! inputs changed are rebuilt and only releases whose chart, values or images changed
+//! are upgraded, each skip saying why.
+//!
+//! Between rounds: a burst of file events is one change (debounced); a change during
+//! a round is queued and starts the next round when this one ends (never two at
+//! once); each release's logs stream with a prefix per pod and container (restarted
+//! when the release rolls out); a port-forward per service keeps a fixed local port
+//! and is started again when its pod goes. Ctrl-C stops the streams and forwards and
+//! leaves the cluster as it is, or uninstalls the releases with `--cleanup`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use notify::{EventKind, RecursiveMode, Watcher};
+
+use super::dispatch::{execute, find_config, plan_options, Done};
+use super::{Command, Global, RunFlags};
+use crate::config::Pipeline;
+use crate::exec::{Background, Executor, Signals};
+use crate::model::{exit, Cmd, Event, Job, Sink, Stage};
+use crate::plan::dev::{DevPlan, Forward, Watched, FIRST_LOCAL_PORT};
+use crate::plan::Plan;
+use crate::report::Reporter;
+
+/// A burst of file events is over after this long without another.
+const QUIET: Duration = Duration::from_millis(250);
+/// How often the loop looks at its streams and forwards while it waits.
+const TICK: Duration = Duration::from_millis(100);
+/// A stream or forward that ended is started again at most this often.
+const RESTART_AFTER: Duration = Duration::from_secs(3);
+
+pub fn run(g: &Global, flags: &RunFlags, cleanup: bool, reporter: &Arc<Reporter>) -> ExitCode {
+    let signals = Signals::install();
+    let sink: Arc<dyn Sink> = reporter.clone();
+    let say = |message: String| sink.emit(Event::Dev { message });
+    let round_cmd = Command::DeployLocal(flags.clone());
+    let (tx, rx) = mpsc::channel();
+    let mut watching = Watching::new(tx);
+    let mut streams = Streams::default();
+    let mut round = 0u32;
+    let mut changed: Vec<String> = vec![];
+    // Watch before the first round, so an edit made while it runs starts the next.
+    if let Ok(pipeline) = crate::config::load(&crate::config::LoadOptions {
+        file: find_config(g.config.clone()),
+        profile: g.profile.clone(),
+        vars: None,
+    }) {
+        if let Ok(plan) = crate::plan::build(&pipeline, &plan_options(Job::Dev, g, flags)) {
+            if let Some(dev) = &plan.dev {
+                watching.set(&pipeline.root, &dev.watch, &say);
+            }
+        }
+    }
+    loop {
+        round += 1;
+        if round > 1 {
+            say(format!("round {round}: {}", changed.join("; ")));
+        }
+        reporter.restart_clock();
+        let started = Instant::now();
+        let done = execute(
+            g,
+            &round_cmd,
+            Job::Dev,
+            flags,
+            reporter,
+            Some(signals.clone()),
+        );
+        if signals.cancelled() {
+            break;
+        }
+        let Done {
+            code,
+            planned,
+            events,
+        } = done;
+        match planned {
+            Some((pipeline, plan)) => {
+                let Some(dev) = plan.dev.clone() else { break };
+                let root = pipeline.root.clone();
+                watching.set(&root, &dev.watch, &say);
+                if code == exit::OK {
+                    streams.ensure_executor(&pipeline, &sink, &signals);
+                    let deployed = deployed_releases(&events);
+                    streams.after_round(&dev, &deployed, started, &say);
+                    for line in status_lines(&plan, &dev, &events, &streams) {
+                        say(line);
+                    }
+                } else {
+                    say(format!(
+                        "round {round} failed (above); the release keeps running what it ran before. Fix it and save: the next change starts round {}",
+                        round + 1
+                    ));
+                }
+            }
+            None => {
+                // The pipeline did not load or plan: wait for it (or its env file) to change.
+                let file = find_config(g.config.clone());
+                let root = file
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| PathBuf::from("."));
+                let name = file.file_name().map(PathBuf::from).unwrap_or_default();
+                let watch = [Watched {
+                    path: name.display().to_string(),
+                    images: vec![],
+                    releases: vec![],
+                }];
+                watching.set(&root, &watch, &say);
+            }
+        }
+        say(format!(
+            "watching {} path(s); Ctrl-C to stop{}",
+            watching.count(),
+            if cleanup {
+                " and uninstall the releases"
+            } else {
+                " (the cluster stays as it is)"
+            }
+        ));
+        match wait_for_change(&rx, &watching, &mut streams, &signals, &sink) {
+            Some(c) => changed = c,
+            None => break,
+        }
+    }
+    drop(streams);
+    drop(watching);
+    if !cleanup {
+        say("stopped; the cluster and releases stay as they are (`down` removes them)".into());
+        return ExitCode::SUCCESS;
+    }
+    say("--cleanup: uninstalling the releases".into());
+    reporter.restart_clock();
+    let down = Command::Down {
+        cluster: false,
+        flags: flags.clone(),
+    };
+    // A fresh counter: the Ctrl-C that ended the loop must not interrupt the cleanup.
+    let code = execute(
+        g,
+        &down,
+        Job::Down,
+        flags,
+        reporter,
+        Some(Signals::install()),
+    )
+    .code;
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+/// Releases whose helm upgrade ran in this round (not skipped).
+fn deployed_releases(events: &[Event]) -> BTreeSet<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StepFinished {
+                stage: Stage::Deploy,
+                step,
+                ..
+            } => step.strip_prefix("helm/").map(str::to_string),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One line per release after a good round: upgraded or unchanged, its pods, and
+/// where its services are forwarded.
+fn status_lines(plan: &Plan, dev: &DevPlan, events: &[Event], streams: &Streams) -> Vec<String> {
+    let deployed = deployed_releases(events);
+    let mut out = vec![];
+    for f in &dev.logs {
+        let rel = &f.release;
+        let pods = events.iter().rev().find_map(|e| match e {
+            Event::Note {
+                stage: Stage::Health,
+                message,
+            } if message.ends_with(&format!(" of {rel} Ready")) => Some(message.clone()),
+            _ => None,
+        });
+        let mut line = format!(
+            "{rel}: {}",
+            if deployed.contains(rel) {
+                "upgraded in this round"
+            } else {
+                "unchanged"
+            }
+        );
+        if let Some(p) = pods {
+            line.push_str(&format!(", {p}"));
+        }
+        for fw in dev.forwards.iter().filter(|fw| &fw.release == rel) {
+            if let Some(port) = streams.forward_port(fw) {
+                line.push_str(&format!(
+                    ", http://127.0.0.1:{port} -> service/{}:{}",
+                    fw.service, fw.port
+                ));
+            }
+        }
+        out.push(line);
+    }
+    let images: Vec<String> = plan
+        .images
+        .iter()
+        .map(|i| format!("{}={}", i.name, i.tag))
+        .collect();
+    if !images.is_empty() {
+        out.push(format!("images: {}", images.join(", ")));
+    }
+    out
+}
+
+/// Wait for a change to a watched path (a debounced burst: the changed paths and
+/// what they affect), keeping streams and forwards alive meanwhile. `None` on Ctrl-C.
+fn wait_for_change(
+    rx: &Receiver<notify::Result<notify::Event>>,
+    watching: &Watching,
+    streams: &mut Streams,
+    signals: &Signals,
+    sink: &Arc<dyn Sink>,
+) -> Option<Vec<String>> {
+    let mut hits: BTreeMap<String, &Watched> = BTreeMap::new();
+    let mut last_hit: Option<Instant> = None;
+    loop {
+        if signals.cancelled() {
+            return None;
+        }
+        match rx.recv_timeout(TICK) {
+            Ok(Ok(ev)) => {
+                for (path, w) in watching.matches(&ev) {
+                    hits.insert(path, w);
+                    last_hit = Some(Instant::now());
+                }
+            }
+            Ok(Err(_)) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return None,
+        }
+        streams.tend(sink);
+        if last_hit.is_some_and(|t| t.elapsed() >= QUIET) {
+            return Some(
+                hits.into_iter()
+                    .map(|(path, w)| {
+                        let mut affects: Vec<String> =
+                            w.images.iter().map(|i| format!("image {i}")).collect();
+                        affects.extend(w.releases.iter().map(|r| format!("release {r}")));
+                        format!("{path} changed ({})", affects.join(", "))
+                    })
+                    .collect(),
+            );
+        }
+    }
+}
+
+/// The file watcher and what it watches (paths made absolute against the root).
+struct Watching {
+    tx: mpsc::Sender<notify::Result<notify::Event>>,
+    watcher: Option<notify::RecommendedWatcher>,
+    watched: Vec<(PathBuf, Watched)>,
+}
+
+impl Watching {
+    fn new(tx: mpsc::Sender<notify::Result<notify::Event>>) -> Watching {
+        Watching {
+            tx,
+            watcher: None,
+            watched: vec![],
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.watched.len()
+    }
+
+    /// Watch these paths (again only if they differ from what is watched now).
+    fn set(&mut self, root: &Path, watch: &[Watched], say: &dyn Fn(String)) {
+        let want: Vec<(PathBuf, Watched)> = watch
+            .iter()
+            .map(|w| (root.join(&w.path), w.clone()))
+            .collect();
+        if self.watcher.is_some() && want == self.watched {
+            return;
+        }
+        let tx = self.tx.clone();
+        let mut watcher = match notify::recommended_watcher(move |ev| {
+            let _ = tx.send(ev);
+        }) {
+            Ok(w) => w,
+            Err(e) => {
+                say(format!("cannot watch files: {e}"));
+                return;
+            }
+        };
+        for (abs, w) in &want {
+            // A directory is watched whole; a file through its directory, so an
+            // editor that replaces the file (write + rename) is still seen.
+            let (target, mode) = if abs.is_dir() {
+                (abs.clone(), RecursiveMode::Recursive)
+            } else {
+                (
+                    abs.parent().map(Path::to_path_buf).unwrap_or_default(),
+                    RecursiveMode::NonRecursive,
+                )
+            };
+            if let Err(e) = watcher.watch(&target, mode) {
+                say(format!("cannot watch {}: {e}", w.path));
+            }
+        }
+        self.watcher = Some(watcher);
+        self.watched = want;
+    }
+
+    /// The watched entries an event touches, with the changed path shown relative.
+    fn matches(&self, ev: &notify::Event) -> Vec<(String, &Watched)> {
+        if matches!(ev.kind, EventKind::Access(_) | EventKind::Other) {
+            return vec![];
+        }
+        let mut out = vec![];
+        for p in &ev.paths {
+            if ignored(p) {
+                continue;
+            }
+            for (abs, w) in &self.watched {
+                if p == abs || p.starts_with(abs) && abs.is_dir() {
+                    let rel = p
+                        .strip_prefix(abs.parent().unwrap_or(abs))
+                        .ok()
+                        .and_then(|r| {
+                            Path::new(&w.path)
+                                .parent()
+                                .map(|parent| parent.join(r).display().to_string())
+                        })
+                        .unwrap_or_else(|| p.display().to_string());
+                    out.push((rel, w));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Build output, VCS metadata and editors' temporary files are never a change.
+fn ignored(p: &Path) -> bool {
+    if p.components().any(|c| {
+        matches!(
+            c.as_os_str().to_str(),
+            Some("target" | ".git" | "node_modules")
+        )
+    }) {
+        return true;
+    }
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name.ends_with('~')
+        || name.ends_with(".swp")
+        || name.ends_with(".swx")
+        || name.starts_with(".#")
+        || name == "4913"
+}
+
+/// The log streams and port-forwards that live between rounds.
+#[derive(Default)]
+struct Streams {
+    ex: Option<Executor>,
+    /// Per release: its log stream, the command (to start it again) and when.
+    logs: BTreeMap<String, (Background, Cmd, Instant)>,
+    forwards: BTreeMap<String, Forwarded>,
+}
+
+struct Forwarded {
+    plan: Forward,
+    local: u16,
+    bg: Option<Background>,
+    started: Instant,
+}
+
+impl Streams {
+    /// The executor streams and forwards run under (one, made at the first good round).
+    fn ensure_executor(&mut self, pipeline: &Pipeline, sink: &Arc<dyn Sink>, signals: &Signals) {
+        if self.ex.is_none() {
+            let ex = Executor::new(
+                pipeline.root.clone(),
+                sink.clone(),
+                pipeline.vars.clone(),
+                signals.clone(),
+            );
+            crate::run::adopt_provisioned(&ex, &pipeline.tools);
+            self.ex = Some(ex);
+        }
+    }
+
+    fn forward_port(&self, f: &Forward) -> Option<u16> {
+        self.forwards.get(&f.cmd.display()).map(|fw| fw.local)
+    }
+
+    /// After a good round: (re)start the log stream of each release that rolled out
+    /// (all on the first round), and the port-forwards of those releases.
+    fn after_round(
+        &mut self,
+        dev: &DevPlan,
+        deployed: &BTreeSet<String>,
+        started: Instant,
+        say: &dyn Fn(String),
+    ) {
+        let Some(ex) = self.ex.as_ref() else { return };
+        let since = format!("{}s", started.elapsed().as_secs() + 5);
+        for f in &dev.logs {
+            let restart = deployed.contains(&f.release) || !self.logs.contains_key(&f.release);
+            if !restart {
+                continue;
+            }
+            self.logs.remove(&f.release);
+            let cmd = f.cmd.fill(&[("SINCE", &since)]);
+            match ex.spawn_background(Stage::Logs, &cmd) {
+                Ok(bg) => {
+                    self.logs
+                        .insert(f.release.clone(), (bg, cmd, Instant::now()));
+                }
+                Err(e) => say(format!("logs of {}: `{}` {e}", f.release, e.command)),
+            }
+        }
+        for f in &dev.forwards {
+            let key = f.cmd.display();
+            let entry = self.forwards.entry(key).or_insert_with(|| Forwarded {
+                plan: f.clone(),
+                local: 0,
+                bg: None,
+                started: Instant::now(),
+            });
+            if deployed.contains(&f.release) || entry.bg.is_none() {
+                // Its pods were replaced: bind to a new one.
+                entry.bg = None;
+                start_forward(ex, entry, say);
+            }
+        }
+    }
+
+    /// Pass on the streams' lines; start again what exited.
+    fn tend(&mut self, sink: &Arc<dyn Sink>) {
+        let Some(ex) = self.ex.as_ref() else { return };
+        for (release, (bg, cmd, at)) in self.logs.iter_mut() {
+            while let Ok(line) = bg.lines.try_recv() {
+                sink.emit(Event::Log {
+                    release: release.clone(),
+                    line: ex.redact(&line),
+                });
+            }
+            if bg.exited().is_some() && at.elapsed() >= RESTART_AFTER {
+                // Its pods went (a rollout outside slipway, an eviction): follow anew.
+                if let Ok(new) = ex.spawn_background(Stage::Logs, cmd) {
+                    *bg = new;
+                    *at = Instant::now();
+                }
+            }
+        }
+        let say = |message: String| sink.emit(Event::Dev { message });
+        for fw in self.forwards.values_mut() {
+            let mut lost = fw.bg.is_none();
+            if let Some(bg) = fw.bg.as_mut() {
+                while let Ok(line) = bg.lines.try_recv() {
+                    if line.contains("lost connection") || line.contains("error") {
+                        lost = true;
+                    }
+                }
+                lost |= bg.exited().is_some();
+            }
+            if lost && fw.started.elapsed() >= RESTART_AFTER {
+                fw.bg = None;
+                say(format!(
+                    "port-forward to service/{} lost its pod: starting it again on 127.0.0.1:{}",
+                    fw.plan.service, fw.local
+                ));
+                start_forward(ex, fw, &say);
+            }
+        }
+    }
+}
+
+/// Start (or start again) a port-forward on its local port: the first free one from
+/// 8080 the first time, the same one afterwards.
+fn start_forward(ex: &Executor, fw: &mut Forwarded, say: &dyn Fn(String)) {
+    if fw.local == 0 {
+        fw.local = (FIRST_LOCAL_PORT..FIRST_LOCAL_PORT + 100)
+            .find(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
+            .unwrap_or(0);
+    }
+    fw.started = Instant::now();
+    let cmd = fw.plan.cmd.fill(&[("LOCAL_PORT", &fw.local.to_string())]);
+    let bg = match ex.spawn_background(Stage::Smoke, &cmd) {
+        Ok(bg) => bg,
+        Err(e) => {
+            say(format!(
+                "port-forward to service/{}: `{}` {e}",
+                fw.plan.service, e.command
+            ));
+            return;
+        }
+    };
+    let by = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < by {
+        match bg.lines.recv_timeout(Duration::from_millis(50)) {
+            Ok(line) if line.contains("Forwarding from") => {
+                fw.bg = Some(bg);
+                return;
+            }
+            Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    say(format!(
+        "port-forward to service/{} did not start: {}",
+        fw.plan.service,
+        bg.output_tail().join(" | ")
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watched(path: &str, images: &[&str], releases: &[&str]) -> Watched {
+        Watched {
+            path: path.into(),
+            images: images.iter().map(|s| s.to_string()).collect(),
+            releases: releases.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn event(kind: EventKind, path: &Path) -> notify::Event {
+        notify::Event::new(kind).add_path(path.to_path_buf())
+    }
+
+    #[test]
+    fn a_change_is_matched_to_what_it_affects_and_noise_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("svc/src")).unwrap();
+        std::fs::write(root.join("svc/src/main.rs"), "").unwrap();
+        std::fs::write(root.join("pipeline.toml"), "").unwrap();
+        let (tx, _rx) = mpsc::channel();
+        let mut w = Watching::new(tx);
+        let said = std::cell::RefCell::new(vec![]);
+        w.set(
+            root,
+            &[
+                watched("svc/src", &["api"], &["app"]),
+                watched("pipeline.toml", &[], &["app"]),
+            ],
+            &|m| said.borrow_mut().push(m),
+        );
+        assert!(said.borrow().is_empty(), "{:?}", said.borrow());
+        assert_eq!(w.count(), 2);
+
+        let modify = EventKind::Modify(notify::event::ModifyKind::Any);
+        let hit = w.matches(&event(modify, &root.join("svc/src/main.rs")));
+        assert_eq!(hit.len(), 1);
+        assert_eq!(hit[0].0, "svc/src/main.rs");
+        assert_eq!(hit[0].1.images, vec!["api"]);
+
+        let hit = w.matches(&event(modify, &root.join("pipeline.toml")));
+        assert_eq!(hit.len(), 1);
+        assert_eq!(hit[0].0, "pipeline.toml");
+
+        // A sibling of a watched file (its directory is watched) is not a change.
+        assert!(w
+            .matches(&event(modify, &root.join("README.md")))
+            .is_empty());
+        // Reads, editor swap files and build output are not changes.
+        let read = EventKind::Access(notify::event::AccessKind::Any);
+        assert!(w
+            .matches(&event(read, &root.join("svc/src/main.rs")))
+            .is_empty());
+        assert!(w
+            .matches(&event(modify, &root.join("svc/src/.main.rs.swp")))
+            .is_empty());
+        assert!(w
+            .matches(&event(modify, &root.join("svc/src/target/x")))
+            .is_empty());
+    }
+
+    #[test]
+    fn only_releases_whose_upgrade_ran_count_as_deployed() {
+        let events = vec![
+            Event::StepFinished {
+                stage: Stage::Deploy,
+                step: "helm/api".into(),
+                duration_ms: 5,
+            },
+            Event::StepSkipped {
+                stage: Stage::Deploy,
+                step: "helm/web".into(),
+                reason: "unchanged".into(),
+            },
+            Event::StepFinished {
+                stage: Stage::Deploy,
+                step: "gate/api".into(),
+                duration_ms: 1,
+            },
+        ];
+        assert_eq!(
+            deployed_releases(&events).into_iter().collect::<Vec<_>>(),
+            vec!["api".to_string()]
+        );
+    }
+}
