@@ -223,18 +223,20 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         let t = &targets[1];
         std::fs::write(
             &skaffold_yaml,
-            skaffold_config(
-                &Artifact {
-                    root: &root,
-                    repository: &repository,
-                    build: &skaffold_build,
-                    inputs: &inputs,
-                },
-                &t.release,
-                &t.ns,
-                &base.values,
-                greeting,
-            ),
+            SkaffoldYaml {
+                root: &root,
+                artifacts: vec![(String::new(), repository.clone())],
+                build: &skaffold_build,
+                inputs: &inputs,
+                release: &t.release,
+                ns: &t.ns,
+                chart: "helm/sample",
+                values: side_values(&base.values, greeting)
+                    .into_iter()
+                    .map(|(_, k, v)| (k, v))
+                    .collect(),
+            }
+            .render(),
         )?;
         Ok(())
     };
@@ -382,6 +384,8 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
     }
 
     let mut results: Vec<(&str, [Vec<f64>; 3])> = vec![];
+    // slipway's own share of each dev round (see `own_share`).
+    let mut dev_share: Vec<f64> = vec![];
     let result = (|| -> anyhow::Result<()> {
         eprintln!("[bench] warm-up: baseline and skaffold");
         baseline(greeting0)?;
@@ -464,6 +468,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         // edit -> new pods serving, timed from the write. One loop runs at a time
         // (both would react to the same edit).
         let mut r: [Vec<f64>; 3] = Default::default();
+        let mut shares: Vec<f64> = vec![];
         let mut dev_rounds = |side: usize, mut dev: DevLoop, idle: &str| -> anyhow::Result<()> {
             dev.wait_for(idle, Duration::from_secs(600))?;
             for i in 1..=a.rounds.max(1) {
@@ -473,17 +478,24 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
                 edit.apply(n)?;
                 serving_new(&targets[side], &before)?;
                 r[side].push(began.elapsed().as_secs_f64());
-                dev.wait_for(idle, Duration::from_secs(120))?;
-                eprintln!("[bench] {} round {i}: {:.2}s", dev.name, r[side][i - 1]);
+                let round = dev.wait_for(idle, Duration::from_secs(120))?;
+                let share = own_share(&round);
+                shares.extend(share);
+                eprintln!(
+                    "[bench] {} round {i}: {:.2}s{}",
+                    dev.name,
+                    r[side][i - 1],
+                    share.map_or(String::new(), |s| format!(" (slipway's own share {s:.2}s)"))
+                );
             }
             Ok(())
         };
         let mut c = std::process::Command::new(&exe);
-        c.args(["--profile", &profile, "dev"])
+        c.args(["--profile", &profile, "--output", "json", "dev"])
             .current_dir(&root)
             .env("CI", "1")
             .env("SAMPLE_GREETING", greeting0);
-        dev_rounds(0, DevLoop::start("slipway dev", c)?, "[dev] watching")?;
+        dev_rounds(0, DevLoop::start("slipway dev", c)?, "watching")?;
         if let Some(bin) = &skaffold {
             write_skaffold_yaml(greeting0)?;
             let mut c = std::process::Command::new(bin);
@@ -511,6 +523,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         }
         drop(edit);
         results.push(("dev loop: edit -> new pods serving", r));
+        dev_share = shares;
 
         let mut r: [Vec<f64>; 3] = Default::default();
         for i in 1..=a.rounds.max(1) {
@@ -523,6 +536,157 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             eprintln!("[bench] values round {i}: {}", round_line(&r));
         }
         results.push(("values change", r));
+
+        // Two images changed at once: the umbrella example (examples/multi), whose
+        // api and worker images are both built from the sample's source. The clock
+        // stops when both Services answer from their new images.
+        let multi = multi_inputs(&root, &profile, &opts)?;
+        let multi_targets = [
+            Target {
+                release: multi.release.clone(),
+                ns: multi.ns.clone(),
+            },
+            Target {
+                release: "multi-skaffold".into(),
+                ns: targets[1].ns.clone(),
+            },
+            Target {
+                release: "multi-baseline".into(),
+                ns: targets[2].ns.clone(),
+            },
+        ];
+        let services = |t: &Target| -> [Target; 2] {
+            ["api", "worker"].map(|a| Target {
+                release: format!("{}-{a}", t.release),
+                ns: t.ns.clone(),
+            })
+        };
+        let multi_file = root.join("examples/multi/pipeline.toml");
+        let multi_yaml = bench_dir.join("skaffold-multi.yaml");
+        std::fs::write(
+            &multi_yaml,
+            SkaffoldYaml {
+                root: &root,
+                artifacts: ["api.", "worker."]
+                    .iter()
+                    .map(|p| p.to_string())
+                    .zip(multi.repositories.iter().cloned())
+                    .collect(),
+                build: &skaffold_build,
+                inputs: &inputs,
+                release: &multi_targets[1].release,
+                ns: &multi_targets[1].ns,
+                chart: &multi.chart,
+                values: multi_values(&multi.values)
+                    .into_iter()
+                    .map(|(_, k, v)| (k, v))
+                    .collect(),
+            }
+            .render(),
+        )?;
+        let mut multi_seq = 0u64;
+        let mut multi_side = |side: usize| -> anyhow::Result<()> {
+            match side {
+                0 => {
+                    cmd!(
+                        sh,
+                        "{exe} --config {multi_file} --profile {profile} deploy-local -q"
+                    )
+                    .quiet()
+                    .ignore_stdout()
+                    .run()?;
+                }
+                1 => {
+                    let Some(bin) = &skaffold else { return Ok(()) };
+                    cmd!(
+                        sh,
+                        "{bin} run -f {multi_yaml} --kube-context {context} --update-check=false --interactive=false --status-check=true --tail=false --port-forward=off"
+                    )
+                    .env("PATH", &skaffold_path)
+                    .env("SKAFFOLD_UPDATE_CHECK", "false")
+                    .quiet()
+                    .ignore_stdout()
+                    .ignore_stderr()
+                    .run()?;
+                }
+                _ => {
+                    multi_seq += 1;
+                    let t = &multi_targets[2];
+                    let tag = format!("baseline-{}-{multi_seq}", std::process::id());
+                    build_binary()?;
+                    let mut refs = vec![];
+                    for repo in &multi.repositories {
+                        let r = format!("{repo}:{tag}");
+                        cmd!(sh, "docker build -q -t {r} services/sample")
+                            .quiet()
+                            .ignore_stdout()
+                            .ignore_stderr()
+                            .run()?;
+                        refs.push(r);
+                    }
+                    cmd!(sh, "kind load docker-image {refs...} --name {cluster}")
+                        .quiet()
+                        .ignore_stdout()
+                        .ignore_stderr()
+                        .run()?;
+                    let (rel, ns, chart) = (&t.release, &t.ns, &multi.chart);
+                    let mut sets = vec![];
+                    for (f, k, v) in multi_values(&multi.values) {
+                        sets.extend([f, format!("{k}={v}")]);
+                    }
+                    for (alias, repo) in ["api", "worker"].iter().zip(&multi.repositories) {
+                        sets.extend([
+                            "--set-string".to_string(),
+                            format!("{alias}.image.repository={repo}"),
+                            "--set-string".to_string(),
+                            format!("{alias}.image.tag={tag}"),
+                        ]);
+                    }
+                    cmd!(sh, "helm upgrade --install {rel} {chart} --kube-context {context} --namespace {ns} {sets...} --wait --timeout=3m")
+                        .quiet()
+                        .ignore_stdout()
+                        .run()?;
+                }
+            }
+            Ok(())
+        };
+        eprintln!("[bench] warm-up: the umbrella example on each side");
+        for side in 0..3 {
+            if side == 1 && skaffold.is_none() {
+                continue;
+            }
+            multi_side(side)?;
+        }
+        let edit = Edit::new(&root)?;
+        let mut r: [Vec<f64>; 3] = Default::default();
+        for i in 1..=a.rounds.max(1) {
+            for side in 0..3 {
+                if side == 1 && skaffold.is_none() {
+                    continue;
+                }
+                n += 1;
+                let svcs = services(&multi_targets[side]);
+                let before: Vec<String> = svcs.iter().map(&image_tag).collect();
+                let began = Instant::now();
+                edit.apply(n)?;
+                multi_side(side)?;
+                for (t, b) in svcs.iter().zip(&before) {
+                    serving_new(t, b)?;
+                }
+                r[side].push(began.elapsed().as_secs_f64());
+            }
+            eprintln!("[bench] two-images round {i}: {}", round_line(&r));
+        }
+        drop(edit);
+        results.push(("two images changed at once -> both serving", r));
+        for t in &multi_targets {
+            let (rel, ns) = (&t.release, &t.ns);
+            let _ = cmd!(sh, "helm uninstall {rel} -n {ns} --kube-context {context}")
+                .quiet()
+                .ignore_stdout()
+                .ignore_stderr()
+                .run();
+        }
         Ok(())
     })();
     // Leave the sample as it was: source restored (Edit's drop), binary rebuilt.
@@ -590,6 +754,13 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             "baseline_s": side_json(&r[2]),
         }));
     }
+    if !dev_share.is_empty() {
+        let st = stats(&dev_share);
+        table.push(format!(
+            "\nslipway dev, its own share of a round (all but the build and rollout stages: compiler, docker build, pods' readiness): {:.2} s ({:.2}–{:.2})",
+            st.median, st.min, st.max
+        ));
+    }
     println!("{}", table.join("\n"));
     let out = root.join("target/bench.json");
     std::fs::write(
@@ -598,6 +769,10 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             "rounds": a.rounds.max(1),
             "skaffold": skaffold.as_ref().map(|_| "v2.16.1"),
             "scenarios": json,
+            "slipway_dev_own_share_s": (!dev_share.is_empty()).then(|| {
+                let st = stats(&dev_share);
+                serde_json::json!({"median": st.median, "min": st.min, "max": st.max, "samples": dev_share})
+            }),
         }))?,
     )?;
     eprintln!("[bench] wrote {}", out.display());
@@ -637,31 +812,49 @@ impl DevLoop {
         Ok(DevLoop { name, child, lines })
     }
 
-    /// Wait until it prints a line containing `needle`.
-    fn wait_for(&mut self, needle: &str, within: Duration) -> anyhow::Result<()> {
+    /// Wait until it prints a line containing `needle`; the lines before it.
+    fn wait_for(&mut self, needle: &str, within: Duration) -> anyhow::Result<Vec<String>> {
         let end = Instant::now() + within;
-        let mut tail: Vec<String> = vec![];
+        let mut seen: Vec<String> = vec![];
         while Instant::now() < end {
             match self.lines.recv_timeout(Duration::from_millis(100)) {
-                Ok(l) if l.contains(needle) => return Ok(()),
-                Ok(l) => {
-                    tail.push(l);
-                    let excess = tail.len().saturating_sub(20);
-                    tail.drain(..excess);
-                }
+                Ok(l) if l.contains(needle) => return Ok(seen),
+                Ok(l) => seen.push(l),
                 Err(_) => {
                     if let Ok(Some(st)) = self.child.try_wait() {
-                        bail!("{} exited ({st}):\n{}", self.name, tail.join("\n"));
+                        bail!("{} exited ({st}):\n{}", self.name, last(&seen));
                     }
                 }
             }
         }
-        bail!(
-            "{} never printed {needle:?}:\n{}",
-            self.name,
-            tail.join("\n")
-        )
+        bail!("{} never printed {needle:?}:\n{}", self.name, last(&seen))
     }
+}
+
+/// The last 20 lines, for an error.
+fn last(lines: &[String]) -> String {
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// slipway's own share of a `dev` round (its NDJSON events): the round's duration
+/// less what the compiler, `docker build` and the pods' readiness took (the build and
+/// rollout stages).
+fn own_share(lines: &[String]) -> Option<f64> {
+    let mut total = None;
+    let mut theirs = 0u64;
+    for l in lines {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(l) else {
+            continue;
+        };
+        match v["event"].as_str() {
+            Some("stage_finished") if matches!(v["stage"].as_str(), Some("build" | "rollout")) => {
+                theirs += v["duration_ms"].as_u64().unwrap_or(0)
+            }
+            Some("run_finished") => total = v["duration_ms"].as_u64(),
+            _ => {}
+        }
+    }
+    total.map(|t| t.saturating_sub(theirs) as f64 / 1000.0)
 }
 
 impl Drop for DevLoop {
@@ -753,6 +946,54 @@ fn baseline_inputs(p: &plan::Plan) -> anyhow::Result<Baseline> {
     })
 }
 
+/// What the two-images scenario deploys: slipway's plan of examples/multi.
+struct Multi {
+    release: String,
+    ns: String,
+    /// The chart, relative to the repository root.
+    chart: String,
+    /// The api's and the worker's image repositories.
+    repositories: Vec<String>,
+    values: Vec<(String, String, String)>,
+}
+
+fn multi_inputs(root: &Path, profile: &str, opts: &PlanOptions) -> anyhow::Result<Multi> {
+    let pipeline = config::load(&LoadOptions {
+        file: root.join("examples/multi/pipeline.toml"),
+        profile: Some(profile.to_string()),
+        vars: None,
+    })
+    .map_err(|e| anyhow!("{e}"))?;
+    let p = plan::build(&pipeline, opts).map_err(|e| anyhow!("{e}"))?;
+    let b = baseline_inputs(&p)?;
+    let repositories = ["api", "worker"]
+        .iter()
+        .map(|n| {
+            p.images
+                .iter()
+                .find(|i| i.name == *n)
+                .map(|i| i.repository.clone())
+                .with_context(|| format!("examples/multi has no image {n}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Multi {
+        release: b.helm_args[2].clone(),
+        ns: b.ns,
+        chart: format!("examples/multi/{}", b.helm_args[3]),
+        repositories,
+        values: b.values,
+    })
+}
+
+/// The umbrella's values without the image references (each side sets its own).
+fn multi_values(values: &[(String, String, String)]) -> Vec<(String, String, String)> {
+    values
+        .iter()
+        .filter(|(_, k, _)| !k.ends_with("image.repository") && !k.ends_with("image.tag"))
+        .cloned()
+        .collect()
+}
+
 /// The values every side deploys with: slipway's, except the image, the greeting and
 /// a ClusterIP Service (only slipway's release holds the kind-mapped NodePort).
 fn side_values(
@@ -812,45 +1053,50 @@ fn baseline_helm_args(
     args
 }
 
-/// A skaffold.yaml (schema v4beta13, Skaffold 2.16) for the sample: one local
-/// artifact with `inputDigest` tags, built by a custom command (`build`: the static
-/// binary, then `docker build`) that declares the same inputs slipway's content tag
-/// hashes — so `skaffold dev` rebuilds on a source edit and the tag covers the
-/// source, not only the prebuilt binary — and a helm release with slipway's values.
-/// Skaffold's artifact: the repository root, the image repository, its custom build
-/// command and the inputs it declares.
-struct Artifact<'a> {
+/// A skaffold.yaml (schema v4beta13, Skaffold 2.16): local artifacts with
+/// `inputDigest` tags, each built by a custom command (`build`: the static binary,
+/// then `docker build`) that declares the same inputs slipway's content tag hashes —
+/// so `skaffold dev` rebuilds on a source edit and the tag covers the source, not
+/// only the prebuilt binary — and one helm release with slipway's values.
+struct SkaffoldYaml<'a> {
     root: &'a Path,
-    repository: &'a str,
+    /// Per artifact: the values prefix its image goes under (`""`, `"api."`) and
+    /// its repository.
+    artifacts: Vec<(String, String)>,
     build: &'a Path,
     inputs: &'a [String],
+    release: &'a str,
+    ns: &'a str,
+    /// The chart, relative to the root.
+    chart: &'a str,
+    /// `setValues` (key, value).
+    values: Vec<(String, String)>,
 }
 
-fn skaffold_config(
-    a: &Artifact<'_>,
-    release: &str,
-    ns: &str,
-    values: &[(String, String, String)],
-    greeting: &str,
-) -> String {
-    let Artifact {
-        root,
-        repository,
-        build,
-        inputs,
-    } = *a;
-    let q = |s: &str| serde_json::to_string(s).expect("a string serializes");
-    let sanitized = repository.replace(['/', '-', '.'], "_");
-    let mut set = String::new();
-    for (_, k, v) in side_values(values, greeting) {
-        set.push_str(&format!("          {}: {}\n", q(&k), q(&v)));
-    }
-    let mut deps = String::new();
-    for i in inputs {
-        deps.push_str(&format!("            - {}\n", q(i)));
-    }
-    format!(
-        "apiVersion: skaffold/v4beta13
+impl SkaffoldYaml<'_> {
+    fn render(&self) -> String {
+        let q = |s: &str| serde_json::to_string(s).expect("a string serializes");
+        let mut deps = String::new();
+        for i in self.inputs {
+            deps.push_str(&format!("            - {}\n", q(i)));
+        }
+        let (mut artifacts, mut templates, mut set) = (String::new(), String::new(), String::new());
+        for (prefix, repo) in &self.artifacts {
+            artifacts.push_str(&format!(
+                "    - image: {repo}\n      context: {}\n      custom:\n        buildCommand: {}\n        dependencies:\n          paths:\n{deps}",
+                q(&self.root.display().to_string()),
+                q(&format!("bash {}", self.build.display())),
+            ));
+            let s = repo.replace(['/', '-', '.'], "_");
+            templates.push_str(&format!(
+                "          {prefix}image.repository: \"{{{{.IMAGE_REPO_{s}}}}}\"\n          {prefix}image.tag: \"{{{{.IMAGE_TAG_{s}}}}}\"\n"
+            ));
+        }
+        for (k, v) in &self.values {
+            set.push_str(&format!("          {}: {}\n", q(k), q(v)));
+        }
+        format!(
+            "apiVersion: skaffold/v4beta13
 kind: Config
 build:
   tagPolicy:
@@ -860,13 +1106,7 @@ build:
     useDockerCLI: true
     useBuildkit: false
   artifacts:
-    - image: {repository}
-      context: {context}
-      custom:
-        buildCommand: {build}
-        dependencies:
-          paths:
-{deps}deploy:
+{artifacts}deploy:
   statusCheck: true
   helm:
     releases:
@@ -876,14 +1116,13 @@ build:
         createNamespace: true
         skipBuildDependencies: true
         setValueTemplates:
-          image.repository: \"{{{{.IMAGE_REPO_{sanitized}}}}}\"
-          image.tag: \"{{{{.IMAGE_TAG_{sanitized}}}}}\"
-        setValues:
+{templates}        setValues:
 {set}",
-        context = q(&root.display().to_string()),
-        build = q(&format!("bash {}", build.display())),
-        chart = q(&root.join("helm/sample").display().to_string()),
-    )
+            release = self.release,
+            ns = self.ns,
+            chart = q(&self.root.join(self.chart).display().to_string()),
+        )
+    }
 }
 
 /// Skaffold's custom build command: what slipway's pre-build and build do.
@@ -937,18 +1176,20 @@ mod tests {
         }
         assert!(!joined.contains("nodePort"), "{joined}");
 
-        let y = skaffold_config(
-            &Artifact {
-                root: Path::new("/r"),
-                repository: "slipway/sample",
-                build: Path::new("/r/target/bench/build.sh"),
-                inputs: &["services/sample/src".to_string()],
-            },
-            "sample-skaffold",
-            "ns",
-            &b.values,
-            "hi",
-        );
+        let y = SkaffoldYaml {
+            root: Path::new("/r"),
+            artifacts: vec![(String::new(), "slipway/sample".into())],
+            build: Path::new("/r/target/bench/build.sh"),
+            inputs: &["services/sample/src".to_string()],
+            release: "sample-skaffold",
+            ns: "ns",
+            chart: "helm/sample",
+            values: side_values(&b.values, "hi")
+                .into_iter()
+                .map(|(_, k, v)| (k, v))
+                .collect(),
+        }
+        .render();
         assert!(
             y.contains("buildCommand: \"bash /r/target/bench/build.sh\""),
             "{y}"

@@ -28,6 +28,14 @@ enum Cmd {
     Toolchain,
     /// Build the offline kind node image (scripts/kind-node-image.sh)
     NodeImage,
+    /// A real minikube offline: build it and its base image, start, verify, delete
+    /// (scripts/minikube.sh)
+    Minikube {
+        /// Phases, in order: all (build, image, start), build, image, start, verify,
+        /// stop, delete
+        #[arg(default_value = "all")]
+        phases: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -35,8 +43,11 @@ fn main() -> ExitCode {
     let chore = match cli.command {
         Cmd::Slipway(c) => return slipway::cli::run(cli.global, c),
         Cmd::Bench(a) => bench::run(&cli.global, a),
-        Cmd::Toolchain => script("scripts/toolchain.sh"),
-        Cmd::NodeImage => script("scripts/kind-node-image.sh"),
+        Cmd::Toolchain => script("scripts/toolchain.sh", &[]),
+        Cmd::NodeImage => script("scripts/kind-node-image.sh", &[]),
+        Cmd::Minikube { phases } => phases
+            .iter()
+            .try_for_each(|p| script("scripts/minikube.sh", std::slice::from_ref(p))),
     };
     match chore {
         Ok(()) => ExitCode::SUCCESS,
@@ -48,10 +59,10 @@ fn main() -> ExitCode {
 }
 
 /// Run one of the repository's scripts from its root.
-fn script(path: &str) -> anyhow::Result<()> {
+fn script(path: &str, args: &[String]) -> anyhow::Result<()> {
     let sh = xshell::Shell::new()?;
     sh.change_dir(root());
-    xshell::cmd!(sh, "bash {path}").run()?;
+    xshell::cmd!(sh, "bash {path} {args...}").run()?;
     Ok(())
 }
 

@@ -143,6 +143,13 @@ pub enum Action {
     Run {
         cmd: Cmd,
     },
+    /// After a load whose tool says it worked whether or not it did (`minikube image
+    /// load`): every node must now hold the image's local ID.
+    VerifyLoaded {
+        reference: String,
+        local_id: Cmd,
+        probe: ImageProbe,
+    },
     /// Create the cluster; first make sure its node image is there (pulled, or built
     /// offline when the registry cannot be reached).
     CreateCluster {
@@ -253,6 +260,10 @@ pub enum Guard {
         release: String,
         digest: String,
         stamp: PathBuf,
+        /// Also only while this path (relative to the pipeline's root) exists: what
+        /// the guarded step made (`helm dependency build`'s `charts/`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        requires: Option<PathBuf>,
     },
 }
 
@@ -441,6 +452,14 @@ impl Action {
                 v
             }
             Action::Run { cmd } | Action::Render { cmd, .. } => vec![cmd],
+            Action::VerifyLoaded {
+                local_id, probe, ..
+            } => {
+                let mut v = vec![local_id];
+                v.extend(probe.nodes.iter());
+                v.push(&probe.per_node);
+                v
+            }
             Action::CreateCluster { cmd, node } => {
                 let mut v = vec![cmd];
                 if let Some(n) = node {

@@ -44,9 +44,17 @@ impl Guard {
                 "skipped if `{}` says namespace {namespace} is Active",
                 probe.display()
             ),
-            Guard::Rendered { digest, stamp, .. } => format!(
-                "skipped if {} records that inputs with digest {digest} rendered before",
-                stamp.display()
+            Guard::Rendered {
+                digest,
+                stamp,
+                requires,
+                ..
+            } => format!(
+                "skipped if {} records that inputs with digest {digest} rendered before{}",
+                stamp.display(),
+                requires
+                    .as_ref()
+                    .map_or(String::new(), |r| format!(" and {} exists", r.display()))
             ),
             Guard::ReleaseCurrent { digest, probe, .. } => format!(
                 "skipped if `{}` shows revision deployed with digest {digest}",
@@ -63,6 +71,15 @@ fn step(s: &mut String, step: &Step) {
     }
     match &step.action {
         Action::Run { cmd } => line(s, cmd, ""),
+        Action::VerifyLoaded {
+            local_id, probe, ..
+        } => {
+            line(s, local_id, "the local image's ID");
+            if let Some(n) = &probe.nodes {
+                line(s, n, "the nodes");
+            }
+            line(s, &probe.per_node, "each node must hold that ID");
+        }
         Action::CreateCluster { cmd, node } => match node {
             None => line(s, cmd, ""),
             Some(n) => {

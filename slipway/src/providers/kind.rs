@@ -103,6 +103,7 @@ impl Provider for Kind {
                     &[],
                     &[("K8S_VERSION", k8s), ("SLIPWAY_NODE_IMAGE", &offline)],
                 ),
+                recipe: provision::NODE_IMAGE.name.into(),
                 // The offline image brings its own CNI (a bridge), not kindnet.
                 create: create(Some(&offline), true),
                 offline,

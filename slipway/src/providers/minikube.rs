@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cluster, Ensure, ImageProbe, Provider, ToolReq};
+use super::{Cluster, Ensure, ImageProbe, NodeImage, Provider, ToolReq};
 use crate::model::Cmd;
 use crate::tools::minikube as tool;
+use crate::tools::{docker, provision};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct Settings {
@@ -55,27 +56,66 @@ impl Provider for Minikube {
         true
     }
 
+    /// `minikube image load` exits 0 when the image is not in Docker, when the tar is
+    /// garbage and when the import on the node fails (minikube v1.38.1).
+    fn load_unverified(&self) -> bool {
+        true
+    }
+
     fn ensure(&self, c: &Cluster, _context: &str, budget: Duration) -> Ensure {
-        Ensure {
-            title: format!("start minikube profile {}", c.name),
-            cmd: tool::start(
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        let m = &c.minikube;
+        let start = |offline_base: Option<&str>, k8s: Option<&str>| {
+            tool::start(
                 &c.name,
                 &tool::Start {
-                    driver: &c.minikube.driver,
-                    kubernetes_version: c.minikube.kubernetes_version.as_deref(),
-                    cpus: c.minikube.cpus,
-                    memory: c.minikube.memory.as_deref(),
+                    driver: &m.driver,
+                    kubernetes_version: k8s,
+                    cpus: m.cpus,
+                    memory: m.memory.as_deref(),
+                    offline_base,
+                    root,
                 },
                 budget,
-            ),
+            )
+        };
+        // The docker driver pulls minikube's base image; offline that fails. Look
+        // first, and build slipway's offline base image when it cannot come (the
+        // Kubernetes it carries is the one the cluster then runs).
+        let node = (m.driver == "docker")
+            .then(provision::cache_root)
+            .flatten()
+            .map(|cache| {
+                let offline = provision::offline_minikube_base();
+                NodeImage {
+                    image: tool::KICBASE.into(),
+                    inspect: docker::image_id(tool::KICBASE),
+                    pull: docker::pull(tool::KICBASE),
+                    build: provision::recipe_cmd(
+                        &provision::MINIKUBE,
+                        &cache,
+                        &["image"],
+                        &[
+                            ("K8S_VERSION", provision::OFFLINE_NODE_K8S),
+                            ("SLIPWAY_MINIKUBE_BASE", &offline),
+                        ],
+                    ),
+                    recipe: provision::MINIKUBE.name.into(),
+                    create: start(Some(&offline), Some(provision::OFFLINE_NODE_K8S)),
+                    offline,
+                }
+            });
+        Ensure {
+            title: format!("start minikube profile {}", c.name),
+            cmd: start(None, m.kubernetes_version.as_deref()),
             probe: Some(tool::status(&c.name)),
-            node: None,
+            node,
         }
     }
 
-    fn is_up(&self, _c: &Cluster, _code: i32, stdout: &str) -> Result<bool, String> {
-        // Non-zero exit codes are a bitmask of what is stopped; the JSON says it all.
-        Ok(tool::parse_running(stdout))
+    fn is_up(&self, _c: &Cluster, code: i32, stdout: &str) -> Result<bool, String> {
+        tool::status_up(code, stdout)
     }
 
     fn load(&self, c: &Cluster, reference: &str, budget: Duration) -> Option<(String, Cmd)> {
@@ -85,15 +125,22 @@ impl Provider for Minikube {
         ))
     }
 
-    fn image_probe(&self, c: &Cluster, _reference: &str) -> Option<ImageProbe> {
+    fn image_probe(&self, c: &Cluster, reference: &str) -> Option<ImageProbe> {
         Some(ImageProbe {
             nodes: None,
-            per_node: tool::image_ls(&c.name),
+            // The docker driver's node is a container named after the profile: ask
+            // its CRI directly (fast); other drivers through minikube.
+            per_node: if c.minikube.driver == "docker" {
+                docker::exec(&c.name, &["crictl", "inspecti", reference])
+            } else {
+                tool::image_ls(&c.name)
+            },
         })
     }
 
     fn holds_image(&self, stdout: &str, id: &str) -> bool {
-        tool::lists_image_id(stdout, id)
+        crate::tools::kind::parse_image_id(stdout).as_deref() == Some(id.trim())
+            || tool::lists_image_id(stdout, id)
     }
 
     fn delete(&self, c: &Cluster) -> Option<Cmd> {

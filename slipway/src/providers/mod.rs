@@ -134,6 +134,8 @@ pub struct NodeImage {
     /// The offline image's name (never the public one's).
     pub offline: String,
     pub build: Cmd,
+    /// The recipe `build` runs (see [`crate::tools::provision::recipe_named`]).
+    pub recipe: String,
     /// The cluster's creation from the offline image.
     pub create: Cmd,
 }
@@ -154,6 +156,12 @@ pub trait Provider: Sync {
 
     /// The tool that manages the cluster, if any.
     fn tool(&self) -> Option<ToolReq>;
+
+    /// Its load command can exit 0 without loading (`minikube image load`): the load
+    /// is checked on the nodes afterwards.
+    fn load_unverified(&self) -> bool {
+        false
+    }
 
     /// Docker is needed to run the cluster itself (not only to build images).
     fn needs_docker(&self) -> bool {

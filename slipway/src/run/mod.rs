@@ -307,6 +307,29 @@ impl<'a> Runner<'a> {
                 self.run_cmd(stage, step, cmd, deadline)?;
             }
             Action::Run { cmd } => self.run_cmd(stage, step, cmd, deadline)?,
+            Action::VerifyLoaded {
+                reference,
+                local_id,
+                probe,
+            } => {
+                let c = &self.pipeline.cluster;
+                match self.image_on_nodes(stage, local_id, probe, deadline, false)? {
+                    Some((id, nodes)) => self.note(
+                        stage,
+                        format!("{reference} ({}) is on all {nodes} node(s)", short_id(&id)),
+                    ),
+                    None => {
+                        return Err(Error::new(
+                            stage,
+                            format!(
+                                "{reference} is not on the nodes of {} after the load, though the load command succeeded",
+                                c.provider().describe(c)
+                            ),
+                        )
+                        .hint("the load command exits 0 even when it fails (minikube image load does): check the image exists in Docker (`docker image inspect`) and that the node has disk space; rerun with --force"))
+                    }
+                }
+            }
             Action::Upgrade {
                 release,
                 cmd,
@@ -458,6 +481,48 @@ impl<'a> Runner<'a> {
         Ok(out)
     }
 
+    /// The local image's ID and how many nodes hold it, when every node of the
+    /// cluster does (`None` otherwise). `cached`: answers read ahead or earlier in
+    /// the stage may serve (a guard); else every command runs now (after a load).
+    fn image_on_nodes(
+        &self,
+        stage: Stage,
+        local_id: &Cmd,
+        probe: &crate::providers::ImageProbe,
+        deadline: Instant,
+        cached: bool,
+    ) -> Result<Option<(String, usize)>, Error> {
+        let provider = self.pipeline.cluster.provider();
+        let ask = |c: &Cmd| -> Result<Output, Error> {
+            if cached {
+                self.probe(stage, c, deadline)
+            } else {
+                self.ex
+                    .probe(stage, c, Some(deadline))
+                    .map_err(|e| e.into_error(stage, "look for the image on the nodes"))
+            }
+        };
+        let local = ask(local_id)?;
+        if !local.ok() {
+            return Ok(None);
+        }
+        let id = local.stdout.trim().to_string();
+        let nodes = match &probe.nodes {
+            Some(list) => provider.node_names(&ask(list)?.stdout),
+            None => vec![String::new()],
+        };
+        if nodes.is_empty() {
+            return Ok(None);
+        }
+        for n in &nodes {
+            let o = ask(&probe.per_node.fill(&[("NODE", n)]))?;
+            if !o.ok() || !provider.holds_image(&o.stdout, &id) {
+                return Ok(None);
+            }
+        }
+        Ok(Some((id, nodes.len())))
+    }
+
     /// `Some(reason)` when the guarded step can be skipped.
     fn guard(&self, stage: Stage, g: &Guard, deadline: Instant) -> Result<Option<String>, Error> {
         let cluster = &self.pipeline.cluster;
@@ -468,9 +533,13 @@ impl<'a> Runner<'a> {
                 release,
                 digest,
                 stamp,
-            } => std::fs::read_to_string(self.pipeline.root.join(stamp))
+                requires,
+            } => (std::fs::read_to_string(self.pipeline.root.join(stamp))
                 .is_ok_and(|s| s.trim() == digest)
-                .then(|| format!("{release} rendered with these inputs before (digest {digest})")),
+                && requires
+                    .as_ref()
+                    .is_none_or(|r| self.pipeline.root.join(r).exists()))
+            .then(|| format!("{release} rendered with these inputs before (digest {digest})")),
             Guard::ClusterUp { describe, probe } => {
                 let out = self.probe(stage, probe, deadline)?;
                 let up = provider
@@ -505,35 +574,15 @@ impl<'a> Runner<'a> {
                 reference,
                 local_id,
                 probe,
-            } => {
-                let local = self.probe(stage, local_id, deadline)?;
-                if !local.ok() {
-                    return Ok(None);
-                }
-                let id = local.stdout.trim().to_string();
-                let nodes = match &probe.nodes {
-                    Some(list) => {
-                        let out = self.probe(stage, list, deadline)?;
-                        provider.node_names(&out.stdout)
-                    }
-                    None => vec![String::new()],
-                };
-                if nodes.is_empty() {
-                    return Ok(None);
-                }
-                for n in &nodes {
-                    let o = self.probe(stage, &probe.per_node.fill(&[("NODE", n)]), deadline)?;
-                    if !o.ok() || !provider.holds_image(&o.stdout, &id) {
-                        return Ok(None);
-                    }
-                }
-                Some(format!(
-                    "{reference} ({}) is already on all {} node(s) of {}",
-                    short_id(&id),
-                    nodes.len(),
-                    provider.describe(cluster),
-                ))
-            }
+            } => self
+                .image_on_nodes(stage, local_id, probe, deadline, true)?
+                .map(|(id, nodes)| {
+                    format!(
+                        "{reference} ({}) is already on all {nodes} node(s) of {}",
+                        short_id(&id),
+                        provider.describe(cluster),
+                    )
+                }),
             Guard::ReleaseCurrent {
                 release,
                 digest,

@@ -26,7 +26,7 @@ pub fn materialize(recipe: &provision::Recipe, cache: &Path) -> Result<PathBuf, 
     let parent = dir.parent().ok_or("recipe directory has no parent")?;
     std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     let tmp = tempfile::tempdir_in(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    for (name, text) in recipe.files {
+    for (name, text) in recipe.all_files() {
         let f = tmp.path().join(name);
         if let Some(d) = f.parent() {
             std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
@@ -179,7 +179,7 @@ pub fn get(ex: &Executor, t: &ToolCheck, s: &Supply) -> Result<Got, Error> {
         why.push("no cache directory (HOME is not set)".into());
         return Ok(Got::No(why.join("; "), "or set HOME"));
     };
-    materialize(&provision::TOOLCHAIN, &cache).map_err(|e| {
+    materialize(provision::recipe_for(&t.tool), &cache).map_err(|e| {
         Error::new(
             Stage::Preflight,
             format!("cannot write slipway's build recipe: {e}"),
@@ -368,10 +368,12 @@ pub fn node_image(ex: &Executor, n: &NodeImage, deadline: Instant) -> Result<boo
     }
     let cache = provision::cache_root()
         .ok_or_else(|| Error::new(stage, "no cache directory (HOME is not set)".to_string()))?;
-    materialize(&provision::NODE_IMAGE, &cache).map_err(|e| {
+    let recipe = provision::recipe_named(&n.recipe)
+        .ok_or_else(|| Error::new(stage, format!("slipway has no recipe named {}", n.recipe)))?;
+    materialize(recipe, &cache).map_err(|e| {
         Error::new(
             stage,
-            format!("cannot write slipway's node-image recipe: {e}"),
+            format!("cannot write slipway's {} recipe: {e}", recipe.name),
         )
     })?;
     ex.events.emit(Event::Note {
@@ -387,7 +389,7 @@ pub fn node_image(ex: &Executor, n: &NodeImage, deadline: Instant) -> Result<boo
     ex.events.emit(Event::Note {
         stage,
         message: format!(
-            "built {} in {}s; the cluster is created from it",
+            "{} ready after {}s; the cluster is created from it",
             n.offline,
             started.elapsed().as_secs()
         ),

@@ -28,18 +28,61 @@ pub fn parse_running(status_json: &str) -> bool {
         && v.get("APIServer").and_then(|h| h.as_str()) == Some("Running")
 }
 
+/// What `minikube status -o json` says of a profile, from its exit code and output
+/// (recorded from minikube v1.38.1): 0 and a status object when it runs; a bitmask of
+/// what is stopped (1 host, 2 kubelet/cluster, 4 kubeconfig: 7 when all are) with the
+/// same object; 85 with "profile not found" event lines for a profile that does not
+/// exist. Anything else cannot be told apart from a broken minikube: an error.
+pub fn status_up(code: i32, stdout: &str) -> Result<bool, String> {
+    match code {
+        0 if parse_running(stdout) => Ok(true),
+        0 => Err(format!(
+            "minikube status exited 0 but its output is not a running profile: {}",
+            stdout.trim()
+        )),
+        85 => Ok(false),
+        1..=7 => Ok(false),
+        _ => Err(format!(
+            "minikube status exited {code}: {}",
+            stdout.lines().next().unwrap_or("").trim()
+        )),
+    }
+}
+
 pub struct Start<'a> {
     pub driver: &'a str,
     pub kubernetes_version: Option<&'a str>,
     pub cpus: Option<u32>,
     pub memory: Option<&'a str>,
+    /// Start from slipway's offline base image: nothing is downloaded (no preload,
+    /// no image cache), containerd, a bridge CNI (kindnet's image cannot come).
+    pub offline_base: Option<&'a str>,
+    /// slipway runs as root: the docker driver refuses that without `--force`.
+    pub root: bool,
 }
+
+/// minikube's own base image (kicbase) for the docker driver, which it pulls.
+pub const KICBASE: &str = "gcr.io/k8s-minikube/kicbase:v0.0.50";
 
 pub fn start(profile: &str, s: &Start, timeout: Duration) -> Cmd {
     let mut c = Cmd::new(
         "minikube",
         ["start", "--profile", profile, "--driver", s.driver],
     );
+    if s.root {
+        c = c.arg("--force");
+    }
+    if let Some(base) = s.offline_base {
+        c = c.args([
+            format!("--base-image={base}"),
+            "--container-runtime=containerd".into(),
+            "--preload=false".into(),
+            "--cache-images=false".into(),
+            "--cni=bridge".into(),
+            "--force-systemd".into(),
+            "--interactive=false".into(),
+        ]);
+    }
     if let Some(v) = s.kubernetes_version {
         c = c.arg(format!("--kubernetes-version={v}"));
     }
@@ -100,6 +143,20 @@ mod tests {
         ));
         assert!(!parse_running(r#"{"Name":"x","Host":"Nonexistent"}"#));
         assert!(!parse_running("🤷  Profile \"x\" not found."));
+    }
+
+    /// Real output of minikube v1.38.1 (running, after `minikube stop`, deleted).
+    #[test]
+    fn status_of_a_real_minikube() {
+        let running = include_str!("fixtures/minikube/status-running.json");
+        let stopped = include_str!("fixtures/minikube/status-stopped.json");
+        let deleted = include_str!("fixtures/minikube/status-deleted.json");
+        assert_eq!(status_up(0, running), Ok(true));
+        assert_eq!(status_up(7, stopped), Ok(false));
+        assert_eq!(status_up(85, deleted), Ok(false));
+        assert!(status_up(0, deleted).is_err());
+        assert!(status_up(1, "").is_ok_and(|up| !up));
+        assert!(status_up(139, "segfault").is_err());
     }
 
     #[test]

@@ -52,13 +52,22 @@ pub struct Recipe {
     /// The script run with bash, relative to the recipe's directory.
     pub entry: &'static str,
     pub files: &'static [(&'static str, &'static str)],
+    /// Another recipe whose files this one also carries (and runs).
+    pub with: Option<&'static Recipe>,
 }
 
 impl Recipe {
+    /// Every file: its own, then those of the recipe it carries.
+    pub fn all_files(&self) -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+        self.files
+            .iter()
+            .chain(self.with.into_iter().flat_map(|r| r.files.iter()))
+    }
+
     /// The first 12 hex digits of the SHA-256 of every file (name and content).
     pub fn hash(&self) -> String {
         let mut h = Sha256::new();
-        for (name, text) in self.files {
+        for (name, text) in self.all_files() {
             h.update(name.as_bytes());
             h.update([0]);
             h.update(text.as_bytes());
@@ -85,6 +94,7 @@ pub static TOOLCHAIN: Recipe = Recipe {
     name: "toolchain",
     entry: "toolchain.sh",
     files: &[recipe_file!("toolchain.sh")],
+    with: None,
 };
 
 /// Builds the offline kind node image `slipway-local/kind-node:<k8s>`.
@@ -102,7 +112,38 @@ pub static NODE_IMAGE: Recipe = Recipe {
         recipe_file!("kind-node/pause.c"),
         recipe_file!("kind-node/runc-capfilter"),
     ],
+    with: None,
 };
+
+/// Builds minikube (and its storage-provisioner and a crictl) from the Go module proxy,
+/// and its offline base image `slipway-local/minikube-base:<k8s>` on the kind node
+/// image (whose recipe it carries).
+pub static MINIKUBE: Recipe = Recipe {
+    name: "minikube",
+    entry: "minikube.sh",
+    files: &[
+        recipe_file!("minikube.sh"),
+        recipe_file!("minikube/Dockerfile"),
+        recipe_file!("minikube/Dockerfile.provisioner"),
+        recipe_file!("minikube/crictl/go.mod"),
+        recipe_file!("minikube/crictl/go.sum"),
+        recipe_file!("minikube/crictl/main.go"),
+    ],
+    // The base image is built on the kind node image, which it builds if missing.
+    with: Some(&NODE_IMAGE),
+};
+
+/// The recipe a node image's build runs, by its name.
+pub fn recipe_named(name: &str) -> Option<&'static Recipe> {
+    [&TOOLCHAIN, &NODE_IMAGE, &MINIKUBE]
+        .into_iter()
+        .find(|r| r.name == name)
+}
+
+/// minikube's offline base image (see [`MINIKUBE`]).
+pub fn offline_minikube_base() -> String {
+    format!("slipway-local/minikube-base:{OFFLINE_NODE_K8S}")
+}
 
 /// The Kubernetes version of the offline node image, and its name.
 pub const OFFLINE_NODE_K8S: &str = "v1.34.4";
@@ -137,17 +178,32 @@ pub fn recipe_cmd(recipe: &Recipe, cache: &Path, args: &[&str], env: &[(&str, &s
     c
 }
 
-/// The build of `tool` at `version` with the toolchain recipe (Go module proxy).
-/// `None` for tools the recipe cannot build.
+/// The recipe that builds `tool`: minikube's own, or the toolchain's.
+pub fn recipe_for(tool: &str) -> &'static Recipe {
+    if tool == "minikube" {
+        &MINIKUBE
+    } else {
+        &TOOLCHAIN
+    }
+}
+
+/// The build of `tool` at `version` with its recipe (Go module proxy).
+/// `None` for tools no recipe builds.
 pub fn build(tool: &str, version: &str, cache: &Path) -> Option<Cmd> {
     let (arg, var) = match tool {
         "kind" => ("kind", "SLIPWAY_KIND_VERSION"),
         "helm" if version.starts_with("v3.") => ("helm3", "SLIPWAY_HELM3_VERSION"),
         "helm" => ("helm", "SLIPWAY_HELM_VERSION"),
         "kubectl" => ("kubectl", "SLIPWAY_KUBE_VERSION"),
+        "minikube" => ("build", "SLIPWAY_MINIKUBE_VERSION"),
         _ => return None,
     };
-    Some(recipe_cmd(&TOOLCHAIN, cache, &[arg], &[(var, version)]))
+    Some(recipe_cmd(
+        recipe_for(tool),
+        cache,
+        &[arg],
+        &[(var, version)],
+    ))
 }
 
 /// An official release binary and where its SHA-256 is published.
@@ -305,7 +361,8 @@ mod tests {
     #[test]
     fn recipes_are_embedded_whole_and_hashed_by_content() {
         assert!(TOOLCHAIN.files[0].1.contains("build_kubectl"));
-        assert_eq!(NODE_IMAGE.files.len(), 8);
+        assert_eq!(NODE_IMAGE.files.len(), 9);
+        assert_eq!(MINIKUBE.all_files().count(), 6 + 9);
         assert!(NODE_IMAGE.files.iter().all(|(_, t)| !t.is_empty()));
         assert_eq!(TOOLCHAIN.hash().len(), 12);
         assert_ne!(TOOLCHAIN.hash(), NODE_IMAGE.hash());
@@ -313,6 +370,10 @@ mod tests {
         assert_eq!(c.args[1], "helm3");
         assert_eq!(c.env["SLIPWAY_HELM3_VERSION"], "v3.22.0");
         assert!(c.args[0].starts_with("/c/recipes/toolchain-"));
-        assert!(build("minikube", "v1.38.1", Path::new("/c")).is_none());
+        let mk = build("minikube", "v1.38.1", Path::new("/c")).unwrap();
+        assert!(mk.args[0].contains("/c/recipes/minikube-"), "{:?}", mk.args);
+        assert_eq!(mk.args[1], "build");
+        assert_eq!(mk.env["SLIPWAY_MINIKUBE_VERSION"], "v1.38.1");
+        assert!(build("k9s", "v1", Path::new("/c")).is_none());
     }
 }

@@ -69,18 +69,18 @@ fn ready() -> Result<(), String> {
     Ok(())
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    took: Duration,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    pub(crate) took: Duration,
 }
 
 fn slipway(args: &[&str], env: &[(&str, &str)]) -> Run {
     slipway_in(&profile(), args, env)
 }
 
-fn slipway_in(profile: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+pub(crate) fn slipway_in(profile: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
     let started = Instant::now();
     let mut c = Command::new(env!("CARGO_BIN_EXE_slipway"));
     c.args(args)
@@ -203,7 +203,7 @@ fn rollback_to(path: Option<&str>, greeting: &str) -> Run {
 }
 
 /// The line an error block starts with (it names the cause).
-fn first_error_line(r: &Run) -> String {
+pub(crate) fn first_error_line(r: &Run) -> String {
     r.stderr
         .lines()
         .find(|l| l.contains("error["))
@@ -211,7 +211,7 @@ fn first_error_line(r: &Run) -> String {
         .to_string()
 }
 
-fn expect_ok(r: &Run, what: &str) {
+pub(crate) fn expect_ok(r: &Run, what: &str) {
     assert_eq!(r.code, 0, "{what} failed:\n{}\n{}", r.stdout, r.stderr);
 }
 
@@ -240,7 +240,7 @@ fn get(port: u16, path: &str) -> Result<(u16, String), String> {
     Ok((status, body))
 }
 
-fn events(stdout: &str) -> Vec<serde_json::Value> {
+pub(crate) fn events(stdout: &str) -> Vec<serde_json::Value> {
     stdout
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -283,6 +283,8 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
     if let Err(why) = ready() {
         panic!("e2e prerequisites missing: {why} (.ci/run provides them)");
     }
+    // One real cluster at a time on this 2-core machine (see e2e_minikube.rs).
+    let _one = crate::support::real_cluster_lock();
     let mut report = vec![];
     // Start from nothing (a leftover from an interrupted run is removed first).
     let _ = slipway(&["down", "--cluster"], &[]);

@@ -36,7 +36,9 @@ macro_rules! assert_plan {
             (r"digest [0-9a-f]{16}\b", "digest <deploy-digest>"),
             // slipway's cache lives under the user's HOME (or XDG_CACHE_HOME).
             (r"[^\s'=]*/slipway/(toolchain|recipes|docker|downloads)\b", "<cache>/$1"),
-            (r"\b(toolchain|kind-node-image)-[0-9a-f]{12}\b", "$1-<recipe>"),
+            (r"\b(toolchain|kind-node-image|minikube)-[0-9a-f]{12}\b", "$1-<recipe>"),
+            // minikube's docker driver needs --force as root only.
+            (r"(minikube start [^\n]*) --force( |\n)", "$1$2"),
             (r"SLIPWAY_CACHE=\S+", "SLIPWAY_CACHE=<cache>"),
             (r"linux([-/])(amd64|arm64)\b", "linux$1<arch>"),
         ]}, {

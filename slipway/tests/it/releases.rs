@@ -235,6 +235,21 @@ fn a_chart_that_does_not_render_fails_before_anything_is_built() {
         "{}",
         o.stderr
     );
+    // A source edit rebuilds the image and upgrades the release, but a new image tag
+    // renders as the old one did: no `helm template` again.
+    std::fs::write(s.project.join("app/main.txt"), "edited\n").unwrap();
+    let o = ok(&s, &["deploy-local"]);
+    assert_eq!(s.count("helm template"), 2, "{:?}", s.argv_lines());
+    assert!(
+        o.stderr.contains("web rendered with these inputs before"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(s.count("helm upgrade"), 2, "{:?}", s.argv_lines());
+    // A values change renders again.
+    std::fs::write(s.project.join("chart/values.yaml"), "replicaCount: 3\n").unwrap();
+    ok(&s, &["deploy-local"]);
+    assert_eq!(s.count("helm template"), 3, "{:?}", s.argv_lines());
 }
 
 #[test]

@@ -35,8 +35,26 @@ impl Planner<'_> {
                 format!("load/{}", ip.name),
                 title,
                 Action::Run { cmd },
-                guard,
+                guard.clone(),
             );
+            let verify = provider
+                .load_unverified()
+                .then(|| provider.image_probe(c, &ip.reference))
+                .flatten();
+            if let Some(probe) = verify {
+                self.push(
+                    Stage::Load,
+                    format!("verify-load/{}", ip.name),
+                    format!("check {} is on the nodes now", ip.reference),
+                    Action::VerifyLoaded {
+                        reference: ip.reference.clone(),
+                        local_id: docker::image_id(&ip.reference),
+                        probe,
+                    },
+                    // Not when the load was skipped because the nodes hold it.
+                    guard,
+                );
+            }
         }
     }
 }

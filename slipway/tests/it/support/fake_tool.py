@@ -152,8 +152,8 @@ def docker(stdin):
             ref = a[-1]
             if ref in w["built"]:
                 out(w["built"][ref] + "\n")
-        # Kind node images are here (a rule can say otherwise).
-        if ref.startswith(("kindest/node:", "slipway-local/kind-node:")):
+        # Kind node images and minikube's base image are here (a rule can say otherwise).
+        if ref.startswith(("kindest/node:", "slipway-local/kind-node:", "gcr.io/k8s-minikube/kicbase:")):
             out(image_id(ref) + "\n")
         out(err=f"Error response from daemon: No such image: {ref}\n", code=1)
     if a[:1] == ["pull"]:

@@ -237,6 +237,7 @@ pub fn normalize(lines: &[String]) -> String {
     // start in any order: each run of them is sorted.
     let concurrent = |l: &str| {
         l.contains("get deployments,statefulsets,daemonsets --output")
+            || l.contains("get deployments,statefulsets,daemonsets,jobs --output")
             || l.contains("get pods --output json")
             || l.contains(" port-forward ")
             || l.contains(" wait ")
@@ -262,8 +263,19 @@ pub fn normalize(lines: &[String]) -> String {
 #[macro_export]
 macro_rules! assert_argv {
     ($text:expr) => {
-        insta::with_settings!({filters => vec![(r"\b\d{4,5}:(\d+)\b", "LOCALPORT:$1")]}, {
+        insta::with_settings!({filters => vec![
+            (r"\b\d{4,5}:(\d+)\b", "LOCALPORT:$1"),
+            // minikube's docker driver needs --force as root only.
+            (r"(minikube start [^\n]*) --force( |\n|$)", "$1$2"),
+        ]}, {
             insta::assert_snapshot!($text);
         })
     };
+}
+
+/// Tier-3 tests that run a real cluster take turns: two at once on a 2-core machine
+/// would turn timing into noise (and each test's timeouts are set for one).
+pub fn real_cluster_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -1,0 +1,155 @@
+//! Tier 3, end to end on a real minikube (docker driver) on this machine:
+//!
+//! 1. deploy-local creates profile slipway-e2e-mk: minikube's own base image cannot be
+//!    pulled here, so slipway builds its offline one (slipway/recipes/minikube.sh) and
+//!    starts from it (minikube itself is provisioned by the same recipe when it is not
+//!    on PATH); then build, load (checked on the node: `minikube image load` exits 0
+//!    when it fails), deploy, rollout, health and the smoke suite through a
+//!    port-forward
+//! 2. a rerun with nothing changed skips build, load and the helm upgrade
+//! 3. a config change rolls the release
+//! 4. an image that was never loaded fails the rollout stage with the pod's reason
+//! 5. down --cluster deletes the profile (`minikube status` then exits 85) and its
+//!    node container
+//!
+//! Needs Docker and Go (its module proxy); outside CI a missing piece skips the test,
+//! in CI it fails. Timings go to stderr and target/e2e-minikube-report.txt.
+
+use std::process::Command;
+
+use crate::e2e_kind::{events, expect_ok, first_error_line, slipway_in, Run};
+use crate::support::repo;
+
+const PROFILE: &str = "slipway-e2e-mk";
+
+fn ready() -> Result<(), String> {
+    for t in ["docker", "go"] {
+        which::which(t).map_err(|_| format!("{t} is not on PATH"))?;
+    }
+    let docker = Command::new("docker")
+        .arg("info")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !docker.status.success() {
+        return Err("the Docker daemon does not answer".into());
+    }
+    Ok(())
+}
+
+fn run(profile: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    slipway_in(profile, args, env)
+}
+
+fn node_container() -> String {
+    let o = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name=^{PROFILE}$"),
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn skipped_stages(r: &Run) -> Vec<String> {
+    events(&r.stdout)
+        .iter()
+        .filter(|e| e["event"] == "step_skipped")
+        .filter_map(|e| e["stage"].as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+#[cfg_attr(
+    not(slipway_ci),
+    ignore = "tier 3: needs Docker and Go (it builds minikube and its base image offline); runs in CI (CI=true) or with --ignored"
+)]
+fn deploy_local_end_to_end_on_a_real_minikube() {
+    if let Err(why) = ready() {
+        panic!("e2e prerequisites missing: {why} (.ci/run provides them)");
+    }
+    let _one = crate::support::real_cluster_lock();
+    let mut report = vec![];
+    let _ = run("e2e-minikube", &["down", "--cluster"], &[]);
+
+    // 1. The whole pipeline, profile included.
+    let first = run("e2e-minikube", &["deploy-local", "--output", "json"], &[]);
+    expect_ok(&first, "first deploy-local on minikube");
+    let ev = events(&first.stdout);
+    let checks: Vec<_> = ev
+        .iter()
+        .filter(|e| e["event"] == "check" && e["stage"] == "smoke")
+        .collect();
+    assert!(
+        checks.len() >= 5 && checks.iter().all(|c| c["ok"] == true),
+        "smoke checks: {checks:?}"
+    );
+    let notes: Vec<String> = ev
+        .iter()
+        .filter(|e| e["event"] == "note")
+        .filter_map(|e| e["message"].as_str().map(String::from))
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.contains("is on all 1 node(s)")),
+        "the load was not checked on the node: {notes:?}"
+    );
+    assert_eq!(node_container(), PROFILE, "no node container");
+    report.push(format!(
+        "first deploy-local (minikube profile, base image and tools included): {:.1}s",
+        first.took.as_secs_f64()
+    ));
+
+    // 2. Nothing changed: nothing rebuilt, reloaded or upgraded.
+    let again = run("e2e-minikube", &["deploy-local", "--output", "json"], &[]);
+    expect_ok(&again, "no-change deploy-local on minikube");
+    let skipped = skipped_stages(&again);
+    for stage in ["cluster", "build", "load", "deploy"] {
+        assert!(
+            skipped.iter().any(|s| s == stage),
+            "{stage} was not skipped: {skipped:?}"
+        );
+    }
+    report.push(format!(
+        "no-change deploy-local: {:.1}s",
+        again.took.as_secs_f64()
+    ));
+
+    // 3. A config change rolls the release.
+    let change = run(
+        "e2e-minikube",
+        &["deploy-local"],
+        &[("SAMPLE_GREETING", "hello from minikube")],
+    );
+    expect_ok(&change, "config change on minikube");
+    report.push(format!("config change: {:.1}s", change.took.as_secs_f64()));
+
+    // 4. An image that never reached the node.
+    let broken = run("e2e-minikube-broken", &["deploy-local"], &[]);
+    assert_eq!(broken.code, 16, "broken image:\n{}", broken.stderr);
+    let line = first_error_line(&broken);
+    assert!(
+        broken.stderr.contains("ErrImageNeverPull"),
+        "the pod's reason is not named: {line}\n{}",
+        broken.stderr
+    );
+    report.push(format!(
+        "broken image: exit 16 in {:.1}s ({line})",
+        broken.took.as_secs_f64()
+    ));
+
+    // 5. down --cluster deletes the profile.
+    let down = run("e2e-minikube", &["down", "--cluster"], &[]);
+    expect_ok(&down, "down --cluster on minikube");
+    assert_eq!(node_container(), "", "the node container is left");
+    let again = run("e2e-minikube", &["down", "--cluster"], &[]);
+    expect_ok(&again, "second down --cluster on minikube");
+    report.push(format!("down --cluster: {:.1}s", down.took.as_secs_f64()));
+
+    let text = report.join("\n");
+    eprintln!("e2e minikube report:\n{text}");
+    let _ = std::fs::write(repo().join("target/e2e-minikube-report.txt"), text + "\n");
+}
