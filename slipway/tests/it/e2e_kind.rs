@@ -714,7 +714,10 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
     // 9. dev: edit -> new pods serving, a broken edit reported, the next one recovers.
     dev_loop(&mut report);
 
-    // 10. down --cluster leaves nothing behind.
+    // 10. The cluster as a remote one, through a real registry.
+    remote_through_a_registry(&mut report);
+
+    // 11. down --cluster leaves nothing behind.
     let down = slipway(&["down", "--cluster"], &[]);
     expect_ok(&down, "down --cluster");
     assert_eq!(kind_containers(), "", "kind containers left behind");
@@ -900,5 +903,92 @@ fn dev_loop(report: &mut Vec<String>) {
         edit_took.as_secs_f64(),
         broken_took.as_secs_f64(),
         fix_took.as_secs_f64()
+    ));
+}
+
+/// Profile e2e-remote: the e2e cluster addressed as a remote one, images through a
+/// registry running beside it.
+fn remote_through_a_registry(report: &mut Vec<String>) {
+    let started = Instant::now();
+    let reg = Command::new("bash")
+        .arg(repo().join("scripts/registry.sh"))
+        .env("CLUSTER", CLUSTER)
+        .output()
+        .unwrap();
+    assert!(
+        reg.status.success(),
+        "scripts/registry.sh:\n{}",
+        String::from_utf8_lossy(&reg.stderr)
+    );
+    let registry_took = started.elapsed();
+    // deploy-local is for clusters slipway manages: refused, with the way out.
+    let refused = slipway_in("e2e-remote", &["deploy-local"], &[]);
+    assert_eq!(
+        refused.code, 10,
+        "deploy-local on a remote context:\n{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("context guard"),
+        "{}",
+        refused.stderr
+    );
+    let load = slipway_in("e2e-remote", &["load", "--output", "json"], &[]);
+    expect_ok(&load, "load (push) to the registry");
+    let pushed = events(&load.stdout).iter().any(|e| {
+        e["event"] == "command"
+            && e["command"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("docker push localhost:5001/slipway/sample:"))
+    });
+    assert!(pushed, "nothing was pushed:\n{}", load.stdout);
+    let deploy = slipway_in("e2e-remote", &["deploy"], &[]);
+    expect_ok(&deploy, "deploy to the remote context");
+    // The rolled-out pods run the pushed image (pods of the previous revision may
+    // still be draining).
+    let image = kubectl(&[
+        "get",
+        "deployment/sample",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert!(
+        image.starts_with("localhost:5001/slipway/sample:"),
+        "the release does not run the pushed image: {image}"
+    );
+    // The node's containerd pulled it from the registry (its access log): the image
+    // ID was already there from earlier `kind load`s, so a pod's status cannot tell.
+    let log = Command::new("docker")
+        .args(["logs", "slipway-registry"])
+        .output()
+        .unwrap();
+    let log =
+        String::from_utf8_lossy(&log.stderr).into_owned() + &String::from_utf8_lossy(&log.stdout);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("GET /v2/slipway/sample/manifests/")
+                && l.contains("ns=localhost%3A5001")
+                && l.contains("containerd/")),
+        "no node pulled from the registry:\n{log}"
+    );
+    let smoke = slipway_in("e2e-remote", &["smoke"], &[]);
+    expect_ok(&smoke, "smoke on the remote context");
+    // A second load pushes nothing new (the registry has every layer).
+    let again = slipway_in("e2e-remote", &["load"], &[]);
+    expect_ok(&again, "second load");
+    let stop = Command::new("bash")
+        .arg(repo().join("scripts/registry.sh"))
+        .arg("stop")
+        .env("CLUSTER", CLUSTER)
+        .output()
+        .unwrap();
+    assert!(stop.status.success());
+    report.push(format!(
+        "remote through a registry: registry up and wired in {:.1}s, load (push) {:.1}s, deploy {:.1}s, smoke {:.1}s, second load {:.1}s",
+        registry_took.as_secs_f64(),
+        load.took.as_secs_f64(),
+        deploy.took.as_secs_f64(),
+        smoke.took.as_secs_f64(),
+        again.took.as_secs_f64()
     ));
 }

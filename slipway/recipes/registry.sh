@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# registry.sh - a local container registry (CNCF distribution v3, built offline from
+# the Go module proxy) wired into a kind cluster the way kind's "local registry" guide
+# and KEP-1755 describe it. Idempotent: every step checks before it acts.
+#
+#   1 binary     go install github.com/distribution/distribution/v3/cmd/registry@v3.1.2
+#                (static; v3.1.2 is the newest v3.1.z the Go proxy serves, checksums
+#                verified, no special settings)
+#   2 image      FROM scratch + the binary + config.yml (nothing pulled) -> $REG_IMAGE
+#   3 container  $REG_NAME, published on 127.0.0.1:$REG_PORT, volume $REG_NAME-data
+#   4 network    docker network connect kind $REG_NAME
+#   5 nodes      every node of kind cluster $CLUSTER: config_path in containerd's config
+#                (slipway's node image has it; on other nodes it is appended and
+#                containerd restarted, running pods survive), and hosts.toml for
+#                localhost:$REG_PORT and $REG_NAME:5000 -> http://$REG_NAME:5000
+#   6 ConfigMap  kube-public/local-registry-hosting (KEP-1755)
+#
+# Usage: CLUSTER=NAME registry.sh      then: docker push localhost:$REG_PORT/NAME:TAG,
+#        and pods use image localhost:$REG_PORT/NAME:TAG.
+#        registry.sh stop               removes the container (the data volume stays)
+set -euo pipefail
+
+CLUSTER=${CLUSTER:-slipway}
+REG_VERSION=${REG_VERSION:-v3.1.2}
+REG_NAME=${REG_NAME:-slipway-registry}
+REG_PORT=${REG_PORT:-5001}
+REG_IMAGE=${REG_IMAGE:-slipway-local/registry:$REG_VERSION}
+BIN_DIR=${SLIPWAY_CACHE:-$HOME/.cache/slipway}/registry/$REG_VERSION
+PKG=github.com/distribution/distribution/v3
+
+say() { printf '[registry %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { say "FAILED: $*"; exit 1; }
+timed() { local s; s=$(date +%s); "$@"; say "  ($(( $(date +%s) - s ))s)"; }
+
+# 1 binary -------------------------------------------------------------------
+build_binary() {
+  if [[ -x "$BIN_DIR/registry" ]] && "$BIN_DIR/registry" --version 2>/dev/null | grep -q " $REG_VERSION\$"; then
+    say "binary $BIN_DIR/registry $REG_VERSION present"; return 0
+  fi
+  say "building $PKG/cmd/registry@$REG_VERSION (static)"
+  mkdir -p "$BIN_DIR"
+  CGO_ENABLED=0 GOBIN="$BIN_DIR" go install -p 2 -trimpath \
+    -ldflags "-s -w -X $PKG/version.version=$REG_VERSION -X $PKG/version.mainpkg=$PKG" \
+    "$PKG/cmd/registry@$REG_VERSION"
+  "$BIN_DIR/registry" --version
+}
+
+# 2 image --------------------------------------------------------------------
+write_context() { # $1 = dir
+  cp "$BIN_DIR/registry" "$1/registry"
+  cat >"$1/config.yml" <<'EOF'
+version: 0.1
+log:
+  level: info
+  fields:
+    service: registry
+storage:
+  filesystem:
+    rootdirectory: /var/lib/registry
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+EOF
+  cat >"$1/Dockerfile" <<'EOF'
+# offline: FROM scratch, nothing is pulled
+FROM scratch
+COPY registry /bin/registry
+COPY config.yml /etc/distribution/config.yml
+VOLUME ["/var/lib/registry"]
+EXPOSE 5000
+ENTRYPOINT ["/bin/registry"]
+CMD ["serve", "/etc/distribution/config.yml"]
+EOF
+}
+build_image() {
+  local ctx recipe
+  ctx=$(mktemp -d); write_context "$ctx"
+  recipe=$(cat "$ctx"/* | sha256sum | cut -c1-12)
+  if [[ "$(docker image inspect --format '{{index .Config.Labels "dev.slipway.registry-recipe"}}' "$REG_IMAGE" 2>/dev/null)" == "$recipe" ]]; then
+    say "image $REG_IMAGE up to date ($recipe)"; rm -rf "$ctx"; return 0
+  fi
+  say "building image $REG_IMAGE"
+  docker build -q --label "dev.slipway.registry-recipe=$recipe" -t "$REG_IMAGE" "$ctx" >/dev/null 2>"$ctx.log" \
+    || { cat "$ctx.log" >&2; rm -rf "$ctx" "$ctx.log"; return 1; }
+  rm -rf "$ctx" "$ctx.log"
+}
+
+# 3 container ----------------------------------------------------------------
+start_container() {
+  local state
+  state=$(docker inspect -f '{{.State.Status}}' "$REG_NAME" 2>/dev/null || true)
+  if [[ -n "$state" ]] && [[ "$(docker inspect -f '{{.Config.Image}}' "$REG_NAME")" != "$REG_IMAGE" ]]; then
+    say "container $REG_NAME runs $(docker inspect -f '{{.Config.Image}}' "$REG_NAME"), replacing it with $REG_IMAGE (data volume kept)"
+    docker rm -f "$REG_NAME" >/dev/null; state=""
+  fi
+  case "$state" in
+    running) say "container $REG_NAME running" ;;
+    "") say "starting container $REG_NAME on 127.0.0.1:$REG_PORT"
+        docker run -d --restart=unless-stopped --name "$REG_NAME" \
+          -p "127.0.0.1:$REG_PORT:5000" -v "$REG_NAME-data:/var/lib/registry" "$REG_IMAGE" >/dev/null ;;
+    *) say "container $REG_NAME is $state, starting it"; docker start "$REG_NAME" >/dev/null ;;
+  esac
+  local i
+  for i in $(seq 1 50); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$REG_PORT/v2/" && return 0; sleep 0.2
+  done
+  docker logs --tail 20 "$REG_NAME" >&2; die "registry does not answer on 127.0.0.1:$REG_PORT"
+}
+
+# 4 network ------------------------------------------------------------------
+connect_network() {
+  if [[ "$(docker inspect -f '{{json .NetworkSettings.Networks.kind}}' "$REG_NAME")" == "null" ]]; then
+    say "connecting $REG_NAME to docker network kind"
+    docker network connect kind "$REG_NAME"
+  else
+    say "$REG_NAME already on network kind"
+  fi
+}
+
+# 5 nodes --------------------------------------------------------------------
+configure_node() { # $1 = node container
+  local node=$1 host
+  if ! docker exec "$node" grep -q '^[[:space:]]*config_path[[:space:]]*=[[:space:]]*"/etc/containerd/certs.d"' /etc/containerd/config.toml; then
+    # A second [..cri".registry] table would make the TOML invalid: refuse to guess.
+    if docker exec "$node" grep -q 'io.containerd.grpc.v1.cri".registry\]' /etc/containerd/config.toml; then
+      die "$node: config.toml has a registry table without config_path; edit it by hand"
+    fi
+    say "$node: adding config_path to containerd's config, restarting containerd (pods keep running)"
+    printf '\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"\n' \
+      | docker exec -i "$node" sh -c 'cat >> /etc/containerd/config.toml'
+    docker exec "$node" systemctl restart containerd
+    local i; for i in $(seq 1 50); do docker exec "$node" ctr version >/dev/null 2>&1 && break; sleep 0.2; done
+  fi
+  # localhost:PORT is the name users push to and put in pod specs; REG_NAME:5000 is
+  # the name on the kind network (hostFromClusterNetwork), also plain http.
+  for host in "localhost:$REG_PORT" "$REG_NAME:5000"; do
+    printf 'server = "http://%s:5000"\n\n[host."http://%s:5000"]\n  capabilities = ["pull", "resolve"]\n' "$REG_NAME" "$REG_NAME" \
+      | docker exec -i "$node" sh -c "mkdir -p '/etc/containerd/certs.d/$host' && cat > '/etc/containerd/certs.d/$host/hosts.toml'"
+  done
+  say "$node: hosts.toml for localhost:$REG_PORT and $REG_NAME:5000 -> http://$REG_NAME:5000"
+}
+configure_nodes() {
+  local node nodes
+  nodes=$(kind get nodes --name "$CLUSTER")
+  [[ -n "$nodes" ]] || die "cluster $CLUSTER has no nodes"
+  for node in $nodes; do configure_node "$node"; done
+}
+
+# 6 ConfigMap ----------------------------------------------------------------
+apply_configmap() {
+  kubectl --context "kind-$CLUSTER" apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: local-registry-hosting
+  namespace: kube-public
+data:
+  localRegistryHosting.v1: |
+    host: "localhost:$REG_PORT"
+    hostFromContainerRuntime: "$REG_NAME:5000"
+    hostFromClusterNetwork: "$REG_NAME:5000"
+    help: "https://kind.sigs.k8s.io/docs/user/local-registry/"
+EOF
+  say "ConfigMap kube-public/local-registry-hosting applied"
+}
+
+command -v docker >/dev/null && docker info >/dev/null 2>&1 || die "no Docker engine"
+if [[ "${1:-}" == stop ]]; then
+  docker rm -f "$REG_NAME" >/dev/null 2>&1 || true
+  say "container $REG_NAME removed (volume $REG_NAME-data kept)"
+  exit 0
+fi
+kind get clusters 2>/dev/null | grep -qx "$CLUSTER" || die "kind cluster $CLUSTER does not exist"
+say "1 binary";    timed build_binary
+say "2 image";     timed build_image
+say "3 container"; timed start_container
+say "4 network";   timed connect_network
+say "5 nodes";     timed configure_nodes
+say "6 configmap"; timed apply_configmap
+say "ready: docker push localhost:$REG_PORT/NAME:TAG; pods use image localhost:$REG_PORT/NAME:TAG"
