@@ -865,6 +865,12 @@ fn dev_loop(report: &mut Vec<String>) {
     )
     .unwrap();
     let fixed_at = Instant::now();
+    // The failed round's own "watching" line is still queued: wait for this round's
+    // start, so the next "watching" is the one after it.
+    wait_for(
+        "round 4: services/sample/src/main.rs changed",
+        Duration::from_secs(10),
+    );
     let mut now_served = served.clone();
     let end = Instant::now() + Duration::from_secs(300);
     while (now_served == served || now_served == before) && Instant::now() < end {
