@@ -898,7 +898,8 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n"
+        // kubectl proxy answers only to localhost names in Host (--accept-hosts).
+        "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"
     )
     .ok()?;
     let mut buf = String::new();
@@ -1236,6 +1237,31 @@ mod tests {
         assert!(y.contains("\"config.greeting\": \"hi\""), "{y}");
         assert!(y.contains("\"service.type\": \"ClusterIP\""), "{y}");
         assert!(y.contains("chartPath: \"/r/helm/sample\""), "{y}");
+    }
+
+    /// `http_get` against a server that answers only to a localhost Host, as
+    /// `kubectl proxy` does, with a chunked body.
+    #[test]
+    fn http_get_reads_a_chunked_answer_of_a_localhost_only_server() {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut req = [0u8; 1024];
+            let n = c.read(&mut req).unwrap();
+            let req = String::from_utf8_lossy(&req[..n]).to_string();
+            let answer = if req.contains("host: 127.0.0.1") {
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n10\r\n{\"image_tag\":\"x\"}\r\n0\r\n\r\n"
+            } else {
+                "HTTP/1.1 403 Forbidden\r\n\r\nForbidden"
+            };
+            c.write_all(answer.as_bytes()).unwrap();
+        });
+        assert_eq!(
+            http_get(port, "/version").as_deref(),
+            Some("{\"image_tag\":\"x\"}")
+        );
     }
 
     #[test]
