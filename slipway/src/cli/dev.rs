@@ -491,33 +491,14 @@ fn start_forward(ex: &Executor, fw: &mut Forwarded, say: &dyn Fn(String)) {
             .unwrap_or(0);
     }
     fw.started = Instant::now();
-    let cmd = fw.plan.cmd.fill(&[("LOCAL_PORT", &fw.local.to_string())]);
-    let bg = match ex.spawn_background(Stage::Smoke, &cmd) {
-        Ok(bg) => bg,
-        Err(e) => {
-            say(format!(
-                "port-forward to service/{}: `{}` {e}",
-                fw.plan.service, e.command
-            ));
-            return;
-        }
-    };
     let by = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < by {
-        match bg.lines.recv_timeout(Duration::from_millis(50)) {
-            Ok(line) if line.contains("Forwarding from") => {
-                fw.bg = Some(bg);
-                return;
-            }
-            Ok(_) | Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
+    match crate::run::forward_on(ex, &fw.plan.cmd, fw.local, by) {
+        Ok(bg) => fw.bg = Some(bg),
+        Err(e) => say(format!(
+            "port-forward to service/{} did not start: {e}",
+            fw.plan.service
+        )),
     }
-    say(format!(
-        "port-forward to service/{} did not start: {}",
-        fw.plan.service,
-        bg.output_tail().join(" | ")
-    ));
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod provision;
 
 pub use provision::adopt_provisioned;
 mod smoke;
+pub use smoke::forward_on;
 pub mod tool_cache;
 pub mod track;
 

@@ -176,6 +176,17 @@ fn start_forward(
     deadline: Instant,
 ) -> Result<(Background, u16), String> {
     let local = free_port().map_err(|e| format!("no free local port: {e}"))?;
+    forward_on(ex, template, local, deadline).map(|bg| (bg, local))
+}
+
+/// Start a planned port-forward on `local` and wait (until `deadline`, at most 20 s)
+/// for kubectl to say it forwards.
+pub fn forward_on(
+    ex: &Executor,
+    template: &Cmd,
+    local: u16,
+    deadline: Instant,
+) -> Result<Background, String> {
     let cmd = template.fill(&[("LOCAL_PORT", &local.to_string())]);
     let mut bg = ex
         .spawn_background(STAGE, &cmd)
@@ -186,7 +197,7 @@ fn start_forward(
             return Err("interrupted".into());
         }
         match bg.lines.recv_timeout(Duration::from_millis(50)) {
-            Ok(line) if line.contains("Forwarding from") => return Ok((bg, local)),
+            Ok(line) if line.contains("Forwarding from") => return Ok(bg),
             Ok(_) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 let code = bg.exited();

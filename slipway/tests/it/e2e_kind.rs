@@ -240,6 +240,18 @@ fn get(port: u16, path: &str) -> Result<(u16, String), String> {
     Ok((status, body))
 }
 
+/// All five smoke checks ran in the smoke stage, and passed.
+pub(crate) fn assert_smoke_passed(ev: &[serde_json::Value]) {
+    let checks: Vec<_> = ev
+        .iter()
+        .filter(|e| e["event"] == "check" && e["stage"] == "smoke")
+        .collect();
+    assert!(
+        checks.len() >= 5 && checks.iter().all(|c| c["ok"] == true),
+        "smoke checks: {checks:?}"
+    );
+}
+
 pub(crate) fn events(stdout: &str) -> Vec<serde_json::Value> {
     stdout
         .lines()
@@ -293,14 +305,7 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
     let first = slipway(&["deploy-local", "--output", "json"], &[]);
     expect_ok(&first, "first deploy-local");
     let ev = events(&first.stdout);
-    let checks: Vec<_> = ev
-        .iter()
-        .filter(|e| e["event"] == "check" && e["stage"] == "smoke")
-        .collect();
-    assert!(
-        checks.len() >= 5 && checks.iter().all(|c| c["ok"] == true),
-        "smoke checks: {checks:?}"
-    );
+    assert_smoke_passed(&ev);
     report.push(format!(
         "first deploy-local (cluster create included): {:.1}s",
         first.took.as_secs_f64()

@@ -17,7 +17,7 @@
 
 use std::process::Command;
 
-use crate::e2e_kind::{events, expect_ok, first_error_line, slipway_in, Run};
+use crate::e2e_kind::{assert_smoke_passed, events, expect_ok, first_error_line, slipway_in, Run};
 use crate::support::repo;
 
 const PROFILE: &str = "slipway-e2e-mk";
@@ -80,14 +80,7 @@ fn deploy_local_end_to_end_on_a_real_minikube() {
     let first = run("e2e-minikube", &["deploy-local", "--output", "json"], &[]);
     expect_ok(&first, "first deploy-local on minikube");
     let ev = events(&first.stdout);
-    let checks: Vec<_> = ev
-        .iter()
-        .filter(|e| e["event"] == "check" && e["stage"] == "smoke")
-        .collect();
-    assert!(
-        checks.len() >= 5 && checks.iter().all(|c| c["ok"] == true),
-        "smoke checks: {checks:?}"
-    );
+    assert_smoke_passed(&ev);
     let notes: Vec<String> = ev
         .iter()
         .filter(|e| e["event"] == "note")
