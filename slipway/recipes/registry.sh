@@ -18,6 +18,11 @@
 # Usage: CLUSTER=NAME registry.sh      then: docker push localhost:$REG_PORT/NAME:TAG,
 #        and pods use image localhost:$REG_PORT/NAME:TAG.
 #        registry.sh stop               removes the container (the data volume stays)
+# Settings (environment): REG_NAME, REG_PORT (5001), KUBE_CONTEXT (kind-$CLUSTER);
+#   REG_HTPASSWD=FILE   require a login (htpasswd file, bcrypt) for every request;
+#   REG_ADVERTISE=0     do not write the ConfigMap (a second registry beside the first).
+# slipway runs it with SLIPWAY_TOOL_KIND / SLIPWAY_TOOL_KUBECTL naming the binaries it
+# chose (they may not be on PATH).
 set -euo pipefail
 
 CLUSTER=${CLUSTER:-slipway}
@@ -25,6 +30,11 @@ REG_VERSION=${REG_VERSION:-v3.1.2}
 REG_NAME=${REG_NAME:-slipway-registry}
 REG_PORT=${REG_PORT:-5001}
 REG_IMAGE=${REG_IMAGE:-slipway-local/registry:$REG_VERSION}
+KUBE_CONTEXT=${KUBE_CONTEXT:-kind-$CLUSTER}
+REG_HTPASSWD=${REG_HTPASSWD:-}
+REG_ADVERTISE=${REG_ADVERTISE:-1}
+KIND=${SLIPWAY_TOOL_KIND:-kind}
+KUBECTL=${SLIPWAY_TOOL_KUBECTL:-kubectl}
 BIN_DIR=${SLIPWAY_CACHE:-$HOME/.cache/slipway}/registry/$REG_VERSION
 PKG=github.com/distribution/distribution/v3
 
@@ -99,23 +109,38 @@ build_image() {
 }
 
 # 3 container ----------------------------------------------------------------
+answers() { # GET /v2/ on the published port answers 200, or 401 with a login
+  local status
+  exec 3<>"/dev/tcp/127.0.0.1/$REG_PORT" 2>/dev/null || return 1
+  printf 'GET /v2/ HTTP/1.0\r\nHost: localhost:%s\r\n\r\n' "$REG_PORT" >&3
+  IFS= read -r -t 5 status <&3 || true
+  exec 3<&- 3>&-
+  [[ "$status" == *" 200 "* || "$status" == *" 401 "* ]]
+}
 start_container() {
-  local state
+  local state want=() config
+  if [[ -n "$REG_HTPASSWD" ]]; then
+    [[ -r "$REG_HTPASSWD" ]] || die "REG_HTPASSWD=$REG_HTPASSWD is not a readable file"
+    want=(-v "$(realpath "$REG_HTPASSWD"):/auth/htpasswd:ro" -e REGISTRY_AUTH=htpasswd
+          -e REGISTRY_AUTH_HTPASSWD_REALM=slipway -e REGISTRY_AUTH_HTPASSWD_PATH=/auth/htpasswd)
+  fi
+  # What the container was started with: another image or login replaces it.
+  config=$(printf '%s\n' "$REG_IMAGE" "$REG_PORT" "${want[@]}" | sha256sum | cut -c1-12)
   state=$(docker inspect -f '{{.State.Status}}' "$REG_NAME" 2>/dev/null || true)
-  if [[ -n "$state" ]] && [[ "$(docker inspect -f '{{.Config.Image}}' "$REG_NAME")" != "$REG_IMAGE" ]]; then
-    say "container $REG_NAME runs $(docker inspect -f '{{.Config.Image}}' "$REG_NAME"), replacing it with $REG_IMAGE (data volume kept)"
+  if [[ -n "$state" ]] && [[ "$(docker inspect -f '{{index .Config.Labels "dev.slipway.registry-config"}}' "$REG_NAME")" != "$config" ]]; then
+    say "container $REG_NAME was started otherwise, replacing it (data volume kept)"
     docker rm -f "$REG_NAME" >/dev/null; state=""
   fi
   case "$state" in
     running) say "container $REG_NAME running" ;;
-    "") say "starting container $REG_NAME on 127.0.0.1:$REG_PORT"
-        docker run -d --restart=unless-stopped --name "$REG_NAME" \
-          -p "127.0.0.1:$REG_PORT:5000" -v "$REG_NAME-data:/var/lib/registry" "$REG_IMAGE" >/dev/null ;;
+    "") say "starting container $REG_NAME on 127.0.0.1:$REG_PORT${REG_HTPASSWD:+ (login required)}"
+        docker run -d --restart=unless-stopped --name "$REG_NAME" --label "dev.slipway.registry-config=$config" \
+          -p "127.0.0.1:$REG_PORT:5000" -v "$REG_NAME-data:/var/lib/registry" "${want[@]}" "$REG_IMAGE" >/dev/null ;;
     *) say "container $REG_NAME is $state, starting it"; docker start "$REG_NAME" >/dev/null ;;
   esac
   local i
   for i in $(seq 1 50); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$REG_PORT/v2/" && return 0; sleep 0.2
+    answers && return 0; sleep 0.2
   done
   docker logs --tail 20 "$REG_NAME" >&2; die "registry does not answer on 127.0.0.1:$REG_PORT"
 }
@@ -154,14 +179,15 @@ configure_node() { # $1 = node container
 }
 configure_nodes() {
   local node nodes
-  nodes=$(kind get nodes --name "$CLUSTER")
+  nodes=$("$KIND" get nodes --name "$CLUSTER")
   [[ -n "$nodes" ]] || die "cluster $CLUSTER has no nodes"
   for node in $nodes; do configure_node "$node"; done
 }
 
 # 6 ConfigMap ----------------------------------------------------------------
 apply_configmap() {
-  kubectl --context "kind-$CLUSTER" apply -f - >/dev/null <<EOF
+  if [[ "$REG_ADVERTISE" == 0 ]]; then say "not advertised (REG_ADVERTISE=0)"; return 0; fi
+  "$KUBECTL" --context "$KUBE_CONTEXT" apply -f - >/dev/null <<EOF
 apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -183,7 +209,7 @@ if [[ "${1:-}" == stop ]]; then
   say "container $REG_NAME removed (volume $REG_NAME-data kept)"
   exit 0
 fi
-kind get clusters 2>/dev/null | grep -qx "$CLUSTER" || die "kind cluster $CLUSTER does not exist"
+"$KIND" get clusters 2>/dev/null | grep -qx "$CLUSTER" || die "kind cluster $CLUSTER does not exist"
 say "1 binary";    timed build_binary
 say "2 image";     timed build_image
 say "3 container"; timed start_container

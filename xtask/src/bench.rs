@@ -12,7 +12,10 @@
 //!   new pods serving, timed from the file write (one loop at a time: both would
 //!   react to the same edit; the baseline has no loop);
 //! - **values change**: one chart value changes; the clock stops when the tool
-//!   returns (each waits for its rollout).
+//!   returns (each waits for its rollout);
+//! - **two images**: the umbrella example, both images changed at once;
+//! - **delivery**: `kind load` against the local registry for a one-layer change to
+//!   a 200 MB image (see [`delivery`]); slipway's two delivery modes, not the tools.
 //!
 //! Skaffold v2.16.1 is built from the Go module proxy once (`xtask/recipes/skaffold.sh`,
 //! cached) and runs with `inputDigest` tags and a helm deploy. Its artifact is a
@@ -391,6 +394,8 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
     }
 
     let mut results: Vec<(&str, [Vec<f64>; 3])> = vec![];
+    // kind load vs the local registry for a one-layer change (see `delivery`).
+    let mut delivered: Option<[Vec<f64>; 2]> = None;
     // slipway's own share of each dev round (see `own_share`).
     let mut dev_share: Vec<f64> = vec![];
     let result = (|| -> anyhow::Result<()> {
@@ -686,6 +691,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         }
         drop(edit);
         results.push(("two images changed at once -> both serving", r));
+        delivered = Some(delivery(&sh, &root, &cluster, a.rounds.max(1))?);
         for t in &multi_targets {
             let (rel, ns) = (&t.release, &t.ns);
             let _ = cmd!(sh, "helm uninstall {rel} -n {ns} --kube-context {context}")
@@ -768,6 +774,13 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             st.median, st.min, st.max
         ));
     }
+    if let Some([load, push]) = &delivered {
+        let (l, p) = (stats(load), stats(push));
+        table.push(format!(
+            "\n| one-layer change to a {BIG_MB} MB image ({} rounds) | `kind load` | registry push + node pull | load / registry |\n| --- | --- | --- | --- |\n| image on the node | {:.2} s ({:.2}–{:.2}) | {:.2} s ({:.2}–{:.2}) | {:.1}x |",
+            load.len(), l.median, l.min, l.max, p.median, p.min, p.max, l.median / p.median
+        ));
+    }
     println!("{}", table.join("\n"));
     let out = root.join("target/bench.json");
     std::fs::write(
@@ -776,6 +789,14 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             "rounds": a.rounds.max(1),
             "skaffold": skaffold.as_ref().map(|_| "v2.16.1"),
             "scenarios": json,
+            "delivery_one_layer_change": delivered.as_ref().map(|[load, push]| {
+                let (l, p) = (stats(load), stats(push));
+                serde_json::json!({
+                    "image_mb": BIG_MB,
+                    "kind_load_s": {"median": l.median, "min": l.min, "max": l.max, "samples": load},
+                    "registry_push_and_pull_s": {"median": p.median, "min": p.min, "max": p.max, "samples": push},
+                })
+            }),
             "slipway_dev_own_share_s": (!dev_share.is_empty()).then(|| {
                 let st = stats(&dev_share);
                 serde_json::json!({"median": st.median, "min": st.min, "max": st.max, "samples": dev_share})
@@ -784,6 +805,129 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
     )?;
     eprintln!("[bench] wrote {}", out.display());
     Ok(())
+}
+
+/// The size of the layer that does not change in the delivery scenario.
+const BIG_MB: u64 = 200;
+
+/// How images reach kind's nodes, on one change to a large image: a
+/// [`BIG_MB`] MB layer that stays and the sample's binary plus a small file that
+/// change. `kind load` copies the whole image into every node; with the local
+/// registry (`delivery = "registry"`, wired by slipway's recipe) `docker push` sends
+/// the changed layer and each node's containerd pulls only that (`ctr images pull`
+/// through the registry's hosts.toml, what the kubelet asks for when a pod starts).
+/// The clock stops when the image is on every node either way.
+fn delivery(
+    sh: &Shell,
+    root: &Path,
+    cluster: &str,
+    rounds: usize,
+) -> anyhow::Result<[Vec<f64>; 2]> {
+    let dir = root.join("target/bench/big");
+    std::fs::create_dir_all(&dir)?;
+    let big = dir.join("big.bin");
+    if std::fs::metadata(&big).map(|m| m.len()).unwrap_or(0) != BIG_MB << 20 {
+        // Random bytes: a layer no compression shrinks.
+        let (of, count) = (format!("of={}", big.display()), format!("count={BIG_MB}"));
+        cmd!(sh, "dd if=/dev/urandom {of} bs=1M {count} status=none").run()?;
+    }
+    std::fs::copy(root.join("services/sample/bin/sample"), dir.join("sample"))?;
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch\nCOPY big.bin /big.bin\nCOPY sample /sample\nCOPY stamp /stamp\n",
+    )?;
+    eprintln!("[bench] delivery: the local registry on cluster {cluster} (scripts/registry.sh)");
+    cmd!(sh, "bash scripts/registry.sh")
+        .env("CLUSTER", cluster)
+        .quiet()
+        .ignore_stderr()
+        .run()?;
+    let nodes = cmd!(sh, "kind get nodes --name {cluster}").quiet().read()?;
+    let nodes: Vec<&str> = nodes.split_whitespace().collect();
+    let nonce = std::process::id();
+    let build = |n: usize| -> anyhow::Result<(String, String)> {
+        std::fs::write(dir.join("stamp"), format!("{nonce}-{n}\n"))?;
+        let tag = format!("r{nonce}-{n}");
+        let (local, pushed) = (
+            format!("slipway-bench/big:{tag}"),
+            format!("localhost:5001/slipway-bench/big:{tag}"),
+        );
+        cmd!(sh, "docker build -q -t {local} -t {pushed} {dir}")
+            .quiet()
+            .ignore_stdout()
+            .run()?;
+        Ok((local, pushed))
+    };
+    let load = |local: &str| -> anyhow::Result<()> {
+        cmd!(sh, "kind load docker-image {local} --name {cluster}")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()?;
+        Ok(())
+    };
+    let push = |pushed: &str| -> anyhow::Result<()> {
+        cmd!(sh, "docker push -q {pushed}")
+            .quiet()
+            .ignore_stdout()
+            .run()?;
+        for node in &nodes {
+            cmd!(sh, "docker exec {node} ctr -n k8s.io images pull --hosts-dir /etc/containerd/certs.d {pushed}")
+                .quiet()
+                .ignore_stdout()
+                .run()?;
+        }
+        Ok(())
+    };
+    let mut made = vec![];
+    // Warm-up: the big layer reaches the registry and the nodes both ways once.
+    let (l0, p0) = build(0)?;
+    load(&l0)?;
+    push(&p0)?;
+    made.push((l0, p0));
+    let mut r: [Vec<f64>; 2] = Default::default();
+    for i in 1..=rounds {
+        let (local, pushed) = build(i)?;
+        // Alternate which goes first, so neither always meets a warmer cache.
+        if i % 2 == 1 {
+            r[0].push(timed(|| load(&local))?);
+            r[1].push(timed(|| push(&pushed))?);
+        } else {
+            r[1].push(timed(|| push(&pushed))?);
+            r[0].push(timed(|| load(&local))?);
+        }
+        eprintln!(
+            "[bench] delivery round {i}: kind load {:.2}s, registry {:.2}s",
+            r[0][i - 1],
+            r[1][i - 1]
+        );
+        made.push((local, pushed));
+    }
+    // The nodes and Docker keep none of it.
+    for (local, pushed) in &made {
+        for node in &nodes {
+            let full = format!("docker.io/{local}");
+            let _ = cmd!(
+                sh,
+                "docker exec {node} ctr -n k8s.io images rm {full} {pushed}"
+            )
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run();
+        }
+        let _ = cmd!(sh, "docker rmi {local} {pushed}")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run();
+    }
+    cmd!(sh, "bash scripts/registry.sh stop")
+        .env("CLUSTER", cluster)
+        .quiet()
+        .ignore_stderr()
+        .run()?;
+    Ok(r)
 }
 
 /// A tool's dev loop in the background (its own process group), every line it

@@ -56,6 +56,20 @@ impl Pipeline {
         }
     }
 
+    /// The registry images are pushed to, when they travel through one: `[registry]`
+    /// (a remote cluster), or the registry a local cluster is wired to (kind's
+    /// `delivery = "registry"`).
+    pub fn push_registry(&self) -> Option<String> {
+        match &self.registry {
+            Some(r) => Some(r.url.trim_end_matches('/').to_string()),
+            None => self
+                .cluster
+                .provider()
+                .local_registry(&self.cluster, "")
+                .map(|r| r.host),
+        }
+    }
+
     pub fn release(&self, name: &str) -> Option<&Release> {
         self.releases.iter().find(|r| r.name == name)
     }
@@ -71,6 +85,9 @@ impl Pipeline {
     /// left out; preflight reports them).
     pub fn secret_values(&self) -> Vec<String> {
         let mut out = vec![];
+        if let Some((_, var)) = self.registry.as_ref().and_then(|r| r.login()) {
+            out.extend(self.vars.get(&var).map(String::from));
+        }
         for r in &self.releases {
             for spec in r.secrets.values() {
                 out.extend(

@@ -97,6 +97,28 @@ impl Tools {
 pub struct Registry {
     /// Prefix for image references, e.g. "registry.example.com/team".
     pub url: String,
+    /// With `password_env`: `docker login` before pushing (the password on stdin).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The variable that holds the registry password (never in argv or logs).
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Create a `kubernetes.io/dockerconfigjson` Secret of this name, with the login,
+    /// in each release's namespace, for the chart's `imagePullSecrets`.
+    #[serde(default)]
+    pub pull_secret: Option<String>,
+}
+
+impl Registry {
+    /// The registry's host (what `docker login` takes): the url up to its first `/`.
+    pub fn host(&self) -> &str {
+        self.url.split('/').next().unwrap_or(&self.url)
+    }
+
+    /// `(username, password variable)` when a login is configured.
+    pub fn login(&self) -> Option<(String, String)> {
+        self.username.clone().zip(self.password_env.clone())
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]

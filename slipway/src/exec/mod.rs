@@ -252,6 +252,19 @@ impl Executor {
             SecretSource::EnvFile { path, var } => crate::model::vars::read_env_file(path)?
                 .remove(var)
                 .ok_or_else(|| format!("{var} is no longer in {}", path.display()))?,
+            SecretSource::RegistryAuth {
+                host,
+                username,
+                var,
+            } => {
+                let password = self.secret_value(&SecretSource::Env { var: var.clone() })?;
+                use base64::Engine as _;
+                self.events.redactor().add(
+                    &base64::engine::general_purpose::STANDARD
+                        .encode(format!("{username}:{password}")),
+                );
+                crate::model::docker_config_json(host, username, &password)
+            }
         };
         self.events.redactor().add(&v);
         Ok(v)
@@ -262,6 +275,7 @@ impl Executor {
             Stdin::None => None,
             Stdin::Text { text } => Some(text.clone().into_bytes()),
             Stdin::Secret(input) => Some(self.secret_manifest(input)?.into_bytes()),
+            Stdin::Value { source } => Some(self.secret_value(source)?.into_bytes()),
         })
     }
 
@@ -282,6 +296,11 @@ impl Executor {
 
     fn command(&self, cmd: &Cmd) -> Command {
         let mut c = Command::new(self.program(&cmd.program));
+        // The tools slipway chose (provisioned ones are not on PATH), for the scripts
+        // it runs: `SLIPWAY_TOOL_KIND=/path/to/kind`.
+        for (tool, path) in self.tools.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            c.env(format!("SLIPWAY_TOOL_{}", tool.to_uppercase()), path);
+        }
         c.args(&cmd.args)
             .envs(&cmd.env)
             .current_dir(cmd.cwd.clone().unwrap_or_else(|| self.root.clone()))

@@ -58,6 +58,8 @@ pub enum Stdin {
     /// A Secret manifest whose values are read from the environment or an env file
     /// when the command runs. Printed with every value masked.
     Secret(SecretInput),
+    /// One secret value, read when the command runs (`docker login --password-stdin`).
+    Value { source: SecretSource },
 }
 
 impl Stdin {
@@ -69,6 +71,10 @@ impl Stdin {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SecretInput {
     pub name: String,
+    /// The Secret's `type`: `Opaque`, or `kubernetes.io/dockerconfigjson` for a
+    /// registry login.
+    #[serde(rename = "type")]
+    pub secret_type: String,
     pub namespace: String,
     pub labels: BTreeMap<String, String>,
     pub keys: Vec<SecretKey>,
@@ -87,6 +93,32 @@ pub enum SecretSource {
     Env { var: String },
     /// One entry of a dotenv file.
     EnvFile { path: PathBuf, var: String },
+    /// A registry login as a `.dockerconfigjson` document; the password from `var`.
+    RegistryAuth {
+        host: String,
+        username: String,
+        var: String,
+    },
+}
+
+impl SecretSource {
+    /// The variable that holds the value, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            SecretSource::Env { var } => format!("${var}"),
+            SecretSource::EnvFile { path, var } => format!("{var} in {}", path.display()),
+            SecretSource::RegistryAuth { var, .. } => format!("${var}"),
+        }
+    }
+}
+
+/// The `.dockerconfigjson` of one registry login (what `kubectl create secret
+/// docker-registry` writes).
+pub fn docker_config_json(host: &str, username: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    serde_json::json!({"auths": {host: {"username": username, "password": password, "auth": auth}}})
+        .to_string()
 }
 
 pub const MASK: &str = "********";
@@ -103,7 +135,7 @@ impl SecretInput {
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": self.name, "namespace": self.namespace, "labels": self.labels},
-            "type": "Opaque",
+            "type": self.secret_type,
             "stringData": data,
         });
         serde_json::to_string_pretty(&m).expect("manifest serializes")
@@ -231,6 +263,7 @@ impl Cmd {
             Stdin::None => line,
             Stdin::Text { text } => format!("{line} <<'EOF'\n{}\nEOF", text.trim_end()),
             Stdin::Secret(s) => format!("{line} <<'EOF'\n{}\nEOF", s.masked()),
+            Stdin::Value { source } => format!("{line} <<< \"{}\"", source.describe()),
         }
     }
 }
@@ -262,6 +295,7 @@ mod tests {
     #[test]
     fn secret_stdin_is_masked_in_scripts() {
         let c = Cmd::new("kubectl", ["apply", "-f", "-"]).stdin(Stdin::Secret(SecretInput {
+            secret_type: "Opaque".into(),
             name: "s".into(),
             namespace: "ns".into(),
             labels: BTreeMap::new(),

@@ -143,6 +143,12 @@ pub enum Action {
     Run {
         cmd: Cmd,
     },
+    /// Run one of slipway's recipes (`slipway/recipes/`), written to its cache
+    /// directory first.
+    Recipe {
+        recipe: String,
+        cmd: Cmd,
+    },
     /// After a load whose tool says it worked whether or not it did (`minikube image
     /// load`): every node must now hold the image's local ID.
     VerifyLoaded {
@@ -180,6 +186,15 @@ pub enum Action {
         rollback: Option<Cmd>,
     },
     Smoke(SmokeCheck),
+    /// The releases' NodePort Services, reached from this machine the way a user
+    /// would (kind's mapped ports, minikube's node address): each URL printed and
+    /// checked to accept a connection.
+    NodePorts {
+        namespace: String,
+        releases: Vec<String>,
+        services: Cmd,
+        access: crate::providers::HostAccess,
+    },
     /// `status` and `down`: does the cluster exist at all?
     ClusterPresent {
         describe: String,
@@ -251,6 +266,9 @@ pub enum Guard {
     },
     /// The namespace exists and is Active.
     NamespaceExists { namespace: String, probe: Cmd },
+    /// The cluster advertises this local registry (KEP-1755) and it answers on
+    /// `http://HOST/v2/`. Another advertised host stops the run.
+    RegistryAdvertised { host: String, probe: Cmd },
     /// Decided when planning: always skipped, for this reason.
     Always { reason: String },
     /// The release rendered fine with inputs of this digest before (a stamp file,
@@ -416,6 +434,7 @@ impl Guard {
             Guard::ClusterUp { probe, .. }
             | Guard::ImageBuilt { probe, .. }
             | Guard::NamespaceExists { probe, .. }
+            | Guard::RegistryAdvertised { probe, .. }
             | Guard::ReleaseCurrent { probe, .. } => vec![probe],
             Guard::Always { .. } | Guard::Rendered { .. } => vec![],
             Guard::ImageOnCluster {
@@ -451,7 +470,15 @@ impl Action {
                 }
                 v
             }
-            Action::Run { cmd } | Action::Render { cmd, .. } => vec![cmd],
+            Action::Run { cmd } | Action::Render { cmd, .. } | Action::Recipe { cmd, .. } => {
+                vec![cmd]
+            }
+            Action::NodePorts {
+                services, access, ..
+            } => match access {
+                crate::providers::HostAccess::NodeAddress { address } => vec![services, address],
+                crate::providers::HostAccess::Mapped { .. } => vec![services],
+            },
             Action::VerifyLoaded {
                 local_id, probe, ..
             } => {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::{Action, Guard, Plan, Step};
 use crate::config::OnPending;
-use crate::model::{Cmd, SecretSource};
+use crate::model::Cmd;
 
 fn line(s: &mut String, cmd: &Cmd, comment: &str) {
     if comment.is_empty() {
@@ -40,6 +40,10 @@ impl Guard {
                 )
             }
             Guard::Always { reason } => format!("skipped: {reason}"),
+            Guard::RegistryAdvertised { host, probe } => format!(
+                "skipped if `{}` shows the cluster advertises registry {host} (KEP-1755) and http://{host}/v2/ answers; another registry stops the run",
+                probe.display()
+            ),
             Guard::NamespaceExists { namespace, probe } => format!(
                 "skipped if `{}` says namespace {namespace} is Active",
                 probe.display()
@@ -71,6 +75,36 @@ fn step(s: &mut String, step: &Step) {
     }
     match &step.action {
         Action::Run { cmd } => line(s, cmd, ""),
+        Action::Recipe { cmd, .. } => {
+            line(s, cmd, "slipway's recipe, written to this directory first")
+        }
+        Action::NodePorts {
+            services, access, ..
+        } => {
+            line(s, services, "the releases' NodePort Services");
+            match access {
+                crate::providers::HostAccess::NodeAddress { address } => line(
+                    s,
+                    address,
+                    "each at http://ADDRESS:NODEPORT, which must accept a connection",
+                ),
+                crate::providers::HostAccess::Mapped { ports } => {
+                    let mapped: Vec<String> = ports
+                        .iter()
+                        .map(|(node, addr, host)| format!("{node} -> http://{addr}:{host}"))
+                        .collect();
+                    let _ = if mapped.is_empty() {
+                        writeln!(s, "#   no NodePort is mapped to this machine: each is noted with the port_mappings line that would")
+                    } else {
+                        writeln!(
+                            s,
+                            "#   each NodePort mapped to this machine ({}) must accept a connection; others are noted",
+                            mapped.join(", ")
+                        )
+                    };
+                }
+            }
+        }
         Action::VerifyLoaded {
             local_id, probe, ..
         } => {
@@ -188,10 +222,7 @@ fn step(s: &mut String, step: &Step) {
                 );
             }
             for v in &pf.secret_vars {
-                let from = match &v.source {
-                    SecretSource::Env { var } => format!("${var}"),
-                    SecretSource::EnvFile { path, var } => format!("{var} in {}", path.display()),
-                };
+                let from = v.source.describe();
                 let _ = writeln!(s, "# secret {}/{} needs {from} to be set", v.secret, v.key);
             }
         }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cluster, Ensure, ImageProbe, NodeImage, Provider, ToolReq};
+use super::{Cluster, Ensure, ImageProbe, LocalRegistry, NodeImage, Provider, ToolReq};
 use crate::model::{Cmd, Stdin};
 use crate::tools::{docker, kind as tool, provision};
 
@@ -22,6 +22,31 @@ pub struct Settings {
     /// How long `kind create cluster --wait` waits for the control plane.
     #[serde(default = "kind_wait")]
     pub wait: crate::model::Dur,
+    /// How images reach the nodes: `kind load` (the whole image, every time) or a
+    /// local registry wired into the nodes (only changed layers travel).
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// With `delivery = "registry"`: the registry images are pushed to and pods pull
+    /// from, `localhost:PORT` (slipway runs it as container `slipway-registry` when
+    /// the cluster does not advertise one).
+    #[serde(default = "default_registry")]
+    pub registry: String,
+}
+
+/// `[cluster.kind] delivery`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, strum::Display)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum Delivery {
+    /// `kind load docker-image`: every node gets the whole image.
+    #[default]
+    Load,
+    /// `docker push` to the local registry; the nodes pull what they lack.
+    Registry,
+}
+
+fn default_registry() -> String {
+    "localhost:5001".into()
 }
 
 fn kind_wait() -> crate::model::Dur {
@@ -35,6 +60,8 @@ impl Default for Settings {
             port_mappings: vec![],
             disable_default_cni: false,
             wait: kind_wait(),
+            delivery: Delivery::default(),
+            registry: default_registry(),
         }
     }
 }
@@ -125,7 +152,46 @@ impl Provider for Kind {
         Ok(tool::parse_clusters(stdout).contains(&c.name))
     }
 
+    fn host_access(&self, c: &Cluster) -> Option<super::HostAccess> {
+        Some(super::HostAccess::Mapped {
+            ports: c
+                .kind
+                .port_mappings
+                .iter()
+                .map(|m| (m.container_port, m.listen_address.clone(), m.host_port))
+                .collect(),
+        })
+    }
+
+    fn local_registry(&self, c: &Cluster, context: &str) -> Option<LocalRegistry> {
+        if c.kind.delivery != Delivery::Registry {
+            return None;
+        }
+        let port = c.kind.registry.rsplit(':').next().unwrap_or("5001");
+        let wire = provision::cache_root().map(|cache| {
+            provision::recipe_cmd(
+                &provision::REGISTRY,
+                &cache,
+                &[],
+                &[
+                    ("CLUSTER", c.name.as_str()),
+                    ("REG_PORT", port),
+                    ("KUBE_CONTEXT", context),
+                ],
+            )
+            .timeout(Duration::from_secs(15 * 60))
+        });
+        Some(LocalRegistry {
+            host: c.kind.registry.clone(),
+            wire,
+            advertised: crate::tools::kubectl::get_registry_hosting(context),
+        })
+    }
+
     fn load(&self, c: &Cluster, reference: &str, budget: Duration) -> Option<(String, Cmd)> {
+        if c.kind.delivery == Delivery::Registry {
+            return None;
+        }
         Some((
             format!("load {reference} into kind cluster {}", c.name),
             tool::load(&c.name, reference, budget),

@@ -58,6 +58,12 @@ impl Provider for Minikube {
 
     /// `minikube image load` exits 0 when the image is not in Docker, when the tar is
     /// garbage and when the import on the node fails (minikube v1.38.1).
+    fn host_access(&self, c: &Cluster) -> Option<super::HostAccess> {
+        Some(super::HostAccess::NodeAddress {
+            address: Box::new(tool::ip(&c.name)),
+        })
+    }
+
     fn load_unverified(&self) -> bool {
         true
     }

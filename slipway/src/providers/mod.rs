@@ -113,6 +113,29 @@ pub struct ToolReq {
     pub version: Cmd,
 }
 
+/// How this machine reaches the cluster's NodePorts.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "how", rename_all = "snake_case")]
+pub enum HostAccess {
+    /// Node ports published on this machine (kind's `port_mappings`):
+    /// `(node port, address, host port)`.
+    Mapped { ports: Vec<(u16, String, u16)> },
+    /// The node's own address, printed by `address` (`minikube ip`).
+    NodeAddress { address: Box<Cmd> },
+}
+
+/// A registry beside the cluster that its nodes pull from.
+#[derive(Clone, Debug, Serialize)]
+pub struct LocalRegistry {
+    /// What image references start with (`localhost:5001`).
+    pub host: String,
+    /// Starts the registry and wires it into the nodes (idempotent); `None` without
+    /// a cache directory for slipway's recipe.
+    pub wire: Option<Cmd>,
+    /// Reads the registry the cluster advertises (KEP-1755).
+    pub advertised: Cmd,
+}
+
 /// How a provider brings its cluster up: a probe that says whether it already is,
 /// and the command that creates or checks it.
 pub struct Ensure {
@@ -176,7 +199,20 @@ pub trait Provider: Sync {
     /// the answer cannot be read.
     fn is_up(&self, c: &Cluster, code: i32, stdout: &str) -> Result<bool, String>;
 
-    /// The command that puts a local image onto the cluster's nodes.
+    /// How NodePort Services are reached from this machine (`None`: not at all, or
+    /// not known, as for a remote cluster).
+    fn host_access(&self, _c: &Cluster) -> Option<HostAccess> {
+        None
+    }
+
+    /// A registry wired into the nodes that images are pushed to instead of loaded
+    /// (kind's `delivery = "registry"`).
+    fn local_registry(&self, _c: &Cluster, _context: &str) -> Option<LocalRegistry> {
+        None
+    }
+
+    /// The command that puts a local image onto the cluster's nodes (`None`: images
+    /// travel through a registry).
     fn load(&self, c: &Cluster, reference: &str, budget: Duration) -> Option<(String, Cmd)>;
 
     fn image_probe(&self, c: &Cluster, reference: &str) -> Option<ImageProbe>;

@@ -308,6 +308,16 @@ impl<'a> Runner<'a> {
                 self.run_cmd(stage, step, cmd, deadline)?;
             }
             Action::Run { cmd } => self.run_cmd(stage, step, cmd, deadline)?,
+            Action::Recipe { recipe, cmd } => {
+                let r = crate::tools::provision::recipe_named(recipe)
+                    .ok_or_else(|| Error::new(stage, format!("no recipe named {recipe}")))?;
+                let cache = crate::tools::provision::cache_root().ok_or_else(|| {
+                    Error::new(stage, "HOME is not set: no cache for slipway's recipes")
+                })?;
+                provision::materialize(r, &cache)
+                    .map_err(|e| Error::new(stage, format!("cannot write recipe {recipe}: {e}")))?;
+                self.run_cmd(stage, step, cmd, deadline)?
+            }
             Action::VerifyLoaded {
                 reference,
                 local_id,
@@ -401,6 +411,12 @@ impl<'a> Runner<'a> {
                 self.rollback_on_err(stage, r, rollback.as_ref(), deadline)?
             }
             Action::Smoke(check) => smoke::run_check(self.ex, &self.forwards, check, deadline)?,
+            Action::NodePorts {
+                namespace,
+                releases,
+                services,
+                access,
+            } => smoke::node_ports(self.ex, namespace, releases, services, access, deadline)?,
             Action::ClusterPresent { describe, probe } => {
                 self.cluster_present(stage, describe, probe.as_ref(), deadline)?
             }
@@ -560,6 +576,24 @@ impl<'a> Runner<'a> {
                         .hint("is Docker running? `docker info` should answer")
                     })?;
                 up.then(|| format!("{describe} is up"))
+            }
+            Guard::RegistryAdvertised { host, probe } => {
+                let out = self.probe(stage, probe, deadline)?;
+                match kubectl::parse_registry_host(&out.stdout) {
+                    _ if !out.ok() => None,
+                    None => None,
+                    Some(h) if h == *host => registry_answers(host).then(|| {
+                        format!("the cluster advertises registry {host} (KEP-1755) and it answers")
+                    }),
+                    Some(h) => {
+                        let (ns, name) = kubectl::REGISTRY_HOSTING;
+                        return Err(Error::new(
+                            stage,
+                            format!("the cluster advertises registry {h} (ConfigMap {ns}/{name}), not {host}: its nodes may not pull from {host}"),
+                        )
+                        .hint(format!("push to the advertised one: set cluster.kind.registry = \"{h}\" in pipeline.toml")));
+                    }
+                }
             }
             Guard::NamespaceExists { namespace, probe } => {
                 let out = self.probe(stage, probe, deadline)?;
@@ -924,6 +958,19 @@ fn hint_for_step(step: &Step) -> Option<String> {
         Stage::Deploy => "helm failed: `helm lint` the chart, and check the values; rerunning is safe".into(),
         _ => return None,
     })
+}
+
+/// `GET http://HOST/v2/` answers as a registry does (200, or 401 when it wants a login).
+fn registry_answers(host: &str) -> bool {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(3)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    agent
+        .get(&format!("http://{host}/v2/"))
+        .call()
+        .is_ok_and(|r| matches!(r.status().as_u16(), 200 | 401))
 }
 
 #[cfg(test)]

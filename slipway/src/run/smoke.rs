@@ -223,3 +223,119 @@ pub fn forward_on(
         }
     }
 }
+
+/// The releases' NodePort Services, from this machine: one check per port, passed
+/// when its URL accepts a TCP connection (retried for up to 15 s: kube-proxy's rules
+/// can trail the pods' readiness). A NodePort kind does not publish is a note with
+/// the `port_mappings` line that would.
+pub fn node_ports(
+    ex: &Executor,
+    namespace: &str,
+    releases: &[String],
+    services: &Cmd,
+    access: &crate::providers::HostAccess,
+    stage_deadline: Instant,
+) -> Result<(), Error> {
+    use crate::providers::HostAccess;
+    let read = |cmd: &Cmd, what: &str| -> Result<String, Error> {
+        let out = ex
+            .probe(STAGE, cmd, Some(stage_deadline))
+            .map_err(|e| e.into_error(STAGE, what))?;
+        if !out.ok() {
+            return Err(Error {
+                command: Some(ex.redact(&cmd.display())),
+                child_exit: Some(out.code),
+                tail: crate::model::last_lines(&ex.redact(&out.stderr), crate::model::TAIL_LINES),
+                ..Error::new(STAGE, format!("cannot {what}"))
+            });
+        }
+        Ok(out.stdout)
+    };
+    let json = read(services, &format!("read the Services in {namespace}"))?;
+    let ports = crate::tools::kubectl::parse_node_ports(&json, releases).map_err(|e| {
+        Error::new(
+            STAGE,
+            format!("cannot read the Services in {namespace}: {e}"),
+        )
+    })?;
+    if ports.is_empty() {
+        return Ok(());
+    }
+    let node_address = match access {
+        HostAccess::NodeAddress { address } => {
+            Some(read(address, "read the node's address")?.trim().to_string())
+        }
+        HostAccess::Mapped { .. } => None,
+    };
+    let mut failed = vec![];
+    for np in ports {
+        let target = match (access, &node_address) {
+            (_, Some(addr)) => Some((addr.clone(), np.node_port)),
+            (HostAccess::Mapped { ports }, None) => ports
+                .iter()
+                .find(|(node, _, _)| *node == np.node_port)
+                .map(|(_, addr, host)| (addr.clone(), *host)),
+            _ => None,
+        };
+        let name = format!("url {}:{}", np.service, np.port);
+        let Some((host, port)) = target else {
+            ex.events.emit(Event::Note {
+                stage: STAGE,
+                message: format!(
+                    "service {} port {} is NodePort {}, which this machine cannot reach: add {{ container_port = {}, host_port = PORT }} to cluster.kind.port_mappings (or use `kubectl port-forward`)",
+                    np.service, np.port, np.node_port, np.node_port
+                ),
+            });
+            continue;
+        };
+        let url = format!("http://{host}:{port}");
+        let started = Instant::now();
+        let end = (started + Duration::from_secs(15)).min(stage_deadline);
+        let mut attempts = 0;
+        let ok = loop {
+            attempts += 1;
+            let addr = (host.as_str(), port);
+            let connected = std::net::ToSocketAddrs::to_socket_addrs(&addr)
+                .ok()
+                .and_then(|mut a| a.next())
+                .is_some_and(|a| {
+                    std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok()
+                });
+            if connected || Instant::now() >= end {
+                break connected;
+            }
+            if !ex.sleep(Duration::from_millis(250)) {
+                return Err(Error::interrupted(Some(STAGE), "smoke check interrupted"));
+            }
+        };
+        let detail = if ok {
+            format!(
+                "{url} (service {}, NodePort {}) accepts connections",
+                np.service, np.node_port
+            )
+        } else {
+            format!(
+                "{url} (service {}, NodePort {}) refused or timed out for {:.0}s",
+                np.service,
+                np.node_port,
+                started.elapsed().as_secs_f64()
+            )
+        };
+        ex.events.emit(Event::Check {
+            stage: STAGE,
+            name,
+            ok,
+            attempts,
+            duration_ms: ms(started.elapsed()),
+            detail: detail.clone(),
+        });
+        if !ok {
+            failed.push(detail);
+        }
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(STAGE, format!("NodePort not reachable from this machine: {}", failed.join("; ")))
+        .hint("check the Service's pods are Ready (`cargo xtask status`); for kind, that the port is in cluster.kind.port_mappings when the cluster was created (a mapping added later needs `cargo xtask down --cluster` and a new cluster)"))
+}

@@ -60,6 +60,17 @@ pub fn push(reference: &str, timeout: Duration) -> Cmd {
         .retries(2)
 }
 
+/// `docker login HOST --username USER --password-stdin`, the password on stdin.
+pub fn login(host: &str, username: &str, password: crate::model::SecretSource) -> Cmd {
+    Cmd::new(
+        "docker",
+        ["login", host, "--username", username, "--password-stdin"],
+    )
+    .stdin(crate::model::Stdin::Value { source: password })
+    .timeout(Duration::from_secs(60))
+    .retries(1)
+}
+
 /// Run a command inside a container (a kind node).
 pub fn exec(container: &str, argv: &[&str]) -> Cmd {
     Cmd::new("docker", ["exec", container])

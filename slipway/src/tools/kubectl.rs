@@ -134,6 +134,33 @@ pub fn get_namespace(context: &str, name: &str) -> Cmd {
         .timeout(PROBE)
 }
 
+/// The ConfigMap a cluster advertises its local registry with (KEP-1755).
+pub const REGISTRY_HOSTING: (&str, &str) = ("kube-public", "local-registry-hosting");
+
+/// The local registry a cluster advertises (KEP-1755): the ConfigMap's
+/// `localRegistryHosting.v1` document, empty when there is none.
+pub fn get_registry_hosting(context: &str) -> Cmd {
+    let (ns, name) = REGISTRY_HOSTING;
+    at(context, Some(ns))
+        .args([
+            "get".to_string(),
+            format!("configmap/{name}"),
+            "--ignore-not-found".into(),
+            "--output".into(),
+            "jsonpath={.data.localRegistryHosting\\.v1}".into(),
+        ])
+        .timeout(PROBE)
+}
+
+/// `host` of a `localRegistryHosting.v1` document (YAML, one key per line).
+pub fn parse_registry_host(doc: &str) -> Option<String> {
+    doc.lines().find_map(|l| {
+        let v = l.trim().strip_prefix("host:")?.trim();
+        let v = v.trim_matches(|c| c == '"' || c == '\'');
+        (!v.is_empty()).then(|| v.to_string())
+    })
+}
+
 pub fn namespace_manifest(name: &str) -> String {
     serde_json::to_string_pretty(&serde_json::json!({
         "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}
@@ -265,6 +292,61 @@ impl Pod {
 }
 
 /// Every pod of the namespace (matched to workloads by their selectors in process).
+/// The namespace's Services (for their NodePorts).
+pub fn get_services(context: &str, namespace: &str) -> Cmd {
+    at(context, Some(namespace))
+        .args(["get", "services", "--output", "json"])
+        .timeout(PROBE)
+}
+
+/// One NodePort of a Service helm installed for a release.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodePort {
+    pub service: String,
+    pub port: u16,
+    pub node_port: u16,
+}
+
+/// The NodePorts of the Services `releases` own (helm's release-name annotation).
+pub fn parse_node_ports(json: &str, releases: &[String]) -> Result<Vec<NodePort>, String> {
+    let mut out = vec![];
+    for s in items(json)? {
+        let owner = s
+            .pointer("/metadata/annotations/meta.helm.sh~1release-name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        if !releases.iter().any(|r| r == owner)
+            || s.pointer("/spec/type").and_then(|v| v.as_str()) != Some("NodePort")
+        {
+            continue;
+        }
+        let name = s
+            .pointer("/metadata/name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        for p in s
+            .pointer("/spec/ports")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let num = |k: &str| {
+                p.get(k)
+                    .and_then(|v| v.as_u64())
+                    .and_then(|n| u16::try_from(n).ok())
+            };
+            if let (Some(port), Some(node_port)) = (num("port"), num("nodePort")) {
+                out.push(NodePort {
+                    service: name.to_string(),
+                    port,
+                    node_port,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub fn get_all_pods(context: &str, namespace: &str) -> Cmd {
     at(context, Some(namespace))
         .args(["get", "pods", "--output", "json"])
@@ -429,6 +511,52 @@ pub fn get_secret_names(context: &str, namespace: &str, selector: &str) -> Cmd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_ports_of_the_releases_services() {
+        let json = r#"{"items":[
+          {"metadata":{"name":"frontend","annotations":{"meta.helm.sh/release-name":"todo"}},
+           "spec":{"type":"NodePort","ports":[{"port":80,"nodePort":30080},{"port":443,"nodePort":30443}]}},
+          {"metadata":{"name":"api","annotations":{"meta.helm.sh/release-name":"todo"}},
+           "spec":{"type":"ClusterIP","ports":[{"port":8000}]}},
+          {"metadata":{"name":"theirs","annotations":{"meta.helm.sh/release-name":"other"}},
+           "spec":{"type":"NodePort","ports":[{"port":80,"nodePort":30090}]}}
+        ]}"#;
+        let np = parse_node_ports(json, &["todo".into()]).unwrap();
+        assert_eq!(
+            np,
+            vec![
+                NodePort {
+                    service: "frontend".into(),
+                    port: 80,
+                    node_port: 30080
+                },
+                NodePort {
+                    service: "frontend".into(),
+                    port: 443,
+                    node_port: 30443
+                },
+            ]
+        );
+        assert!(parse_node_ports("not json", &[]).is_err());
+    }
+
+    /// What kind's local-registry guide, ctlptl and slipway's recipe write.
+    #[test]
+    fn the_advertised_registry_host() {
+        let doc = "host: \"localhost:5001\"\nhostFromContainerRuntime: \"slipway-registry:5000\"\nhelp: \"https://kind.sigs.k8s.io/docs/user/local-registry/\"\n";
+        assert_eq!(parse_registry_host(doc).as_deref(), Some("localhost:5001"));
+        assert_eq!(
+            parse_registry_host("  host: localhost:5005\n").as_deref(),
+            Some("localhost:5005")
+        );
+        assert_eq!(
+            parse_registry_host("hostFromClusterNetwork: \"r:5000\"\n"),
+            None
+        );
+        assert_eq!(parse_registry_host(""), None);
+        assert_eq!(parse_registry_host("host: \"\"\n"), None);
+    }
 
     #[test]
     fn workloads_of_a_release() {

@@ -17,6 +17,12 @@ pub fn status(profile: &str) -> Cmd {
     .timeout(PROBE)
 }
 
+/// `minikube ip`: the node's address, where its NodePorts answer (what `minikube
+/// service --url` prints for the docker driver on Linux).
+pub fn ip(profile: &str) -> Cmd {
+    Cmd::new("minikube", ["ip", "--profile", profile]).timeout(PROBE)
+}
+
 /// Is the profile's host and API server running, per `minikube status -o json`?
 pub fn parse_running(status_json: &str) -> bool {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(status_json.trim()) else {

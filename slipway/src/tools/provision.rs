@@ -133,9 +133,19 @@ pub static MINIKUBE: Recipe = Recipe {
     with: Some(&NODE_IMAGE),
 };
 
+/// A local registry (distribution v3 from the Go module proxy, in an image built
+/// offline) run beside a kind cluster and wired into its nodes' containerd, advertised
+/// with the KEP-1755 ConfigMap.
+pub static REGISTRY: Recipe = Recipe {
+    name: "registry",
+    entry: "registry.sh",
+    files: &[recipe_file!("registry.sh")],
+    with: None,
+};
+
 /// The recipe a node image's build runs, by its name.
 pub fn recipe_named(name: &str) -> Option<&'static Recipe> {
-    [&TOOLCHAIN, &NODE_IMAGE, &MINIKUBE]
+    [&TOOLCHAIN, &NODE_IMAGE, &MINIKUBE, &REGISTRY]
         .into_iter()
         .find(|r| r.name == name)
 }

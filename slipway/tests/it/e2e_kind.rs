@@ -241,15 +241,23 @@ fn get(port: u16, path: &str) -> Result<(u16, String), String> {
 }
 
 /// All five smoke checks ran in the smoke stage, and passed.
-pub(crate) fn assert_smoke_passed(ev: &[serde_json::Value]) {
+/// The smoke suite passed, including the check that the sample's NodePort answers
+/// from this machine; that check's detail (its URL).
+pub(crate) fn assert_smoke_passed(ev: &[serde_json::Value]) -> String {
     let checks: Vec<_> = ev
         .iter()
         .filter(|e| e["event"] == "check" && e["stage"] == "smoke")
         .collect();
     assert!(
-        checks.len() >= 5 && checks.iter().all(|c| c["ok"] == true),
+        checks.len() >= 6 && checks.iter().all(|c| c["ok"] == true),
         "smoke checks: {checks:?}"
     );
+    checks
+        .iter()
+        .find(|c| c["name"] == "url sample:80")
+        .and_then(|c| c["detail"].as_str())
+        .unwrap_or_else(|| panic!("no NodePort check: {checks:?}"))
+        .to_string()
 }
 
 pub(crate) fn events(stdout: &str) -> Vec<serde_json::Value> {
@@ -917,22 +925,135 @@ fn dev_loop(report: &mut Vec<String>) {
     ));
 }
 
-/// Profile e2e-remote: the e2e cluster addressed as a remote one, images through a
-/// registry running beside it.
+/// The release's pod template runs the image pushed to `registry` (pods of the
+/// previous revision may still be draining).
+fn assert_runs_pushed_image(registry: &str) {
+    let image = kubectl(&[
+        "get",
+        "deployment/sample",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert!(
+        image.starts_with(&format!("{registry}/slipway/sample:")),
+        "the release does not run the image pushed to {registry}: {image}"
+    );
+}
+
+/// The registry's access log (distribution logs to stderr).
+fn registry_log(container: &str) -> String {
+    let log = Command::new("docker")
+        .args(["logs", container])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&log.stderr).into_owned() + &String::from_utf8_lossy(&log.stdout)
+}
+
+/// A containerd on a node fetched `repo`'s manifest from the registry at `host`
+/// (logged as `ns=` the name the node asked for), as `user` when given.
+fn node_pulled(log: &str, host: &str, repo: &str, user: Option<&str>) -> bool {
+    let ns = format!("ns={}", host.replace(':', "%3A"));
+    log.lines().any(|l| {
+        l.contains(&format!("GET /v2/{repo}/manifests/"))
+            && l.contains(&ns)
+            && l.contains("containerd/")
+            && user.is_none_or(|u| {
+                l.contains(&format!("auth.user.name={u}"))
+                    || l.contains(&format!("auth.user.name=\"{u}\""))
+            })
+    }) || log.lines().any(|l| {
+        // The request line and the auth fields may be on the request's own log line.
+        l.contains("response completed")
+            && l.contains(&format!("/v2/{repo}/manifests/"))
+            && l.contains("containerd/")
+            && user.is_none_or(|u| l.contains(u))
+    })
+}
+
+/// Through a real registry: kind's `delivery = "registry"` (slipway starts the
+/// registry and wires it into the nodes), the cluster addressed as a remote one
+/// (`existing` + `[registry]`), and a registry that wants a login.
 fn remote_through_a_registry(report: &mut Vec<String>) {
-    let started = Instant::now();
-    let reg = Command::new("bash")
-        .arg(repo().join("scripts/registry.sh"))
-        .env("CLUSTER", CLUSTER)
+    // 10a. deploy-local, images through the local registry slipway wires in.
+    let wired = slipway_in("e2e-registry", &["deploy-local", "--output", "json"], &[]);
+    expect_ok(&wired, "deploy-local through the local registry");
+    let ev = events(&wired.stdout);
+    let ran = |step: &str| {
+        ev.iter()
+            .any(|e| e["event"] == "step_finished" && e["step"] == step)
+    };
+    let skipped = |step: &str| {
+        ev.iter()
+            .find(|e| e["event"] == "step_skipped" && e["step"] == step)
+            .map(|e| e["reason"].as_str().unwrap_or("").to_string())
+    };
+    let pushed = |ev: &[serde_json::Value], prefix: &str| {
+        ev.iter().any(|e| {
+            e["event"] == "command"
+                && e["command"].as_str().is_some_and(|c| {
+                    c.starts_with(&format!("docker push {prefix}/slipway/sample:"))
+                })
+        })
+    };
+    assert!(
+        ran("registry") || skipped("registry").is_some(),
+        "no registry step:\n{}",
+        wired.stdout
+    );
+    assert!(
+        pushed(&ev, "localhost:5001"),
+        "nothing was pushed:\n{}",
+        wired.stdout
+    );
+    let url = assert_smoke_passed(&ev);
+    assert!(url.starts_with("http://127.0.0.1:18091 "), "{url}");
+    assert_runs_pushed_image("localhost:5001");
+    let advertised = Command::new("kubectl")
+        .args([
+            "--context",
+            &format!("kind-{CLUSTER}"),
+            "-n",
+            "kube-public",
+            "get",
+            "configmap/local-registry-hosting",
+            "-o",
+            "jsonpath={.data.localRegistryHosting\\.v1}",
+        ])
         .output()
         .unwrap();
     assert!(
-        reg.status.success(),
-        "scripts/registry.sh:\n{}",
-        String::from_utf8_lossy(&reg.stderr)
+        String::from_utf8_lossy(&advertised.stdout).contains("host: \"localhost:5001\""),
+        "the cluster does not advertise the registry (KEP-1755): {}",
+        String::from_utf8_lossy(&advertised.stderr)
     );
-    let registry_took = started.elapsed();
-    // deploy-local is for clusters slipway manages: refused, with the way out.
+    // The node's containerd pulled it from the registry (its access log): the image
+    // ID was already there from earlier `kind load`s, so a pod's status cannot tell.
+    let log = registry_log("slipway-registry");
+    assert!(
+        node_pulled(&log, "localhost:5001", "slipway/sample", None),
+        "no node pulled from the registry:\n{log}"
+    );
+    // Nothing changed: the registry is advertised and answers, the nodes hold the image.
+    let again = slipway_in("e2e-registry", &["deploy-local", "--output", "json"], &[]);
+    expect_ok(&again, "no-change deploy-local through the local registry");
+    let ev2 = events(&again.stdout);
+    let reason = ev2
+        .iter()
+        .find(|e| e["event"] == "step_skipped" && e["step"] == "registry")
+        .map(|e| e["reason"].as_str().unwrap_or("").to_string())
+        .unwrap_or_else(|| panic!("registry wiring not skipped:\n{}", again.stdout));
+    assert!(
+        reason.contains("advertises registry localhost:5001"),
+        "{reason}"
+    );
+    assert!(
+        !pushed(&ev2, "localhost:5001"),
+        "pushed again:\n{}",
+        again.stdout
+    );
+
+    // 10b. The cluster as a remote one: deploy-local is for clusters slipway manages,
+    // refused with the way out.
     let refused = slipway_in("e2e-remote", &["deploy-local"], &[]);
     assert_eq!(
         refused.code, 10,
@@ -946,60 +1067,131 @@ fn remote_through_a_registry(report: &mut Vec<String>) {
     );
     let load = slipway_in("e2e-remote", &["load", "--output", "json"], &[]);
     expect_ok(&load, "load (push) to the registry");
-    let pushed = events(&load.stdout).iter().any(|e| {
-        e["event"] == "command"
-            && e["command"]
-                .as_str()
-                .is_some_and(|c| c.starts_with("docker push localhost:5001/slipway/sample:"))
-    });
-    assert!(pushed, "nothing was pushed:\n{}", load.stdout);
     let deploy = slipway_in("e2e-remote", &["deploy"], &[]);
     expect_ok(&deploy, "deploy to the remote context");
-    // The rolled-out pods run the pushed image (pods of the previous revision may
-    // still be draining).
-    let image = kubectl(&[
-        "get",
-        "deployment/sample",
-        "-o",
-        "jsonpath={.spec.template.spec.containers[0].image}",
-    ]);
-    assert!(
-        image.starts_with("localhost:5001/slipway/sample:"),
-        "the release does not run the pushed image: {image}"
-    );
-    // The node's containerd pulled it from the registry (its access log): the image
-    // ID was already there from earlier `kind load`s, so a pod's status cannot tell.
-    let log = Command::new("docker")
-        .args(["logs", "slipway-registry"])
-        .output()
-        .unwrap();
-    let log =
-        String::from_utf8_lossy(&log.stderr).into_owned() + &String::from_utf8_lossy(&log.stdout);
-    assert!(
-        log.lines()
-            .any(|l| l.contains("GET /v2/slipway/sample/manifests/")
-                && l.contains("ns=localhost%3A5001")
-                && l.contains("containerd/")),
-        "no node pulled from the registry:\n{log}"
-    );
     let smoke = slipway_in("e2e-remote", &["smoke"], &[]);
     expect_ok(&smoke, "smoke on the remote context");
     // A second load pushes nothing new (the registry has every layer).
-    let again = slipway_in("e2e-remote", &["load"], &[]);
-    expect_ok(&again, "second load");
-    let stop = Command::new("bash")
+    let second = slipway_in("e2e-remote", &["load"], &[]);
+    expect_ok(&second, "second load");
+
+    // 10c. A registry that wants a login: slipway logs in with the password on stdin
+    // and gives the nodes a pull Secret; the password is in no output.
+    let password = format!("e2e-registry-pw-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let htpasswd = dir.path().join("htpasswd");
+    std::fs::write(
+        &htpasswd,
+        format!("slipway-e2e:{}\n", bcrypt::hash(&password, 5).unwrap()),
+    )
+    .unwrap();
+    let auth_env = [
+        ("CLUSTER", CLUSTER),
+        ("REG_NAME", "slipway-registry-auth"),
+        ("REG_PORT", "5002"),
+        ("REG_ADVERTISE", "0"),
+    ];
+    let reg = Command::new("bash")
         .arg(repo().join("scripts/registry.sh"))
-        .arg("stop")
-        .env("CLUSTER", CLUSTER)
+        .envs(auth_env)
+        .env("REG_HTPASSWD", &htpasswd)
         .output()
         .unwrap();
-    assert!(stop.status.success());
+    assert!(
+        reg.status.success(),
+        "scripts/registry.sh (login):\n{}",
+        String::from_utf8_lossy(&reg.stderr)
+    );
+    // Without a login it refuses.
+    assert_eq!(
+        get(5002, "/v2/").map(|r| r.0),
+        Ok(401),
+        "the registry does not want a login"
+    );
+    let wrong = slipway_in(
+        "e2e-remote-auth",
+        &["load"],
+        &[("SLIPWAY_E2E_REGISTRY_PASSWORD", "not-the-password")],
+    );
+    assert_eq!(
+        wrong.code, 13,
+        "load with a wrong password:\n{}",
+        wrong.stderr
+    );
+    assert!(
+        wrong.stderr.contains("log in to localhost:5002")
+            && !wrong.stderr.contains("not-the-password"),
+        "{}",
+        wrong.stderr
+    );
+    let pw = [("SLIPWAY_E2E_REGISTRY_PASSWORD", password.as_str())];
+    let aload = slipway_in("e2e-remote-auth", &["load", "--output", "json"], &pw);
+    expect_ok(&aload, "load with a registry login");
+    assert!(
+        pushed(&events(&aload.stdout), "localhost:5002"),
+        "nothing pushed:\n{}",
+        aload.stdout
+    );
+    let adeploy = slipway_in("e2e-remote-auth", &["deploy", "--output", "json"], &pw);
+    expect_ok(&adeploy, "deploy with a pull Secret");
+    let asmoke = slipway_in("e2e-remote-auth", &["smoke"], &pw);
+    expect_ok(&asmoke, "smoke through the login registry");
+    assert_runs_pushed_image("localhost:5002");
+    assert_eq!(
+        kubectl(&["get", "secret/registry-login", "-o", "jsonpath={.type}"]),
+        "kubernetes.io/dockerconfigjson"
+    );
+    let alog = registry_log("slipway-registry-auth");
+    assert!(
+        node_pulled(
+            &alog,
+            "localhost:5002",
+            "slipway/sample",
+            Some("slipway-e2e")
+        ),
+        "no node pulled with the login:\n{alog}"
+    );
+    for r in [&wrong, &aload, &adeploy, &asmoke] {
+        assert!(
+            !r.stdout.contains(&password) && !r.stderr.contains(&password),
+            "the registry password was printed"
+        );
+    }
+    // Nor in the diagnosis bundle the failed login left, or any file slipway wrote.
+    for secret in [password.as_str(), "not-the-password"] {
+        let files = Command::new("grep")
+            .args(["-rl", secret])
+            .arg(repo().join("target/slipway"))
+            .output()
+            .unwrap();
+        assert!(
+            files.stdout.is_empty(),
+            "a registry password is in a file under target/slipway: {}",
+            String::from_utf8_lossy(&files.stdout)
+        );
+    }
+    let _ = Command::new("docker")
+        .args(["logout", "localhost:5002"])
+        .output();
+    for name in ["slipway-registry-auth", "slipway-registry"] {
+        let stop = Command::new("bash")
+            .arg(repo().join("scripts/registry.sh"))
+            .arg("stop")
+            .env("CLUSTER", CLUSTER)
+            .env("REG_NAME", name)
+            .output()
+            .unwrap();
+        assert!(stop.status.success());
+    }
     report.push(format!(
-        "remote through a registry: registry up and wired in {:.1}s, load (push) {:.1}s, deploy {:.1}s, smoke {:.1}s, second load {:.1}s",
-        registry_took.as_secs_f64(),
+        "registry delivery (kind): first deploy-local (registry wired, push, deploy, smoke) {:.1}s, no-change {:.1}s; remote: load (push) {:.1}s, deploy {:.1}s, smoke {:.1}s, second load {:.1}s; with a login: load {:.1}s, deploy {:.1}s",
+        wired.took.as_secs_f64(),
+        again.took.as_secs_f64(),
         load.took.as_secs_f64(),
         deploy.took.as_secs_f64(),
         smoke.took.as_secs_f64(),
-        again.took.as_secs_f64()
+        second.took.as_secs_f64(),
+        aload.took.as_secs_f64(),
+        adeploy.took.as_secs_f64(),
     ));
 }

@@ -36,6 +36,24 @@ fn ready() -> Result<(), String> {
     Ok(())
 }
 
+/// minikube from PATH, else the one slipway provisioned into its cache.
+fn minikube_bin() -> std::path::PathBuf {
+    which::which("minikube").unwrap_or_else(|_| {
+        let bin = std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
+            .join(".cache/slipway/toolchain/bin");
+        std::fs::read_dir(&bin)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("minikube-v"))
+            })
+            .unwrap_or_else(|| panic!("no minikube on PATH or in {}", bin.display()))
+    })
+}
+
 fn run(profile: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
     slipway_in(profile, args, env)
 }
@@ -80,7 +98,26 @@ fn deploy_local_end_to_end_on_a_real_minikube() {
     let first = run("e2e-minikube", &["deploy-local", "--output", "json"], &[]);
     expect_ok(&first, "first deploy-local on minikube");
     let ev = events(&first.stdout);
-    assert_smoke_passed(&ev);
+    // The NodePort answers at the node's address, as `minikube service --url` says.
+    let url = assert_smoke_passed(&ev);
+    let mk = Command::new(minikube_bin())
+        .args([
+            "service",
+            "sample",
+            "--url",
+            "--profile",
+            PROFILE,
+            "--namespace",
+            "slipway-sample",
+        ])
+        .output()
+        .unwrap();
+    let service_url = String::from_utf8_lossy(&mk.stdout).trim().to_string();
+    assert!(
+        !service_url.is_empty() && url.starts_with(&format!("{service_url} ")),
+        "slipway checked {url}; minikube service --url says {service_url:?} ({})",
+        String::from_utf8_lossy(&mk.stderr)
+    );
     let notes: Vec<String> = ev
         .iter()
         .filter(|e| e["event"] == "note")
@@ -91,6 +128,9 @@ fn deploy_local_end_to_end_on_a_real_minikube() {
         "the load was not checked on the node: {notes:?}"
     );
     assert_eq!(node_container(), PROFILE, "no node container");
+    report.push(format!(
+        "NodePort checked by slipway: {url}; `minikube service --url`: {service_url}"
+    ));
     report.push(format!(
         "first deploy-local (minikube profile, base image and tools included): {:.1}s",
         first.took.as_secs_f64()

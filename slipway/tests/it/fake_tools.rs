@@ -83,6 +83,76 @@ fn remote_profile_pushes_instead_of_loading() {
     assert!(!s.ran("kind load"));
 }
 
+/// A registry login: the password reaches `docker login` on stdin and the pull Secret
+/// on kubectl's stdin, and nothing else: not argv, not the output, even when the login
+/// fails and echoes what it read.
+#[test]
+fn a_registry_password_goes_only_to_stdin() {
+    let pw = "fixture-registry-pw-4711";
+    let mut s = Sandbox::new();
+    s.set_env("FAKE_CONTEXTS", "staging");
+    s.set_env("FIXTURE_REGISTRY_PASSWORD", pw);
+    let load = ok(&s, &["load", "--profile", "remote-login"]);
+    let deploy = ok(&s, &["deploy", "--profile", "remote-login"]);
+    let calls = s.calls();
+    let login = calls
+        .iter()
+        .find(|c| c["argv"][0] == "login")
+        .unwrap_or_else(|| panic!("no docker login: {:?}", s.argv_lines()));
+    assert_eq!(
+        login["argv"],
+        json!([
+            "login",
+            "registry.test",
+            "--username",
+            "ci-bot",
+            "--password-stdin"
+        ])
+    );
+    assert_eq!(login["stdin"], pw);
+    let login_at = calls.iter().position(|c| c["argv"][0] == "login").unwrap();
+    let push_at = calls.iter().position(|c| c["argv"][0] == "push").unwrap();
+    assert!(login_at < push_at, "the login comes before the push");
+    let secret = calls
+        .iter()
+        .filter_map(|c| c["stdin"].as_str())
+        .find(|t| t.contains("kubernetes.io/dockerconfigjson"))
+        .expect("a pull Secret was applied");
+    let m: serde_json::Value = serde_json::from_str(secret).unwrap();
+    assert_eq!(m["metadata"]["name"], "regcred");
+    let cfg: serde_json::Value =
+        serde_json::from_str(m["stringData"][".dockerconfigjson"].as_str().unwrap()).unwrap();
+    assert_eq!(cfg["auths"]["registry.test"]["username"], "ci-bot");
+    assert_eq!(cfg["auths"]["registry.test"]["password"], pw);
+    for l in s.argv_lines() {
+        assert!(!l.contains(pw), "the password is in argv: {l}");
+    }
+    for o in [&load, &deploy] {
+        assert!(!o.all().contains(pw), "{}", o.all());
+    }
+    // A login that fails and prints what it was given: masked.
+    s.rule(json!({"tool": "docker", "match": ["login"], "exit": 1, "echo_stdin": true}));
+    let failed = s.run(&["load", "--profile", "remote-login", "--force"]);
+    assert_eq!(failed.code, 13, "{}", failed.all());
+    assert!(
+        failed.stderr.contains("log in to registry.test as ci-bot"),
+        "{}",
+        failed.stderr
+    );
+    assert!(!failed.all().contains(pw), "{}", failed.all());
+    // Unset: preflight names the variable, nothing runs.
+    let mut unset = Sandbox::new();
+    unset.set_env("FAKE_CONTEXTS", "staging");
+    let o = unset.run(&["load", "--profile", "remote-login"]);
+    assert_eq!(o.code, 10, "{}", o.all());
+    assert!(
+        o.stderr.contains("FIXTURE_REGISTRY_PASSWORD"),
+        "{}",
+        o.stderr
+    );
+    assert!(!unset.ran("docker login"));
+}
+
 #[test]
 fn kube_context_flag_is_refused_by_deploy_local_and_pinned_everywhere() {
     let mut s = Sandbox::new();

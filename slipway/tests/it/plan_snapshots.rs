@@ -36,7 +36,7 @@ macro_rules! assert_plan {
             (r"digest [0-9a-f]{16}\b", "digest <deploy-digest>"),
             // slipway's cache lives under the user's HOME (or XDG_CACHE_HOME).
             (r"[^\s'=]*/slipway/(toolchain|recipes|docker|downloads)\b", "<cache>/$1"),
-            (r"\b(toolchain|kind-node-image|minikube)-[0-9a-f]{12}\b", "$1-<recipe>"),
+            (r"\b(toolchain|kind-node-image|minikube|registry)-[0-9a-f]{12}\b", "$1-<recipe>"),
             // minikube's docker driver needs --force as root only.
             (r"(minikube start [^\n]*) --force( |\n)", "$1$2"),
             (r"SLIPWAY_CACHE=\S+", "SLIPWAY_CACHE=<cache>"),
@@ -80,6 +80,61 @@ fn remote_deploy() {
         plan_text(&repo().join("pipeline.toml"), Some("remote"), Job::Load)
             + &plan_text(&repo().join("pipeline.toml"), Some("remote"), Job::Deploy)
     );
+}
+
+/// kind with `delivery = "registry"`: the registry is wired in (unless advertised),
+/// images are pushed, not loaded.
+#[test]
+fn local_kind_through_a_registry() {
+    assert_plan!(plan_text(
+        &repo().join("pipeline.toml"),
+        Some("local-kind-registry"),
+        Job::Load
+    ));
+}
+
+/// A registry login: `docker login` with the password on stdin before the pushes,
+/// a pull Secret of type dockerconfigjson with the deploy.
+#[test]
+fn remote_with_a_registry_login() {
+    assert_plan!(
+        plan_text(
+            &repo().join("pipeline.toml"),
+            Some("e2e-remote-auth"),
+            Job::Load
+        ) + &plan_text(
+            &repo().join("pipeline.toml"),
+            Some("e2e-remote-auth"),
+            Job::Deploy
+        )
+    );
+}
+
+#[test]
+fn a_registry_password_is_in_no_plan() {
+    let vars = Vars::new(
+        BTreeMap::from([(
+            "SLIPWAY_E2E_REGISTRY_PASSWORD".into(),
+            "canary-registry-pw".into(),
+        )]),
+        BTreeMap::new(),
+    );
+    let p = config::load(&LoadOptions {
+        file: repo().join("pipeline.toml"),
+        profile: Some("e2e-remote-auth".into()),
+        vars: Some(vars),
+    })
+    .unwrap();
+    for job in [Job::Load, Job::Deploy] {
+        let plan = plan::build(&p, &PlanOptions::new(job)).unwrap();
+        let json = serde_json::to_string(&plan).unwrap();
+        assert!(
+            json.contains("SLIPWAY_E2E_REGISTRY_PASSWORD"),
+            "the plan names the variable"
+        );
+        assert!(!json.contains("canary-registry-pw"));
+        assert!(!plan.to_text().contains("canary-registry-pw"));
+    }
 }
 
 #[test]

@@ -96,6 +96,24 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
             ),
         }
     }
+    if c.provider == Provider::Kind && c.kind.delivery == crate::providers::kind::Delivery::Registry
+    {
+        let port = c
+            .kind
+            .registry
+            .strip_prefix("localhost:")
+            .map(str::parse::<u16>);
+        if !matches!(port, Some(Ok(p)) if p > 0) {
+            cx.err(
+                &path(&["cluster", "kind", "registry"]),
+                format!(
+                    "registry {:?} is not localhost:PORT: the nodes pull through it, and slipway runs it on this machine's loopback",
+                    c.kind.registry
+                ),
+                Some("e.g. \"localhost:5001\" (the default)".into()),
+            );
+        }
+    }
     if let Some(r) = &p.registry {
         // A prefix for image references: HOST[:PORT][/PATH], no scheme.
         if !crate::model::names::is_repository(&format!("{}/x", r.url)) {
@@ -107,6 +125,48 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
                 ),
                 Some("e.g. \"registry.example.com/team\" or \"localhost:5000\"".into()),
             );
+        }
+    }
+    if let Some(r) = &p.registry {
+        if r.username.is_some() != r.password_env.is_some() {
+            cx.err(
+                &path(&["registry"]),
+                "a registry login needs both `username` and `password_env`".into(),
+                Some("e.g. username = \"ci-bot\", password_env = \"REGISTRY_PASSWORD\"".into()),
+            );
+        }
+        if let Some(var) = &r.password_env {
+            let ok = !var.is_empty()
+                && !var.starts_with(|ch: char| ch.is_ascii_digit())
+                && var
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+            if !ok {
+                cx.err(
+                    &path(&["registry", "password_env"]),
+                    format!(
+                        "{var:?} is not an environment variable name (the name, not the password)"
+                    ),
+                    None,
+                );
+            }
+        }
+        if let Some(name) = &r.pull_secret {
+            if r.login().is_none() {
+                cx.err(
+                    &path(&["registry", "pull_secret"]),
+                    "a pull secret holds the registry login: set `username` and `password_env` too"
+                        .into(),
+                    None,
+                );
+            }
+            if !super::is_dns_subdomain(name) {
+                cx.err(
+                    &path(&["registry", "pull_secret"]),
+                    format!("{name:?} is not a Secret name (lowercase DNS subdomain)"),
+                    None,
+                );
+            }
         }
     }
     if p.registry.is_some() && c.provider != Provider::Existing {

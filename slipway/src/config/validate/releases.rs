@@ -16,6 +16,7 @@ pub(super) fn secret_vars(p: &Pipeline) -> BTreeSet<String> {
         .iter()
         .flat_map(|r| r.secrets.values())
         .flat_map(|s| s.from_env.values().cloned())
+        .chain(p.registry.iter().filter_map(|r| r.password_env.clone()))
         .collect()
 }
 

@@ -46,8 +46,8 @@ impl Planner<'_> {
                 format!("c-{}", &h.hex()[..12])
             }
         };
-        let repository = match &self.p.registry {
-            Some(r) => format!("{}/{}", r.url.trim_end_matches('/'), img.repository()),
+        let repository = match self.p.push_registry() {
+            Some(r) => format!("{r}/{}", img.repository()),
             None => img.repository().to_string(),
         };
         Ok(ImagePlan {

@@ -1,5 +1,7 @@
 //! load: put each image on the cluster's nodes (or push it to the registry), skipped
-//! when every node already holds the same image ID.
+//! when every node already holds the same image ID. A local registry (kind's
+//! `delivery = "registry"`) is started and wired into the nodes first, unless the
+//! cluster already advertises it.
 
 use crate::model::Stage;
 use crate::plan::{Action, Guard, Planner};
@@ -10,6 +12,41 @@ impl Planner<'_> {
         let budget = self.budget(Stage::Load);
         let c = &self.p.cluster;
         let provider = c.provider();
+        let local = provider.local_registry(c, &self.context);
+        if let Some(reg) = &local {
+            let title = format!("wire registry {} into {}", reg.host, provider.describe(c));
+            let guard = Guard::RegistryAdvertised {
+                host: reg.host.clone(),
+                probe: reg.advertised.clone(),
+            };
+            let guard = (!self.o.force).then_some(guard);
+            // No cache directory (no HOME): the registry must already be wired.
+            if let (Some(cmd), false) = (&reg.wire, self.images.is_empty()) {
+                let action = Action::Recipe {
+                    recipe: crate::tools::provision::REGISTRY.name.into(),
+                    cmd: cmd.clone(),
+                };
+                self.push(Stage::Load, "registry".into(), title, action, guard);
+            }
+        }
+        let pushes = self.p.push_registry().is_some();
+        if let Some(r) = self.p.registry.as_ref().filter(|_| !self.images.is_empty()) {
+            if let Some((user, var)) = r.login() {
+                self.push(
+                    Stage::Load,
+                    "registry-login".into(),
+                    format!("log in to {} as {user}", r.host()),
+                    Action::Run {
+                        cmd: docker::login(
+                            r.host(),
+                            &user,
+                            crate::model::SecretSource::Env { var },
+                        ),
+                    },
+                    None,
+                );
+            }
+        }
         for ip in self.images.clone() {
             let guard = if self.o.force {
                 None
@@ -24,7 +61,7 @@ impl Planner<'_> {
             };
             let (title, cmd) = match provider.load(c, &ip.reference, budget) {
                 Some(l) => l,
-                None if self.p.registry.is_some() => (
+                None if pushes => (
                     format!("push {}", ip.reference),
                     docker::push(&ip.reference, budget),
                 ),

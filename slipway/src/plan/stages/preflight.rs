@@ -184,7 +184,7 @@ impl Planner<'_> {
             managed,
             allowed: self.o.allow_context,
         });
-        let secret_vars = if stages.contains(&Stage::Secrets) {
+        let mut secret_vars: Vec<SecretVar> = if stages.contains(&Stage::Secrets) {
             self.secret_inputs()
                 .into_iter()
                 .flat_map(|s| {
@@ -198,6 +198,19 @@ impl Planner<'_> {
         } else {
             vec![]
         };
+        // The registry password `docker login` reads (when no pull Secret names it).
+        if let Some((_, var)) = self.p.registry.as_ref().and_then(|r| r.login()) {
+            let named = secret_vars.iter().any(|v| {
+                matches!(&v.source, crate::model::SecretSource::RegistryAuth { var: w, .. } if *w == var)
+            });
+            if stages.contains(&Stage::Load) && !named {
+                secret_vars.push(SecretVar {
+                    secret: "registry login".into(),
+                    key: "password".into(),
+                    source: crate::model::SecretSource::Env { var },
+                });
+            }
+        }
         self.push(
             Stage::Preflight,
             "preflight".into(),

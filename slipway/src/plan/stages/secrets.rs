@@ -40,6 +40,7 @@ impl Planner<'_> {
                 }
                 out.push(SecretInput {
                     name: name.clone(),
+                    secret_type: "Opaque".into(),
                     namespace: self.namespace(r),
                     labels: BTreeMap::from([
                         ("app.kubernetes.io/managed-by".into(), "slipway".into()),
@@ -47,6 +48,40 @@ impl Planner<'_> {
                         ("slipway.dev/release".into(), r.release_name().to_string()),
                     ]),
                     keys,
+                });
+            }
+        }
+        // The registry login the nodes pull with (`imagePullSecrets`), once per
+        // namespace, labelled with its first release (`down` removes it last).
+        if let Some((reg, pull_secret)) = self.p.registry.as_ref().and_then(|r| {
+            r.login()
+                .zip(r.pull_secret.clone())
+                .map(|(l, s)| ((r.host().to_string(), l), s))
+        }) {
+            let ((host, (username, var)), name) = (reg, pull_secret);
+            let mut seen = std::collections::BTreeSet::new();
+            for r in &self.p.releases {
+                let namespace = self.namespace(r);
+                if !seen.insert(namespace.clone()) {
+                    continue;
+                }
+                out.push(SecretInput {
+                    name: name.clone(),
+                    secret_type: "kubernetes.io/dockerconfigjson".into(),
+                    namespace,
+                    labels: BTreeMap::from([
+                        ("app.kubernetes.io/managed-by".into(), "slipway".into()),
+                        ("slipway.dev/project".into(), self.p.project.name.clone()),
+                        ("slipway.dev/release".into(), r.release_name().to_string()),
+                    ]),
+                    keys: vec![SecretKey {
+                        key: ".dockerconfigjson".into(),
+                        source: SecretSource::RegistryAuth {
+                            host: host.clone(),
+                            username: username.clone(),
+                            var: var.clone(),
+                        },
+                    }],
                 });
             }
         }

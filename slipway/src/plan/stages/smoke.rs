@@ -45,5 +45,34 @@ impl Planner<'_> {
                 s.group = Some(format!("smoke/{}", c.name));
             }
         }
+        // NodePorts, as a user reaches them (with the checks, at the same time).
+        let c = &self.p.cluster;
+        if let Some(access) = c.provider().host_access(c) {
+            let mut by_ns: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+            for r in &self.p.releases {
+                by_ns
+                    .entry(self.namespace(r))
+                    .or_default()
+                    .push(r.release_name().to_string());
+            }
+            for (namespace, releases) in by_ns {
+                let services = crate::tools::kubectl::get_services(&self.context, &namespace);
+                self.push(
+                    Stage::Smoke,
+                    format!("node-ports/{namespace}"),
+                    format!("reach the NodePort services in {namespace} from this machine"),
+                    Action::NodePorts {
+                        namespace: namespace.clone(),
+                        releases,
+                        services,
+                        access: access.clone(),
+                    },
+                    None,
+                );
+                if let Some(s) = self.steps.last_mut() {
+                    s.group = Some(format!("node-ports/{namespace}"));
+                }
+            }
+        }
     }
 }

@@ -473,6 +473,8 @@ def kubectl(stdin):
             elif doc["kind"] == "Namespace":
                 w["namespaces"][doc["metadata"]["name"]] = True
         out(f"{doc['kind'].lower()}/{doc['metadata']['name']} serverside-applied\n")
+    if rest[:2] == ["get", "services"]:
+        out(json.dumps({"items": []}) + "\n")
     if rest[:2] == ["get", "events"]:
         out(json.dumps({"items": []}) + "\n")
     if rest[:1] == ["get"] and len(rest) > 1 and rest[1].startswith("namespace/"):
