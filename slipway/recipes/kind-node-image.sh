@@ -3,12 +3,15 @@
 # Debian's packages only, the way `kind build node-image` does:
 #
 #   binaries    kubeadm, kubelet, kubectl, kube-apiserver, kube-controller-manager,
-#               kube-scheduler, kube-proxy, etcd, coredns (Go, static) and pause (C,
-#               static); crictl is a shim over ctr       kind-node/build-binaries.sh
+#               kube-scheduler, kube-proxy, etcd, coredns, local-path-provisioner (Go,
+#               static: kind-node/build-binaries.sh), pause (C, static) and busybox
+#               (Debian's busybox-static); crictl is a shim over ctr
 #   rootfs      Debian bookworm by debootstrap with systemd, containerd, runc, the CNI
 #               plugins, iptables…, imported with `docker import`
 #   images      the control-plane images kubeadm starts, built FROM scratch (or the
-#               rootfs, for kube-proxy's iptables) under the names kubeadm expects
+#               rootfs, for kube-proxy's iptables) under the names kubeadm expects,
+#               and the local-path provisioner and helper images FROM scratch, under
+#               the slipway-local/ names kind-node/default-storage.yaml refers to
 #   node        rootfs + kind's node files (entrypoint, systemd units) + binaries +
 #               a bridge CNI config; then, in a privileged container, containerd
 #               imports the images and the result is committed
@@ -32,6 +35,12 @@ PACKAGES=systemd,dbus,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mo
 PAUSE=3.10.1
 ETCD_TAG=3.6.5-0
 COREDNS_TAG=v1.12.1
+# The default StorageClass, as in kind: rancher's local-path-provisioner creates and
+# removes each volume's directory under /var/local-path-provisioner through helper
+# pods running busybox. Both images are preloaded; default-storage.yaml names them.
+LOCAL_PATH_VERSION=v0.0.33
+LOCAL_PATH_IMAGE="slipway-local/local-path-provisioner:$LOCAL_PATH_VERSION"
+LOCAL_PATH_HELPER_IMAGE=slipway-local/local-path-helper:busybox-static
 
 say() { printf '[node-image %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { say "FAILED: $*"; exit 1; }
@@ -68,10 +77,22 @@ if have_image "$IMAGE" && [[ "$(docker image inspect --format '{{index .Config.L
 fi
 
 binaries() {
-  OUT="$BIN" K8S_VERSION="$K8S" bash "$here/build-binaries.sh" >/dev/null
+  OUT="$BIN" K8S_VERSION="$K8S" LOCAL_PATH_VERSION="$LOCAL_PATH_VERSION" bash "$here/build-binaries.sh" >/dev/null
   command -v gcc >/dev/null || apt_install gcc libc6-dev || return 1
   [[ -x "$BIN/pause" ]] || gcc -static -O2 -o "$BIN/pause" "$here/pause.c"
+  [[ -x "$BIN/busybox" ]] || busybox_static || { say "busybox (Debian busybox-static)"; return 1; }
   "$BIN/kubeadm" version -o short | grep -qx "$K8S" || { say "kubeadm reports $("$BIN/kubeadm" version -o short), want $K8S"; return 1; }
+}
+
+busybox_static() { # Debian's busybox-static .deb, unpacked without installing it
+  local dir; dir=$(mktemp -d)
+  (cd "$dir" && { apt-get download busybox-static >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get download busybox-static >/dev/null; }; }) \
+    && dpkg-deb -x "$dir"/busybox-static_*.deb "$dir/x" \
+    && "$dir/x/bin/busybox" true \
+    && cp "$dir/x/bin/busybox" "$BIN/busybox"
+  local rc=$?
+  rm -rf "$dir"
+  return $rc
 }
 
 rootfs() {
@@ -118,12 +139,30 @@ component_images() {
   mkdir -p "$ctx/pause" && cp "$BIN/pause" "$ctx/pause/"
   printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nLABEL dev.slipway.offline=true\nENTRYPOINT ["/pause"]\n' >"$ctx/pause/Dockerfile"
   qbuild -t "registry.k8s.io/pause:$PAUSE" "$ctx/pause" >/dev/null || { say "image pause"; return 1; }
+  local image
+  for image in "$LOCAL_PATH_IMAGE" "$LOCAL_PATH_HELPER_IMAGE"; do
+    grep -q "$image\$" "$here/default-storage.yaml" || { say "default-storage.yaml does not use $image"; return 1; }
+  done
+  mkdir -p "$ctx/local-path-provisioner" && cp "$BIN/local-path-provisioner" "$ctx/local-path-provisioner/"
+  printf 'FROM scratch\nCOPY local-path-provisioner /usr/local/bin/local-path-provisioner\nENV PATH=/usr/local/bin\nLABEL dev.slipway.offline=true\nENTRYPOINT ["/usr/local/bin/local-path-provisioner"]\n' >"$ctx/local-path-provisioner/Dockerfile"
+  qbuild -t "$LOCAL_PATH_IMAGE" "$ctx/local-path-provisioner" >/dev/null || { say "image local-path-provisioner"; return 1; }
+  # The helper pods run `/bin/sh /script/setup|teardown` (mkdir, rm, chmod…): busybox
+  # with a symlink per applet in /bin, and a /tmp.
+  mkdir -p "$ctx/local-path-helper/rootfs/bin" "$ctx/local-path-helper/rootfs/tmp"
+  chmod 1777 "$ctx/local-path-helper/rootfs/tmp"
+  cp "$BIN/busybox" "$ctx/local-path-helper/rootfs/bin/busybox"
+  local applet
+  for applet in $("$BIN/busybox" --list); do
+    [[ $applet == busybox ]] || ln -s busybox "$ctx/local-path-helper/rootfs/bin/$applet"
+  done
+  printf 'FROM scratch\nCOPY rootfs/ /\nENV PATH=/bin\nLABEL dev.slipway.offline=true\nCMD ["/bin/sh"]\n' >"$ctx/local-path-helper/Dockerfile"
+  qbuild -t "$LOCAL_PATH_HELPER_IMAGE" "$ctx/local-path-helper" >/dev/null || { say "image local-path-helper"; return 1; }
   rm -rf "$ctx"
   docker save -o "$CACHE/images.tar" \
     "registry.k8s.io/kube-apiserver:$K8S" "registry.k8s.io/kube-controller-manager:$K8S" \
     "registry.k8s.io/kube-scheduler:$K8S" "registry.k8s.io/kube-proxy:$K8S" \
     "registry.k8s.io/etcd:$ETCD_TAG" "registry.k8s.io/coredns/coredns:$COREDNS_TAG" \
-    "registry.k8s.io/pause:$PAUSE"
+    "registry.k8s.io/pause:$PAUSE" "$LOCAL_PATH_IMAGE" "$LOCAL_PATH_HELPER_IMAGE"
 }
 
 node_stage() {
@@ -195,7 +234,7 @@ assemble() {
 
 phase "binaries (Go module proxy; gcc for pause)" binaries
 phase "rootfs (debootstrap $DEBIAN_SUITE)" rootfs
-phase "control-plane images" component_images
+phase "images (control plane, local-path storage)" component_images
 phase "node stage (kind $KIND_VERSION node files)" node_stage
 phase "assemble (containerd image import, commit)" assemble
 say "built $IMAGE ($(docker image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}'))"

@@ -111,10 +111,10 @@ build_image() {
 # 3 container ----------------------------------------------------------------
 answers() { # GET /v2/ on the published port answers 200, or 401 with a login
   local status
-  exec 3<>"/dev/tcp/127.0.0.1/$REG_PORT" 2>/dev/null || return 1
-  printf 'GET /v2/ HTTP/1.0\r\nHost: localhost:%s\r\n\r\n' "$REG_PORT" >&3
-  IFS= read -r -t 5 status <&3 || true
-  exec 3<&- 3>&-
+  # In a subshell: a refused connection ends only it, and its stderr is its own.
+  status=$( (exec 3<>"/dev/tcp/127.0.0.1/$REG_PORT" &&
+    printf 'GET /v2/ HTTP/1.0\r\nHost: localhost:%s\r\n\r\n' "$REG_PORT" >&3 &&
+    IFS= read -r -t 5 line <&3 && printf '%s' "$line") 2>/dev/null) || return 1
   [[ "$status" == *" 200 "* || "$status" == *" 401 "* ]]
 }
 start_container() {

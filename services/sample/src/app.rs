@@ -365,10 +365,20 @@ pub async fn check(url: &str, timeout: Duration) -> Result<u16, String> {
     let (hostport, path) = rest
         .split_once('/')
         .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    // A name without a port is port 80, as in any URL (`http://api/healthz` through a
+    // Service's DNS name).
+    let addr = if hostport
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:80")
+    };
     let io = async {
-        let mut s = tokio::net::TcpStream::connect(hostport)
+        let mut s = tokio::net::TcpStream::connect(addr.as_str())
             .await
-            .map_err(|e| format!("connect {hostport}: {e}"))?;
+            .map_err(|e| format!("connect {addr}: {e}"))?;
         let req = format!("GET {path} HTTP/1.1\r\nhost: {hostport}\r\nconnection: close\r\n\r\n");
         s.write_all(req.as_bytes())
             .await

@@ -10,6 +10,7 @@ set -euo pipefail
 K8S="${K8S_VERSION:-v1.34.4}"
 ETCD="${ETCD_VERSION:-v3.6.5}"
 COREDNS="${COREDNS_VERSION:-v1.12.1}"
+LOCAL_PATH="${LOCAL_PATH_VERSION:-v0.0.33}"
 OUT="${OUT:-$HOME/.cache/slipway/node/$K8S/bin}"
 mkdir -p "$OUT"
 say() { printf '[node-binaries %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -89,6 +90,17 @@ import (
 )
 
 func main() { coremain.Run() }'
+
+# local-path-provisioner, the default StorageClass's dynamic provisioner (as in kind).
+# Its main package is the module root and its go.mod has no replace directives, so
+# `go install module@version` builds it straight from the proxy, checksums verified
+# against the sum database as usual. Kept only while it reports the wanted version.
+if ! "$OUT/local-path-provisioner" --version 2>/dev/null | grep -qw "$LOCAL_PATH"; then
+  say "local-path-provisioner (github.com/rancher/local-path-provisioner@$LOCAL_PATH)"
+  rm -f "$OUT/local-path-provisioner"
+  GOBIN="$OUT" retry go install -trimpath -ldflags "-s -w -X main.VERSION=$LOCAL_PATH" \
+    "github.com/rancher/local-path-provisioner@$LOCAL_PATH"
+fi
 
 ls -la "$OUT" >&2
 echo "$OUT"

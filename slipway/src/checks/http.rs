@@ -194,6 +194,7 @@ impl Kind for Http {
             Ok(local) => self.request(local, io.remaining()),
             Err(e) => Attempt {
                 ok: false,
+                settled: false,
                 detail: e,
             },
         }
@@ -269,7 +270,11 @@ impl Http {
             req = req.header("content-type", "application/json");
         }
         let sent = format!("{} {}", self.method, self.path);
-        let fail = |detail: String| Attempt { ok: false, detail };
+        let fail = |detail: String| Attempt {
+            ok: false,
+            detail,
+            settled: false,
+        };
         let started = Instant::now();
         let req = match req.body(self.body.clone().unwrap_or_default()) {
             Ok(r) => r,
@@ -319,6 +324,7 @@ impl Http {
         }
         Attempt {
             ok: true,
+            settled: false,
             detail: saw,
         }
     }

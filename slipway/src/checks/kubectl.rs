@@ -72,10 +72,12 @@ impl Kind for Kubectl {
         match io.run(cmd) {
             Ok((0, out, _)) => Attempt {
                 ok: true,
+                settled: false,
                 detail: format!("`{}`: {}", cmd.display(), out.trim()),
             },
             Ok((code, _, err)) => Attempt {
                 ok: false,
+                settled: false,
                 detail: format!(
                     "`{}` exited {code}: {}",
                     cmd.display(),
@@ -88,6 +90,7 @@ impl Kind for Kubectl {
             },
             Err(e) => Attempt {
                 ok: false,
+                settled: false,
                 detail: e,
             },
         }

@@ -4,6 +4,7 @@
 //! its arms in [`Spec::kind`] and [`decode`].
 
 pub mod http;
+pub mod job;
 pub mod kubectl;
 
 use std::time::Duration;
@@ -20,6 +21,7 @@ use crate::model::Cmd;
 pub enum Spec {
     Http(http::Http),
     Kubectl(kubectl::Kubectl),
+    Job(job::Job),
 }
 
 /// The registered kinds: their `type` name and their keys (serde's own field list).
@@ -29,6 +31,7 @@ pub type Registration = (&'static str, fn() -> &'static [&'static str]);
 pub const KINDS: &[Registration] = &[
     ("http", crate::model::fields_of::<http::Http>),
     ("kubectl", crate::model::fields_of::<kubectl::Kubectl>),
+    ("job", crate::model::fields_of::<job::Job>),
 ];
 
 /// The keys of a kind (empty for an unknown one).
@@ -50,6 +53,7 @@ pub fn decode(kind: &str, v: toml::Value, d: &mut impl Decode) -> Option<Option<
     Some(match kind {
         "http" => d.decode(v).map(Spec::Http),
         "kubectl" => d.decode(v).map(Spec::Kubectl),
+        "job" => d.decode(v).map(Spec::Job),
         _ => return None,
     })
 }
@@ -59,6 +63,7 @@ impl Spec {
         match self {
             Spec::Http(c) => c,
             Spec::Kubectl(c) => c,
+            Spec::Job(c) => c,
         }
     }
 
@@ -66,6 +71,7 @@ impl Spec {
         match self {
             Spec::Http(c) => c,
             Spec::Kubectl(c) => c,
+            Spec::Job(c) => c,
         }
     }
 }
@@ -83,6 +89,9 @@ pub type Problem = (String, String, Option<String>);
 pub struct Attempt {
     pub ok: bool,
     pub detail: String,
+    /// A failure that will not fix itself by trying again (a pod that cannot start):
+    /// the check fails now instead of retrying until its deadline.
+    pub settled: bool,
 }
 
 /// What a check may ask of the runner at run time.

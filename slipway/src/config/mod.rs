@@ -9,7 +9,7 @@ pub mod interp;
 mod types;
 mod validate;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -68,6 +68,33 @@ impl Pipeline {
                 .local_registry(&self.cluster, "")
                 .map(|r| r.host),
         }
+    }
+
+    /// Releases in waves: each release comes after every release it `needs`, as
+    /// early as it can; declared order within a wave. A cycle (which validation
+    /// reports) leaves its releases in a last wave.
+    pub fn release_waves(&self) -> Vec<Vec<&Release>> {
+        let mut wave_of: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut left: Vec<&Release> = self.releases.iter().collect();
+        let mut waves: Vec<Vec<&Release>> = vec![];
+        while !left.is_empty() {
+            let n = waves.len();
+            let (ready, rest): (Vec<&Release>, Vec<&Release>) = left.iter().partition(|r| {
+                r.needs.iter().all(|d| {
+                    wave_of.get(d.as_str()).is_some_and(|w| *w < n) || self.release(d).is_none()
+                })
+            });
+            if ready.is_empty() {
+                waves.push(rest);
+                break;
+            }
+            for r in &ready {
+                wave_of.insert(r.name.as_str(), n);
+            }
+            waves.push(ready);
+            left = rest;
+        }
+        waves
     }
 
     pub fn release(&self, name: &str) -> Option<&Release> {

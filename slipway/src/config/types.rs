@@ -271,6 +271,10 @@ pub struct Release {
     /// and DaemonSet of the release).
     #[serde(default)]
     pub workloads: Option<Vec<String>>,
+    /// Releases (their keys) that must be deployed and rolled out before this one
+    /// is upgraded (helmfile's `needs`); `down` removes this one first.
+    #[serde(default)]
+    pub needs: Vec<String>,
 }
 
 fn crash_limit() -> u32 {

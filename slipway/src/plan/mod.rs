@@ -133,6 +133,14 @@ pub struct Step {
     /// stage may run at the same time (images build in parallel).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// A stage's waves run one after another (releases after those they `need`);
+    /// groups run at the same time within a wave.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub wave: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -699,6 +707,7 @@ impl<'a> Planner<'a> {
             action,
             skip_if,
             group: None,
+            wave: 0,
         });
     }
 

@@ -70,6 +70,13 @@ impl Guard {
 
 fn step(s: &mut String, step: &Step) {
     let _ = writeln!(s, "# {}", step.title);
+    if step.wave > 0 {
+        let _ = writeln!(
+            s,
+            "#   wave {}: after the releases it needs are deployed and rolled out",
+            step.wave + 1
+        );
+    }
     if let Some(g) = &step.skip_if {
         let _ = writeln!(s, "#   {}", g.describe());
     }

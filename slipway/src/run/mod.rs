@@ -227,9 +227,23 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    /// Steps of different groups run at the same time; each group's steps (and
-    /// ungrouped steps) in order.
+    /// Waves one after another; within one, steps of different groups run at the
+    /// same time, each group's steps (and ungrouped steps) in order.
     fn run_groups(&self, steps: &[&Step], deadline: Instant) -> Result<(), Error> {
+        let mut waves: Vec<u32> = steps.iter().map(|s| s.wave).collect();
+        waves.sort_unstable();
+        waves.dedup();
+        if waves.len() > 1 {
+            for w in waves {
+                let wave: Vec<&Step> = steps.iter().copied().filter(|s| s.wave == w).collect();
+                self.run_wave(&wave, deadline)?;
+            }
+            return Ok(());
+        }
+        self.run_wave(steps, deadline)
+    }
+
+    fn run_wave(&self, steps: &[&Step], deadline: Instant) -> Result<(), Error> {
         let mut groups: Vec<(Option<&str>, Vec<&Step>)> = vec![];
         for s in steps {
             match groups

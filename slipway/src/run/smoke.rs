@@ -131,7 +131,7 @@ pub fn run_check(
             return Ok(());
         }
         before = std::mem::replace(&mut last, a.detail);
-        if Instant::now() + wait >= deadline {
+        if a.settled || Instant::now() + wait >= deadline {
             break;
         }
         if !ex.sleep(wait) {

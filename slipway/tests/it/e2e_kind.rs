@@ -127,6 +127,15 @@ fn helm3_path() -> String {
     )
 }
 
+/// kubectl against the e2e cluster in namespace `ns`, whatever it says.
+fn kubectl_in(ns: &str, args: &[&str]) -> std::process::Output {
+    Command::new("kubectl")
+        .args(["--context", &format!("kind-{CLUSTER}"), "-n", ns])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// kubectl against the e2e cluster; its stdout.
 fn kubectl(args: &[&str]) -> String {
     let o = Command::new("kubectl")
@@ -327,6 +336,7 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
     }
     let (status, body) = last.expect("the NodePort answers");
     assert_eq!(status, 200, "{body}");
+    in_cluster_checks(&mut report);
 
     // 3. Nothing changed: nothing rebuilt, reloaded or upgraded.
     let second = slipway(&["deploy-local", "--output", "json"], &[]);
@@ -617,6 +627,45 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
             &[("SAMPLE_IMAGE", &image)],
         );
     }
+    // The node image's volume provisioner: a claim on the default StorageClass binds.
+    let env = [("SAMPLE_IMAGE", image.as_str())];
+    // The unbound case's claim outlives its StatefulSet (claims are retained): gone first.
+    let _ = kubectl_in(
+        "slipway-failures",
+        &[
+            "delete",
+            "pvc",
+            "data-fx-db-0",
+            "--ignore-not-found",
+            "--wait=true",
+        ],
+    );
+    let bound = slipway_in("pvc-bound", &["--config", fixture, "deploy-local"], &env);
+    expect_ok(
+        &bound,
+        "a StatefulSet with a claim on the default StorageClass",
+    );
+    let pvc = kubectl_in(
+        "slipway-failures",
+        &[
+            "get",
+            "pvc",
+            "data-fx-db-0",
+            "-o",
+            "jsonpath={.status.phase} {.spec.storageClassName}",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&pvc.stdout),
+        "Bound standard",
+        "{}",
+        String::from_utf8_lossy(&pvc.stderr)
+    );
+    report.push(format!(
+        "a StatefulSet's claim on the default StorageClass (local-path-provisioner): bound and rolled out in {:.1}s",
+        bound.took.as_secs_f64()
+    ));
+    let _ = slipway_in("pvc-bound", &["--config", fixture, "down"], &env);
 
     // 6d. Slow is not broken: pods that turn ready only after a 20 s probe delay pass.
     let slow = slipway_in("e2e-slow-start", &["deploy-local"], &[]);
@@ -748,6 +797,76 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
     let _ = std::fs::write(repo().join("target/e2e-report.txt"), text + "\n");
 }
 
+/// Smoke checks of kind `job` (profile e2e-in-cluster): a Job from the sample's image
+/// reaches the Service by its DNS name and passes; one whose image is not on the nodes
+/// fails within seconds, naming why; neither Job is left behind.
+fn in_cluster_checks(report: &mut Vec<String>) {
+    let r = slipway_in("e2e-in-cluster", &["smoke", "--output", "json"], &[]);
+    assert_eq!(
+        r.code, 18,
+        "smoke with a check that cannot pass:\n{}\n{}",
+        r.stdout, r.stderr
+    );
+    let ev = events(&r.stdout);
+    let check = |name: &str| {
+        ev.iter()
+            .find(|e| e["event"] == "check" && e["name"] == name)
+            .unwrap_or_else(|| panic!("no check {name}:\n{}", r.stdout))
+            .clone()
+    };
+    let ok = check("in-cluster");
+    assert_eq!(ok["ok"], true, "{ok}");
+    let detail = ok["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("completed") && detail.contains(": 200"),
+        "{detail}"
+    );
+    let missing = check("in-cluster-missing-image");
+    assert_eq!(missing["ok"], false, "{missing}");
+    let why = missing["detail"].as_str().unwrap();
+    assert!(why.contains("ErrImageNeverPull"), "{why}");
+    let missing_ms = missing["duration_ms"].as_u64().unwrap();
+    // A cause that another Job would meet too: one attempt, not retries to the deadline.
+    assert_eq!(missing["attempts"], 1, "{missing}");
+    assert!(
+        missing_ms < 15_000,
+        "the missing image took {missing_ms} ms to report"
+    );
+    // Each attempt deletes its Job (in the background): none stays.
+    let end = Instant::now() + Duration::from_secs(30);
+    let mut left = String::from("?");
+    while !left.is_empty() && Instant::now() < end {
+        left = kubectl(&["get", "jobs", "-l", "slipway.dev/check=job", "-o", "name"]);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(left, "", "check Jobs left behind");
+    report.push(format!(
+        "in-cluster Job check: passed in {:.1}s ({detail}); a missing image reported in {:.1}s, at the first attempt",
+        ok["duration_ms"].as_u64().unwrap_or(0) as f64 / 1000.0,
+        missing_ms as f64 / 1000.0,
+    ));
+}
+
+/// A `slipway dev` that is stopped as a user would stop it (Ctrl-C, then a kill) when
+/// the test ends, also when it fails: an orphaned dev loop would react to later edits
+/// and keep its port-forwards.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            // SAFETY: a plain kill(2) of our own child.
+            unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+            let end = Instant::now() + Duration::from_secs(10);
+            while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Puts a source file back as it was, whatever happens to the test.
 struct Restore(std::path::PathBuf, String);
 
@@ -764,18 +883,20 @@ fn dev_loop(report: &mut Vec<String>) {
     let src = repo().join("services/sample/src/main.rs");
     let original = std::fs::read_to_string(&src).unwrap();
     let _restore = Restore(src.clone(), original.clone());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_slipway"))
-        .args(["dev", "--profile", &profile(), "--output", "json"])
-        .current_dir(repo())
-        .env("CI", "1")
-        .env("CARGO_TARGET_DIR", repo().join("target/nested"))
-        .env("SAMPLE_API_TOKEN", "e2e-token-value-1234")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Stopped(
+        Command::new(env!("CARGO_BIN_EXE_slipway"))
+            .args(["dev", "--profile", &profile(), "--output", "json"])
+            .current_dir(repo())
+            .env("CI", "1")
+            .env("CARGO_TARGET_DIR", repo().join("target/nested"))
+            .env("SAMPLE_API_TOKEN", "e2e-token-value-1234")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
-    let out = child.stdout.take().unwrap();
+    let out = child.0.stdout.take().unwrap();
     let all = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let keep = Arc::clone(&all);
     std::thread::spawn(move || {
@@ -907,8 +1028,8 @@ fn dev_loop(report: &mut Vec<String>) {
 
     // Ctrl-C: streams and forwards stop, the release stays.
     // SAFETY: a plain kill(2) of our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait().unwrap();
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    let status = child.0.wait().unwrap();
     assert_eq!(status.code(), Some(0), "dev after Ctrl-C:\n{}", dump());
     assert!(
         port_forwards().is_empty(),

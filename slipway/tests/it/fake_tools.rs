@@ -153,6 +153,132 @@ fn a_registry_password_goes_only_to_stdin() {
     assert!(!unset.ran("docker login"));
 }
 
+/// A `job` check: the Job is created from the built image with the manifest on stdin,
+/// read, its logs checked, and deleted; a pod that cannot start fails the check
+/// within seconds, naming why, and its Job is deleted too.
+#[test]
+fn a_job_check_runs_once_and_cleans_up() {
+    let mut s = Sandbox::new();
+    let o = ok(&s, &["deploy-local", "--profile", "in-cluster"]);
+    assert!(o.stderr.contains("check inside: passed"), "{}", o.stderr);
+    let calls = s.calls();
+    let create = calls
+        .iter()
+        .find(|c| {
+            c["tool"] == "kubectl" && c["argv"].as_array().unwrap().iter().any(|a| a == "create")
+        })
+        .expect("a Job was created");
+    let job: serde_json::Value = serde_json::from_str(create["stdin"].as_str().unwrap()).unwrap();
+    let c = &job["spec"]["template"]["spec"]["containers"][0];
+    // The image this run built and loaded, by its content tag.
+    let (repo, tag) = c["image"].as_str().unwrap().rsplit_once(':').unwrap();
+    assert!(
+        repo.ends_with("web") && tag.starts_with("c-") && tag.len() == 14,
+        "{c}"
+    );
+    assert!(
+        s.ran(&format!("kind load docker-image {repo}:{tag}")),
+        "{:?}",
+        s.argv_lines()
+    );
+    assert_eq!(c["args"], json!(["check", "http://web/healthz"]));
+    assert!(
+        s.ran("delete job/slipway-check-web-x7k2p"),
+        "{:?}",
+        s.argv_lines()
+    );
+
+    s.set_env("FAKE_JOB", "stuck");
+    let created = s.count("create --filename -");
+    let o = s.run(&["smoke", "--profile", "in-cluster"]);
+    assert_eq!(o.code, 18, "{}", o.all());
+    assert!(o.stderr.contains("ErrImageNeverPull"), "{}", o.stderr);
+    // Settled at the first attempt: no second Job for the same missing image.
+    assert_eq!(
+        s.count("create --filename -"),
+        created + 1,
+        "{:?}",
+        s.argv_lines()
+    );
+    assert_eq!(
+        s.count("create --filename -"),
+        s.count("delete job/"),
+        "every Job created was deleted: {:?}",
+        s.argv_lines()
+    );
+}
+
+/// `needs`: a release is upgraded only after those it needs are deployed and rolled
+/// out; `down` removes it first; a cycle is a located config error.
+#[test]
+fn releases_deploy_after_what_they_need_and_go_down_first() {
+    let s = Sandbox::new();
+    let base = "[project]\nname = \"fixture\"\nnamespace = \"apps\"\n[cluster]\nprovider = \"kind\"\nname = \"fx\"\n";
+    let rel = |name: &str, needs: &str| {
+        format!("[releases.{name}]\nchart = \"chart\"\ntimeout = \"30s\"\nneeds = [{needs}]\n")
+    };
+    std::fs::write(
+        s.project.join("needs.toml"),
+        format!(
+            "{base}{}{}{}",
+            rel("api", "\"db\", \"cache\""),
+            rel("db", ""),
+            rel("cache", "")
+        ),
+    )
+    .unwrap();
+    let o = ok(
+        &s,
+        &["deploy-local", "--config", "needs.toml", "--output", "json"],
+    );
+    let ev: Vec<serde_json::Value> = o
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let at = |event: &str, step: &str| {
+        ev.iter()
+            .position(|e| e["event"] == event && e["step"] == step)
+            .unwrap_or_else(|| panic!("no {event} {step}:\n{}", o.stdout))
+    };
+    let api = at("step_started", "helm/api");
+    for dep in ["db", "cache"] {
+        assert!(
+            at("step_finished", &format!("ready/{dep}")) < api,
+            "api before {dep} was ready"
+        );
+    }
+    let d = ok(&s, &["down", "--config", "needs.toml", "--output", "json"]);
+    let order: Vec<String> = d
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "step_started")
+        .filter_map(|e| e["step"].as_str().map(String::from))
+        .filter(|st| st.starts_with("uninstall/"))
+        .collect();
+    assert_eq!(order.len(), 3, "{order:?}");
+    assert_eq!(order[0], "uninstall/api", "{order:?}");
+
+    std::fs::write(
+        s.project.join("cycle.toml"),
+        format!("{base}{}{}", rel("api", "\"db\""), rel("db", "\"api\"")),
+    )
+    .unwrap();
+    let c = s.run(&["plan", "--config", "cycle.toml"]);
+    assert_eq!(c.code, 2, "{}", c.all());
+    assert!(
+        c.stderr.contains("releases need each other in a cycle: "),
+        "{}",
+        c.stderr
+    );
+    assert!(
+        c.stderr.contains("cycle.toml:"),
+        "the error is located: {}",
+        c.stderr
+    );
+}
+
 #[test]
 fn kube_context_flag_is_refused_by_deploy_local_and_pinned_everywhere() {
     let mut s = Sandbox::new();

@@ -241,3 +241,91 @@ fn a_cluster_slipway_may_not_create_is_only_checked() {
         "{text}"
     );
 }
+
+/// `needs` puts releases in waves: each after what it needs, as early as it can;
+/// independent releases share a wave (and upgrade at the same time); a needed release
+/// is waited for before the next wave; `down` goes backwards.
+#[test]
+fn releases_in_waves() {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = repo().join("helm/sample");
+    let rel = |name: &str, needs: &str| {
+        format!(
+            "[releases.{name}]\nchart = {:?}\nneeds = [{needs}]\n",
+            chart.display().to_string()
+        )
+    };
+    std::fs::write(
+        dir.path().join("pipeline.toml"),
+        format!(
+            "[project]\nname = \"t\"\n{}{}{}{}",
+            rel("web", "\"api\", \"worker\""),
+            rel("api", "\"db\""),
+            rel("worker", "\"db\""),
+            rel("db", "")
+        ),
+    )
+    .unwrap();
+    let p = config::load(&LoadOptions {
+        file: dir.path().join("pipeline.toml"),
+        profile: None,
+        vars: Some(Vars::default()),
+    })
+    .unwrap();
+    let waves: Vec<Vec<&str>> = p
+        .release_waves()
+        .iter()
+        .map(|w| w.iter().map(|r| r.name.as_str()).collect())
+        .collect();
+    assert_eq!(waves, vec![vec!["db"], vec!["api", "worker"], vec!["web"]]);
+    let plan = plan::build(&p, &PlanOptions::new(Job::Deploy)).unwrap();
+    let deploy: Vec<(String, u32, String)> = plan
+        .steps
+        .iter()
+        .filter(|s| s.stage == slipway::model::Stage::Deploy)
+        .map(|s| (s.id.clone(), s.wave, s.group.clone().unwrap_or_default()))
+        .collect();
+    let ids: Vec<&str> = deploy.iter().map(|(id, _, _)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "gate/db",
+            "helm/db",
+            "ready/db",
+            "gate/api",
+            "helm/api",
+            "ready/api",
+            "gate/worker",
+            "helm/worker",
+            "ready/worker",
+            "gate/web",
+            "helm/web"
+        ]
+    );
+    let wave_of = |id: &str| deploy.iter().find(|(i, _, _)| i == id).unwrap().1;
+    assert_eq!(
+        (
+            wave_of("helm/db"),
+            wave_of("helm/api"),
+            wave_of("helm/worker"),
+            wave_of("helm/web")
+        ),
+        (0, 1, 1, 2)
+    );
+    let group_of = |id: &str| deploy.iter().find(|(i, _, _)| i == id).unwrap().2.clone();
+    assert_ne!(
+        group_of("helm/api"),
+        group_of("helm/worker"),
+        "independent: at the same time"
+    );
+    assert!(plan
+        .to_text()
+        .contains("wave 3: after the releases it needs"));
+    let down = plan::build(&p, &PlanOptions::new(Job::Down)).unwrap();
+    let order: Vec<&str> = down
+        .steps
+        .iter()
+        .filter_map(|s| s.id.strip_prefix("uninstall/"))
+        .collect();
+    assert_eq!(order, ["web", "worker", "api", "db"]);
+}

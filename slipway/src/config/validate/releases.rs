@@ -56,6 +56,7 @@ pub(super) fn check(p: &Pipeline, raw: &Table, cx: &mut Cx) {
     let mut seen_release: BTreeMap<(String, String), &str> = BTreeMap::new();
     let mut seen_secret: BTreeMap<(String, String), &str> = BTreeMap::new();
     let rollout_budget = p.timeouts.budget(crate::model::Stage::Rollout);
+    needs(p, cx);
     for r in &p.releases {
         let at = |k: &str| path(&["releases", &r.name, k]);
         super::check_table_name(cx, "releases", &r.name);
@@ -301,5 +302,75 @@ pub(super) fn check(p: &Pipeline, raw: &Table, cx: &mut Cx) {
                 );
             }
         }
+    }
+}
+
+/// `needs`: every entry a release of this pipeline, not itself, and no cycle (named
+/// in full, at the release where it closes).
+fn needs(p: &Pipeline, cx: &mut Cx) {
+    let names: Vec<&str> = p.releases.iter().map(|r| r.name.as_str()).collect();
+    for r in &p.releases {
+        let at = path(&["releases", &r.name, "needs"]);
+        for d in &r.needs {
+            if *d == r.name {
+                cx.err(&at, format!("release `{}` needs itself", r.name), None);
+            } else if p.release(d).is_none() {
+                let hint = match crate::config::nearest(d, &names) {
+                    Some(n) => format!("did you mean `{n}`? releases: {}", names.join(", ")),
+                    None => format!("releases: {}", names.join(", ")),
+                };
+                cx.err(
+                    &at,
+                    format!(
+                        "release `{}` needs `{d}`, which is not a release of this pipeline",
+                        r.name
+                    ),
+                    Some(hint),
+                );
+            }
+        }
+    }
+    // A cycle: walk `needs` depth-first; a release met again on the current path
+    // closes one.
+    fn visit<'a>(
+        p: &'a Pipeline,
+        name: &'a str,
+        stack: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+        found: &mut Vec<Vec<&'a str>>,
+    ) {
+        if let Some(i) = stack.iter().position(|n| *n == name) {
+            let mut cycle = stack[i..].to_vec();
+            cycle.push(name);
+            found.push(cycle);
+            return;
+        }
+        if !done.insert(name) {
+            return;
+        }
+        let Some(r) = p.release(name) else { return };
+        stack.push(name);
+        for d in &r.needs {
+            if d != name {
+                visit(p, d, stack, done, found);
+            }
+        }
+        stack.pop();
+    }
+    let mut done = BTreeSet::new();
+    let mut found = vec![];
+    for r in &p.releases {
+        visit(p, &r.name, &mut vec![], &mut done, &mut found);
+    }
+    for cycle in found {
+        let last = cycle[cycle.len() - 2];
+        cx.err(
+            &path(&["releases", last, "needs"]),
+            format!(
+                "releases need each other in a cycle: {}",
+                cycle.join(" -> ")
+            ),
+            Some("remove one of these `needs`".into()),
+        );
     }
 }

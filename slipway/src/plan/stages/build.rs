@@ -80,6 +80,7 @@ impl Planner<'_> {
                     action: Action::Run { cmd },
                     skip_if: cached.clone(),
                     group: group.clone(),
+                    wave: 0,
                 });
             }
             let labels = vec![
@@ -108,6 +109,7 @@ impl Planner<'_> {
                 action: Action::Run { cmd },
                 skip_if: cached,
                 group,
+                wave: 0,
             });
         }
     }

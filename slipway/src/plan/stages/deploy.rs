@@ -110,8 +110,42 @@ impl Planner<'_> {
         })
     }
 
+    /// Releases in waves (after those they `need`); within a wave each release is a
+    /// group of its own, so independent releases upgrade at the same time. A release
+    /// others need is also waited for here, before the next wave starts.
     pub(in crate::plan) fn deploy(&mut self) -> Result<(), Error> {
-        for r in &self.p.releases {
+        let needed: std::collections::BTreeSet<&str> = self
+            .p
+            .releases
+            .iter()
+            .flat_map(|r| r.needs.iter().map(String::as_str))
+            .collect();
+        for (wave, releases) in self.p.release_waves().into_iter().enumerate() {
+            for r in releases {
+                let first = self.steps.len();
+                self.deploy_release(r)?;
+                if needed.contains(r.name.as_str()) {
+                    let rel = r.release_name().to_string();
+                    let action = self.rollout_action(r);
+                    self.push(
+                        Stage::Deploy,
+                        format!("ready/{rel}"),
+                        format!("wait for {rel} to roll out: releases after it need it"),
+                        action,
+                        None,
+                    );
+                }
+                for s in &mut self.steps[first..] {
+                    s.group = Some(format!("deploy/{}", r.release_name()));
+                    s.wave = wave as u32;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn deploy_release(&mut self, r: &config::Release) -> Result<(), Error> {
+        {
             let input = self.release_input(r)?;
             let rel = input.release.clone();
             let status = helm::status(&rel, &input.namespace, &self.context);

@@ -1,4 +1,4 @@
-//! down: uninstall each release (newest first) and the Secrets slipway created for
+//! down: uninstall each release (dependents first, then newest first) and the Secrets slipway created for
 //! it; with `--cluster`, delete the cluster slipway manages.
 
 use crate::model::Stage;
@@ -8,7 +8,15 @@ use crate::tools::{helm, kubectl};
 impl Planner<'_> {
     pub(in crate::plan) fn down(&mut self) {
         self.cluster_present(Stage::Down);
-        for r in self.p.releases.iter().rev() {
+        // Dependents first: the waves deploy uses, backwards.
+        let order: Vec<_> = self
+            .p
+            .release_waves()
+            .into_iter()
+            .rev()
+            .flat_map(|w| w.into_iter().rev())
+            .collect();
+        for r in order {
             let ns = self.namespace(r);
             let rel = r.release_name().to_string();
             let selector =

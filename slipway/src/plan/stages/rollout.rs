@@ -6,32 +6,38 @@ use crate::plan::{Action, Planner, Track};
 use crate::tools::kube_state;
 
 impl Planner<'_> {
+    /// Track `r`'s workloads until they have rolled out.
+    pub(in crate::plan) fn rollout_action(&self, r: &crate::config::Release) -> Action {
+        let ns = self.namespace(r);
+        let ctx = self.context.clone();
+        Action::Rollout {
+            track: Track {
+                release: r.release_name().to_string(),
+                namespace: ns.clone(),
+                context: ctx.clone(),
+                workloads: kube_state::get_workloads(&ctx, &ns),
+                pods: kube_state::get_pods(&ctx, &ns),
+                events: kube_state::get_events(&ctx, &ns),
+                logs: kube_state::logs(&ctx, &ns, "{POD}", "{CONTAINER}", false),
+                logs_previous: kube_state::logs(&ctx, &ns, "{POD}", "{CONTAINER}", true),
+                only: r.workloads.clone(),
+                timeout: r.timeout.0,
+                crash_limit: r.crash_limit,
+            },
+            rollback: self.rollback_for(r),
+        }
+    }
+
     pub(in crate::plan) fn rollout(&mut self) {
         let releases: Vec<_> = self.releases().collect();
         for r in releases {
-            let ns = self.namespace(r);
             let rel = r.release_name().to_string();
-            let ctx = self.context.clone();
+            let action = self.rollout_action(r);
             self.push(
                 Stage::Rollout,
                 format!("rollout/{rel}"),
                 format!("wait for the workloads of {rel} to roll out"),
-                Action::Rollout {
-                    track: Track {
-                        release: rel.clone(),
-                        namespace: ns.clone(),
-                        context: ctx.clone(),
-                        workloads: kube_state::get_workloads(&ctx, &ns),
-                        pods: kube_state::get_pods(&ctx, &ns),
-                        events: kube_state::get_events(&ctx, &ns),
-                        logs: kube_state::logs(&ctx, &ns, "{POD}", "{CONTAINER}", false),
-                        logs_previous: kube_state::logs(&ctx, &ns, "{POD}", "{CONTAINER}", true),
-                        only: r.workloads.clone(),
-                        timeout: r.timeout.0,
-                        crash_limit: r.crash_limit,
-                    },
-                    rollback: self.rollback_for(r),
-                },
+                action,
                 None,
             );
         }

@@ -473,6 +473,29 @@ def kubectl(stdin):
             elif doc["kind"] == "Namespace":
                 w["namespaces"][doc["metadata"]["name"]] = True
         out(f"{doc['kind'].lower()}/{doc['metadata']['name']} serverside-applied\n")
+    # Smoke checks of type job: `create -f -` names the Job; it completes at once
+    # unless FAKE_JOB says "stuck" (its pod cannot pull) or "fail".
+    if verb == "create":
+        doc = json.loads(stdin)
+        name = doc["metadata"]["generateName"] + "x7k2p"
+        with World() as w:
+            w.setdefault("jobs", {})[ns + "/" + name] = doc
+        out(f"job.batch/{name}\n")
+    job_mode = os.environ.get("FAKE_JOB", "complete")
+    if rest[:1] == ["get"] and len(rest) > 1 and rest[1].startswith("job/"):
+        status = {"complete": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]},
+                  "fail": {"failed": 1, "conditions": [{"type": "Failed", "status": "True"}]}}.get(job_mode, {"active": 1})
+        out(json.dumps({"status": status}) + "\n")
+    if rest[:2] == ["get", "pods"] and flag("--selector", "").startswith("job-name="):
+        waiting = {"reason": "ErrImageNeverPull", "message": "Container image is not present with pull policy of Never"}
+        items = [{"status": {"containerStatuses": [{"state": {"waiting": waiting}}]}}] if job_mode == "stuck" else []
+        out(json.dumps({"items": items}) + "\n")
+    if verb == "logs" and len(rest) > 1 and rest[1].startswith("job/"):
+        out("" if job_mode == "stuck" else "http://web/healthz: 200\n")
+    if verb == "delete" and len(rest) > 1 and rest[1].startswith("job/"):
+        with World() as w:
+            w.setdefault("jobs", {}).pop(ns + "/" + rest[1].split("/", 1)[1], None)
+        out()
     if rest[:2] == ["get", "services"]:
         out(json.dumps({"items": []}) + "\n")
     if rest[:2] == ["get", "events"]:
