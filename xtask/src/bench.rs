@@ -46,6 +46,9 @@ pub struct Args {
     /// Leave Skaffold out (no Go build of it)
     #[arg(long)]
     no_skaffold: bool,
+    /// Only the delivery scenario (kind load vs the local registry)
+    #[arg(long)]
+    delivery_only: bool,
 }
 
 struct Stats {
@@ -174,7 +177,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         .map(|(r, _)| r.to_string())
         .context("image reference has no tag")?;
 
-    let skaffold = if a.no_skaffold {
+    let skaffold = if a.no_skaffold || a.delivery_only {
         None
     } else {
         let out = cmd!(sh, "bash xtask/recipes/skaffold.sh").read()?;
@@ -399,6 +402,10 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
     // slipway's own share of each dev round (see `own_share`).
     let mut dev_share: Vec<f64> = vec![];
     let result = (|| -> anyhow::Result<()> {
+        if a.delivery_only {
+            delivered = Some(delivery(&sh, &root, &cluster, a.rounds.max(1))?);
+            return Ok(());
+        }
         eprintln!("[bench] warm-up: baseline and skaffold");
         baseline(greeting0)?;
         run_skaffold(greeting0)?;
@@ -722,11 +729,15 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
     }
     result?;
 
-    let mut table = vec![format!(
+    let mut table = vec![];
+    let mut head = vec![format!(
         "| scenario ({} rounds) | slipway | Skaffold 2.16.1 | Makefile baseline | Skaffold / slipway | baseline / slipway |",
         a.rounds.max(1)
     )];
-    table.push("| --- | --- | --- | --- | --- | --- |".into());
+    head.push("| --- | --- | --- | --- | --- | --- |".into());
+    if !results.is_empty() {
+        table.append(&mut head);
+    }
     let mut json = vec![];
     for (name, r) in &results {
         let cell = |v: &Vec<f64>| {
@@ -855,6 +866,7 @@ fn delivery(
         cmd!(sh, "docker build -q -t {local} -t {pushed} {dir}")
             .quiet()
             .ignore_stdout()
+            .ignore_stderr()
             .run()?;
         Ok((local, pushed))
     };
