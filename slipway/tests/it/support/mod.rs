@@ -233,8 +233,8 @@ pub fn alive(pid: i32) -> bool {
 /// Argv lines for a snapshot, tool version probes left out (they vary by machine);
 /// local ports are masked by the snapshot's insta filter.
 pub fn normalize(lines: &[String]) -> String {
-    // Commands slipway runs at the same time (health's two reads, the smoke checks)
-    // start in any order: each run of them is sorted.
+    // Commands slipway runs at the same time (health's two reads, the smoke checks,
+    // the NodePort check) start in any order: each run of them is sorted.
     let concurrent = |l: &str| {
         l.contains("get deployments,statefulsets,daemonsets --output")
             || l.contains("get deployments,statefulsets,daemonsets,jobs --output")
@@ -242,6 +242,7 @@ pub fn normalize(lines: &[String]) -> String {
             || l.contains(" port-forward ")
             || l.contains(" wait ")
             || l.contains("get --raw")
+            || l.contains("get services --output json")
     };
     let mut out: Vec<String> = vec![];
     let mut run: Vec<String> = vec![];
