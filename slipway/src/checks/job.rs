@@ -218,12 +218,9 @@ impl Kind for Job {
 
     fn commands(&self, t: &Target) -> Vec<Cmd> {
         let at = |args: &[&str]| {
-            Cmd::new(
-                "kubectl",
-                ["--context", t.context, "--namespace", t.namespace],
-            )
-            .args(args.iter().copied())
-            .timeout(Duration::from_secs(20))
+            crate::tools::kubectl::at(t.context, Some(t.namespace))
+                .args(args.iter().copied())
+                .timeout(Duration::from_secs(20))
         };
         vec![
             at(&["create", "--filename", "-", "--output", "name"]).stdin(Stdin::Text {

@@ -62,11 +62,7 @@ impl Pipeline {
     pub fn push_registry(&self) -> Option<String> {
         match &self.registry {
             Some(r) => Some(r.url.trim_end_matches('/').to_string()),
-            None => self
-                .cluster
-                .provider()
-                .local_registry(&self.cluster, "")
-                .map(|r| r.host),
+            None => self.cluster.provider().registry_host(&self.cluster),
         }
     }
 

@@ -163,11 +163,13 @@ impl Provider for Kind {
         })
     }
 
+    fn registry_host(&self, c: &Cluster) -> Option<String> {
+        (c.kind.delivery == Delivery::Registry).then(|| c.kind.registry.clone())
+    }
+
     fn local_registry(&self, c: &Cluster, context: &str) -> Option<LocalRegistry> {
-        if c.kind.delivery != Delivery::Registry {
-            return None;
-        }
-        let port = c.kind.registry.rsplit(':').next().unwrap_or("5001");
+        let host = self.registry_host(c)?;
+        let port = host.rsplit(':').next().unwrap_or("5001");
         let wire = provision::cache_root().map(|cache| {
             provision::recipe_cmd(
                 &provision::REGISTRY,
@@ -182,9 +184,9 @@ impl Provider for Kind {
             .timeout(Duration::from_secs(15 * 60))
         });
         Some(LocalRegistry {
-            host: c.kind.registry.clone(),
             wire,
             advertised: crate::tools::kubectl::get_registry_hosting(context),
+            host,
         })
     }
 

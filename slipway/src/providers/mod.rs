@@ -205,8 +205,14 @@ pub trait Provider: Sync {
         None
     }
 
-    /// A registry wired into the nodes that images are pushed to instead of loaded
-    /// (kind's `delivery = "registry"`).
+    /// The host of a registry wired into the nodes that images are pushed to instead
+    /// of loaded (kind's `delivery = "registry"`).
+    fn registry_host(&self, _c: &Cluster) -> Option<String> {
+        None
+    }
+
+    /// That registry, with how to wire it in and how to read what the cluster
+    /// advertises.
     fn local_registry(&self, _c: &Cluster, _context: &str) -> Option<LocalRegistry> {
         None
     }

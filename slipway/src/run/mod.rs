@@ -233,14 +233,11 @@ impl<'a> Runner<'a> {
         let mut waves: Vec<u32> = steps.iter().map(|s| s.wave).collect();
         waves.sort_unstable();
         waves.dedup();
-        if waves.len() > 1 {
-            for w in waves {
-                let wave: Vec<&Step> = steps.iter().copied().filter(|s| s.wave == w).collect();
-                self.run_wave(&wave, deadline)?;
-            }
-            return Ok(());
+        for w in waves {
+            let wave: Vec<&Step> = steps.iter().copied().filter(|s| s.wave == w).collect();
+            self.run_wave(&wave, deadline)?;
         }
-        self.run_wave(steps, deadline)
+        Ok(())
     }
 
     fn run_wave(&self, steps: &[&Step], deadline: Instant) -> Result<(), Error> {

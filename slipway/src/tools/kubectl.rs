@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::{Cmd, PROBE};
 use crate::model::Stdin;
 
-pub(super) fn at(context: &str, namespace: Option<&str>) -> Cmd {
+/// `kubectl --context C [--namespace N]`: every kubectl call starts here.
+pub(crate) fn at(context: &str, namespace: Option<&str>) -> Cmd {
     let c = Cmd::new("kubectl", ["--context", context]);
     match namespace {
         Some(ns) => c.args(["--namespace", ns]),

@@ -1129,19 +1129,15 @@ fn remote_through_a_registry(report: &mut Vec<String>) {
     let url = assert_smoke_passed(&ev);
     assert!(url.starts_with("http://127.0.0.1:18091 "), "{url}");
     assert_runs_pushed_image("localhost:5001");
-    let advertised = Command::new("kubectl")
-        .args([
-            "--context",
-            &format!("kind-{CLUSTER}"),
-            "-n",
-            "kube-public",
+    let advertised = kubectl_in(
+        "kube-public",
+        &[
             "get",
             "configmap/local-registry-hosting",
             "-o",
             "jsonpath={.data.localRegistryHosting\\.v1}",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(
         String::from_utf8_lossy(&advertised.stdout).contains("host: \"localhost:5001\""),
         "the cluster does not advertise the registry (KEP-1755): {}",

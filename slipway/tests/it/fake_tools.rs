@@ -231,11 +231,7 @@ fn releases_deploy_after_what_they_need_and_go_down_first() {
         &s,
         &["deploy-local", "--config", "needs.toml", "--output", "json"],
     );
-    let ev: Vec<serde_json::Value> = o
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let ev = crate::e2e_kind::events(&o.stdout);
     let at = |event: &str, step: &str| {
         ev.iter()
             .position(|e| e["event"] == event && e["step"] == step)
@@ -249,10 +245,8 @@ fn releases_deploy_after_what_they_need_and_go_down_first() {
         );
     }
     let d = ok(&s, &["down", "--config", "needs.toml", "--output", "json"]);
-    let order: Vec<String> = d
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    let order: Vec<String> = crate::e2e_kind::events(&d.stdout)
+        .into_iter()
         .filter(|e| e["event"] == "step_started")
         .filter_map(|e| e["step"].as_str().map(String::from))
         .filter(|st| st.starts_with("uninstall/"))

@@ -145,44 +145,42 @@ impl Planner<'_> {
     }
 
     fn deploy_release(&mut self, r: &config::Release) -> Result<(), Error> {
-        {
-            let input = self.release_input(r)?;
-            let rel = input.release.clone();
-            let status = helm::status(&rel, &input.namespace, &self.context);
-            self.push(
-                Stage::Deploy,
-                format!("gate/{rel}"),
-                format!("check release {rel} is not stuck pending"),
-                Action::ReleaseGate {
-                    release: rel.clone(),
-                    status: status.clone(),
-                    on_pending: r.on_pending,
-                    rollback: self.helm_rollback(r, None),
-                },
-                None,
-            );
-            let cmd = helm::upgrade(&self.o.helm, &input.upgrade(&self.context, r));
-            let guard = (!self.o.force).then(|| Guard::ReleaseCurrent {
+        let input = self.release_input(r)?;
+        let rel = input.release.clone();
+        let status = helm::status(&rel, &input.namespace, &self.context);
+        self.push(
+            Stage::Deploy,
+            format!("gate/{rel}"),
+            format!("check release {rel} is not stuck pending"),
+            Action::ReleaseGate {
                 release: rel.clone(),
-                digest: input.digest.clone(),
-                probe: status,
-            });
-            let (ctx, ns) = (&self.context, &input.namespace);
-            let action = Action::Upgrade {
-                release: rel.clone(),
-                cmd,
-                jobs: kube_state::get_workloads(ctx, ns),
-                pods: kube_state::get_pods(ctx, ns),
-                logs: kube_state::logs(ctx, ns, "{POD}", "{CONTAINER}", false),
-            };
-            self.push(
-                Stage::Deploy,
-                format!("helm/{rel}"),
-                format!("helm upgrade --install {rel}"),
-                action,
-                guard,
-            );
-        }
+                status: status.clone(),
+                on_pending: r.on_pending,
+                rollback: self.helm_rollback(r, None),
+            },
+            None,
+        );
+        let cmd = helm::upgrade(&self.o.helm, &input.upgrade(&self.context, r));
+        let guard = (!self.o.force).then(|| Guard::ReleaseCurrent {
+            release: rel.clone(),
+            digest: input.digest.clone(),
+            probe: status,
+        });
+        let (ctx, ns) = (&self.context, &input.namespace);
+        let action = Action::Upgrade {
+            release: rel.clone(),
+            cmd,
+            jobs: kube_state::get_workloads(ctx, ns),
+            pods: kube_state::get_pods(ctx, ns),
+            logs: kube_state::logs(ctx, ns, "{POD}", "{CONTAINER}", false),
+        };
+        self.push(
+            Stage::Deploy,
+            format!("helm/{rel}"),
+            format!("helm upgrade --install {rel}"),
+            action,
+            guard,
+        );
         Ok(())
     }
 
