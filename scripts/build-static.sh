@@ -12,5 +12,11 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 # --target keeps RUSTFLAGS off build scripts and proc-macros (which must stay dynamic).
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
   cargo build --release --locked --quiet -p "$pkg" --target "$host"
-install -D -m 0755 "${CARGO_TARGET_DIR:-target}/$host/release/$pkg" "$dest"
+# Images that share this binary run their pre-builds at the same time (cargo's own
+# lock serialises the builds): each copies to a file of its own, then renames it into
+# place, which is atomic, so neither sees the other's half-written or vanished file.
+mkdir -p "$(dirname "$dest")"
+tmp=$(mktemp "$dest.XXXXXX")
+install -m 0755 "${CARGO_TARGET_DIR:-target}/$host/release/$pkg" "$tmp"
+mv -f "$tmp" "$dest"
 echo "built $dest ($(du -h "$dest" | cut -f1), static)" >&2
