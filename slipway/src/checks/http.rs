@@ -34,6 +34,11 @@ pub struct Http {
     /// (`items.0.name`) or JSON pointers (`/items/0/name`).
     #[serde(default)]
     pub json: BTreeMap<String, toml::Value>,
+    /// Also probe the Service while the deploy stage upgrades the releases, through
+    /// the API server's service proxy (which picks an endpoint per request), and fail
+    /// the check if any of those requests did not get `expect_status`.
+    #[serde(default)]
+    pub during_rollout: bool,
 }
 
 fn get() -> String {
@@ -134,6 +139,16 @@ impl Kind for Http {
                 ));
             }
         }
+        if self.during_rollout && !matches!(self.method.as_str(), "GET" | "HEAD") {
+            out.push((
+                "during_rollout".into(),
+                format!(
+                    "during_rollout repeats the request many times; method {} is not safe to repeat",
+                    self.method
+                ),
+                Some("probe a GET endpoint (a health or version path) during the rollout".into()),
+            ));
+        }
         if !(100..=599).contains(&self.expect_status) {
             out.push((
                 "expect_status".into(),
@@ -216,8 +231,13 @@ impl Kind for Http {
             let v = to_json(v).map_or_else(|| v.to_string(), |j| j.to_string());
             expect.push_str(&format!(", .{k} == {v}"));
         }
+        let during = if self.during_rollout {
+            "; every request to the Service while the releases upgrade must get the status too"
+        } else {
+            ""
+        };
         format!(
-            "{} http://127.0.0.1:{{LOCAL_PORT}}{} -> expect {expect}",
+            "{} http://127.0.0.1:{{LOCAL_PORT}}{} -> expect {expect}{during}",
             self.method, self.path
         )
     }

@@ -194,6 +194,10 @@ pub enum Action {
         rollback: Option<Cmd>,
     },
     Smoke(SmokeCheck),
+    /// Start probing a check's Service through the API server's service proxy for
+    /// the length of the upgrade (`during_rollout`); the check's smoke step ends it
+    /// and judges what it saw.
+    Watch(Watch),
     /// The releases' NodePort Services, reached from this machine the way a user
     /// would (kind's mapped ports, minikube's node address): each URL printed and
     /// checked to accept a connection.
@@ -414,6 +418,29 @@ pub struct SecretVar {
 }
 
 #[derive(Clone, Debug, Serialize)]
+pub struct Watch {
+    /// The smoke check this belongs to.
+    pub check: String,
+    pub service: String,
+    pub port: u16,
+    pub method: String,
+    pub path: String,
+    /// Reads the Service: a NodePort this machine reaches is probed there, through
+    /// kube-proxy as clients are; otherwise through `proxy`.
+    pub services: Cmd,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<crate::providers::HostAccess>,
+    /// The request's path through `kubectl proxy`.
+    pub proxy_path: String,
+    pub expect_status: u16,
+    /// One request every this long (each with a 2 s deadline).
+    #[serde(with = "crate::model::millis")]
+    pub every: Duration,
+    /// `kubectl proxy` on a free port.
+    pub proxy: Cmd,
+}
+
+#[derive(Clone, Debug, Serialize)]
 pub struct SmokeCheck {
     pub name: String,
     pub namespace: String,
@@ -534,6 +561,13 @@ impl Action {
                 v
             }
             Action::Smoke(c) => c.commands.iter().collect(),
+            Action::Watch(w) => {
+                let mut v = vec![&w.services, &w.proxy];
+                if let Some(crate::providers::HostAccess::NodeAddress { address }) = &w.access {
+                    v.push(address);
+                }
+                v
+            }
             Action::ClusterPresent { probe, .. } => probe.iter().collect(),
             Action::Status {
                 status,

@@ -294,6 +294,38 @@ fn step(s: &mut String, step: &Step) {
                 line(s, rb, "on failure");
             }
         }
+        Action::Watch(w) => {
+            line(
+                s,
+                &w.services,
+                &format!("service {} port {}: a NodePort?", w.service, w.port),
+            );
+            if let Some(crate::providers::HostAccess::NodeAddress { address }) = &w.access {
+                line(s, address, "the node's address");
+            }
+            let _ = writeln!(
+                s,
+                "# a NodePort this machine reaches: {} http://HOST:PORT{} (through kube-proxy, as clients)",
+                w.method, w.path
+            );
+            line(
+                s,
+                &w.proxy,
+                "otherwise, in the background until the check's smoke step",
+            );
+            let _ = writeln!(
+                s,
+                "# otherwise {} http://127.0.0.1:{{PROXY_PORT}}{}",
+                w.method, w.proxy_path
+            );
+            let _ = writeln!(
+                s,
+                "# every {} until the check's smoke step -> expect status {}; any other answer fails check {}",
+                humantime::format_duration(w.every),
+                w.expect_status,
+                w.check
+            );
+        }
         Action::Smoke(c) => {
             for cmd in &c.commands {
                 line(s, cmd, "");

@@ -124,6 +124,21 @@ pub enum HostAccess {
     NodeAddress { address: Box<Cmd> },
 }
 
+impl HostAccess {
+    /// Where this machine reaches `node_port` (`node_address`: what `address` printed,
+    /// for [`HostAccess::NodeAddress`]); `None` when kind does not publish it.
+    pub fn target(&self, node_address: Option<&str>, node_port: u16) -> Option<(String, u16)> {
+        match (self, node_address) {
+            (_, Some(addr)) => Some((addr.to_string(), node_port)),
+            (HostAccess::Mapped { ports }, None) => ports
+                .iter()
+                .find(|(node, _, _)| *node == node_port)
+                .map(|(_, addr, host)| (addr.clone(), *host)),
+            (HostAccess::NodeAddress { .. }, None) => None,
+        }
+    }
+}
+
 /// A registry beside the cluster that its nodes pull from.
 #[derive(Clone, Debug, Serialize)]
 pub struct LocalRegistry {

@@ -13,6 +13,7 @@ mod smoke;
 pub use smoke::forward_on;
 pub mod tool_cache;
 pub mod track;
+mod watch;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -30,6 +31,8 @@ pub struct Runner<'a> {
     pub plan: &'a Plan,
     probes: Mutex<HashMap<String, Output>>,
     forwards: smoke::Forwards,
+    /// `during_rollout` probes, from the deploy stage to their check's smoke step.
+    watches: Mutex<HashMap<String, watch::Running>>,
     /// Set by `status`/`down` when the cluster does not exist.
     cluster_absent: Mutex<bool>,
     /// The helm version preflight found.
@@ -49,6 +52,7 @@ impl<'a> Runner<'a> {
             plan,
             probes: Mutex::new(HashMap::new()),
             forwards: smoke::Forwards::default(),
+            watches: Mutex::new(HashMap::new()),
             cluster_absent: Mutex::new(false),
             helm_found: Mutex::new(None),
             prefetched: Mutex::new(HashMap::new()),
@@ -421,7 +425,23 @@ impl<'a> Runner<'a> {
                 let r = self.health(stage, release, namespace, context, discover, pods, deadline);
                 self.rollback_on_err(stage, r, rollback.as_ref(), deadline)?
             }
-            Action::Smoke(check) => smoke::run_check(self.ex, &self.forwards, check, deadline)?,
+            Action::Watch(w) => {
+                let running = watch::start(self.ex, w, deadline)?;
+                self.watches
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(w.check.clone(), running);
+            }
+            Action::Smoke(check) => {
+                let running = self
+                    .watches
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&check.name);
+                let judged = running.map_or(Ok(()), |r| watch::finish(self.ex, &check.name, r));
+                smoke::run_check(self.ex, &self.forwards, check, deadline)?;
+                judged?
+            }
             Action::NodePorts {
                 namespace,
                 releases,

@@ -269,14 +269,7 @@ pub fn node_ports(
     };
     let mut failed = vec![];
     for np in ports {
-        let target = match (access, &node_address) {
-            (_, Some(addr)) => Some((addr.clone(), np.node_port)),
-            (HostAccess::Mapped { ports }, None) => ports
-                .iter()
-                .find(|(node, _, _)| *node == np.node_port)
-                .map(|(_, addr, host)| (addr.clone(), *host)),
-            _ => None,
-        };
+        let target = access.target(node_address.as_deref(), np.node_port);
         let name = format!("url {}:{}", np.service, np.port);
         let Some((host, port)) = target else {
             ex.events.emit(Event::Note {

@@ -308,6 +308,25 @@ pub struct NodePort {
     pub node_port: u16,
 }
 
+/// The NodePort of `service`'s `port`: `Ok(None)` when the Service is not a
+/// NodePort, `Err` when it does not exist or the JSON is unreadable.
+pub fn node_port_of(json: &str, service: &str, port: u16) -> Result<Option<u16>, String> {
+    let s = items(json)?
+        .into_iter()
+        .find(|s| s.pointer("/metadata/name").and_then(|v| v.as_str()) == Some(service))
+        .ok_or_else(|| format!("service {service} does not exist yet"))?;
+    if s.pointer("/spec/type").and_then(|v| v.as_str()) != Some("NodePort") {
+        return Ok(None);
+    }
+    Ok(s.pointer("/spec/ports")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .find(|p| p.get("port").and_then(|v| v.as_u64()) == Some(u64::from(port)))
+        .and_then(|p| p.get("nodePort")?.as_u64())
+        .and_then(|n| u16::try_from(n).ok()))
+}
+
 /// The NodePorts of the Services `releases` own (helm's release-name annotation).
 pub fn parse_node_ports(json: &str, releases: &[String]) -> Result<Vec<NodePort>, String> {
     let mut out = vec![];
@@ -450,6 +469,17 @@ pub fn hint_for(reason: &str) -> Option<&'static str> {
     })
 }
 
+/// `kubectl proxy` on a free local port (it prints `Starting to serve on
+/// 127.0.0.1:PORT`): the API server's service proxy, reached over plain HTTP.
+pub fn proxy(context: &str) -> Cmd {
+    at(context, None).args(["proxy", "--port=0", "--address=127.0.0.1"])
+}
+
+/// The path of a Service's port through the API server's service proxy.
+pub fn service_proxy_path(namespace: &str, service: &str, port: u16, path: &str) -> String {
+    format!("/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy{path}")
+}
+
 pub fn port_forward(
     context: &str,
     namespace: &str,
@@ -512,6 +542,23 @@ pub fn get_secret_names(context: &str, namespace: &str, selector: &str) -> Cmd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_node_port_of_one_service_port() {
+        let json = r#"{"items":[
+          {"metadata":{"name":"frontend"},
+           "spec":{"type":"NodePort","ports":[{"port":80,"nodePort":30080},{"port":443,"nodePort":30443}]}},
+          {"metadata":{"name":"api"},"spec":{"type":"ClusterIP","ports":[{"port":8000}]}}
+        ]}"#;
+        assert_eq!(node_port_of(json, "frontend", 443), Ok(Some(30443)));
+        assert_eq!(node_port_of(json, "frontend", 8080), Ok(None));
+        assert_eq!(node_port_of(json, "api", 8000), Ok(None));
+        assert_eq!(
+            node_port_of(json, "db", 5432),
+            Err("service db does not exist yet".into())
+        );
+        assert!(node_port_of("oops", "api", 80).is_err());
+    }
 
     #[test]
     fn node_ports_of_the_releases_services() {

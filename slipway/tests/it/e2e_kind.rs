@@ -408,7 +408,9 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
         })
     };
     std::thread::sleep(Duration::from_secs(2));
-    let third = slipway(
+    // The same profile plus a `during_rollout` check: slipway's own count.
+    let third = slipway_in(
+        "e2e-rollout",
         &["deploy-local"],
         &[("SAMPLE_GREETING", "hello after a rolling update")],
     );
@@ -429,9 +431,19 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
         ok as usize + failed.len(),
         &failed[..failed.len().min(5)]
     );
+    let own = third
+        .stderr
+        .lines()
+        .find(|l| l.contains("check steady during the upgrade: passed"))
+        .unwrap_or_else(|| panic!("no during-the-upgrade result:\n{}", third.stderr));
+    assert!(
+        own.contains("through NodePort 30080 from this machine") && own.contains(", 0 failed"),
+        "{own}"
+    );
     report.push(format!(
-        "rolling update (config change): {:.1}s, {ok} requests through the NodePort, 0 failed",
-        third.took.as_secs_f64()
+        "rolling update (config change): {:.1}s, {ok} requests of a client through the NodePort, 0 failed; slipway's own: {}",
+        third.took.as_secs_f64(),
+        own.split("during the upgrade (").nth(1).unwrap_or(own)
     ));
 
     // 5. rollback to the revision before (the default greeting).
@@ -678,6 +690,35 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
     report.push(format!(
         "slow start (readiness after 20 s): passed in {:.1}s, nothing failed early",
         slow.took.as_secs_f64()
+    ));
+
+    // 6e. Pods that exit at once on SIGTERM while kube-proxy still sends them
+    // requests: slipway's own during-the-upgrade probe counts the failures. The first
+    // deploy only puts such pods in place (the pods it replaces drain properly).
+    let abrupt = |greeting: &str| {
+        slipway_in(
+            "e2e-rollout-abrupt",
+            &["deploy-local"],
+            &[("SAMPLE_GREETING", greeting)],
+        )
+    };
+    expect_ok(
+        &abrupt("abrupt one"),
+        "deploy pods without a shutdown delay",
+    );
+    let caught = abrupt("abrupt two");
+    assert_eq!(
+        caught.code, 18,
+        "replacing pods that exit at once passed the zero-downtime check:\n{}",
+        caught.stderr
+    );
+    let line = first_error_line(&caught);
+    assert!(
+        line.contains("requests failed while the releases upgraded"),
+        "{line}"
+    );
+    report.push(format!(
+        "pods that exit at once on SIGTERM (maxUnavailable 1): {line}"
     ));
 
     // 7. kubectl changed a field helm owns: Helm 4 stops at the conflict unless

@@ -208,6 +208,75 @@ fn a_job_check_runs_once_and_cleans_up() {
     );
 }
 
+/// `during_rollout`: the Service is probed through `kubectl proxy` while the
+/// releases upgrade; a first install is not measured (nothing served before it), a
+/// clean upgrade passes with its count, and requests that fail during the upgrade
+/// fail the run with what they got.
+#[test]
+fn a_during_rollout_check_counts_requests_through_the_service_proxy() {
+    let mut s = Sandbox::new();
+    let edit = |s: &Sandbox, text: &str| {
+        std::fs::write(s.project.join("app/main.txt"), text).unwrap();
+    };
+    let o = ok(&s, &["deploy-local", "--profile", "zero-downtime"]);
+    assert!(
+        o.stderr.contains(
+            "check steady: nothing answered before the upgrade (service web does not exist yet)"
+        ),
+        "{}",
+        o.stderr
+    );
+    let proxy = "kubectl --context kind-fx proxy --port=0 --address=127.0.0.1";
+    assert!(!s.ran(proxy), "no Service, no proxy: {:?}", s.argv_lines());
+    // An upgrade that takes a second: about ten requests, all answered.
+    s.rule(json!({"tool": "helm", "match": ["upgrade"], "sleep": 1, "then_simulate": true}));
+    edit(&s, "second build\n");
+    let o = ok(&s, &["deploy-local", "--profile", "zero-downtime"]);
+    let line = o
+        .stderr
+        .lines()
+        .find(|l| l.contains("check steady during the upgrade: passed"))
+        .unwrap_or_else(|| panic!("no during-the-upgrade result:\n{}", o.stderr));
+    let requests: u32 = line
+        .split(" requests through ")
+        .next()
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no request count in {line}"));
+    assert!(requests >= 8, "{line}");
+    assert!(s.ran(proxy), "a ClusterIP Service: {:?}", s.argv_lines());
+    assert!(
+        line.contains("through the API server's service proxy"),
+        "{line}"
+    );
+    assert!(line.contains(", 0 failed"), "{line}");
+    // The Service has no ready endpoint for a moment during the upgrade.
+    s.set_env("FAKE_PROXY_DOWN", "0.3-0.6");
+    edit(&s, "third build\n");
+    let o = s.run(&["deploy-local", "--profile", "zero-downtime"]);
+    assert_eq!(o.code, 18, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("requests failed while the releases upgraded"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr
+            .contains("status 503 (no endpoints available for service)"),
+        "{}",
+        o.stderr
+    );
+    // The proxy is stopped whatever the outcome.
+    for pid in s
+        .calls()
+        .iter()
+        .filter_map(|c| c.get("proxy_pid").and_then(serde_json::Value::as_i64))
+    {
+        assert!(!alive(pid as i32), "kubectl proxy {pid} left running");
+    }
+}
+
 /// `needs`: a release is upgraded only after those it needs are deployed and rolled
 /// out; `down` removes it first; a cycle is a located config error.
 #[test]

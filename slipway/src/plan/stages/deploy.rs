@@ -4,11 +4,16 @@
 
 use std::path::Path;
 
+use crate::checks;
 use crate::config;
 use crate::model::{Cmd, Error, Stage};
 use crate::plan::digest::Hasher;
+use crate::plan::Watch;
 use crate::plan::{Action, Guard, Planner};
-use crate::tools::{helm, kube_state};
+use crate::tools::{helm, kube_state, kubectl};
+
+/// How often a `during_rollout` check asks while the releases upgrade.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What `helm upgrade` (and `helm template`, which renders the same) is given for a
 /// release, and the digest of all of it.
@@ -120,6 +125,25 @@ impl Planner<'_> {
             .iter()
             .flat_map(|r| r.needs.iter().map(String::as_str))
             .collect();
+        // Checks that probe during the upgrade start first, in a wave of their own.
+        let watches = self.watches();
+        let first_wave = u32::from(!watches.is_empty());
+        for w in watches {
+            let id = format!("watch/{}", w.check);
+            self.push(
+                Stage::Deploy,
+                id.clone(),
+                format!(
+                    "probe check {}'s Service while the releases upgrade",
+                    w.check
+                ),
+                Action::Watch(w),
+                None,
+            );
+            if let Some(s) = self.steps.last_mut() {
+                s.group = Some(id);
+            }
+        }
         for (wave, releases) in self.p.release_waves().into_iter().enumerate() {
             for r in releases {
                 let first = self.steps.len();
@@ -137,11 +161,43 @@ impl Planner<'_> {
                 }
                 for s in &mut self.steps[first..] {
                     s.group = Some(format!("deploy/{}", r.release_name()));
-                    s.wave = wave as u32;
+                    s.wave = wave as u32 + first_wave;
                 }
             }
         }
         Ok(())
+    }
+
+    /// The `during_rollout` HTTP checks, as probes to start before the upgrades.
+    fn watches(&self) -> Vec<Watch> {
+        self.p
+            .smoke
+            .iter()
+            .filter_map(|c| {
+                let checks::Spec::Http(h) = &c.spec else {
+                    return None;
+                };
+                if !h.during_rollout {
+                    return None;
+                }
+                let namespace = self.check_namespace(c);
+                let path = self.resolve(&h.path);
+                let cl = &self.p.cluster;
+                Some(Watch {
+                    check: c.name.clone(),
+                    service: h.service.clone(),
+                    port: h.port,
+                    method: h.method.clone(),
+                    proxy_path: kubectl::service_proxy_path(&namespace, &h.service, h.port, &path),
+                    path,
+                    services: kubectl::get_services(&self.context, &namespace),
+                    access: cl.provider().host_access(cl),
+                    expect_status: h.expect_status,
+                    every: WATCH_EVERY,
+                    proxy: kubectl::proxy(&self.context),
+                })
+            })
+            .collect()
     }
 
     fn deploy_release(&mut self, r: &config::Release) -> Result<(), Error> {

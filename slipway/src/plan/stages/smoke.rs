@@ -1,16 +1,22 @@
 //! smoke: each check, with image references resolved and the commands its
 //! attempts run.
 
+use crate::config;
 use crate::model::{Job, Stage};
 use crate::plan::{Action, Guard, Planner, SmokeCheck};
 
 impl Planner<'_> {
+    /// The namespace a check runs in (`--namespace` overrides the default one).
+    pub(in crate::plan) fn check_namespace(&self, c: &config::Check) -> String {
+        match (&self.o.namespace, &c.namespace) {
+            (Some(o), None) => o.clone(),
+            _ => self.p.check_namespace(c),
+        }
+    }
+
     pub(in crate::plan) fn smoke(&mut self) {
         for c in &self.p.smoke {
-            let namespace = match (&self.o.namespace, &c.namespace) {
-                (Some(o), None) => o.clone(),
-                _ => self.p.check_namespace(c),
-            };
+            let namespace = self.check_namespace(c);
             let mut spec = c.spec.clone();
             let mut expects_build = false;
             for (_, value) in spec.kind_mut().templated() {

@@ -370,48 +370,80 @@ def pods(w, ns, selector):
     return items
 
 
-def serve(ns, service, local, remote):
+def sample_answer(ns, service, method, path, body):
+    """What the sample service behind `service` answers: (status, text)."""
+    with World() as w:
+        _, r = release_values(w, ns, service)
+        secret_name = (r or {}).get("values", {}).get("secret.existingSecret", "")
+        has_secret = f"{ns}/{secret_name}" in w["secrets"]
+    v = (r or {}).get("values", {})
+    canned = json.loads(os.environ.get("FAKE_HTTP", "{}")).get(f"{method} {path}")
+    if canned:
+        return canned["status"], canned.get("body", "")
+    if r is None:
+        return 503, "no release behind this service\n"
+    if path == "/healthz":
+        return 200, "ok\n"
+    if path == "/readyz":
+        return 200, "ready\n"
+    if path == "/version":
+        return 200, json.dumps({"name": "sample", "version": "0.1.0", "image_tag": v.get("image.tag", "")})
+    if path == "/api/echo":
+        msg = json.loads(body or "{}").get("message", "")
+        return 200, json.dumps({"echo": msg, "greeting": v.get("config.greeting", ""), "secret_present": has_secret})
+    return 404, "not found\n"
+
+
+def http_server(port, answer):
+    """Serve `answer(method, path, body) -> (status, text)` on 127.0.0.1:port (0: any)."""
     import http.server
 
     class H(http.server.BaseHTTPRequestHandler):
         def log_message(self, *a):
             pass
 
-        def answer(self):
+        def handle_one(self):
             n = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(n).decode() if n else ""
-            with World() as w:
-                _, r = release_values(w, ns, service)
-                secret_name = (r or {}).get("values", {}).get("secret.existingSecret", "")
-                has_secret = f"{ns}/{secret_name}" in w["secrets"]
-            v = (r or {}).get("values", {})
-            canned = json.loads(os.environ.get("FAKE_HTTP", "{}")).get(f"{self.command} {self.path}")
-            if canned:
-                status, text = canned["status"], canned.get("body", "")
-            elif r is None:
-                status, text = 503, "no release behind this service\n"
-            elif self.path == "/healthz":
-                status, text = 200, "ok\n"
-            elif self.path == "/readyz":
-                status, text = 200, "ready\n"
-            elif self.path == "/version":
-                status, text = 200, json.dumps({"name": "sample", "version": "0.1.0", "image_tag": v.get("image.tag", "")})
-            elif self.path == "/api/echo":
-                msg = json.loads(body or "{}").get("message", "")
-                status, text = 200, json.dumps({"echo": msg, "greeting": v.get("config.greeting", ""), "secret_present": has_secret})
-            else:
-                status, text = 404, "not found\n"
+            status, text = answer(self.command, self.path, body)
             data = text.encode()
             self.send_response(status)
             self.send_header("content-length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = answer
+        do_GET = do_POST = do_HEAD = handle_one
 
-    srv = http.server.HTTPServer(("127.0.0.1", local), H)
+    return http.server.HTTPServer(("127.0.0.1", port), H)
+
+
+def serve(ns, service, local, remote):
+    srv = http_server(local, lambda m, p, b: sample_answer(ns, service, m, p, b))
     log({"tool": "kubectl", "port_forward_pid": os.getpid(), "port": local})
     print(f"Forwarding from 127.0.0.1:{local} -> {remote}", flush=True)
+    srv.serve_forever()
+
+
+def proxy():
+    """`kubectl proxy`: the API server's service proxy for the simulated services.
+    $FAKE_PROXY_DOWN="FROM-TO" (seconds since the proxy started) answers 503 in that
+    window, as a Service with no ready endpoint does."""
+    t0 = time.monotonic()
+    down = os.environ.get("FAKE_PROXY_DOWN", "")
+    lo, hi = (float(x) for x in down.split("-")) if down else (-1.0, -1.0)
+
+    def answer(method, path, body):
+        m = re.match(r"^/api/v1/namespaces/([^/]+)/services/([^/:]+):(\d+)/proxy(/.*)$", path)
+        if not m:
+            return 404, "not a service proxy path\n"
+        if lo <= time.monotonic() - t0 <= hi:
+            return 503, "no endpoints available for service\n"
+        ns, service, _, rest = m.groups()
+        return sample_answer(ns, service, method, rest, body)
+
+    srv = http_server(0, answer)
+    log({"tool": "kubectl", "proxy_pid": os.getpid(), "port": srv.server_port})
+    print(f"Starting to serve on 127.0.0.1:{srv.server_port}", flush=True)
     srv.serve_forever()
 
 
@@ -497,7 +529,12 @@ def kubectl(stdin):
             w.setdefault("jobs", {}).pop(ns + "/" + rest[1].split("/", 1)[1], None)
         out()
     if rest[:2] == ["get", "services"]:
-        out(json.dumps({"items": []}) + "\n")
+        # A ClusterIP Service named after each release of the namespace.
+        with World() as w:
+            items = [{"metadata": {"name": key.split("/", 1)[1], "annotations": {"meta.helm.sh/release-name": key.split("/", 1)[1]}},
+                      "spec": {"type": "ClusterIP", "ports": [{"port": 80}]}}
+                     for key in w["releases"] if key.split("/", 1)[0] == ns]
+        out(json.dumps({"items": items}) + "\n")
     if rest[:2] == ["get", "events"]:
         out(json.dumps({"items": []}) + "\n")
     if rest[:1] == ["get"] and len(rest) > 1 and rest[1].startswith("namespace/"):
@@ -532,6 +569,8 @@ def kubectl(stdin):
         out()
     if verb == "get":
         out(f"{rest[1]}\n")
+    if verb == "proxy":
+        proxy()
     if verb == "port-forward":
         target = [x for x in rest if x.startswith("service/")][0].split("/", 1)[1]
         local, remote = [x for x in rest if ":" in x and x.split(":")[0].isdigit()][0].split(":")
