@@ -298,24 +298,30 @@ fn step(s: &mut String, step: &Step) {
             line(
                 s,
                 &w.services,
-                &format!("service {} port {}: a NodePort?", w.service, w.port),
+                &format!("service {} port {}", w.service, w.port),
             );
-            if let Some(crate::providers::HostAccess::NodeAddress { address }) = &w.access {
-                line(s, address, "the node's address");
-            }
-            let _ = writeln!(
-                s,
-                "# a NodePort this machine reaches: {} http://HOST:PORT{} (through kube-proxy, as clients)",
-                w.method, w.path
-            );
+            let otherwise = match &w.access {
+                Some(access) => {
+                    if let crate::providers::HostAccess::NodeAddress { address } = access {
+                        line(s, address, "the node's address");
+                    }
+                    let _ = writeln!(
+                        s,
+                        "# a NodePort this machine reaches: {} http://HOST:PORT{} (through kube-proxy, as clients)",
+                        w.method, w.path
+                    );
+                    "otherwise "
+                }
+                None => "",
+            };
             line(
                 s,
                 &w.proxy,
-                "otherwise, in the background until the check's smoke step",
+                &format!("{otherwise}in the background until the check's smoke step"),
             );
             let _ = writeln!(
                 s,
-                "# otherwise {} http://127.0.0.1:{{PROXY_PORT}}{}",
+                "# {otherwise}{} http://127.0.0.1:{{PROXY_PORT}}{}",
                 w.method, w.proxy_path
             );
             let _ = writeln!(

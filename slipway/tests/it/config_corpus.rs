@@ -116,3 +116,41 @@ fn many_unknown_keys_are_each_located() {
         assert_eq!(e.location.as_ref().map(|l| l.line), Some(i + 3), "{e}");
     }
 }
+
+/// A values file that is gitignored and not made yet, next to its committed example:
+/// the error says which file to copy.
+#[test]
+fn a_missing_local_overlay_points_at_its_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("chart")).unwrap();
+    std::fs::write(
+        d.join("chart/Chart.yaml"),
+        "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("values.local.yaml.example"), "replicas: 1\n").unwrap();
+    std::fs::write(
+        d.join("pipeline.toml"),
+        "[project]\nname = \"t\"\n[releases.app]\nchart = \"chart\"\nvalues = [\"values.local.yaml\", \"values.prod.yaml\"]\n",
+    )
+    .unwrap();
+    let shown = load(&d.join("pipeline.toml"), None)
+        .unwrap_err()
+        .to_string();
+    let example = d.join("values.local.yaml.example");
+    assert!(
+        shown.contains(&format!(
+            "hint: start from the committed example: cp {} {}",
+            example.display(),
+            d.join("values.local.yaml").display()
+        )),
+        "{shown}"
+    );
+    // No example, no hint.
+    assert_eq!(shown.matches("hint:").count(), 1, "{shown}");
+    assert!(
+        shown.contains("values file values.prod.yaml does not exist"),
+        "{shown}"
+    );
+}

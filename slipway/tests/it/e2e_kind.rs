@@ -43,7 +43,7 @@ fn node_image() -> String {
         .unwrap_or_else(|_| "slipway-local/kind-node:v1.34.4".into())
 }
 
-fn ready() -> Result<(), String> {
+pub(crate) fn ready() -> Result<(), String> {
     for t in ["docker", "kind", "helm", "kubectl"] {
         which::which(t).map_err(|_| format!("{t} is not on PATH"))?;
     }

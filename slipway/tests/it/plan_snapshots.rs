@@ -146,6 +146,28 @@ fn multi_service_example() {
     ));
 }
 
+/// The todo chatbot: four images, one umbrella release (`helm dependency build`), a
+/// `during_rollout` check (its Service read, route and `kubectl proxy`).
+#[test]
+fn todo_chatbot_example() {
+    assert_plan!(plan_text(
+        &repo().join("examples/todo-chatbot/pipeline.toml"),
+        Some("e2e"),
+        Job::DeployLocal
+    ));
+}
+
+/// agentsmith in production: the prod values overlay instead of the local one, images
+/// pushed to the team's registry, `--set-file` for the config.
+#[test]
+fn agentsmith_example_in_production() {
+    assert_plan!(plan_text(
+        &repo().join("examples/agentsmith/pipeline.toml"),
+        Some("prod"),
+        Job::Deploy
+    ));
+}
+
 /// `dev`: deploy-local's steps, then what it watches (each path with the images
 /// and releases it affects) and what it keeps running between rounds.
 #[test]

@@ -148,6 +148,11 @@ pub(super) fn check(p: &Pipeline, raw: &Table, cx: &mut Cx) {
                     None,
                 );
             } else if !exists(v) {
+                // A gitignored local overlay next to its committed example.
+                let example = v.with_file_name(format!(
+                    "{}.example",
+                    v.file_name().unwrap_or_default().to_string_lossy()
+                ));
                 cx.err(
                     &path(&["releases", &r.name, "values", &i.to_string()]),
                     format!(
@@ -155,7 +160,13 @@ pub(super) fn check(p: &Pipeline, raw: &Table, cx: &mut Cx) {
                         r.name,
                         v.display()
                     ),
-                    None,
+                    exists(&example).then(|| {
+                        format!(
+                            "start from the committed example: cp {} {}",
+                            p.path(&example).display(),
+                            p.path(v).display()
+                        )
+                    }),
                 );
             }
         }
