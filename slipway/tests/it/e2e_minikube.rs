@@ -174,6 +174,11 @@ fn deploy_local_end_to_end_on_a_real_minikube() {
         broken.took.as_secs_f64()
     ));
 
+    // 4b. The todo chatbot (seed 004 deploys to minikube): four images loaded and
+    // checked on the node, the umbrella release, the frontend's NodePort at the node's
+    // address, and an image update with no failed request through it.
+    todo_chatbot(&mut report);
+
     // 5. down --cluster deletes the profile.
     let down = run("e2e-minikube", &["down", "--cluster"], &[]);
     expect_ok(&down, "down --cluster on minikube");
@@ -185,4 +190,71 @@ fn deploy_local_end_to_end_on_a_real_minikube() {
     let text = report.join("\n");
     eprintln!("e2e minikube report:\n{text}");
     let _ = std::fs::write(repo().join("target/e2e-minikube-report.txt"), text + "\n");
+}
+
+fn todo_chatbot(report: &mut Vec<String>) {
+    let dir = repo().join("examples/todo-chatbot");
+    if !dir.join(".env").exists() {
+        std::fs::copy(dir.join(".env.example"), dir.join(".env")).unwrap();
+    }
+    let todo = |args: &[&str], env: &[(&str, &str)]| {
+        let mut all = vec!["--config", "examples/todo-chatbot/pipeline.toml"];
+        all.extend_from_slice(args);
+        run("e2e-minikube", &all, env)
+    };
+    let first = todo(&["deploy-local", "--output", "json"], &[]);
+    expect_ok(&first, "todo-chatbot on minikube");
+    let ev = events(&first.stdout);
+    let checks: Vec<&serde_json::Value> = ev
+        .iter()
+        .filter(|e| e["event"] == "check" && e["stage"] == "smoke")
+        .collect();
+    assert!(
+        checks.len() >= 5 && checks.iter().all(|c| c["ok"] == true),
+        "{checks:?}"
+    );
+    let url = checks
+        .iter()
+        .find(|c| c["name"] == "url frontend-service:3000")
+        .and_then(|c| c["detail"].as_str())
+        .unwrap_or_else(|| panic!("no NodePort check: {checks:?}"))
+        .to_string();
+    let mk = Command::new(minikube_bin())
+        .args([
+            "service",
+            "frontend-service",
+            "--url",
+            "--profile",
+            PROFILE,
+            "--namespace",
+            "chatbot-dev",
+        ])
+        .output()
+        .unwrap();
+    let service_url = String::from_utf8_lossy(&mk.stdout).trim().to_string();
+    assert!(
+        !service_url.is_empty() && url.starts_with(&format!("{service_url} ")),
+        "slipway checked {url}; minikube service --url says {service_url:?}"
+    );
+    let update = todo(
+        &["deploy-local", "--output", "json"],
+        &[("TODO_BUILD_NOTE", "minikube")],
+    );
+    expect_ok(&update, "todo-chatbot: a new frontend image on minikube");
+    let own = events(&update.stdout)
+        .into_iter()
+        .find(|e| e["event"] == "check" && e["name"] == "steady during the upgrade")
+        .unwrap_or_else(|| panic!("no during-the-upgrade check:\n{}", update.stderr));
+    let detail = own["detail"].as_str().unwrap_or_default().to_string();
+    assert!(
+        own["ok"] == true && detail.contains(", 0 failed") && detail.contains("NodePort 30000"),
+        "{own}"
+    );
+    report.push(format!(
+        "todo-chatbot on minikube: cold {:.1}s, frontend at {service_url} (= minikube service --url); new frontend image {:.1}s, {}",
+        first.took.as_secs_f64(),
+        update.took.as_secs_f64(),
+        detail.split("during the upgrade (").nth(1).unwrap_or(&detail)
+    ));
+    expect_ok(&todo(&["down"], &[]), "todo-chatbot down on minikube");
 }
