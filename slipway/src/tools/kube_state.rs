@@ -15,12 +15,12 @@ fn at(context: &str, namespace: &str) -> Cmd {
     super::kubectl::at(context, Some(namespace))
 }
 
-/// The release's workloads, Jobs included.
+/// The release's workloads, Jobs included, and the autoscalers that size them.
 pub fn get_workloads(context: &str, namespace: &str) -> Cmd {
     at(context, namespace)
         .args([
             "get",
-            "deployments,statefulsets,daemonsets,jobs",
+            "deployments,statefulsets,daemonsets,jobs,horizontalpodautoscalers",
             "--output",
             "json",
         ])
@@ -138,10 +138,34 @@ fn labels(v: &Value, ptr: &str) -> BTreeMap<String, String> {
 
 /// Workloads helm created for `release` (helm annotates every object it owns), with
 /// whether each finished rolling out, judged as `kubectl rollout status` does.
+///
+/// A Deployment or StatefulSet an autoscaler of the release targets has rolled out
+/// once it runs at least the autoscaler's `minReplicas`: a chart that leaves
+/// `replicas` to the HPA starts at 1, and the HPA raises it (without metrics) a few
+/// seconds later.
 pub fn parse_workloads(json: &str, release: &str) -> Result<Vec<WorkloadState>, String> {
-    Ok(items(json)?
+    let all = items(json)?;
+    let ours: Vec<&Value> = all
         .iter()
         .filter(|i| s(i, "/metadata/annotations/meta.helm.sh~1release-name") == release)
+        .collect();
+    let hpa_min: BTreeMap<(String, String), i64> = ours
+        .iter()
+        .filter(|i| i.get("kind").and_then(Value::as_str) == Some("HorizontalPodAutoscaler"))
+        .map(|i| {
+            (
+                (
+                    s(i, "/spec/scaleTargetRef/kind").to_ascii_lowercase(),
+                    s(i, "/spec/scaleTargetRef/name"),
+                ),
+                i.pointer("/spec/minReplicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(1),
+            )
+        })
+        .collect();
+    Ok(ours
+        .into_iter()
         .filter_map(|i| {
             let kind = i.get("kind")?.as_str()?.to_ascii_lowercase();
             let name = s(i, "/metadata/name");
@@ -150,7 +174,13 @@ pub fn parse_workloads(json: &str, release: &str) -> Result<Vec<WorkloadState>, 
             let replicas = i
                 .pointer("/spec/replicas")
                 .and_then(Value::as_i64)
-                .unwrap_or(1);
+                .unwrap_or(1)
+                .max(
+                    hpa_min
+                        .get(&(kind.clone(), name.clone()))
+                        .copied()
+                        .unwrap_or(0),
+                );
             let (ready, desired, done, failed, progress) = match kind.as_str() {
                 "deployment" => {
                     let updated = n(i, "/status/updatedReplicas");
@@ -415,6 +445,30 @@ pub fn parse_events(json: &str) -> Result<Vec<KubeEvent>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Deployment sized by its HPA (no `replicas` in the chart): 1/1 is not rolled
+    /// out while the HPA's minimum is 2.
+    #[test]
+    fn an_autoscaled_deployment_waits_for_the_autoscalers_minimum() {
+        let json = |ready: i64| {
+            format!(
+                r#"{{"items":[
+          {{"kind":"Deployment","metadata":{{"name":"api","generation":1,"annotations":{{"meta.helm.sh/release-name":"r"}}}},
+           "spec":{{"replicas":{ready},"selector":{{"matchLabels":{{"app":"api"}}}}}},
+           "status":{{"observedGeneration":1,"replicas":{ready},"updatedReplicas":{ready},"availableReplicas":{ready},"readyReplicas":{ready}}}}},
+          {{"kind":"HorizontalPodAutoscaler","metadata":{{"name":"api","annotations":{{"meta.helm.sh/release-name":"r"}}}},
+           "spec":{{"minReplicas":2,"maxReplicas":10,"scaleTargetRef":{{"apiVersion":"apps/v1","kind":"Deployment","name":"api"}}}}}},
+          {{"kind":"HorizontalPodAutoscaler","metadata":{{"name":"theirs","annotations":{{"meta.helm.sh/release-name":"x"}}}},
+           "spec":{{"minReplicas":5,"scaleTargetRef":{{"kind":"Deployment","name":"api"}}}}}}
+        ]}}"#
+            )
+        };
+        let w = parse_workloads(&json(1), "r").unwrap();
+        assert_eq!(w.len(), 1, "the autoscaler is no workload: {w:?}");
+        assert_eq!((w[0].ready, w[0].desired, w[0].done), (1, 2, false));
+        let w = parse_workloads(&json(2), "r").unwrap();
+        assert_eq!((w[0].ready, w[0].desired, w[0].done), (2, 2, true));
+    }
 
     #[test]
     fn rollout_completion_per_kind() {

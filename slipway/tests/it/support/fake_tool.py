@@ -544,7 +544,7 @@ def kubectl(stdin):
         out(err=f'Error from server (NotFound): namespaces "{rest[1].split("/", 1)[1]}" not found\n', code=1)
     if verb == "logs":
         out(f"log line from {rest[1]}\n")
-    if rest[:2] in (["get", "deployments,statefulsets,daemonsets"], ["get", "deployments,statefulsets,daemonsets,jobs"]):
+    if rest[:2] in (["get", "deployments,statefulsets,daemonsets"], ["get", "deployments,statefulsets,daemonsets,jobs,horizontalpodautoscalers"]):
         with World() as w:
             out(json.dumps({"items": workloads(w, ns)}) + "\n")
     if rest[:2] == ["get", "pods"]:
