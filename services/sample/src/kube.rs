@@ -32,6 +32,9 @@ pub struct RunsConfig {
     pub image: String,
     pub pull_policy: String,
     pub timeout: Duration,
+    /// This pod (`POD_NAME`, `POD_UID` from the downward API): the owner of the Jobs
+    /// it makes, so they go when it goes (an uninstall leaves none behind).
+    pub owner: Option<(String, String)>,
 }
 
 impl RunsConfig {
@@ -49,6 +52,9 @@ impl RunsConfig {
                     .filter(|&s: &u64| s > 0)
                     .unwrap_or(60),
             ),
+            owner: get("POD_NAME")
+                .filter(|v| !v.is_empty())
+                .zip(get("POD_UID").filter(|v| !v.is_empty())),
         })
     }
 
@@ -75,10 +81,15 @@ pub fn job_manifest(name: &str, run_id: &str, input: &str, cfg: &RunsConfig) -> 
         "app.kubernetes.io/managed-by": "sample",
         "sample.slipway.dev/run-id": run_id,
     });
+    let mut metadata = json!({"name": name, "labels": labels});
+    if let Some((pod, uid)) = &cfg.owner {
+        metadata["ownerReferences"] =
+            json!([{"apiVersion": "v1", "kind": "Pod", "name": pod, "uid": uid}]);
+    }
     json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": name, "labels": labels},
+        "metadata": metadata,
         "spec": {
             "backoffLimit": 0,
             "ttlSecondsAfterFinished": 300,
@@ -483,6 +494,30 @@ mod tests {
         let mut bad = c.clone();
         bad.pull_policy = "never".into();
         assert!(bad.problem().unwrap().contains("RUNNER_PULL_POLICY"));
+    }
+
+    #[test]
+    fn jobs_belong_to_the_pod_that_made_them() {
+        assert!(job_manifest("j", "r", "", &cfg())["metadata"]
+            .get("ownerReferences")
+            .is_none());
+        let owned = RunsConfig {
+            owner: Some(("api-7d9c".into(), "0f3a-uid".into())),
+            ..cfg()
+        };
+        let j = job_manifest("j", "r", "", &owned);
+        assert_eq!(
+            j["metadata"]["ownerReferences"],
+            json!([{"apiVersion": "v1", "kind": "Pod", "name": "api-7d9c", "uid": "0f3a-uid"}])
+        );
+        let from_env = RunsConfig::from_env(&|k: &str| match k {
+            "RUNNER_IMAGE" => Some("r:1".into()),
+            "POD_NAME" => Some("api-7d9c".into()),
+            "POD_UID" => Some("0f3a-uid".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(from_env.owner, owned.owner);
     }
 
     #[test]
