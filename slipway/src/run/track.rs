@@ -37,6 +37,9 @@ pub struct Finding {
     pub hint: String,
     /// Read the previous instance's logs (the container restarted).
     pub previous_logs: bool,
+    /// Also read the current instance's (not when it is only waiting to restart: then
+    /// `--previous` is the instance that exited, even if it restarts meanwhile).
+    pub current_logs: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -102,6 +105,7 @@ pub fn judge(
             cause,
             hint: hint.to_string(),
             previous_logs,
+            current_logs: true,
         };
         if let Some(why) = &w.failed {
             // A failed Job: its failed pod's output says why.
@@ -244,16 +248,15 @@ pub fn judge(
                     } else {
                         "the container keeps exiting: its own output is below"
                     };
-                    // Waiting to restart, `kubectl logs` shows the instance that just
-                    // exited; running again, that one is `--previous`.
-                    return Verdict::Failed(finding(
-                        "crash-loop",
-                        Some(p),
-                        Some(&c.name),
-                        cause,
-                        hint,
-                        restarted && !backing_off,
-                    ));
+                    // The instance that exited is `--previous` once the container
+                    // has restarted: waiting to restart again, that is all there is
+                    // (and stays so if it starts meanwhile); running again, the
+                    // current instance's output follows. Never restarted, it is the
+                    // current one.
+                    let mut f =
+                        finding("crash-loop", Some(p), Some(&c.name), cause, hint, restarted);
+                    f.current_logs = !(restarted && backing_off);
+                    return Verdict::Failed(f);
                 }
             }
         }
@@ -571,19 +574,32 @@ impl Runner<'_> {
         let started_once = !matches!(f.rule, "image-missing" | "image-pull" | "config-error");
         if let (Some(p), Some(c), true) = (&f.pod, &f.container, started_once) {
             let deadline = deadline.max(Instant::now() + Duration::from_secs(20));
-            let want = if f.previous_logs {
-                vec![(true, &t.logs_previous), (false, &t.logs)]
-            } else {
-                vec![(false, &t.logs)]
-            };
+            let mut want = vec![];
+            if f.previous_logs {
+                want.push((true, &t.logs_previous));
+            }
+            if f.current_logs {
+                want.push((false, &t.logs));
+            }
             for (previous, tmpl) in want {
                 let label = match (previous, f.rule) {
+                    (true, "crash-loop") if !f.current_logs => "the instance that exited",
                     (true, _) => "previous instance",
-                    (false, "crash-loop") => "the instance that exited",
+                    (false, "crash-loop") if !f.previous_logs => "the instance that exited",
                     (false, _) => "current instance",
                 };
                 let suffix = if previous { "-previous" } else { "" };
                 match self.container_logs(stage, tmpl, p, c, suffix, deadline) {
+                    // What kubectl prints (exit 0) when the node no longer has them.
+                    Ok(lines)
+                        if lines.len() == 1
+                            && lines[0].starts_with("unable to retrieve container logs") =>
+                    {
+                        e.tail.push(format!(
+                            "logs of {p}/{c} ({label}): not available ({})",
+                            lines[0]
+                        ));
+                    }
                     Ok(lines) => {
                         e.tail.push(format!(
                             "logs of {p}/{c} ({label}, last {} lines):",
@@ -775,7 +791,11 @@ mod tests {
         let Verdict::Failed(f) = v else {
             panic!("{v:?}")
         };
-        assert_eq!((f.rule, f.previous_logs), ("crash-loop", false));
+        assert_eq!(
+            (f.rule, f.previous_logs, f.current_logs),
+            ("crash-loop", true, false),
+            "waiting to restart: only `--previous`, the instance that exited"
+        );
         // Running again, not ready, after two restarts: the crash is `--previous`.
         let again = pod(|p| {
             p.phase = "Running".into();
@@ -786,7 +806,7 @@ mod tests {
             panic!("running again after 2 restarts is a crash loop")
         };
         assert!(
-            g.previous_logs && g.cause.contains("crashed 2 times"),
+            g.previous_logs && g.current_logs && g.cause.contains("crashed 2 times"),
             "{g:?}"
         );
         // One exit is not a loop.

@@ -237,7 +237,9 @@ pub fn normalize(lines: &[String]) -> String {
     // the NodePort check) start in any order: each run of them is sorted.
     let concurrent = |l: &str| {
         l.contains("get deployments,statefulsets,daemonsets --output")
-            || l.contains("get deployments,statefulsets,daemonsets,jobs --output")
+            || l.contains(
+                "get deployments,statefulsets,daemonsets,jobs,horizontalpodautoscalers --output",
+            )
             || l.contains("get pods --output json")
             || l.contains(" port-forward ")
             || l.contains(" wait ")
