@@ -351,3 +351,65 @@ fn releases_in_waves() {
         .collect();
     assert_eq!(order, ["web", "worker", "api", "db"]);
 }
+
+/// The deploy digest of a chart with dependencies ignores what `helm dependency
+/// build` writes (Chart.lock, charts/*.tgz: new bytes on every build), so a fresh
+/// clone's second run does not upgrade; the local charts it depends on, and subcharts
+/// unpacked under charts/, still count.
+#[test]
+fn dependency_build_output_is_not_a_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let write = |p: &str, text: &str| {
+        let p = d.join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write(
+        "umbrella/Chart.yaml",
+        "apiVersion: v2\nname: u\nversion: 0.1.0\ndependencies:\n  - name: web\n    version: 0.1.0\n    repository: \"file://../web\"\n",
+    );
+    write(
+        "web/Chart.yaml",
+        "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+    );
+    write("web/templates/cm.yaml", "kind: ConfigMap\n");
+    write(
+        "pipeline.toml",
+        "[project]\nname = \"t\"\n[releases.u]\nchart = \"umbrella\"\n",
+    );
+    let digest = || {
+        let p = config::load(&LoadOptions {
+            file: d.join("pipeline.toml"),
+            profile: None,
+            vars: Some(Vars::default()),
+        })
+        .unwrap();
+        let plan = plan::build(&p, &PlanOptions::new(Job::Deploy)).unwrap();
+        let text = plan.to_text();
+        let at = text
+            .find("--description=slipway digest ")
+            .expect("an upgrade");
+        text[at..].split_whitespace().nth(2).unwrap().to_string()
+    };
+    let before = digest();
+    write("umbrella/Chart.lock", "generated: 2026-12-04T00:00:00Z\n");
+    write(
+        "umbrella/charts/web-0.1.0.tgz",
+        "archive bytes, first build",
+    );
+    assert_eq!(digest(), before, "the first dependency build");
+    write(
+        "umbrella/charts/web-0.1.0.tgz",
+        "archive bytes, second build",
+    );
+    assert_eq!(digest(), before, "a rebuilt archive");
+    write("web/templates/cm.yaml", "kind: ConfigMap\ndata: {a: b}\n");
+    let changed = digest();
+    assert_ne!(changed, before, "a change in the local chart it depends on");
+    write(
+        "umbrella/charts/vendored/Chart.yaml",
+        "apiVersion: v2\nname: vendored\n",
+    );
+    assert_ne!(digest(), changed, "a subchart unpacked under charts/");
+}

@@ -78,7 +78,7 @@ impl Planner<'_> {
                 what.display()
             ))
         };
-        h.tree(&root, &r.chart).map_err(|e| hash_err(&r.chart, e))?;
+        self.hash_chart(&mut h, r)?;
         for v in r.values.iter().chain(r.set_file.values()) {
             h.tree(&root, v).map_err(|e| hash_err(v, e))?;
         }

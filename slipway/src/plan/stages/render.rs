@@ -26,6 +26,59 @@ fn file_dependencies(chart_yaml: &str) -> Vec<PathBuf> {
 }
 
 impl Planner<'_> {
+    /// A release's chart into the deploy digest. A chart with dependencies is hashed
+    /// without what `helm dependency build` writes into it (`Chart.lock`, the
+    /// `charts/*.tgz` archives, whose bytes differ on every build) and with the local
+    /// charts it depends on instead; subcharts unpacked under `charts/` count.
+    pub(in crate::plan) fn hash_chart(
+        &self,
+        h: &mut Hasher,
+        r: &config::Release,
+    ) -> Result<(), Error> {
+        let root = &self.p.root;
+        let err = |what: &Path, e: std::io::Error| {
+            Error::usage(format!(
+                "release `{}`: cannot read {}: {e}",
+                r.name,
+                what.display()
+            ))
+        };
+        let chart_yaml =
+            std::fs::read_to_string(self.p.path(&r.chart).join("Chart.yaml")).unwrap_or_default();
+        if !chart_yaml.lines().any(|l| l.starts_with("dependencies:")) {
+            h.tree(root, &r.chart).map_err(|e| err(&r.chart, e))?;
+            return Ok(());
+        }
+        let listing = |dir: &Path| -> Result<Vec<String>, Error> {
+            let mut v: Vec<String> = std::fs::read_dir(root.join(dir))
+                .map_err(|e| err(dir, e))?
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect();
+            v.sort();
+            Ok(v)
+        };
+        for name in listing(&r.chart)? {
+            let p = r.chart.join(&name);
+            match name.as_str() {
+                "Chart.lock" => {}
+                "charts" if root.join(&p).is_dir() => {
+                    for sub in listing(&p)?.into_iter().filter(|n| !n.ends_with(".tgz")) {
+                        let q = p.join(sub);
+                        h.tree(root, &q).map_err(|e| err(&q, e))?;
+                    }
+                }
+                _ => {
+                    h.tree(root, &p).map_err(|e| err(&p, e))?;
+                }
+            }
+        }
+        for dep in file_dependencies(&chart_yaml) {
+            let p = r.chart.join(dep);
+            h.tree(root, &p).map_err(|e| err(&p, e))?;
+        }
+        Ok(())
+    }
+
     /// What a release's rendering depends on: its chart (and the local charts it
     /// depends on), values files and values — with image references left as written:
     /// a new image tag renders as well as the old one did, so an edit that only
