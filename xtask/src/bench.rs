@@ -1052,12 +1052,10 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     )
     .ok()?;
     s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    write!(
-        s,
-        // kubectl proxy answers only to localhost names in Host (--accept-hosts).
-        "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"
-    )
-    .ok()?;
+    // kubectl proxy answers only to localhost names in Host (--accept-hosts). One
+    // write: the request does not reach the server in pieces.
+    let req = format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let (head, body) = buf.split_once("\r\n\r\n")?;
@@ -1404,9 +1402,16 @@ mod tests {
         let port = l.local_addr().unwrap().port();
         std::thread::spawn(move || {
             let (mut c, _) = l.accept().unwrap();
-            let mut req = [0u8; 1024];
-            let n = c.read(&mut req).unwrap();
-            let req = String::from_utf8_lossy(&req[..n]).to_string();
+            // The whole request head, however many reads it takes.
+            let mut req = String::new();
+            let mut buf = [0u8; 1024];
+            while !req.contains("\r\n\r\n") {
+                let n = c.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                req.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
             let answer = if req.contains("host: 127.0.0.1") {
                 "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n10\r\n{\"image_tag\":\"x\"}\r\n0\r\n\r\n"
             } else {
