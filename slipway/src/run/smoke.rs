@@ -224,6 +224,30 @@ pub fn forward_on(
     }
 }
 
+/// A read-only probe's stdout; its failure as a located error: `{prefix}cannot {what}`
+/// with the command, its exit code and its (masked) stderr.
+pub(super) fn read(
+    ex: &Executor,
+    stage: Stage,
+    cmd: &Cmd,
+    deadline: Instant,
+    prefix: &str,
+    what: &str,
+) -> Result<String, Error> {
+    let out = ex
+        .probe(stage, cmd, Some(deadline))
+        .map_err(|e| e.into_error(stage, what))?;
+    if !out.ok() {
+        return Err(Error {
+            command: Some(ex.redact(&cmd.display())),
+            child_exit: Some(out.code),
+            tail: crate::model::last_lines(&ex.redact(&out.stderr), crate::model::TAIL_LINES),
+            ..Error::new(stage, format!("{prefix}cannot {what}"))
+        });
+    }
+    Ok(out.stdout)
+}
+
 /// The releases' NodePort Services, from this machine: one check per port, passed
 /// when its URL accepts a TCP connection (retried for up to 15 s: kube-proxy's rules
 /// can trail the pods' readiness). A NodePort kind does not publish is a note with
@@ -237,20 +261,7 @@ pub fn node_ports(
     stage_deadline: Instant,
 ) -> Result<(), Error> {
     use crate::providers::HostAccess;
-    let read = |cmd: &Cmd, what: &str| -> Result<String, Error> {
-        let out = ex
-            .probe(STAGE, cmd, Some(stage_deadline))
-            .map_err(|e| e.into_error(STAGE, what))?;
-        if !out.ok() {
-            return Err(Error {
-                command: Some(ex.redact(&cmd.display())),
-                child_exit: Some(out.code),
-                tail: crate::model::last_lines(&ex.redact(&out.stderr), crate::model::TAIL_LINES),
-                ..Error::new(STAGE, format!("cannot {what}"))
-            });
-        }
-        Ok(out.stdout)
-    };
+    let read = |cmd: &Cmd, what: &str| read(ex, STAGE, cmd, stage_deadline, "", what);
     let json = read(services, &format!("read the Services in {namespace}"))?;
     let ports = crate::tools::kubectl::parse_node_ports(&json, releases).map_err(|e| {
         Error::new(

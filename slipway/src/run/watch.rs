@@ -166,19 +166,9 @@ type Route = (String, String, Option<Background>);
 /// is no Service yet.
 fn route(ex: &Executor, w: &Watch, deadline: Instant) -> Result<Result<Route, String>, Error> {
     let stage = Stage::Deploy;
-    let read = |cmd: &crate::model::Cmd, what: &str| -> Result<String, Error> {
-        let out = ex
-            .probe(stage, cmd, Some(deadline))
-            .map_err(|e| e.into_error(stage, what))?;
-        if !out.ok() {
-            return Err(Error {
-                command: Some(ex.redact(&cmd.display())),
-                child_exit: Some(out.code),
-                tail: crate::model::last_lines(&ex.redact(&out.stderr), crate::model::TAIL_LINES),
-                ..Error::new(stage, format!("check {}: cannot {what}", w.check))
-            });
-        }
-        Ok(out.stdout)
+    let prefix = format!("check {}: ", w.check);
+    let read = |cmd: &crate::model::Cmd, what: &str| {
+        super::smoke::read(ex, stage, cmd, deadline, &prefix, what)
     };
     let json = read(&w.services, "read the Services")?;
     let node_port = match crate::tools::kubectl::node_port_of(&json, &w.service, w.port) {

@@ -18,14 +18,12 @@
 //! `down` leaves none of a release's objects; the cluster is deleted at the end.
 //! Timings and check results go to stderr and target/e2e-report-examples.txt.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::e2e_kind::{events, expect_ok, first_error_line, slipway_in, Run};
+use crate::e2e_kind::{events, expect_ok, first_error_line, get, kubectl_in, slipway_in, Run};
 use crate::support::repo;
 
 const PROFILE: &str = "e2e";
@@ -127,21 +125,13 @@ fn deploy_twice(
     (checks, cold)
 }
 
-fn kubectl(ns: &str, args: &[&str]) -> std::process::Output {
-    Command::new("kubectl")
-        .args(["--context", CONTEXT, "--namespace", ns])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 /// `down` removes the release's objects (the namespace may stay).
 fn down_leaves_nothing(example: &str, ns: &str, report: &mut Vec<String>) {
     let down = run(example, &["down"], &[]);
     expect_ok(&down, &format!("{example}: down"));
     let end = Instant::now() + Duration::from_secs(90);
     let left = loop {
-        let o = kubectl(
+        let o = kubectl_in(
             ns,
             &[
                 "get",
@@ -166,31 +156,6 @@ fn down_leaves_nothing(example: &str, ns: &str, report: &mut Vec<String>) {
         "{example}: down {:.1}s, nothing of it left in {ns}",
         down.took.as_secs_f64()
     ));
-}
-
-/// GET on a new connection each time.
-fn get(port: u16, path: &str) -> Result<(u16, String), String> {
-    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2))
-        .map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(3)))
-        .map_err(|e| e.to_string())?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nhost: e2e\r\nconnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).map_err(|e| e.to_string())?;
-    let status = buf
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("bad response: {buf:?}"))?;
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
 }
 
 /// A client polling `port` while `f` runs: (answered, failures).
@@ -391,7 +356,7 @@ fn pybase(report: &mut Vec<String>) {
     // The StatefulSet's data survives its pod.
     let proof = format!("survives-restart-{}", std::process::id());
     let psql = |sql: &str| {
-        let o = kubectl(
+        let o = kubectl_in(
             "pybase",
             &[
                 "exec",
@@ -417,7 +382,7 @@ fn pybase(report: &mut Vec<String>) {
     ));
     let uid = |_: ()| {
         String::from_utf8_lossy(
-            &kubectl(
+            &kubectl_in(
                 "pybase",
                 &["get", "pod", "postgres-0", "-o", "jsonpath={.metadata.uid}"],
             )
@@ -427,7 +392,7 @@ fn pybase(report: &mut Vec<String>) {
     };
     let before = uid(());
     let restarted = Instant::now();
-    let del = kubectl("pybase", &["delete", "pod", "postgres-0", "--wait=true"]);
+    let del = kubectl_in("pybase", &["delete", "pod", "postgres-0", "--wait=true"]);
     assert!(
         del.status.success(),
         "{}",
@@ -435,7 +400,7 @@ fn pybase(report: &mut Vec<String>) {
     );
     let end = Instant::now() + Duration::from_secs(120);
     while Instant::now() < end {
-        let w = kubectl(
+        let w = kubectl_in(
             "pybase",
             &[
                 "wait",
@@ -479,7 +444,7 @@ fn csv_analyst(report: &mut Vec<String>) {
         .unwrap_or_else(|| panic!("no job in {run}"))
         .to_string();
     // The Job the API made, from the runner image that no workload of the chart uses.
-    let o = kubectl(
+    let o = kubectl_in(
         "csv-analyst",
         &[
             "get",

@@ -128,7 +128,7 @@ fn helm3_path() -> String {
 }
 
 /// kubectl against the e2e cluster in namespace `ns`, whatever it says.
-fn kubectl_in(ns: &str, args: &[&str]) -> std::process::Output {
+pub(crate) fn kubectl_in(ns: &str, args: &[&str]) -> std::process::Output {
     Command::new("kubectl")
         .args(["--context", &format!("kind-{CLUSTER}"), "-n", ns])
         .args(args)
@@ -225,7 +225,7 @@ pub(crate) fn expect_ok(r: &Run, what: &str) {
 }
 
 /// GET on a new connection each time (so a request cannot ride a dying keep-alive).
-fn get(port: u16, path: &str) -> Result<(u16, String), String> {
+pub(crate) fn get(port: u16, path: &str) -> Result<(u16, String), String> {
     let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2))
         .map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(3)))

@@ -25,6 +25,15 @@ fn file_dependencies(chart_yaml: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// A release input that cannot be read, as a planning error.
+fn unreadable(r: &config::Release, what: &Path, e: std::io::Error) -> Error {
+    Error::usage(format!(
+        "release `{}`: cannot read {}: {e}",
+        r.name,
+        what.display()
+    ))
+}
+
 impl Planner<'_> {
     /// A release's chart into the deploy digest. A chart with dependencies is hashed
     /// without what `helm dependency build` writes into it (`Chart.lock`, the
@@ -36,13 +45,7 @@ impl Planner<'_> {
         r: &config::Release,
     ) -> Result<(), Error> {
         let root = &self.p.root;
-        let err = |what: &Path, e: std::io::Error| {
-            Error::usage(format!(
-                "release `{}`: cannot read {}: {e}",
-                r.name,
-                what.display()
-            ))
-        };
+        let err = |what: &Path, e: std::io::Error| unreadable(r, what, e);
         let chart_yaml =
             std::fs::read_to_string(self.p.path(&r.chart).join("Chart.yaml")).unwrap_or_default();
         if !chart_yaml.lines().any(|l| l.starts_with("dependencies:")) {
@@ -90,13 +93,7 @@ impl Planner<'_> {
         chart_yaml: &str,
     ) -> Result<String, Error> {
         let root = &self.p.root;
-        let err = |what: &Path, e: std::io::Error| {
-            Error::usage(format!(
-                "release `{}`: cannot read {}: {e}",
-                r.name,
-                what.display()
-            ))
-        };
+        let err = |what: &Path, e: std::io::Error| unreadable(r, what, e);
         let mut h = Hasher::default();
         h.part("release", r.release_name().as_bytes())
             .part("namespace", ns.as_bytes());
