@@ -34,8 +34,8 @@
 //!    [`model::Event`]s into a [`model::Sink`]; errors are printed once, by the
 //!    reporter, from the `error` event.
 //! 4. **Exit codes are decided in `model`** ([`model::exit`], [`model::Error::exit_code`]);
-//!    only `cli` turns one into the process exit code. README.md and `--help` are
-//!    tested against [`model::exit::table`].
+//!    only `cli` turns one into the process exit code. docs/guide.md and `--help`
+//!    are tested against [`model::exit::table`].
 //! 5. **`plan` runs nothing** and reads only the pipeline's own files; `plan`'s text is
 //!    rendered from [`plan::Plan`] alone.
 //!

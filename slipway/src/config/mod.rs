@@ -298,12 +298,7 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
             patch.remove("description");
             for key in patch.keys() {
                 if !TOP_LEVEL.contains(&key.as_str()) || key == "profiles" || key == "project" {
-                    let allowed: Vec<&str> = TOP_LEVEL
-                        .iter()
-                        .copied()
-                        .filter(|k| *k != "profiles" && *k != "project")
-                        .chain(["description"])
-                        .collect();
+                    let allowed = profile_keys();
                     cx.unknown_key(
                         &path(&["profiles", &profile, key]),
                         key,
@@ -819,28 +814,87 @@ impl checks::Decode for Decoder<'_, '_> {
     }
 }
 
+/// A table of pipeline.toml whose keys are a type's fields: its path (`*` for a name
+/// the pipeline chooses, or an element of an array of tables) and those keys.
+type Section = (&'static [&'static str], fn() -> Vec<&'static str>);
+
+fn fields<T: DeserializeOwned>() -> Vec<&'static str> {
+    crate::model::fields_of::<T>().to_vec()
+}
+
+/// Every table whose keys are decided by a type (`[smoke.NAME]` is decided by its
+/// check kind, `[profiles.NAME]` by [`profile_keys`]).
+const SECTIONS: &[Section] = &[
+    (&[], || TOP_LEVEL.to_vec()),
+    (&["project"], fields::<Project>),
+    (&["cluster"], fields::<Cluster>),
+    (&["cluster", "kind"], fields::<KindSettings>),
+    (
+        &["cluster", "kind", "port_mappings", "*"],
+        fields::<PortMapping>,
+    ),
+    (&["cluster", "minikube"], fields::<MinikubeSettings>),
+    (&["registry"], fields::<Registry>),
+    (&["images", "*"], fields::<Image>),
+    (&["images", "*", "pre_build"], fields::<PreBuild>),
+    (&["releases", "*"], fields::<Release>),
+    (&["releases", "*", "secrets", "*"], fields::<SecretSpec>),
+    (&["timeouts"], || Stage::iter().map(Stage::name).collect()),
+    (&["tools"], fields::<Tools>),
+];
+
 /// The keys valid in the table at `at` (for "did you mean"), from serde's own field
 /// lists.
 fn known_keys(at: &[String]) -> Vec<&'static str> {
-    let at: Vec<&str> = at.iter().map(String::as_str).collect();
-    match at.as_slice() {
-        [] => TOP_LEVEL.to_vec(),
-        ["project"] => crate::model::fields_of::<Project>().to_vec(),
-        ["cluster"] => crate::model::fields_of::<Cluster>().to_vec(),
-        ["cluster", "kind"] => crate::model::fields_of::<KindSettings>().to_vec(),
-        ["cluster", "kind", "port_mappings", _] => {
-            crate::model::fields_of::<PortMapping>().to_vec()
+    SECTIONS
+        .iter()
+        .find(|(p, _)| p.len() == at.len() && p.iter().zip(at).all(|(p, a)| *p == "*" || p == a))
+        .map_or_else(Vec::new, |(_, keys)| keys())
+}
+
+/// The keys of `[profiles.NAME]`: its own `description` and the tables a profile may
+/// merge over the base.
+fn profile_keys() -> Vec<&'static str> {
+    TOP_LEVEL
+        .iter()
+        .copied()
+        .filter(|k| *k != "profiles" && *k != "project")
+        .chain(["description"])
+        .collect()
+}
+
+/// Every key pipeline.toml accepts, as a dotted path (`*` for a name the pipeline
+/// chooses, or an element of an array of tables), with whether it is a table of
+/// further keys. Derived from the same lists that decide what is an unknown key, so
+/// the documentation can be tested against it.
+pub fn accepted_keys() -> Vec<(String, bool)> {
+    let is_table = |path: &[&str]| {
+        SECTIONS.iter().any(|(p, _)| p.starts_with(path))
+            || matches!(path, ["smoke"] | ["profiles"])
+            || matches!(path, ["profiles", "*", k] if TOP_LEVEL.contains(k))
+    };
+    let mut out = BTreeSet::new();
+    let mut add = |parent: &[&str], key: &'static str| {
+        let mut path = parent.to_vec();
+        path.push(key);
+        out.insert((path.join("."), is_table(&path)));
+    };
+    for (parent, keys) in SECTIONS {
+        for key in keys() {
+            add(parent, key);
         }
-        ["cluster", "minikube"] => crate::model::fields_of::<MinikubeSettings>().to_vec(),
-        ["registry"] => crate::model::fields_of::<Registry>().to_vec(),
-        ["images", _] => crate::model::fields_of::<Image>().to_vec(),
-        ["images", _, "pre_build"] => crate::model::fields_of::<PreBuild>().to_vec(),
-        ["releases", _] => crate::model::fields_of::<Release>().to_vec(),
-        ["releases", _, "secrets", _] => crate::model::fields_of::<SecretSpec>().to_vec(),
-        ["timeouts"] => Stage::iter().map(Stage::name).collect(),
-        ["tools"] => crate::model::fields_of::<Tools>().to_vec(),
-        _ => vec![],
     }
+    for key in CHECK_COMMON_KEYS.iter().copied().chain(
+        checks::KINDS
+            .iter()
+            .flat_map(|(_, fields)| fields().iter().copied()),
+    ) {
+        add(&["smoke", "*"], key);
+    }
+    for key in profile_keys() {
+        add(&["profiles", "*"], key);
+    }
+    out.into_iter().collect()
 }
 
 /// A `serde_ignored` path as segments.

@@ -1,4 +1,4 @@
-//! The exit-code table: the one place exit codes are decided. README.md and
+//! The exit-code table: the one place exit codes are decided. docs/guide.md and
 //! `--help` are tested against [`TABLE`].
 
 use strum::IntoEnumIterator;
