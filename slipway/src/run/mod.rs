@@ -6,6 +6,7 @@
 pub mod lock;
 mod ops;
 mod preflight;
+mod private;
 mod provision;
 
 pub use provision::adopt_provisioned;

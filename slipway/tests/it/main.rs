@@ -15,5 +15,6 @@ mod plan_snapshots;
 mod provision;
 mod real_tools;
 mod releases;
+mod run_lock;
 mod signals;
 mod tidy;
