@@ -15,6 +15,7 @@ mod plan_snapshots;
 mod provision;
 mod real_tools;
 mod releases;
+mod rollout_probe;
 mod run_lock;
 mod signals;
 mod tidy;
