@@ -101,16 +101,19 @@ CMD ["serve", "/etc/distribution/config.yml"]
 EOF
 }
 build_image() {
-  local ctx recipe
+  local ctx recipe log
   ctx=$(mktemp -d); write_context "$ctx"
   recipe=$(cat "$ctx"/* | sha256sum | cut -c1-12)
   if [[ "$(docker image inspect --format '{{index .Config.Labels "dev.slipway.registry-recipe"}}' "$REG_IMAGE" 2>/dev/null)" == "$recipe" ]]; then
     say "image $REG_IMAGE up to date ($recipe)"; rm -rf "$ctx"; return 0
   fi
   say "building image $REG_IMAGE"
-  docker build -q --label "dev.slipway.registry-recipe=$recipe" -t "$REG_IMAGE" "$ctx" >/dev/null 2>"$ctx.log" \
-    || { cat "$ctx.log" >&2; rm -rf "$ctx" "$ctx.log"; return 1; }
-  rm -rf "$ctx" "$ctx.log"
+  # The build's log is a new file of mktemp's (O_EXCL, 0600), never a name derived
+  # from the context's: in a shared TMPDIR another user could plant a link there.
+  log=$(mktemp)
+  docker build -q --label "dev.slipway.registry-recipe=$recipe" -t "$REG_IMAGE" "$ctx" >/dev/null 2>"$log" \
+    || { cat "$log" >&2; rm -rf "$ctx" "$log"; return 1; }
+  rm -rf "$ctx" "$log"
 }
 
 # 3 container ----------------------------------------------------------------

@@ -51,7 +51,11 @@ echo "$(basename "$0") $*" >> "$STUB_LOG"
 case "$(basename "$0") $1 $2" in
   "docker inspect -f") [[ "$3" == *State.Status* ]] && exit 1
                        [[ "$3" == *Networks.kind* ]] && echo '{"NetworkID":"n1"}' ;;
-  "docker image inspect") exit 1 ;;
+  "docker image inspect")
+    # A hostile user who sees the build context's directory appear in the shared
+    # TMPDIR plants a link beside it, at the name a log could be given.
+    for d in "$TMPDIR"/tmp.*; do [[ -d "$d" ]] && ln -s "$VICTIM" "$d.log"; done
+    exit 1 ;;
   "kind get clusters") echo fx ;;
   "kind get nodes") echo fx-control-plane ;;
 esac
@@ -60,7 +64,8 @@ exit 0
 
 /// The recipe starts the registry published on 127.0.0.1 only, on the kind network
 /// only, with no restart policy (`--restart=no`): it does not come back by itself
-/// after `down` or an engine restart.
+/// after `down` or an engine restart. What it writes in TMPDIR is mktemp's, never a
+/// name another user could have planted a link at.
 #[test]
 fn the_registry_container_binds_loopback_only_and_never_restarts_itself() {
     let dir = tempfile::tempdir().unwrap();
@@ -93,6 +98,8 @@ fn the_registry_container_binds_loopback_only_and_never_restarts_itself() {
         }
     });
     let log = dir.path().join("calls.log");
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "precious\n").unwrap();
     let o = std::process::Command::new("bash")
         .arg(repo().join("slipway/recipes/registry.sh"))
         .env_clear()
@@ -100,6 +107,7 @@ fn the_registry_container_binds_loopback_only_and_never_restarts_itself() {
         .env("HOME", dir.path())
         .env("TMPDIR", dir.path())
         .env("STUB_LOG", &log)
+        .env("VICTIM", &victim)
         .env("SLIPWAY_CACHE", &cache)
         .env("CLUSTER", "fx")
         .env("REG_PORT", port.to_string())
@@ -108,6 +116,12 @@ fn the_registry_container_binds_loopback_only_and_never_restarts_itself() {
     let calls = std::fs::read_to_string(&log).unwrap_or_default();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}\n{calls}");
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "precious\n",
+        "the recipe wrote through a planted link"
+    );
+    assert!(calls.contains("docker build"), "{calls}");
     let run: Vec<&str> = calls
         .lines()
         .filter(|l| l.starts_with("docker run"))
