@@ -38,8 +38,14 @@ fn file_name(key: &str) -> String {
     format!("{safe}.lock")
 }
 
-fn try_lock(f: &File) -> bool {
-    rustix::fs::flock(f, FlockOperation::NonBlockingLockExclusive).is_ok()
+/// `Ok(false)` while another process holds the lock; an error when the file system
+/// cannot lock at all (it must not look like a holder that never lets go).
+fn try_lock(f: &File) -> Result<bool, String> {
+    match rustix::fs::flock(f, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The pid the holder wrote (its first line), for the messages.
@@ -69,7 +75,14 @@ pub fn acquire(ex: &Executor, key: &str) -> Result<Lock, Error> {
     }
     let dfd = private::open_dir(&dir).map_err(refuse)?;
     let mut f = private::open_file(&dfd, &dir, &name).map_err(refuse)?;
-    if !try_lock(&f) {
+    let path = dir.join(&name);
+    let lock = |f: &File| {
+        try_lock(f).map_err(|e| {
+            Error::new(stage, format!("cannot lock {}: {e}", path.display()))
+                .hint("the run lock needs a file system that supports flock: set XDG_CACHE_HOME to a local directory")
+        })
+    };
+    if !lock(&f)? {
         let pid = holder(&mut f);
         ex.events.emit(Event::Note {
             stage,
@@ -85,7 +98,7 @@ pub fn acquire(ex: &Executor, key: &str) -> Result<Lock, Error> {
                     "interrupted while waiting for another slipway run",
                 ));
             }
-            if try_lock(&f) {
+            if lock(&f)? {
                 break;
             }
             if Instant::now() >= end {
