@@ -198,6 +198,11 @@ pub enum Action {
     /// the length of the upgrade (`during_rollout`); the check's smoke step ends it
     /// and judges what it saw.
     Watch(Watch),
+    /// End a `during_rollout` probe and judge it, in a job that probes but has no
+    /// smoke stage (`deploy`): any failed request fails the run.
+    Judge {
+        check: String,
+    },
     /// The releases' NodePort Services, reached from this machine the way a user
     /// would (kind's mapped ports, minikube's node address): each URL printed and
     /// checked to accept a connection.
@@ -436,7 +441,8 @@ pub struct Watch {
     /// One request every this long (each with a 2 s deadline).
     #[serde(with = "crate::model::millis")]
     pub every: Duration,
-    /// `kubectl proxy` on a free port.
+    /// `kubectl proxy` on a unix socket (`{SOCKET}`, in a 0700 directory made at run
+    /// time): never a TCP port another local user could reach.
     pub proxy: Cmd,
 }
 
@@ -561,6 +567,7 @@ impl Action {
                 v
             }
             Action::Smoke(c) => c.commands.iter().collect(),
+            Action::Judge { .. } => vec![],
             Action::Watch(w) => {
                 let mut v = vec![&w.services, &w.proxy];
                 if let Some(crate::providers::HostAccess::NodeAddress { address }) = &w.access {
@@ -668,6 +675,7 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
             Stage::Logs => pl.logs(),
         }
     }
+    pl.judge_watches();
     let reach = pl.reach();
     let dev = (o.job == Job::Dev).then(|| pl.dev());
     let runs_helm = o
@@ -688,6 +696,13 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
             })
             .collect(),
     });
+    // The job's stages, and the smoke stage when it only judges probes.
+    let mut stages = o.job.stages().to_vec();
+    for s in &pl.steps {
+        if !stages.contains(&s.stage) {
+            stages.push(s.stage);
+        }
+    }
     let on_failure = if runs_helm {
         p.releases
             .iter()
@@ -712,9 +727,7 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
         context: pl.context,
         images: pl.images,
         steps: pl.steps,
-        budgets: o
-            .job
-            .stages()
+        budgets: stages
             .iter()
             .map(|s| (*s, p.timeouts.budget(*s).as_secs()))
             .collect(),
@@ -726,6 +739,41 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
 }
 
 impl<'a> Planner<'a> {
+    /// Every `during_rollout` probe is judged: by its check's smoke step, or, in a
+    /// job without a smoke stage (`deploy`), by a step of its own at the end. A probe
+    /// that ran and was never judged would let failed requests pass unseen.
+    fn judge_watches(&mut self) {
+        let judged: Vec<String> = self
+            .steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::Smoke(c) => Some(c.name.clone()),
+                _ => None,
+            })
+            .collect();
+        let unjudged: Vec<String> = self
+            .steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::Watch(w) if !judged.contains(&w.check) => Some(w.check.clone()),
+                _ => None,
+            })
+            .collect();
+        for check in unjudged {
+            let id = format!("judge/{check}");
+            self.push(
+                Stage::Smoke,
+                id.clone(),
+                format!("judge check {check}'s requests during the upgrade"),
+                Action::Judge { check },
+                None,
+            );
+            if let Some(s) = self.steps.last_mut() {
+                s.group = Some(id);
+            }
+        }
+    }
+
     fn push(
         &mut self,
         stage: Stage,

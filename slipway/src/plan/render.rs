@@ -321,7 +321,7 @@ fn step(s: &mut String, step: &Step) {
             );
             let _ = writeln!(
                 s,
-                "# {otherwise}{} http://127.0.0.1:{{PROXY_PORT}}{}",
+                "# {otherwise}{} {} over the proxy's unix socket {{SOCKET}}, in a new directory only this user can enter (0700)",
                 w.method, w.proxy_path
             );
             let _ = writeln!(
@@ -330,6 +330,12 @@ fn step(s: &mut String, step: &Step) {
                 humantime::format_duration(w.every),
                 w.expect_status,
                 w.check
+            );
+        }
+        Action::Judge { check } => {
+            let _ = writeln!(
+                s,
+                "# end check {check}'s probe: any request that failed during the upgrade fails the run"
             );
         }
         Action::Smoke(c) => {

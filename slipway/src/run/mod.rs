@@ -6,6 +6,7 @@
 pub mod lock;
 mod ops;
 mod preflight;
+mod private;
 mod provision;
 
 pub use provision::adopt_provisioned;
@@ -13,6 +14,7 @@ mod smoke;
 pub use smoke::forward_on;
 pub mod tool_cache;
 pub mod track;
+mod unix_http;
 mod watch;
 
 use std::collections::HashMap;
@@ -431,6 +433,16 @@ impl<'a> Runner<'a> {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(w.check.clone(), running);
+            }
+            Action::Judge { check } => {
+                let running = self
+                    .watches
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(check);
+                if let Some(r) = running {
+                    watch::finish(self.ex, check, r)?
+                }
             }
             Action::Smoke(check) => {
                 let running = self

@@ -194,7 +194,10 @@ impl Planner<'_> {
                     access: cl.provider().host_access(cl),
                     expect_status: h.expect_status,
                     every: WATCH_EVERY,
-                    proxy: kubectl::proxy(&self.context),
+                    proxy: kubectl::proxy(
+                        &self.context,
+                        &kubectl::service_proxy_prefix(&namespace, &h.service, h.port),
+                    ),
                 })
             })
             .collect()
