@@ -335,7 +335,12 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
                     Some(hint),
                 );
             } else {
-                cx.err(&[], format!("unknown profile `{profile}`"), Some(hint));
+                // At the table that lacks it (when there is one).
+                cx.err(
+                    &path(&["profiles"]),
+                    format!("unknown profile `{profile}`"),
+                    Some(hint),
+                );
             }
         }
         None => {}
@@ -368,11 +373,13 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
     let project: Option<Project> = match merged.get("project") {
         Some(v) => cx.strict(v.clone(), &path(&["project"])),
         None => {
-            cx.err(
-                &[],
-                "missing [project] table".into(),
-                Some("add:\n  [project]\n  name = \"my-app\"".into()),
-            );
+            // No key to point at: the file, from its start.
+            let location = Some(cx.loc_of(0));
+            cx.errors.push(Diagnostic {
+                location,
+                message: "missing [project] table".into(),
+                hint: Some("add:\n  [project]\n  name = \"my-app\"".into()),
+            });
             None
         }
     };
