@@ -264,6 +264,8 @@ struct Watching {
     tx: mpsc::Sender<notify::Result<notify::Event>>,
     watcher: Option<notify::RecommendedWatcher>,
     watched: Vec<(PathBuf, Watched)>,
+    /// The repository the watched paths are in (for its ignore files).
+    repo: Option<PathBuf>,
 }
 
 impl Watching {
@@ -272,6 +274,7 @@ impl Watching {
             tx,
             watcher: None,
             watched: vec![],
+            repo: None,
         }
     }
 
@@ -289,16 +292,39 @@ impl Watching {
             return;
         }
         let tx = self.tx.clone();
-        let mut watcher = match notify::recommended_watcher(move |ev| {
-            let _ = tx.send(ev);
-        }) {
+        // A symlinked directory is not walked into (it may lead out of the
+        // repository, or to `/`).
+        let config = notify::Config::default().with_follow_symlinks(false);
+        let mut watcher = match notify::RecommendedWatcher::new(
+            move |ev| {
+                let _ = tx.send(ev);
+            },
+            config,
+        ) {
             Ok(w) => w,
             Err(e) => {
                 say(format!("cannot watch files: {e}"));
                 return;
             }
         };
+        self.repo = crate::model::repo::root(root);
         for (abs, w) in &want {
+            // Nothing outside the repository is watched (a secrets file kept
+            // elsewhere is watched through its own directory, not recursively).
+            if abs.is_dir() {
+                if let Some(real) = self
+                    .repo
+                    .as_deref()
+                    .and_then(|r| crate::model::repo::escapes(r, abs))
+                {
+                    say(format!(
+                        "not watching {}: it resolves to {}, outside the repository",
+                        w.path,
+                        real.display()
+                    ));
+                    continue;
+                }
+            }
             // A directory is watched whole; a file through its directory, so an
             // editor that replaces the file (write + rename) is still seen.
             let (target, mode) = if abs.is_dir() {
@@ -317,6 +343,15 @@ impl Watching {
         self.watched = want;
     }
 
+    /// Build output, VCS metadata, editors' temporary files and what `.gitignore` /
+    /// `.dockerignore` leave out are never a change: the one ignore list hashing uses.
+    fn ignored(&self, p: &Path) -> bool {
+        match &self.repo {
+            Some(repo) => crate::plan::digest::ignored(repo, p),
+            None => crate::plan::digest::ignored(Path::new("/"), p),
+        }
+    }
+
     /// The watched entries an event touches, with the changed path shown relative.
     fn matches(&self, ev: &notify::Event) -> Vec<(String, &Watched)> {
         if matches!(ev.kind, EventKind::Access(_) | EventKind::Other) {
@@ -324,7 +359,7 @@ impl Watching {
         }
         let mut out = vec![];
         for p in &ev.paths {
-            if ignored(p) {
+            if self.ignored(p) {
                 continue;
             }
             for (abs, w) in &self.watched {
@@ -344,24 +379,6 @@ impl Watching {
         }
         out
     }
-}
-
-/// Build output, VCS metadata and editors' temporary files are never a change.
-fn ignored(p: &Path) -> bool {
-    if p.components().any(|c| {
-        matches!(
-            c.as_os_str().to_str(),
-            Some("target" | ".git" | "node_modules")
-        )
-    }) {
-        return true;
-    }
-    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    name.ends_with('~')
-        || name.ends_with(".swp")
-        || name.ends_with(".swx")
-        || name.starts_with(".#")
-        || name == "4913"
 }
 
 /// The log streams and port-forwards that live between rounds.

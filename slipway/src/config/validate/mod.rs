@@ -63,20 +63,12 @@ fn not_resolved_here(at: &[String], cx: &mut Cx) {
     cx.uninterpolated.insert(at.to_vec());
 }
 
-/// The repository the pipeline belongs to: the nearest directory at or above the
-/// pipeline's that holds `.git` (a directory, or a worktree's file), else the
-/// pipeline's own directory. Resolved (symlinks followed).
+/// The repository the pipeline belongs to (see [`crate::model::repo::root`]).
 pub(crate) fn repo_root(p: &Pipeline) -> Option<std::path::PathBuf> {
-    let root = p.root.canonicalize().ok()?;
-    let repo = root
-        .ancestors()
-        .find(|d| d.join(".git").symlink_metadata().is_ok())
-        .unwrap_or(&root)
-        .to_path_buf();
-    Some(repo)
+    crate::model::repo::root(&p.root)
 }
 
-/// A path the pipeline names (a build context, a chart …) must stay inside the
+/// A path the pipeline names (a build context, an input …) must stay inside the
 /// repository: after `..` and symlinks are resolved, not above it. What it resolves
 /// to when it leaves; `None` when it stays in or does not exist (reported elsewhere).
 pub(super) fn outside_repo(
@@ -84,9 +76,7 @@ pub(super) fn outside_repo(
     repo: Option<&std::path::Path>,
     rel: &std::path::Path,
 ) -> Option<std::path::PathBuf> {
-    let repo = repo?;
-    let real = p.path(rel).canonicalize().ok()?;
-    (!real.starts_with(repo)).then_some(real)
+    crate::model::repo::escapes(repo?, &p.path(rel))
 }
 
 /// Report `rel` (a `what` at `at`) when it leaves the repository.
