@@ -166,7 +166,7 @@ struct DigestCache {
 }
 
 /// Entries kept at most; past it the cache starts over.
-const CACHE_MAX: usize = 200_000;
+const CACHE_MAX: usize = 50_000;
 
 fn cache() -> &'static Mutex<DigestCache> {
     static CACHE: OnceLock<Mutex<DigestCache>> = OnceLock::new();
@@ -260,6 +260,35 @@ fn write_private(dir: &Path, file: &Path, map: &HashMap<String, [u8; 32]>) -> io
     Ok(())
 }
 
+/// A walk of `p` by the ignore rules: [`always_ignored`] names, `.gitignore` files,
+/// `p`'s own `.dockerignore`; symlinks are not followed.
+fn walker(p: &Path) -> ignore::WalkBuilder {
+    let mut walk = ignore::WalkBuilder::new(p);
+    walk.standard_filters(false)
+        .git_ignore(true)
+        .require_git(false)
+        .parents(true)
+        .follow_links(false)
+        .filter_entry(|e| !e.file_name().to_str().is_some_and(always_ignored))
+        .sort_by_file_name(|a, b| a.cmp(b));
+    let docker = p.join(".dockerignore");
+    if docker.is_file() {
+        walk.add_ignore(docker);
+    }
+    walk
+}
+
+/// The directories under `p` (itself included) that `dev` watches: the walk hashing
+/// does, so `target/`, ignored and symlinked directories get no watch.
+pub fn watch_dirs(p: &Path) -> Vec<PathBuf> {
+    walker(p)
+        .build()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_some_and(|t| t.is_dir()))
+        .map(|e| e.into_path())
+        .collect()
+}
+
 /// Regular files under `p`, walked with the ignore rules: [`always_ignored`] names,
 /// `.gitignore` files, and `p`'s own `.dockerignore` (a build context's). Symlinks are
 /// never descended; one to a regular file inside the repository counts as that file.
@@ -282,19 +311,7 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<PathBuf>) -> io::
         }
         return Ok(());
     }
-    let mut walk = ignore::WalkBuilder::new(p);
-    walk.standard_filters(false)
-        .git_ignore(true)
-        .require_git(false)
-        .parents(true)
-        .follow_links(false)
-        .filter_entry(|e| !e.file_name().to_str().is_some_and(always_ignored))
-        .sort_by_file_name(|a, b| a.cmp(b));
-    let docker = p.join(".dockerignore");
-    if docker.is_file() {
-        walk.add_ignore(docker);
-    }
-    for entry in walk.build() {
+    for entry in walker(p).build() {
         let entry = entry.map_err(io::Error::other)?;
         let Some(t) = entry.file_type() else { continue };
         let path = entry.path();

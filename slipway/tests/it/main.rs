@@ -7,6 +7,7 @@ mod support;
 mod adoption;
 mod config_corpus;
 mod config_props;
+mod digest_cache;
 mod e2e_examples;
 mod e2e_kind;
 mod e2e_minikube;
