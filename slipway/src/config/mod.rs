@@ -392,6 +392,7 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
         None => Some(None),
     };
     let timeouts: Option<Timeouts> = match merged.get("timeouts") {
+        Some(Value::Table(t)) => cx.timeouts(t),
         Some(v) => cx.strict(v.clone(), &path(&["timeouts"])),
         None => Some(Timeouts::default()),
     };
@@ -793,6 +794,30 @@ impl Cx<'_> {
 }
 
 impl Cx<'_> {
+    /// `[timeouts]` key by key, so a bad stage name or duration is located at its
+    /// key (decoded whole, a map's errors name only the table).
+    fn timeouts(&mut self, t: &Table) -> Option<Timeouts> {
+        let mut out = BTreeMap::new();
+        let mut ok = true;
+        for (k, v) in t {
+            let at = path(&["timeouts", k]);
+            match Stage::iter().find(|s| s.name() == k) {
+                None => {
+                    let stages: Vec<&str> = Stage::iter().map(Stage::name).collect();
+                    self.unknown_key(&at, k, "[timeouts]", &stages);
+                    ok = false;
+                }
+                Some(stage) => match self.strict::<Dur>(v.clone(), &at) {
+                    Some(d) => {
+                        out.insert(stage, d);
+                    }
+                    None => ok = false,
+                },
+            }
+        }
+        ok.then_some(Timeouts(out))
+    }
+
     /// `[smoke.NAME]`: the keys every check has, then its kind's own keys. A key is
     /// unknown when neither knows it.
     fn smoke_section(&mut self, merged: &Table) -> Vec<Check> {
