@@ -197,9 +197,32 @@ impl Kind for Job {
                 None,
             ));
         }
-        for k in self.env.keys() {
-            if k.is_empty() || k.contains('=') {
-                out.push(("env".into(), format!("{k:?} is not a variable name"), None));
+        for (k, v) in &self.env {
+            // Kubernetes takes printable ASCII other than `=`.
+            if k.is_empty() || k.contains('=') || !k.chars().all(|c| c.is_ascii_graphic()) {
+                out.push((
+                    format!("env.{k}"),
+                    format!("{k:?} is not a variable name"),
+                    None,
+                ));
+            }
+            if v.contains('\0') {
+                out.push((
+                    format!("env.{k}"),
+                    format!("the value of {k:?} has a NUL byte"),
+                    None,
+                ));
+            }
+        }
+        for (key, items) in [("command", &self.command), ("args", &self.args)] {
+            for (i, a) in items.iter().enumerate() {
+                if a.contains('\0') {
+                    out.push((
+                        format!("{key}.{i}"),
+                        format!("{key} argument {i} has a NUL byte"),
+                        None,
+                    ));
+                }
             }
         }
         out

@@ -9,6 +9,7 @@ pub mod exit;
 pub mod helm;
 pub mod names;
 pub mod redact;
+pub mod repo;
 pub mod stage;
 pub mod vars;
 

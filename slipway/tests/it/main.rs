@@ -6,6 +6,8 @@ mod support;
 
 mod adoption;
 mod config_corpus;
+mod config_props;
+mod digest_cache;
 mod docs;
 mod e2e_examples;
 mod e2e_kind;
