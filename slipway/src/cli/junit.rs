@@ -212,4 +212,41 @@ mod tests {
         assert!(x.contains("500 &amp; token"), "{x}");
         assert!(!x.contains("hunter2-secret-value"), "masked");
     }
+
+    /// A secret with every character XML escapes is masked before escaping: after
+    /// it, `&amp;`… no longer looks like the secret.
+    #[test]
+    fn secrets_are_masked_before_xml_escaping() {
+        let r = Redactor::default();
+        let odd = "odd&<tok>\"en'q-9f1e";
+        r.add(odd);
+        let events = vec![
+            Event::Check {
+                stage: Stage::Smoke,
+                name: format!("check {odd}"),
+                ok: false,
+                attempts: 1,
+                duration_ms: 1,
+                detail: format!("GET / -> 500: {odd}"),
+            },
+            Event::Error {
+                stage: Some(Stage::Smoke),
+                message: format!("failed: {odd}"),
+                command: None,
+                exit_code: None,
+                output_tail: vec![odd.into()],
+                hint: Some(odd.into()),
+                slipway_exit: 18,
+            },
+            Event::StageFinished {
+                stage: Stage::Smoke,
+                result: Outcome::Failed,
+                duration_ms: 1,
+                commands: 1,
+            },
+        ];
+        let x = report("deploy-local", &events, &r);
+        assert!(!x.contains("9f1e"), "{x}");
+        assert!(x.contains("GET / -&gt; 500: ********"), "{x}");
+    }
 }

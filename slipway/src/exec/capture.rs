@@ -147,3 +147,65 @@ impl Capture {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Redactor;
+
+    /// Collects the lines it is given.
+    #[derive(Default)]
+    struct Lines(Mutex<Vec<String>>, Redactor);
+
+    impl Sink for Lines {
+        fn emit(&self, _: Event) {}
+        fn child_output(&self, _: Stage, line: &str) {
+            self.0.lock().unwrap().push(line.to_string());
+        }
+        fn redactor(&self) -> &Redactor {
+            &self.1
+        }
+    }
+
+    const SECRET: &str = "SECRETVALUE123";
+
+    fn capture(input: Vec<u8>) -> (Arc<Lines>, String) {
+        let sink = Arc::new(Lines::default());
+        sink.1.add(SECRET);
+        let c = Capture::start(
+            Stage::Deploy,
+            Some(std::io::Cursor::new(input)),
+            sink.clone(),
+            super::Lines::Verbose,
+        );
+        let kept = c.finish(Instant::now() + std::time::Duration::from_secs(10));
+        (sink, kept)
+    }
+
+    /// A line cut at the limit in the middle of a secret does not show its start.
+    #[test]
+    fn a_cut_line_ends_with_no_part_of_a_secret() {
+        let mut input = vec![b'a'; LINE_LIMIT - 6];
+        input.extend_from_slice(SECRET.as_bytes());
+        input.extend_from_slice(b" more\nnext\n");
+        let (sink, _) = capture(input);
+        let lines = sink.0.lock().unwrap().clone();
+        assert_eq!(lines.len(), 2);
+        assert!(
+            !lines[0].contains("SECRET"),
+            "{}",
+            &lines[0][lines[0].len() - 40..]
+        );
+        assert!(lines[0].ends_with("[line cut]"));
+        assert_eq!(lines[1], "next");
+    }
+
+    /// The kept tail whose start was dropped mid-secret drops that first line.
+    #[test]
+    fn a_kept_tail_does_not_start_with_the_end_of_a_secret() {
+        let mut input = format!("{SECRET}\n").into_bytes();
+        input.extend(std::iter::repeat_n(b'y', LIMIT - 9));
+        let (_, kept) = capture(input);
+        assert!(!kept.contains("VALUE123"), "{}", &kept[..20]);
+    }
+}

@@ -153,6 +153,41 @@ fn a_failing_deploy_leaks_no_secret_to_output_junit_or_bundle() {
     }
 }
 
+/// A smoke check whose answer carries every secret: the check's detail reaches the
+/// JUnit report masked before XML escaping (an escaped secret is not masked after),
+/// and reaches no output or bundle file either.
+#[test]
+fn a_failing_check_leaks_no_secret_to_junit_output_or_bundle() {
+    for json_output in [false, true] {
+        let mut s = sandbox();
+        let body = leak();
+        s.set_env(
+            "FAKE_HTTP",
+            &json!({"GET /healthz": {"status": 500, "body": body}}).to_string(),
+        );
+        let junit = s.dir.path().join("checks.xml");
+        let mut args = vec!["deploy-local", "-v"];
+        if json_output {
+            args.extend(["--output", "json"]);
+        }
+        let path = junit.display().to_string();
+        args.extend(["--junit", path.as_str()]);
+        let o = s.run(&args);
+        assert_eq!(o.code, 18, "{}", o.all());
+        assert_clean("stdout/stderr", &o.all());
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        assert!(xml.contains("GET /healthz -&gt; 500"), "{xml}");
+        assert!(
+            xml.contains("value: ********"),
+            "masked, not dropped: {xml}"
+        );
+        assert_clean("the JUnit report", &xml);
+        for (p, text) in bundle_files(&s.project) {
+            assert_clean(&p.display().to_string(), &text);
+        }
+    }
+}
+
 /// A rollout that fails with the secrets in a container's logs and an env value in
 /// the pod's spec: the bundle is private, masked and holds no env value.
 #[test]
