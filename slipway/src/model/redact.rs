@@ -79,7 +79,9 @@ impl Redactor {
             let quoted = shell_words::quote(p);
             forms.extend([
                 p.to_string(),
-                json.trim_matches('"').to_string(),
+                json.get(1..json.len().saturating_sub(1))
+                    .unwrap_or_default()
+                    .to_string(),
                 quoted
                     .strip_prefix('\'')
                     .and_then(|q| q.strip_suffix('\''))
