@@ -299,3 +299,56 @@ fn a_secret_value_on_a_command_line_is_refused_by_value() {
         );
     }
 }
+
+/// `dev`'s log stream: a container that prints every secret (a multi-line one's
+/// lines arrive one by one) shows each masked, in JSON events and plain lines.
+#[test]
+fn the_dev_log_stream_masks_every_line_of_a_multi_line_secret() {
+    use std::io::Read as _;
+    for json_output in [true, false] {
+        let s = sandbox();
+        s.rule(json!({"tool": "kubectl", "match": ["logs"], "stdout": leak()}));
+        let mut args = vec!["dev"];
+        if json_output {
+            args.extend(["--output", "json"]);
+        }
+        let mut child = s
+            .command(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until the stream was read (its command ran and had time to be shown).
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !s.ran("logs") && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        assert!(
+            s.ran("logs"),
+            "the log stream never started: {:?}",
+            s.argv_lines()
+        );
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let (mut out, mut err) = (String::new(), String::new());
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        child.wait().unwrap();
+        let all = format!("{out}\n{err}");
+        assert!(
+            all.contains("value: ********"),
+            "the stream was shown:\n{all}"
+        );
+        assert_clean("dev", &all);
+    }
+}
