@@ -42,7 +42,11 @@ fn place(plan: &Value, path: &[String]) -> String {
         rest.push(p.clone());
     }
     let what = match (program.as_deref(), rest.as_slice()) {
-        (Some(prog), [a, n]) if a == "args" => format!("`{prog}` argument {n}"),
+        (Some(prog), [a, n]) if a == "args" => {
+            // Counted as a shell does: `$1` is the first argument.
+            let n = n.parse::<usize>().map_or(0, |n| n + 1);
+            format!("`{prog}` argument {n}")
+        }
         (Some(prog), [e, k]) if e == "env" => format!("`{prog}` environment variable {k}"),
         (Some(prog), r) => format!("`{prog}` {}", r.join(".")),
         (None, r) => r.join("."),
