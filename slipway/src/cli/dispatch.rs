@@ -174,7 +174,11 @@ pub(super) fn execute(
         return match plan::build(&pipeline, &opts) {
             Ok(p) => {
                 let text = if mode == Mode::Json {
-                    serde_json::to_string_pretty(&p).unwrap_or_default() + "\n"
+                    // Masked on its strings before it is encoded (a plan holds no
+                    // secret value, which `plan::build` makes sure of).
+                    let mut v = serde_json::to_value(&p).unwrap_or_default();
+                    reporter.redactor().json(&mut v);
+                    serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
                 } else {
                     p.to_text()
                 };

@@ -107,22 +107,39 @@ impl Pipeline {
     /// secret for the whole run, whatever the command (values that are not set are
     /// left out; preflight reports them).
     pub fn secret_values(&self) -> Vec<String> {
+        self.secret_sources().into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// Each value that feeds a Secret with where it comes from (`secret web-secrets,
+    /// key API_TOKEN ($FIXTURE_TOKEN)`), never the value in that description.
+    pub fn secret_sources(&self) -> Vec<(String, String)> {
         let mut out = vec![];
         if let Some((_, var)) = self.registry.as_ref().and_then(|r| r.login()) {
-            out.extend(self.vars.get(&var).map(String::from));
+            out.extend(
+                self.vars
+                    .get(&var)
+                    .map(|v| (format!("the registry password (${var})"), v.to_string())),
+            );
         }
         for r in &self.releases {
-            for spec in r.secrets.values() {
-                out.extend(
-                    spec.from_env
-                        .values()
-                        .filter_map(|var| self.vars.get(var).map(String::from)),
-                );
+            for (name, spec) in &r.secrets {
+                out.extend(spec.from_env.iter().filter_map(|(key, var)| {
+                    let at = format!("release {}, secret {name}, key {key} (${var})", r.name);
+                    self.vars.get(var).map(|v| (at, v.to_string()))
+                }));
                 if let Some(f) = &spec.env_file {
                     out.extend(
                         interp::read_env_file(&self.path(f))
                             .unwrap_or_default()
-                            .into_values(),
+                            .into_iter()
+                            .map(|(key, v)| {
+                                let at = format!(
+                                    "release {}, secret {name}, key {key} (env_file {})",
+                                    r.name,
+                                    f.display()
+                                );
+                                (at, v)
+                            }),
                     );
                 }
             }

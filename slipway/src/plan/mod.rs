@@ -10,6 +10,7 @@
 
 pub mod dev;
 pub mod digest;
+mod exposed;
 mod render;
 mod stages;
 
@@ -718,7 +719,7 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
     } else {
         vec![]
     };
-    Ok(Plan {
+    let plan = Plan {
         project: p.project.name.clone(),
         job: o.job,
         profile: p.profile.clone(),
@@ -735,7 +736,9 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
         helm,
         on_failure,
         dev,
-    })
+    };
+    exposed::refuse_secrets(&plan, &p.secret_sources())?;
+    Ok(plan)
 }
 
 impl<'a> Planner<'a> {

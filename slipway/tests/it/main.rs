@@ -21,5 +21,6 @@ mod real_tools;
 mod releases;
 mod rollout_probe;
 mod run_lock;
+mod secret_sinks;
 mod signals;
 mod tidy;
