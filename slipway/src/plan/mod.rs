@@ -398,6 +398,10 @@ pub struct ContextCheck {
     pub ready: Cmd,
 }
 
+/// Planned whenever the plan holds a command that changes a cluster (read from each
+/// command's tool and verb, [`crate::model::mutation`]): preflight decides whether
+/// `context` may be changed and, if so, approves it (and `also`) to the executor,
+/// which refuses every command that changes anything else.
 #[derive(Clone, Debug, Serialize)]
 pub struct ContextGuard {
     pub job: Job,
@@ -408,6 +412,27 @@ pub struct ContextGuard {
     /// Reads the kubeconfig, to check the managed context points at the cluster
     /// slipway made (and not at one that took its name).
     pub kubeconfig: Option<Cmd>,
+    pub rule: GuardRule,
+    /// The first planned command that changes the cluster, for messages.
+    pub first_change: String,
+    /// Approved with the context: the registries the plan pushes to (the pipeline's
+    /// own, which the cluster pulls from).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<crate::model::mutation::Target>,
+}
+
+/// Which contexts a job may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardRule {
+    /// Only the local cluster slipway manages (checked in the kubeconfig), unless
+    /// --allow-context: deploy-local, dev, down, rollback, and any job given a
+    /// --kube-context.
+    Managed,
+    /// The pipeline's own context (provider "existing"), the one `deploy` changes.
+    Pipeline,
+    /// `deploy`: the way to clusters slipway does not manage; any context named.
+    Any,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -668,6 +693,7 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
             Stage::Logs => pl.logs(),
         }
     }
+    pl.plan_guard();
     let reach = pl.reach();
     let dev = (o.job == Job::Dev).then(|| pl.dev());
     let runs_helm = o

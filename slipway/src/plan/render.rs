@@ -216,17 +216,28 @@ fn step(s: &mut String, step: &Step) {
                     .managed
                     .as_deref()
                     .unwrap_or("(none: provider \"existing\")");
-                let _ = writeln!(
-                    s,
-                    "# guard: {} only changes {managed}; context is {}{}",
-                    g.job,
-                    g.context,
-                    if g.allowed {
-                        " (--allow-context given)"
-                    } else {
-                        ""
-                    }
-                );
+                let allowed = if g.allowed {
+                    " (--allow-context given)"
+                } else {
+                    ""
+                };
+                let _ = match g.rule {
+                    crate::plan::GuardRule::Managed => writeln!(
+                        s,
+                        "# guard: {} only changes {managed}; context is {}{allowed}",
+                        g.job, g.context,
+                    ),
+                    crate::plan::GuardRule::Pipeline => writeln!(
+                        s,
+                        "# guard: {} changes only the pipeline's context {}{allowed}",
+                        g.job, g.context,
+                    ),
+                    crate::plan::GuardRule::Any => writeln!(
+                        s,
+                        "# guard: {} changes the context it is given: {}",
+                        g.job, g.context,
+                    ),
+                };
             }
             for v in &pf.secret_vars {
                 let from = v.source.describe();

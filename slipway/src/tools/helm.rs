@@ -131,19 +131,34 @@ pub const HELM_GRACE: Duration = Duration::from_secs(60);
 /// Prefix of the release description slipway writes; the rest is the deploy digest.
 pub const DESCRIPTION_PREFIX: &str = "slipway digest ";
 
+/// What helm reads from the environment to pick a cluster, a namespace or
+/// credentials other than the kube context's (`helm env`): a child never inherits
+/// them, so helm talks to the cluster the context guard checked, as it named it.
+pub const CLUSTER_ENV: &[&str] = &[
+    "HELM_KUBEAPISERVER",
+    "HELM_KUBEASGROUPS",
+    "HELM_KUBEASUSER",
+    "HELM_KUBECAFILE",
+    "HELM_KUBECONTEXT",
+    "HELM_KUBEINSECURE_SKIP_TLS_VERIFY",
+    "HELM_KUBETLS_SERVER_NAME",
+    "HELM_KUBETOKEN",
+    "HELM_NAMESPACE",
+];
+
+/// Every helm command starts here.
+fn helm<I: Into<String>>(args: impl IntoIterator<Item = I>) -> Cmd {
+    Cmd::new("helm", args).clear_env(CLUSTER_ENV)
+}
+
 fn pinned(args: &[&str], context: &str, namespace: &str) -> Cmd {
-    Cmd::new("helm", args.iter().copied()).args([
-        "--kube-context",
-        context,
-        "--namespace",
-        namespace,
-    ])
+    helm(args.iter().copied()).args(["--kube-context", context, "--namespace", namespace])
 }
 
 /// `helm version --template`: prints just "v3.22.0" / "v4.3.1" on both majors (Helm 2
 /// has no such flag and fails, which preflight reports as unsupported).
 pub fn version() -> Cmd {
-    Cmd::new("helm", ["version", "--template", "{{.Version}}"]).timeout(PROBE)
+    helm(["version", "--template", "{{.Version}}"]).timeout(PROBE)
 }
 
 pub fn status(release: &str, namespace: &str, context: &str) -> Cmd {
@@ -199,7 +214,7 @@ pub fn is_not_found(stderr: &str) -> bool {
 }
 
 pub fn dependency_build(chart: &str, timeout: Duration) -> Cmd {
-    Cmd::new("helm", ["dependency", "build", chart])
+    helm(["dependency", "build", chart])
         .timeout(timeout)
         .retries(2)
 }
