@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::checks;
 use crate::config::{self, OnPending, Pipeline, Provider};
-use crate::model::{Cmd, Error, Job, SecretSource, Stage};
+use crate::model::{Cmd, Error, Job, SecretInput, SecretSource, Stage};
 use crate::providers::ImageProbe;
 use crate::tools::helm;
 
@@ -239,6 +239,11 @@ pub enum Action {
         pods: Cmd,
         /// `{POD}` and `{CONTAINER}` are filled for a failed hook Job's pod.
         logs: Cmd,
+        /// When a Secret of the release changed since the deployed revision: its
+        /// pods are replaced so they read it again (a chart's pod template does not
+        /// change with a Secret's data).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rotate: Option<Rotate>,
     },
     /// `helm template` a release; on success remember its digest in `stamp`.
     Render {
@@ -253,6 +258,21 @@ pub enum Action {
         describe: String,
         delete: Option<Cmd>,
     },
+}
+
+/// A release's Secrets and how their change reaches its pods: `{SECRETS}` in the
+/// upgrade is filled with their keyed digests (recorded in the revision's
+/// description), and when one differs from the deployed revision's, every
+/// Deployment, StatefulSet and DaemonSet of the release gets `rollout restart`
+/// after the upgrade. Works for any chart: nothing is asked of its templates.
+#[derive(Clone, Debug, Serialize)]
+pub struct Rotate {
+    pub secrets: Vec<SecretInput>,
+    /// The deployed revision (what its description recorded).
+    pub status: Cmd,
+    pub discover: Cmd,
+    /// `{WORKLOAD}` is filled with `kind/name`.
+    pub restart: Cmd,
 }
 
 /// A condition under which a step is skipped, with the probe that decides it.
@@ -275,6 +295,10 @@ pub enum Guard {
         release: String,
         digest: String,
         probe: Cmd,
+        /// The Secrets the release reads (values read at run time): their keyed
+        /// digests must also match what the deployed revision recorded.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        secrets: Vec<SecretInput>,
     },
     /// The namespace exists and is Active.
     NamespaceExists { namespace: String, probe: Cmd },
@@ -559,8 +583,15 @@ impl Action {
                 jobs,
                 pods,
                 logs,
+                rotate,
                 ..
-            } => vec![cmd, jobs, pods, logs],
+            } => {
+                let mut v = vec![cmd, jobs, pods, logs];
+                if let Some(r) = rotate {
+                    v.extend([&r.status, &r.discover, &r.restart]);
+                }
+                v
+            }
             Action::ReleaseGate {
                 status, rollback, ..
             } => vec![status, rollback],

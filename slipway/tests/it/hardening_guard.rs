@@ -344,3 +344,50 @@ fn a_readiness_probe_answered_503_is_waited_for() {
     assert!(o.stderr.contains("statuscode: 503"), "{}", o.stderr);
     assert!(took >= Duration::from_secs(15), "took {took:?}");
 }
+
+/// A Secret's value is part of the release: changing it upgrades the release and
+/// restarts its workloads (pods read Secrets when they start), saying which Secret
+/// changed and never its value; unchanged, the next run skips again.
+#[test]
+fn a_rotated_secret_reaches_the_pods() {
+    let mut s = Sandbox::new();
+    assert_eq!(s.run(&["deploy-local"]).code, 0);
+    let o = s.run(&["deploy-local"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(s.count("helm upgrade"), 1, "nothing changed: {}", o.stderr);
+    let rotated = "rotated-token-value-1234567890";
+    s.set_env("FIXTURE_TOKEN", rotated);
+    let o = s.run(&["deploy-local"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(s.count("helm upgrade"), 2, "{}", o.stderr);
+    assert!(
+        s.ran("kubectl --context kind-fx --namespace apps rollout restart deployment/web"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.contains("secret web-secrets changed"),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.all().contains(rotated), "{}", o.all());
+    let log = std::fs::read_to_string(&s.log).unwrap();
+    let argv_with_value = s
+        .calls()
+        .iter()
+        .filter(|c| c["argv"].to_string().contains(rotated))
+        .count();
+    assert_eq!(argv_with_value, 0, "the value is in an argv: {log}");
+    // The digest key is private to the user.
+    let key = s.project.join("target/slipway/secret-digest.key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Unchanged since: skipped, nothing restarted.
+    let o = s.run(&["deploy-local"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(s.count("helm upgrade"), 2, "{}", o.stderr);
+    assert_eq!(s.count("rollout restart"), 1, "{}", o.stderr);
+}
