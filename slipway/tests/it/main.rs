@@ -9,6 +9,7 @@ mod config_corpus;
 mod e2e_examples;
 mod e2e_kind;
 mod e2e_minikube;
+mod e2e_rotation;
 mod fake_tools;
 mod fuzz;
 mod hardening_guard;
