@@ -312,7 +312,12 @@ impl Kind for Job {
             Ok((0, out, _)) => out,
             _ => String::new(),
         };
-        let _ = io.run(&fill(&cmds[4]));
+        // Even when the attempt used all of its time: a Job left behind keeps running.
+        let deleted = match io.cleanup(&fill(&cmds[4])) {
+            Ok((0, _, _)) => None,
+            Ok((code, _, err)) => Some(format!("deleting it exited {code}: {}", excerpt(&err))),
+            Err(e) => Some(format!("deleting it failed: {e}")),
+        };
         let took = started.elapsed().as_secs_f64();
         let mut attempt = match outcome {
             Ok(true) => match &self.output_contains {
@@ -330,6 +335,9 @@ impl Kind for Job {
             Err(e) if logs.trim().is_empty() => fail(e),
             Err(e) => fail(format!("{e}; output: {}", excerpt(&logs))),
         };
+        if let Some(d) = deleted {
+            attempt.detail = format!("{}; job {name} is left in the cluster: {d}", attempt.detail);
+        }
         // Another Job would meet the same missing image or Secret.
         attempt.settled = settled;
         attempt

@@ -59,7 +59,13 @@ fn job_of(c: &Command) -> Option<(Job, RunFlags)> {
         Command::Build(f) => (Job::Build, f.clone()),
         Command::Load(f) => (Job::Load, f.clone()),
         Command::Deploy(f) => (Job::Deploy, f.clone()),
-        Command::Smoke => (Job::Smoke, RunFlags::default()),
+        Command::Smoke { allow_context } => (
+            Job::Smoke,
+            RunFlags {
+                allow_context: *allow_context,
+                ..RunFlags::default()
+            },
+        ),
         Command::Preflight { job } => (*job, RunFlags::default()),
         Command::Status => (Job::Status, RunFlags::default()),
         Command::Down { flags, .. } => (Job::Down, flags.clone()),

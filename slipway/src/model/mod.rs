@@ -7,6 +7,7 @@ pub mod error;
 pub mod event;
 pub mod exit;
 pub mod helm;
+pub mod mutation;
 pub mod names;
 pub mod redact;
 pub mod repo;

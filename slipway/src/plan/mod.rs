@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::checks;
 use crate::config::{self, OnPending, Pipeline, Provider};
-use crate::model::{Cmd, Error, Job, SecretSource, Stage};
+use crate::model::{Cmd, Error, Job, SecretInput, SecretSource, Stage};
 use crate::providers::ImageProbe;
 use crate::tools::helm;
 
@@ -245,6 +245,11 @@ pub enum Action {
         pods: Cmd,
         /// `{POD}` and `{CONTAINER}` are filled for a failed hook Job's pod.
         logs: Cmd,
+        /// When a Secret of the release changed since the deployed revision: its
+        /// pods are replaced so they read it again (a chart's pod template does not
+        /// change with a Secret's data).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rotate: Option<Rotate>,
     },
     /// `helm template` a release; on success remember its digest in `stamp`.
     Render {
@@ -259,6 +264,21 @@ pub enum Action {
         describe: String,
         delete: Option<Cmd>,
     },
+}
+
+/// A release's Secrets and how their change reaches its pods: `{SECRETS}` in the
+/// upgrade is filled with their keyed digests (recorded in the revision's
+/// description), and when one differs from the deployed revision's, every
+/// Deployment, StatefulSet and DaemonSet of the release gets `rollout restart`
+/// after the upgrade. Works for any chart: nothing is asked of its templates.
+#[derive(Clone, Debug, Serialize)]
+pub struct Rotate {
+    pub secrets: Vec<SecretInput>,
+    /// The deployed revision (what its description recorded).
+    pub status: Cmd,
+    pub discover: Cmd,
+    /// `{WORKLOAD}` is filled with `kind/name`.
+    pub restart: Cmd,
 }
 
 /// A condition under which a step is skipped, with the probe that decides it.
@@ -281,6 +301,10 @@ pub enum Guard {
         release: String,
         digest: String,
         probe: Cmd,
+        /// The Secrets the release reads (values read at run time): their keyed
+        /// digests must also match what the deployed revision recorded.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        secrets: Vec<SecretInput>,
     },
     /// The namespace exists and is Active.
     NamespaceExists { namespace: String, probe: Cmd },
@@ -404,6 +428,10 @@ pub struct ContextCheck {
     pub ready: Cmd,
 }
 
+/// Planned whenever the plan holds a command that changes a cluster (read from each
+/// command's tool and verb, [`crate::model::mutation`]): preflight decides whether
+/// `context` may be changed and, if so, approves it (and `also`) to the executor,
+/// which refuses every command that changes anything else.
 #[derive(Clone, Debug, Serialize)]
 pub struct ContextGuard {
     pub job: Job,
@@ -414,6 +442,27 @@ pub struct ContextGuard {
     /// Reads the kubeconfig, to check the managed context points at the cluster
     /// slipway made (and not at one that took its name).
     pub kubeconfig: Option<Cmd>,
+    pub rule: GuardRule,
+    /// The first planned command that changes the cluster, for messages.
+    pub first_change: String,
+    /// Approved with the context: the registries the plan pushes to (the pipeline's
+    /// own, which the cluster pulls from).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<crate::model::mutation::Target>,
+}
+
+/// Which contexts a job may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardRule {
+    /// Only the local cluster slipway manages (checked in the kubeconfig), unless
+    /// --allow-context: deploy-local, dev, down, rollback, and any job given a
+    /// --kube-context.
+    Managed,
+    /// The pipeline's own context (provider "existing"), the one `deploy` changes.
+    Pipeline,
+    /// `deploy`: the way to clusters slipway does not manage; any context named.
+    Any,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -541,8 +590,15 @@ impl Action {
                 jobs,
                 pods,
                 logs,
+                rotate,
                 ..
-            } => vec![cmd, jobs, pods, logs],
+            } => {
+                let mut v = vec![cmd, jobs, pods, logs];
+                if let Some(r) = rotate {
+                    v.extend([&r.status, &r.discover, &r.restart]);
+                }
+                v
+            }
             Action::ReleaseGate {
                 status, rollback, ..
             } => vec![status, rollback],
@@ -677,6 +733,7 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
         }
     }
     pl.judge_watches();
+    pl.plan_guard();
     let reach = pl.reach();
     let dev = (o.job == Job::Dev).then(|| pl.dev());
     let runs_helm = o

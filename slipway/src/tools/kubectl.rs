@@ -109,6 +109,13 @@ pub fn readyz(context: &str) -> Cmd {
 
 /// Server-side apply of a manifest on stdin (no last-applied annotation, so a
 /// Secret's values are not copied into an annotation).
+/// `kubectl rollout restart {WORKLOAD}`: new pods, which read Secrets afresh.
+pub fn rollout_restart(context: &str, namespace: &str) -> Cmd {
+    at(context, Some(namespace))
+        .args(["rollout", "restart", "{WORKLOAD}"])
+        .timeout(PROBE)
+}
+
 pub fn apply(context: &str, stdin: Stdin) -> Cmd {
     at(context, None)
         .args([
