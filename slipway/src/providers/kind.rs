@@ -133,6 +133,10 @@ impl Provider for Kind {
                 recipe: provision::NODE_IMAGE.name.into(),
                 // The offline image brings its own CNI (a bridge), not kindnet.
                 create: create(Some(&offline), true),
+                // A node image the user names is theirs: another Kubernetes never
+                // replaces it (slipway's own offline image, named, is built as asked).
+                pinned: (s.node_image.is_some() && image != offline)
+                    .then(|| format!("cluster.kind.node_image = {image:?}")),
                 offline,
                 image,
             }

@@ -176,6 +176,11 @@ pub struct NodeImage {
     pub recipe: String,
     /// The cluster's creation from the offline image.
     pub create: Cmd,
+    /// The user's pin (the key and its value) that the offline image would not honour:
+    /// when set and the image cannot be pulled, the run fails with the pull's error
+    /// instead of falling back. Only the default falls back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<String>,
 }
 
 /// How to check that every node holds an image: list the nodes (if the provider

@@ -303,6 +303,15 @@ pub fn start_docker(ex: &Executor, ds: &DockerStart, info: &Cmd) -> Result<Strin
     ))
 }
 
+/// The last `n` lines of `text`, in order.
+fn last_lines(text: &str, n: usize) -> Vec<String> {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
+}
+
 /// Make sure the cluster's node image is here. `Ok(true)`: it had to be built
 /// offline, so the cluster is created from that (`NodeImage::create`).
 pub fn node_image(ex: &Executor, n: &NodeImage, deadline: Instant) -> Result<bool, Error> {
@@ -331,18 +340,28 @@ pub fn node_image(ex: &Executor, n: &NodeImage, deadline: Instant) -> Result<boo
             let mut e = Error::new(stage, format!("cannot pull the node image {}", n.image));
             e.command = Some(n.pull.display());
             e.child_exit = Some(pulled.code);
-            e.tail = pulled
-                .stderr
-                .lines()
-                .rev()
-                .take(5)
-                .map(String::from)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
+            e.tail = last_lines(&pulled.stderr, 5);
             e.hint =
                 Some("fix what `docker pull` says (disk space, credentials), then rerun".into());
+            return Err(e);
+        }
+        if let Some(pin) = &n.pinned {
+            let mut e = Error::new(
+                stage,
+                format!(
+                    "cannot pull the node image {} ({pin}), and a pinned version is never replaced by slipway's offline image of another Kubernetes",
+                    n.image
+                ),
+            );
+            e.command = Some(n.pull.display());
+            e.child_exit = Some(pulled.code);
+            e.tail = last_lines(&pulled.stderr, 5);
+            e.hint = Some(format!(
+                "make {} pullable here (a registry mirror, `docker load`), or drop the pin to use slipway's offline image {} (`scripts/kind-node-image.sh` builds it; Kubernetes {})",
+                n.image,
+                n.offline,
+                provision::OFFLINE_NODE_K8S
+            ));
             return Err(e);
         }
         let why = pulled

@@ -11,6 +11,7 @@ mod e2e_kind;
 mod e2e_minikube;
 mod fake_tools;
 mod fuzz;
+mod hardening_engine;
 mod plan_snapshots;
 mod provision;
 mod real_tools;
