@@ -215,4 +215,16 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Not for people: run by the runtime wrapper of a dockerd slipway started, with
+    /// runc's arguments after `--`. Drops from the OCI spec the capabilities this
+    /// host's bounding set lacks; prints nothing.
+    #[command(name = "__oci-capfilter", hide = true)]
+    OciCapfilter {
+        /// The bounding set to judge by, in hex (default: CapBnd of this process)
+        #[arg(long, hide = true)]
+        cap_bnd: Option<String>,
+        /// runc's arguments
+        #[arg(last = true)]
+        runc_args: Vec<String>,
+    },
 }

@@ -385,9 +385,12 @@ pub struct Fetch {
 #[derive(Clone, Debug, Serialize)]
 pub struct DockerStart {
     pub dockerd: Cmd,
-    /// Its daemon.json and runtime wrapper (a shell script), written before it starts.
+    /// Its daemon.json (the host's `host_config`, merged) and runtime wrapper (a shell
+    /// script running `filter`, a copy of slipway, then runc), written before it starts.
     pub config: PathBuf,
+    pub host_config: PathBuf,
     pub wrapper: PathBuf,
+    pub filter: PathBuf,
     pub log: PathBuf,
 }
 

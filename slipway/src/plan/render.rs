@@ -201,7 +201,9 @@ fn step(s: &mut String, step: &Step) {
                     s,
                     &d.dockerd,
                     &format!(
-                        "only if no daemon runs and slipway may start one (root, no systemd); default runtime {}, log {}",
+                        "only if no daemon answers, DOCKER_HOST and docker contexts name no other engine, and slipway may start one (root, no systemd), announced as it starts; config {} (merged from {}), default runtime {}, log {}",
+                        d.config.display(),
+                        d.host_config.display(),
                         d.wrapper.display(),
                         d.log.display()
                     ),

@@ -8,7 +8,7 @@ mod ops;
 mod preflight;
 mod provision;
 
-pub use provision::adopt_provisioned;
+pub use provision::{adopt_provisioned, oci_capfilter};
 mod smoke;
 pub use smoke::forward_on;
 pub mod tool_cache;

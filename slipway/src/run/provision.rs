@@ -246,6 +246,11 @@ pub fn version_cmd(t: &ToolCheck, path: &Path) -> Cmd {
 /// Can a stopped engine be started here: root, dockerd installed, and no systemd
 /// (which would own it)? `Err` is the fix to print instead.
 pub fn can_start_docker(ex: &Executor) -> Result<(), String> {
+    if let Some(there) = engine_named_elsewhere() {
+        return Err(format!(
+            "{there} says where the Docker engine is, so slipway starts none here: start that engine (or check the address), or unset it to use a local one"
+        ));
+    }
     // SAFETY: geteuid(2) has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     if Path::new("/run/systemd/system").is_dir() {
@@ -263,30 +268,66 @@ pub fn can_start_docker(ex: &Executor) -> Result<(), String> {
     Ok(())
 }
 
-/// Start dockerd in the background and wait until `docker info` answers.
+/// The engine the environment names, if not the local default (`DOCKER_HOST`,
+/// `DOCKER_CONTEXT`, or the docker CLI's current context in
+/// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`).
+pub fn engine_named_elsewhere() -> Option<String> {
+    let var = |k: &str| std::env::var(k).ok();
+    let config = std::env::var_os("DOCKER_CONFIG")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
+        .and_then(|d| std::fs::read_to_string(d.join("config.json")).ok());
+    docker::engine_named_elsewhere(
+        var("DOCKER_HOST").as_deref(),
+        var("DOCKER_CONTEXT").as_deref(),
+        config.as_deref(),
+    )
+}
+
+/// Start dockerd in the background and wait until `docker info` answers. Its
+/// daemon.json is the host's, merged; its runtime wrapper runs a copy of this very
+/// binary (`__oci-capfilter`), so it keeps working when the binary it was started
+/// from goes away (a `cargo` target directory).
 pub fn start_docker(ex: &Executor, ds: &DockerStart, info: &Cmd) -> Result<String, String> {
     let runc = ex.locate("runc").ok_or("runc is not on PATH")?;
+    let host = match std::fs::read_to_string(&ds.host_config) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(format!("cannot read {}: {e}", ds.host_config.display())),
+    };
+    let config = docker::daemon_config(&ds.wrapper, host.as_deref())
+        .map_err(|e| format!("cannot merge {}: {e}", ds.host_config.display()))?;
+    let me = std::env::current_exe().map_err(|e| format!("cannot find slipway's binary: {e}"))?;
+    place_executable(&ds.filter, |tmp| std::fs::copy(&me, tmp).map(drop))?;
     place_executable(&ds.wrapper, |tmp| {
-        std::fs::write(tmp, docker::runtime_wrapper(&runc))
+        std::fs::write(tmp, docker::runtime_wrapper(&ds.filter, &runc))
     })?;
-    std::fs::write(&ds.config, docker::daemon_config(&ds.wrapper))
-        .map_err(|e| format!("{}: {e}", ds.config.display()))?;
-    let pid = ex
-        .start_daemon(Stage::Preflight, &ds.dockerd, &ds.log)
-        .map_err(|e| e.to_string())?;
+    std::fs::write(&ds.config, config).map_err(|e| format!("{}: {e}", ds.config.display()))?;
     note(
         ex,
         format!(
-            "docker: no engine answered; started dockerd (pid {pid}, log {})",
+            "docker: no engine answers and none is named elsewhere: starting dockerd on unix:///var/run/docker.sock (config {}{}; runtime {} drops only the capabilities this host's bounding set lacks; log {})",
+            ds.config.display(),
+            if host.is_some() {
+                format!(", merged from {}", ds.host_config.display())
+            } else {
+                String::new()
+            },
+            docker::RUNTIME,
             ds.log.display()
         ),
     );
+    let pid = ex
+        .start_daemon(Stage::Preflight, &ds.dockerd, &ds.log)
+        .map_err(|e| e.to_string())?;
+    note(ex, format!("docker: started dockerd (pid {pid})"));
     let end = Instant::now() + Duration::from_secs(60);
     while Instant::now() < end {
         if let Ok(o) = ex.probe(Stage::Preflight, info, Some(end)) {
             if o.ok() {
                 return Ok(format!(
-                    "started by slipway (pid {pid}; runtime {} drops the capabilities this host cannot grant; log {})",
+                    "started by slipway (pid {pid}; runtime {} drops only the capabilities this host's bounding set lacks; log {})",
                     docker::RUNTIME,
                     ds.log.display()
                 ));
@@ -414,4 +455,36 @@ pub fn node_image(ex: &Executor, n: &NodeImage, deadline: Instant) -> Result<boo
         ),
     });
     Ok(n.image != n.offline)
+}
+
+/// `__oci-capfilter -- RUNC-ARGS…`, run by the runtime wrapper of a dockerd slipway
+/// started, before runc: drop from the OCI spec runc is about to read the
+/// capabilities the bounding set `bnd` (this process's `CapBnd` unless given) lacks.
+/// Edits the spec as JSON, only when something is to be dropped, in place (same
+/// file, same mode). Anything it cannot read is left to runc to judge.
+pub fn oci_capfilter(args: &[String], bnd: Option<u64>) {
+    let Some(bnd) = bnd.or_else(|| {
+        crate::tools::oci::parse_cap_bnd(&std::fs::read_to_string("/proc/self/status").ok()?)
+    }) else {
+        return;
+    };
+    for (file, kind) in crate::tools::oci::spec_files(args) {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        if let Some(out) = crate::tools::oci::filter(&text, kind, bnd) {
+            let _ = rewrite(&file, out.as_bytes());
+        }
+    }
+}
+
+/// Replace `file`'s content through a temporary file beside it, keeping its mode.
+fn rewrite(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let perms = std::fs::metadata(file)?.permissions();
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().set_permissions(perms)?;
+    tmp.persist(file).map(drop).map_err(|e| e.error)
 }

@@ -142,3 +142,259 @@ fn the_default_minikube_kubernetes_still_falls_back() {
     );
     assert!(o.all().contains(MINIKUBE_RECIPE_RAN), "{}", o.all());
 }
+
+// ------------------------------------------------------------ the Docker engine
+
+fn engine_stopped(s: &Sandbox, at: &str) {
+    s.add_fake("dockerd");
+    s.add_fake("runc");
+    s.rule(serde_json::json!({"tool": "docker", "match": ["info"], "times": 1, "exit": 1,
+        "stderr": format!("Cannot connect to the Docker daemon at {at}. Is the docker daemon running?\n")}));
+}
+
+/// May slipway start an engine here at all (root, no systemd)? The tests that need it
+/// say so and stop otherwise.
+fn may_start_engine() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    root && !std::path::Path::new("/run/systemd/system").is_dir()
+}
+
+fn refused_elsewhere(s: &Sandbox, named: &str) {
+    let o = s.run(&["preflight"]);
+    assert_eq!(o.code, 10, "{}", o.all());
+    assert!(
+        calls_of(&s.calls(), "dockerd").is_empty(),
+        "no dockerd was started: {}",
+        o.all()
+    );
+    assert!(
+        o.stderr.contains(named) && o.stderr.contains("starts none here"),
+        "a clear error naming {named}: {}",
+        o.stderr
+    );
+    assert!(!s
+        .dir
+        .path()
+        .join(".cache/slipway/docker/daemon.json")
+        .exists());
+}
+
+#[test]
+fn docker_host_pointing_elsewhere_never_starts_a_daemon() {
+    let mut s = Sandbox::new();
+    s.set_env("DOCKER_HOST", "tcp://unreachable.invalid:2376");
+    engine_stopped(&s, "tcp://unreachable.invalid:2376");
+    refused_elsewhere(&s, "DOCKER_HOST=tcp://unreachable.invalid:2376");
+}
+
+#[test]
+fn a_docker_context_never_starts_a_daemon() {
+    // The docker CLI's current context, in ~/.docker/config.json.
+    let s = Sandbox::new();
+    let d = s.dir.path().join(".docker");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("config.json"), r#"{"currentContext": "build-box"}"#).unwrap();
+    engine_stopped(&s, "unix:///var/run/docker.sock");
+    refused_elsewhere(&s, "\"build-box\"");
+    // DOCKER_CONTEXT names one too.
+    let mut s = Sandbox::new();
+    s.set_env("DOCKER_CONTEXT", "build-box");
+    engine_stopped(&s, "unix:///var/run/docker.sock");
+    refused_elsewhere(&s, "DOCKER_CONTEXT=build-box");
+}
+
+#[test]
+fn the_plan_shows_the_daemon_start_and_when_it_happens() {
+    let s = Sandbox::new();
+    let o = s.run(&["plan"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains("dockerd --host unix:///var/run/docker.sock")
+            && o.stdout
+                .contains("DOCKER_HOST and docker contexts name no other engine")
+            && o.stdout.contains("/etc/docker/daemon.json"),
+        "{}",
+        o.stdout
+    );
+}
+
+fn oci_spec(args: &str) -> String {
+    format!(
+        r#"{{"ociVersion":"1.2.0","process":{{"user":{{"uid":0,"gid":0}},"args":{args},"env":["A=[1,]"],"capabilities":{{"bounding":["CAP_CHOWN","CAP_SYS_RESOURCE","CAP_BPF","CAP_PERFMON","CAP_CHECKPOINT_RESTORE"],"effective":["CAP_CHOWN","CAP_SYS_RESOURCE","CAP_BPF"],"permitted":["CAP_SYS_RESOURCE"]}}}},"root":{{"path":"rootfs"}}}}"#
+    )
+}
+
+const ARGS: &str = r#"["sh","-c","echo [1,] \"CAP_BPF\",x ,]"]"#;
+
+fn caps(spec: &Value, set: &str) -> Vec<String> {
+    spec["process"]["capabilities"][set]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_capfilter_edits_the_spec_as_json_and_drops_only_what_the_bounding_set_lacks() {
+    let s = Sandbox::new();
+    let bundle = s.dir.path().join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let spec = bundle.join("config.json");
+    std::fs::write(&spec, oci_spec(ARGS)).unwrap();
+    // Everything up to CAP_CHECKPOINT_RESTORE (40) but CAP_SYS_RESOURCE (24).
+    let bnd = format!("{:x}", ((1u64 << 41) - 1) & !(1 << 24));
+    let o = s.run(&[
+        "__oci-capfilter",
+        "--cap-bnd",
+        &bnd,
+        "--",
+        "--root",
+        "/run/runc",
+        "create",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "c1",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(o.stdout, "", "it prints nothing");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    assert!(
+        text.contains(&format!("\"args\":{ARGS}")),
+        "the args are byte-identical: {text}"
+    );
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["process"]["env"][0], "A=[1,]");
+    assert_eq!(
+        caps(&v, "bounding"),
+        [
+            "CAP_CHOWN",
+            "CAP_BPF",
+            "CAP_PERFMON",
+            "CAP_CHECKPOINT_RESTORE"
+        ]
+    );
+    assert_eq!(caps(&v, "effective"), ["CAP_CHOWN", "CAP_BPF"]);
+    assert!(caps(&v, "permitted").is_empty());
+    assert_eq!(v["root"]["path"], "rootfs");
+
+    // A spec with nothing to drop is not rewritten at all.
+    let full = format!("{:x}", (1u64 << 41) - 1);
+    let untouched = oci_spec(ARGS).replace("[1,]", "[2,]");
+    std::fs::write(&spec, &untouched).unwrap();
+    let o = s.run(&[
+        "__oci-capfilter",
+        "--cap-bnd",
+        &full,
+        "--",
+        "run",
+        "-b",
+        bundle.to_str().unwrap(),
+        "c2",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(std::fs::read_to_string(&spec).unwrap(), untouched);
+}
+
+#[test]
+fn a_started_engine_merges_the_hosts_daemon_json_and_its_wrapper_filters_as_json() {
+    if !may_start_engine() {
+        eprintln!("skipped: slipway starts an engine only as root without systemd");
+        return;
+    }
+    let mut s = Sandbox::new();
+    let host = s.dir.path().join("host-daemon.json");
+    std::fs::write(
+        &host,
+        r#"{"log-driver": "local", "registry-mirrors": ["https://mirror.example"], "runtimes": {"other": {"path": "/opt/other-runc"}}}"#,
+    )
+    .unwrap();
+    s.set_env("SLIPWAY_DOCKERD_HOST_CONFIG", host.to_str().unwrap());
+    engine_stopped(&s, "unix:///var/run/docker.sock");
+    let o = s.run(&["--output", "json", "preflight"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let dir = s.dir.path().join(".cache/slipway/docker");
+    let cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("daemon.json")).unwrap()).unwrap();
+    assert_eq!(cfg["log-driver"], "local", "{cfg}");
+    assert_eq!(cfg["registry-mirrors"][0], "https://mirror.example");
+    assert_eq!(cfg["runtimes"]["other"]["path"], "/opt/other-runc");
+    assert_eq!(cfg["default-runtime"], "slipway-capfilter");
+
+    // Announced before it ran, as an event.
+    let events: Vec<Value> = o
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let announce = events
+        .iter()
+        .position(|e| {
+            e["event"] == "note"
+                && e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("starting dockerd") && m.contains("merged from"))
+        })
+        .unwrap_or_else(|| panic!("no announcement: {}", o.stdout));
+    let started = events
+        .iter()
+        .position(|e| {
+            e["event"] == "note"
+                && e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("started dockerd (pid"))
+        })
+        .expect("started");
+    assert!(announce < started);
+
+    // The wrapper dockerd runs: the spec's args survive byte for byte, and only the
+    // capabilities this host's bounding set lacks are dropped.
+    let bundle = s.dir.path().join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    std::fs::write(bundle.join("config.json"), oci_spec(ARGS)).unwrap();
+    let w = std::process::Command::new(dir.join("runc-capfilter"))
+        .args(["create", "--bundle", bundle.to_str().unwrap(), "c1"])
+        .env("FAKE_LOG", s.dir.path().join("calls.jsonl"))
+        .env("FAKE_STATE", s.dir.path().join("state"))
+        .env("FAKE_RULES", s.dir.path().join("rules.json"))
+        .env("PATH", format!("{}:/usr/bin:/bin", s.bin.display()))
+        .output()
+        .unwrap();
+    assert!(w.status.success(), "{w:?}");
+    let text = std::fs::read_to_string(bundle.join("config.json")).unwrap();
+    assert!(text.contains(&format!("\"args\":{ARGS}")), "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bnd = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .map(|h| u64::from_str_radix(h.trim(), 16).unwrap())
+        .unwrap();
+    let index = |c: &str| match c {
+        "CAP_CHOWN" => 0,
+        "CAP_SYS_RESOURCE" => 24,
+        "CAP_PERFMON" => 38,
+        "CAP_BPF" => 39,
+        "CAP_CHECKPOINT_RESTORE" => 40,
+        _ => unreachable!(),
+    };
+    let want: Vec<&str> = [
+        "CAP_CHOWN",
+        "CAP_SYS_RESOURCE",
+        "CAP_BPF",
+        "CAP_PERFMON",
+        "CAP_CHECKPOINT_RESTORE",
+    ]
+    .into_iter()
+    .filter(|c| (bnd >> index(c)) & 1 == 1)
+    .collect();
+    assert_eq!(caps(&v, "bounding"), want, "CapBnd {bnd:x}");
+    // runc ran after the filter, with the same arguments.
+    let runc = calls_of(&s.calls(), "runc")
+        .last()
+        .map(|c| c["argv"].clone())
+        .expect("runc ran");
+    assert_eq!(runc[1], "--bundle");
+}

@@ -345,8 +345,9 @@ fn a_running_docker_engine_is_never_touched() {
     assert!(!s.dir.path().join(".cache/slipway/docker").exists());
 }
 
-/// The runtime wrapper slipway gives a dockerd it starts: capabilities this host
-/// cannot grant leave the OCI spec, everything else stays, and runc runs.
+/// The runtime wrapper slipway gives a dockerd it starts: the capabilities this
+/// host's bounding set lacks leave the OCI spec (and only those), everything else
+/// stays, and runc runs.
 #[test]
 fn the_runtime_wrapper_strips_capabilities_from_a_spec() {
     let dir = tempfile::tempdir().unwrap();
@@ -357,14 +358,17 @@ fn the_runtime_wrapper_strips_capabilities_from_a_spec() {
     let wrapper = dir.path().join("wrapper");
     std::fs::write(
         &wrapper,
-        slipway::tools::docker::runtime_wrapper(&fake_runc),
+        slipway::tools::docker::runtime_wrapper(
+            std::path::Path::new(env!("CARGO_BIN_EXE_slipway")),
+            &fake_runc,
+        ),
     )
     .unwrap();
     let bundle = dir.path().join("b");
     std::fs::create_dir(&bundle).unwrap();
-    let spec = r#"{"process":{"capabilities":{"bounding":["CAP_CHOWN","CAP_BPF","CAP_SYS_ADMIN","CAP_PERFMON"],"effective":["CAP_CHECKPOINT_RESTORE"]}},"x":"CAP_BPFX"}"#;
+    let spec = r#"{"process":{"capabilities":{"bounding":["CAP_CHOWN","CAP_BPF","CAP_SYS_ADMIN","CAP_PERFMON","CAP_SYS_RESOURCE"],"effective":["CAP_CHECKPOINT_RESTORE"]}},"x":"CAP_BPFX"}"#;
     std::fs::write(bundle.join("config.json"), spec).unwrap();
-    let mut c = std::process::Command::new("bash");
+    let mut c = std::process::Command::new("sh");
     c.arg(&wrapper)
         .args(["create", "--bundle"])
         .arg(&bundle)
@@ -375,14 +379,30 @@ fn the_runtime_wrapper_strips_capabilities_from_a_spec() {
     let after: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
             .unwrap();
+    let bnd =
+        slipway::tools::oci::parse_cap_bnd(&std::fs::read_to_string("/proc/self/status").unwrap())
+            .unwrap();
+    let has = |c: &&str| slipway::tools::oci::grantable(c, bnd);
+    let bounding: Vec<&str> = [
+        "CAP_CHOWN",
+        "CAP_BPF",
+        "CAP_SYS_ADMIN",
+        "CAP_PERFMON",
+        "CAP_SYS_RESOURCE",
+    ]
+    .into_iter()
+    .filter(has)
+    .collect();
+    let effective: Vec<&str> = ["CAP_CHECKPOINT_RESTORE"].into_iter().filter(has).collect();
     assert_eq!(
         after["process"]["capabilities"]["bounding"],
-        serde_json::json!(["CAP_CHOWN", "CAP_SYS_ADMIN"])
+        serde_json::json!(bounding)
     );
     assert_eq!(
         after["process"]["capabilities"]["effective"],
-        serde_json::json!([])
+        serde_json::json!(effective)
     );
+    assert_eq!(after["x"], "CAP_BPFX");
 }
 
 /// `status` and `logs` have no preflight: a tool slipway provisioned earlier still

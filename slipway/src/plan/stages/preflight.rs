@@ -154,7 +154,12 @@ impl Planner<'_> {
                 DockerStart {
                     dockerd: docker::dockerd(&config),
                     config,
+                    host_config: std::env::var_os("SLIPWAY_DOCKERD_HOST_CONFIG")
+                        .filter(|v| !v.is_empty())
+                        .map(Into::into)
+                        .unwrap_or_else(|| "/etc/docker/daemon.json".into()),
                     wrapper,
+                    filter: dir.join("oci-capfilter"),
                     log: dir.join("dockerd.log"),
                 }
             });
