@@ -358,9 +358,13 @@ pub struct Supply {
     pub version: String,
     /// Where the provisioned binary lives (the cache is keyed by version).
     pub path: PathBuf,
-    /// The official release: fetch it, fetch its published SHA-256, compare.
+    /// The official release: fetch it, compare its SHA-256 with the pin.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub download: Option<Fetch>,
+    /// Why there is no download: no SHA-256 is pinned for this version (in slipway's
+    /// source or `[tools.sha256]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unpinned: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build: Option<Cmd>,
 }
@@ -370,8 +374,10 @@ pub struct Fetch {
     /// Writes the file to `file`.
     pub fetch: Cmd,
     pub file: PathBuf,
-    /// Prints the published checksum.
-    pub checksum: Cmd,
+    /// The SHA-256 the file must have (slipway's source pin, or `[tools.sha256]`).
+    pub sha256: String,
+    /// Where the pin comes from.
+    pub pinned_by: String,
     /// For an archive: unpack the binary (`tar -xzf ARCHIVE -C DIR MEMBER`), found
     /// then at `unpacked`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -495,7 +501,7 @@ impl Action {
                 let mut v: Vec<&Cmd> = pf.tools.iter().map(|t| &t.version).collect();
                 for s in pf.tools.iter().filter_map(|t| t.supply.as_ref()) {
                     if let Some(d) = &s.download {
-                        v.extend([&d.checksum, &d.fetch]);
+                        v.push(&d.fetch);
                         v.extend(d.unpack.iter());
                     }
                     v.extend(s.build.iter());

@@ -171,11 +171,20 @@ fn step(s: &mut String, step: &Step) {
                         p.version
                     );
                     if let Some(d) = &p.download {
-                        line(s, &d.checksum, "the published SHA-256");
-                        line(s, &d.fetch, "the official release, checked against it");
+                        line(
+                            s,
+                            &d.fetch,
+                            &format!(
+                                "the official release; its SHA-256 must be {} ({})",
+                                d.sha256, d.pinned_by
+                            ),
+                        );
                         if let Some(u) = &d.unpack {
                             line(s, u, "");
                         }
+                    }
+                    if let Some(why) = &p.unpinned {
+                        let _ = writeln!(s, "#   no download: {why}");
                     }
                     if let Some(b) = &p.build {
                         line(

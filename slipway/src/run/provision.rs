@@ -16,15 +16,24 @@ use crate::plan::{DockerStart, Fetch, Supply, ToolCheck};
 use crate::providers::NodeImage;
 use crate::tools::{docker, provision};
 
-/// Write a recipe's files to its directory (content-addressed: an existing one is
-/// already right).
+/// Write a recipe's files to its directory (0700, named by their hash). An existing
+/// directory is used only when every file in it is still the one slipway carries;
+/// otherwise it is written again.
 pub fn materialize(recipe: &provision::Recipe, cache: &Path) -> Result<PathBuf, String> {
     let dir = recipe.dir(cache);
+    let intact = |dir: &Path| {
+        recipe
+            .all_files()
+            .all(|(name, text)| std::fs::read(dir.join(name)).is_ok_and(|b| b == text.as_bytes()))
+    };
     if dir.join(recipe.entry).is_file() {
-        return Ok(dir);
+        if intact(&dir) {
+            return Ok(dir);
+        }
+        std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let parent = dir.parent().ok_or("recipe directory has no parent")?;
-    std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    super::tool_cache::private_dir(parent)?;
     let tmp = tempfile::tempdir_in(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     for (name, text) in recipe.all_files() {
         let f = tmp.path().join(name);
@@ -111,18 +120,15 @@ fn download(ex: &Executor, tool: &str, d: &Fetch, to: &Path) -> Result<(), Strin
             .cloned()
             .unwrap_or_else(|| e.to_string())
     };
-    let sum = ex
-        .run(Stage::Preflight, &d.checksum, None)
-        .map_err(|e| format!("checksum: {}", short(e)))?;
-    let want = provision::parse_sha256(&sum.stdout)
-        .ok_or_else(|| "the published checksum is not a SHA-256".to_string())?;
+    let want = &d.sha256;
     ex.run(Stage::Preflight, &d.fetch, None)
         .map_err(|e| format!("download: {}", short(e)))?;
     let got = sha256_file(&d.file).map_err(|e| e.to_string())?;
-    if got != want {
+    if got != *want {
         let _ = std::fs::remove_file(&d.file);
         return Err(format!(
-            "{tool}'s SHA-256 is {got}, but its release publishes {want}: not installed"
+            "{tool}'s SHA-256 is {got}, but {want} is {}: not installed",
+            d.pinned_by
         ));
     }
     let binary = match (&d.unpack, &d.unpacked) {
@@ -133,7 +139,14 @@ fn download(ex: &Executor, tool: &str, d: &Fetch, to: &Path) -> Result<(), Strin
         }
         _ => d.file.clone(),
     };
-    place_executable(to, |tmp| std::fs::copy(&binary, tmp).map(drop))
+    place_executable(to, |tmp| std::fs::copy(&binary, tmp).map(drop))?;
+    record(to)
+}
+
+/// Record the SHA-256 of a binary slipway just provisioned in the cache's manifest.
+fn record(path: &Path) -> Result<(), String> {
+    let m = super::tool_cache::Manifest::user().ok_or("no cache directory (HOME is not set)")?;
+    m.record(path)
 }
 
 /// Provision `t` per its supply: download, else build. Progress goes out as notes.
@@ -160,6 +173,10 @@ pub fn get(ex: &Executor, t: &ToolCheck, s: &Supply) -> Result<Got, Error> {
                 why.push(format!("download: {e}"));
             }
         }
+    }
+    if let Some(u) = &s.unpinned {
+        note(ex, format!("{}: not downloaded: {u}", t.tool));
+        why.push(format!("download: {u}"));
     }
     let Some(build) = &s.build else {
         why.push("slipway has no build recipe for it".into());
@@ -199,10 +216,16 @@ pub fn get(ex: &Executor, t: &ToolCheck, s: &Supply) -> Result<Got, Error> {
         ),
     );
     match ex.run(Stage::Preflight, build, None) {
-        Ok(_) if s.path.is_file() => Ok(Got::Yes(format!(
-            "built from the Go module proxy in {}s",
-            started.elapsed().as_secs()
-        ))),
+        Ok(_) if s.path.is_file() => match record(&s.path) {
+            Ok(()) => Ok(Got::Yes(format!(
+                "built from the Go module proxy in {}s, SHA-256 recorded",
+                started.elapsed().as_secs()
+            ))),
+            Err(e) => {
+                why.push(format!("cannot record its SHA-256: {e}"));
+                Ok(Got::No(why.join("; "), "or make slipway's cache writable"))
+            }
+        },
         Ok(_) => {
             why.push(format!("the build did not leave {}", s.path.display()));
             Ok(Got::No(why.join("; "), "or read the build's output above"))
@@ -230,7 +253,11 @@ pub fn adopt_provisioned(ex: &Executor, pins: &crate::config::Tools) {
     for (tool, default) in provision::DEFAULTS {
         let version = pins.pinned(tool).unwrap_or(default);
         let path = provision::tool_path(&cache, tool, version);
-        if which::which(tool).is_err() && path.is_file() {
+        // Only a binary whose SHA-256 is still the one recorded when slipway put it
+        // there (preflight provisions again what is not).
+        let verified =
+            || super::tool_cache::Manifest::user().is_some_and(|m| m.verify(&path).is_ok());
+        if which::which(tool).is_err() && path.is_file() && verified() {
             ex.use_tool(tool, path);
         }
     }

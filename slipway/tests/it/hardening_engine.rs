@@ -398,3 +398,155 @@ fn a_started_engine_merges_the_hosts_daemon_json_and_its_wrapper_filters_as_json
         .expect("runc ran");
     assert_eq!(runc[1], "--bundle");
 }
+
+// ------------------------------------------------------------ provisioned tools
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn a_plain_http_mirror_is_refused() {
+    let s = Sandbox::new();
+    append(
+        &s,
+        "\n[tools]\nmirror = \"http://mirror.internal/releases\"\n",
+    );
+    let o = s.run(&["plan"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("mirror \"http://mirror.internal/releases\" is plain HTTP")
+            && o.stderr.contains("use an https:// mirror"),
+        "{}",
+        o.stderr
+    );
+    assert!(s.calls().is_empty(), "nothing ran");
+}
+
+#[test]
+fn a_download_that_does_not_match_the_source_pin_is_refused_whatever_the_mirror_says() {
+    if provision_arch() != "amd64" {
+        return;
+    }
+    let mut s = Sandbox::new();
+    s.remove_tool("kind");
+    // The mirror serves a kind and, beside it, a checksum file that matches it.
+    let dir = s.dir.path().join("downloads");
+    std::fs::create_dir_all(&dir).unwrap();
+    let evil = b"#!/bin/sh\necho kind v0.30.0 go1.24 linux/amd64\n";
+    std::fs::write(dir.join("kind-linux-amd64"), evil).unwrap();
+    std::fs::write(
+        dir.join("kind-linux-amd64.sha256sum"),
+        format!("{}  kind-linux-amd64\n", sha256_hex(evil)),
+    )
+    .unwrap();
+    s.set_env("FAKE_DOWNLOAD_DIR", dir.to_str().unwrap());
+    let o = s.run(&["preflight"]);
+    assert_eq!(o.code, 10, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("517ab7fc89ddeed5fa65abf71530d90648d9638ef0c4cde22c2c11f8097b8889")
+            && o.stderr.contains("pinned in slipway's source")
+            && o.stderr.contains("not installed"),
+        "{}",
+        o.stderr
+    );
+    let cached = s
+        .dir
+        .path()
+        .join(".cache/slipway/toolchain/bin/kind-v0.30.0");
+    assert!(!cached.exists(), "nothing unverified is installed");
+}
+
+#[test]
+fn a_version_with_no_pin_is_not_downloaded() {
+    let mut s = Sandbox::new();
+    s.remove_tool("kind");
+    append(&s, "\n[tools]\nkind = \"v0.29.0\"\n");
+    let dir = s.dir.path().join("downloads");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = format!("kind-linux-{}", provision_arch());
+    std::fs::write(dir.join(&file), b"#!/bin/sh\n").unwrap();
+    s.set_env("FAKE_DOWNLOAD_DIR", dir.to_str().unwrap());
+    let o = s.run(&["preflight"]);
+    assert_eq!(o.code, 10, "{}", o.all());
+    assert!(
+        o.stderr.contains("no SHA-256 is pinned for kind v0.29.0")
+            && o.stderr.contains("[tools.sha256]"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        calls_of(&s.calls(), "curl").is_empty(),
+        "nothing was fetched"
+    );
+}
+
+fn provision_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// Replace the file at `path` (a link or a file) with an executable holding `bytes`.
+fn plant(path: &std::path::Path, bytes: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::remove_file(path).unwrap();
+    std::fs::write(path, bytes).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_tampered_cached_binary_is_detected_and_rebuilt() {
+    let s = Sandbox::new();
+    s.remove_tool("kind");
+    s.add_fake("go");
+    let o = s.run(&["preflight"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let cache = s.dir.path().join(".cache/slipway");
+    let manifest = cache.join("toolchain/manifest.json");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&manifest), 0o600);
+        assert_eq!(mode(manifest.parent().unwrap()), 0o700);
+    }
+    let kind = cache.join("toolchain/bin/kind-v0.30.0");
+    let m: Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    assert_eq!(
+        m[kind.to_str().unwrap()],
+        sha256_hex(&std::fs::read(&kind).unwrap()),
+        "the build's SHA-256 is recorded"
+    );
+    // Someone swaps the cached binary (same name, still a working kind).
+    let real = std::fs::read(&kind).unwrap();
+    let mut tampered = real.clone();
+    tampered.extend_from_slice(b"\n# tampered\n");
+    plant(&kind, &tampered);
+    let builds = |s: &Sandbox| calls_of(&s.calls(), "go").len();
+    assert_eq!(builds(&s), 1);
+    let o = s.run(&["--output", "json", "preflight"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("not the") && o.stdout.contains("recorded when slipway put it there"),
+        "the mismatch is said: {}",
+        o.stdout
+    );
+    assert_eq!(builds(&s), 2, "rebuilt, not used");
+    assert_ne!(std::fs::read(&kind).unwrap(), tampered);
+
+    // `status` (no preflight) does not adopt a tampered binary either.
+    plant(&kind, &tampered);
+    let before = s.calls().len();
+    s.run(&["status"]);
+    assert!(
+        s.calls()[before..]
+            .iter()
+            .all(|c| c["exe"] != kind.to_str().unwrap()),
+        "the tampered binary never ran"
+    );
+}

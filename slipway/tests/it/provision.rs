@@ -130,9 +130,14 @@ fn a_tool_older_than_the_pin_is_replaced_by_the_verified_release() {
     let mut s = Sandbox::new();
     let cfg = s.project.join("pipeline.toml");
     let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text.push_str("\n[tools]\nkubectl = \"v1.34.13\"\n");
-    std::fs::write(&cfg, text).unwrap();
     let dir = publish(&s, "kubectl", "kubectl.sha256", None);
+    // slipway's source pins no SHA-256 for this kubectl: the pipeline does.
+    let digest = std::fs::read_to_string(dir.join("kubectl.sha256")).unwrap();
+    let digest = digest.split_whitespace().next().unwrap();
+    text.push_str(&format!(
+        "\n[tools]\nkubectl = \"v1.34.13\"\n[tools.sha256]\nkubectl = \"{digest}\"\n"
+    ));
+    std::fs::write(&cfg, text).unwrap();
     s.set_env("FAKE_DOWNLOAD_DIR", dir.to_str().unwrap());
     let o = s.run(&["--output", "json", "deploy-local"]);
     assert_eq!(o.code, 0, "{}", o.all());
@@ -179,6 +184,13 @@ fn a_tool_older_than_the_pin_is_replaced_by_the_verified_release() {
 fn a_release_whose_checksum_does_not_match_is_not_installed() {
     let mut s = Sandbox::new();
     s.remove_tool("helm");
+    let cfg = s.project.join("pipeline.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "\n[tools.sha256]\nhelm = \"{}\"\n",
+        "0".repeat(64)
+    ));
+    std::fs::write(&cfg, text).unwrap();
     let dir = publish(
         &s,
         "helm-v4.3.1-linux-amd64.tar.gz",
@@ -410,18 +422,15 @@ fn the_runtime_wrapper_strips_capabilities_from_a_spec() {
 #[test]
 fn jobs_without_a_preflight_use_the_provisioned_tools_too() {
     let s = Sandbox::new();
-    assert_eq!(s.run(&["deploy-local"]).code, 0);
     s.remove_tool("kind");
+    s.add_fake("go");
+    // slipway provisions kind (and records its SHA-256) on the first run.
+    assert_eq!(s.run(&["deploy-local"]).code, 0);
     let cached = s
         .dir
         .path()
         .join(".cache/slipway/toolchain/bin/kind-v0.30.0");
-    std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
-    std::os::unix::fs::symlink(
-        repo().join("slipway/tests/it/support/fake_tool.py"),
-        &cached,
-    )
-    .unwrap();
+    assert!(cached.exists());
     let before = s.calls().len();
     let o = s.run(&["status"]);
     assert_eq!(o.code, 0, "{}", o.all());

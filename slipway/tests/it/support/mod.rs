@@ -61,8 +61,24 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
+/// The Python interpreter itself, not a launcher: a version manager's shim on `PATH`
+/// (pyenv's is a bash script that re-resolves `python3` through `PATH`) would find the
+/// sandbox's own entries first once it is linked there.
 pub fn python3() -> PathBuf {
-    which::which("python3").expect("python3 runs the fake tools")
+    static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    EXE.get_or_init(resolve_python3).clone()
+}
+
+fn resolve_python3() -> PathBuf {
+    let shim = which::which("python3").expect("python3 runs the fake tools");
+    let out = Command::new(&shim)
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "python3 -c failed: {out:?}");
+    let exe = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(exe.is_absolute(), "sys.executable is not a path: {exe:?}");
+    exe
 }
 
 impl Sandbox {
