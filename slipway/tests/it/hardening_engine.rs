@@ -550,3 +550,67 @@ fn a_tampered_cached_binary_is_detected_and_rebuilt() {
         "the tampered binary never ran"
     );
 }
+
+// ------------------------------------------------------------ tier 3
+
+/// Tier 3, the real Docker engine and kind: a pinned node image that this machine
+/// cannot pull stops the run at the cluster stage with docker's own error, before
+/// any cluster exists (cheap: nothing is created or built).
+#[test]
+#[cfg_attr(
+    not(slipway_ci),
+    ignore = "tier 3: needs Docker, kind, helm and kubectl; runs in CI (CI=true) or with --ignored"
+)]
+fn tier3_a_pinned_node_image_that_cannot_be_pulled_fails_before_any_cluster_exists() {
+    use std::process::Command;
+    for tool in ["docker", "kind", "helm", "kubectl"] {
+        assert!(
+            which::which(tool).is_ok(),
+            "{tool} is required for this test: .ci/run provides it"
+        );
+    }
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("project");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(crate::support::repo().join("slipway/tests/fixtures/app"))
+        .arg(&project)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let image = "kindest/node:v1.0.0-slipway-pin-check";
+    let cfg = project.join("pipeline.toml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("name = \"fx\"", "name = \"slipway-pin-t3\"");
+    std::fs::write(
+        &cfg,
+        format!("{text}\n[cluster.kind]\nnode_image = \"{image}\"\n"),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .args(["deploy-local"])
+        .current_dir(&project)
+        .env("CI", "1")
+        .env("FIXTURE_TOKEN", "tier3-token-value-1234")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(o.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(image) && stderr.contains("docker pull"),
+        "the pull and its error are shown: {stderr}"
+    );
+    assert!(
+        !stderr.contains("building slipway's offline node image"),
+        "{stderr}"
+    );
+    let clusters = Command::new("kind")
+        .args(["get", "clusters"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&clusters.stdout).contains("slipway-pin-t3"),
+        "no cluster was created"
+    );
+}
