@@ -48,6 +48,7 @@ pub(super) fn plan_options(job: Job, g: &Global, f: &RunFlags) -> PlanOptions {
         namespace: g.namespace.clone(),
         allow_context: f.allow_context,
         provision: !g.no_provision,
+        install_packages: g.install_packages,
         ..PlanOptions::new(job)
     }
 }

@@ -54,6 +54,8 @@ pub struct PlanOptions {
     /// Provision missing tools and start a stopped Docker engine (unless
     /// `[tools] provision = false` says otherwise).
     pub provision: bool,
+    /// `--install-packages`: slipway's recipes may apt-get install what they need.
+    pub install_packages: bool,
 }
 
 impl PlanOptions {
@@ -73,6 +75,7 @@ impl PlanOptions {
             follow: false,
             tail: 50,
             provision: true,
+            install_packages: false,
         }
     }
 }
@@ -367,6 +370,11 @@ pub struct Supply {
     pub unpinned: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build: Option<Cmd>,
+    /// The Debian packages `build` needs, by the program that shows each is there.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<crate::providers::Package>,
+    /// `--install-packages`: `build` may install missing ones itself.
+    pub install_packages: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]

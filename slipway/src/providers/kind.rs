@@ -131,6 +131,8 @@ impl Provider for Kind {
                     &[("K8S_VERSION", k8s), ("SLIPWAY_NODE_IMAGE", &offline)],
                 ),
                 recipe: provision::NODE_IMAGE.name.into(),
+                packages: super::recipe_packages(provision::NODE_IMAGE.name),
+                install_packages: false,
                 // The offline image brings its own CNI (a bridge), not kindnet.
                 create: create(Some(&offline), true),
                 // A node image the user names is theirs: another Kubernetes never

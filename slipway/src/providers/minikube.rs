@@ -108,6 +108,8 @@ impl Provider for Minikube {
                         ],
                     ),
                     recipe: provision::MINIKUBE.name.into(),
+                    packages: super::recipe_packages(provision::MINIKUBE.name),
+                    install_packages: false,
                     create: start(Some(&offline), Some(provision::OFFLINE_NODE_K8S)),
                     // The offline base runs its own Kubernetes: a pinned other one
                     // fails rather than being replaced.

@@ -197,6 +197,13 @@ pub fn get(ex: &Executor, t: &ToolCheck, s: &Supply) -> Result<Got, Error> {
             "or install Go (https://go.dev/dl/) and slipway builds it",
         ));
     }
+    if let Err(cmd) = packages_present(ex, &s.packages, s.install_packages) {
+        why.push(format!("building it needs Debian packages this machine lacks (slipway installs packages only when asked): `{cmd}`"));
+        return Ok(Got::No(
+            why.join("; "),
+            "or run that command, or rerun with --install-packages (SLIPWAY_INSTALL_PACKAGES=1)",
+        ));
+    }
     let Some(cache) = provision::cache_root() else {
         why.push("no cache directory (HOME is not set)".into());
         return Ok(Got::No(why.join("; "), "or set HOME"));
@@ -376,6 +383,24 @@ pub fn start_docker(ex: &Executor, ds: &DockerStart, info: &Cmd) -> Result<Strin
     ))
 }
 
+/// `Ok` when every package a recipe needs is here, or installing them was allowed;
+/// else the command that installs the missing ones.
+fn packages_present(
+    ex: &Executor,
+    needs: &[crate::providers::Package],
+    allowed: bool,
+) -> Result<(), String> {
+    let missing: Vec<&str> = needs
+        .iter()
+        .filter(|p| ex.locate(&p.program).is_none())
+        .flat_map(|p| p.packages.iter().map(String::as_str))
+        .collect();
+    if allowed || missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!("apt-get install -y {}", missing.join(" ")))
+}
+
 /// The last `n` lines of `text`, in order.
 fn last_lines(text: &str, n: usize) -> Vec<String> {
     let all: Vec<&str> = text.lines().collect();
@@ -457,6 +482,14 @@ pub fn node_image(ex: &Executor, n: &NodeImage, deadline: Instant) -> Result<boo
             stage,
             message: format!("{} is not here: building it", n.offline),
         });
+    }
+    if let Err(cmd) = packages_present(ex, &n.packages, n.install_packages) {
+        let mut e = Error::new(
+            stage,
+            format!("building {} needs Debian packages this machine lacks, and slipway installs packages only when asked", n.offline),
+        );
+        e.hint = Some(format!("install them: `{cmd}`, or rerun with --install-packages (SLIPWAY_INSTALL_PACKAGES=1) to let slipway's recipe install them"));
+        return Err(e);
     }
     let cache = provision::cache_root()
         .ok_or_else(|| Error::new(stage, "no cache directory (HOME is not set)".to_string()))?;

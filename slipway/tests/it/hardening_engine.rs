@@ -25,6 +25,9 @@ fn append(s: &Sandbox, text: &str) {
 /// its `docker info` (preflight's `docker info --format …` still answers), minikube's
 /// at `go` (not on the sandbox's PATH). Its progress lines show that it ran.
 fn recipes_stop_early(s: &Sandbox) {
+    // The Debian packages the recipes need are installed (see
+    // `no_package_is_installed_without_consent` for when they are not).
+    s.add_fake("debootstrap");
     s.rule(
         serde_json::json!({"tool": "docker", "match": ["info", "--format"],
         "stdout": "{\"ServerVersion\": \"27.3.1\", \"DockerRootDir\": \"/\"}\n"}),
@@ -613,4 +616,34 @@ fn tier3_a_pinned_node_image_that_cannot_be_pulled_fails_before_any_cluster_exis
         !String::from_utf8_lossy(&clusters.stdout).contains("slipway-pin-t3"),
         "no cluster was created"
     );
+}
+
+// ------------------------------------------------------------ packages
+
+#[test]
+fn no_package_is_installed_without_consent() {
+    let s = Sandbox::new();
+    s.rule(
+        serde_json::json!({"tool": "docker", "match": ["info", "--format"],
+        "stdout": "{\"ServerVersion\": \"27.3.1\", \"DockerRootDir\": \"/\"}\n"}),
+    );
+    s.rule(
+        serde_json::json!({"tool": "docker", "match": ["info"], "exit": 1,
+        "stderr": "stopped by the test\n"}),
+    );
+    unpullable(&s, "kindest/node");
+    // debootstrap is not on the sandbox's PATH: the node image's recipe would
+    // apt-get install it.
+    let o = s.run(&["deploy-local"]);
+    assert_ne!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stderr.contains("apt-get install -y debootstrap")
+            && o.stderr.contains("--install-packages"),
+        "the command to run is given: {}",
+        o.stderr
+    );
+    assert!(!o.all().contains(KIND_RECIPE_RAN), "the recipe did not run");
+    // Asked: the recipe runs (and may install what it needs).
+    let o = s.run(&["--install-packages", "deploy-local"]);
+    assert!(o.all().contains(KIND_RECIPE_RAN), "{}", o.all());
 }

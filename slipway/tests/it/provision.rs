@@ -254,6 +254,8 @@ fn node_recipe_hash() -> String {
 #[test]
 fn a_node_image_that_cannot_be_pulled_is_built_offline_and_used() {
     let s = Sandbox::new();
+    // The packages the recipe needs are installed (slipway installs none unasked).
+    s.add_fake("debootstrap");
     s.rule(serde_json::json!({"tool": "docker", "match": ["image", "inspect", "kindest/node"], "exit": 1,
         "stderr": "Error response from daemon: No such image: kindest/node\n"}));
     s.rule(

@@ -131,6 +131,11 @@ impl Planner<'_> {
             }
         });
         Some(Supply {
+            packages: crate::providers::recipe_packages(provision::recipe_for(tool).name)
+                .into_iter()
+                .filter(|_| tool == "minikube")
+                .collect(),
+            install_packages: self.o.install_packages,
             build: provision::build(tool, &version, &cache),
             version,
             path,
