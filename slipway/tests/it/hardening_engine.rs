@@ -28,6 +28,10 @@ fn recipes_stop_early(s: &Sandbox) {
     // The Debian packages the recipes need are installed (see
     // `no_package_is_installed_without_consent` for when they are not).
     s.add_fake("debootstrap");
+    recipes_stop_at_docker_info(s);
+}
+
+fn recipes_stop_at_docker_info(s: &Sandbox) {
     s.rule(
         serde_json::json!({"tool": "docker", "match": ["info", "--format"],
         "stdout": "{\"ServerVersion\": \"27.3.1\", \"DockerRootDir\": \"/\"}\n"}),
@@ -623,14 +627,7 @@ fn tier3_a_pinned_node_image_that_cannot_be_pulled_fails_before_any_cluster_exis
 #[test]
 fn no_package_is_installed_without_consent() {
     let s = Sandbox::new();
-    s.rule(
-        serde_json::json!({"tool": "docker", "match": ["info", "--format"],
-        "stdout": "{\"ServerVersion\": \"27.3.1\", \"DockerRootDir\": \"/\"}\n"}),
-    );
-    s.rule(
-        serde_json::json!({"tool": "docker", "match": ["info"], "exit": 1,
-        "stderr": "stopped by the test\n"}),
-    );
+    recipes_stop_at_docker_info(&s);
     unpullable(&s, "kindest/node");
     // debootstrap is not on the sandbox's PATH: the node image's recipe would
     // apt-get install it.
