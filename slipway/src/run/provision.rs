@@ -337,6 +337,10 @@ pub fn start_docker(ex: &Executor, ds: &DockerStart, info: &Cmd) -> Result<Strin
     };
     let config = docker::daemon_config(&ds.wrapper, host.as_deref())
         .map_err(|e| format!("cannot merge {}: {e}", ds.host_config.display()))?;
+    // dockerd runs what is in this directory as root: only its owner may change it.
+    if let Some(dir) = ds.wrapper.parent() {
+        super::tool_cache::private_dir(dir)?;
+    }
     let me = std::env::current_exe().map_err(|e| format!("cannot find slipway's binary: {e}"))?;
     place_executable(&ds.filter, |tmp| std::fs::copy(&me, tmp).map(drop))?;
     place_executable(&ds.wrapper, |tmp| {
