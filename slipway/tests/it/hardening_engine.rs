@@ -329,6 +329,12 @@ fn a_started_engine_merges_the_hosts_daemon_json_and_its_wrapper_filters_as_json
     assert_eq!(cfg["registry-mirrors"][0], "https://mirror.example");
     assert_eq!(cfg["runtimes"]["other"]["path"], "/opt/other-runc");
     assert_eq!(cfg["default-runtime"], "slipway-capfilter");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "dockerd runs what is in it as root");
+        assert!(dir.join("oci-capfilter").is_file(), "a copy of slipway");
+    }
 
     // Announced before it ran, as an event.
     let events: Vec<Value> = o
