@@ -48,6 +48,7 @@ pub(super) fn plan_options(job: Job, g: &Global, f: &RunFlags) -> PlanOptions {
         namespace: g.namespace.clone(),
         allow_context: f.allow_context,
         provision: !g.no_provision,
+        install_packages: g.install_packages,
         ..PlanOptions::new(job)
     }
 }
@@ -73,12 +74,20 @@ fn job_of(c: &Command) -> Option<(Job, RunFlags)> {
         Command::Logs { .. } => (Job::Logs, RunFlags::default()),
         Command::Plan { job, flags, .. } => (*job, flags.clone()),
         Command::Dev { flags, .. } => (Job::Dev, flags.clone()),
-        Command::Completions { .. } => return None,
+        Command::Completions { .. } | Command::OciCapfilter { .. } => return None,
     })
 }
 
 /// Run one command with the global options; the process exit code.
 pub fn run(g: Global, command: Command) -> ExitCode {
+    if let Command::OciCapfilter { cap_bnd, runc_args } = &command {
+        // A runtime shim: it must never fail a container for its own sake.
+        let bnd = cap_bnd
+            .as_deref()
+            .and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok());
+        crate::run::oci_capfilter(runc_args, bnd);
+        return ExitCode::SUCCESS;
+    }
     console::set_colors_enabled_stderr(report::colors_for_stderr(g.color.into()));
     console::set_colors_enabled(false); // stdout carries plans and JSON: never colored
 

@@ -58,6 +58,11 @@ pub struct Global {
     /// preflight instead
     #[arg(long, global = true, env = "SLIPWAY_NO_PROVISION", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_provision: bool,
+    /// Let slipway's build recipes install the Debian packages they need (gcc,
+    /// libc6-dev, debootstrap) with apt-get; without it a missing one fails the run
+    /// with the command to install it
+    #[arg(long, global = true, env = "SLIPWAY_INSTALL_PACKAGES", value_parser = clap::builder::BoolishValueParser::new())]
+    pub install_packages: bool,
     /// Show each command and its output
     #[arg(long, short, global = true, conflicts_with = "quiet")]
     pub verbose: bool,
@@ -219,5 +224,17 @@ pub enum Command {
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+    /// Not for people: run by the runtime wrapper of a dockerd slipway started, with
+    /// runc's arguments after `--`. Drops from the OCI spec the capabilities this
+    /// host's bounding set lacks; prints nothing.
+    #[command(name = "__oci-capfilter", hide = true)]
+    OciCapfilter {
+        /// The bounding set to judge by, in hex (default: CapBnd of this process)
+        #[arg(long, hide = true)]
+        cap_bnd: Option<String>,
+        /// runc's arguments
+        #[arg(last = true)]
+        runc_args: Vec<String>,
     },
 }

@@ -62,9 +62,14 @@ pub struct Tools {
     /// `--no-provision` or `SLIPWAY_NO_PROVISION=1` turn it off).
     #[serde(default = "yes")]
     pub provision: bool,
-    /// Fetch official releases from `MIRROR/HOST/PATH` instead of `https://HOST/PATH`.
+    /// Fetch official releases from `MIRROR/HOST/PATH` instead of `https://HOST/PATH`
+    /// (an `https://` URL).
     #[serde(default)]
     pub mirror: Option<String>,
+    /// The SHA-256 of the release artifact slipway downloads for a tool's version on
+    /// this machine (helm: the `.tar.gz`), for versions slipway's source pins none of.
+    #[serde(default)]
+    pub sha256: std::collections::BTreeMap<String, String>,
 }
 
 fn yes() -> bool {

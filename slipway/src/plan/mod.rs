@@ -55,6 +55,8 @@ pub struct PlanOptions {
     /// Provision missing tools and start a stopped Docker engine (unless
     /// `[tools] provision = false` says otherwise).
     pub provision: bool,
+    /// `--install-packages`: slipway's recipes may apt-get install what they need.
+    pub install_packages: bool,
 }
 
 impl PlanOptions {
@@ -74,6 +76,7 @@ impl PlanOptions {
             follow: false,
             tail: 50,
             provision: true,
+            install_packages: false,
         }
     }
 }
@@ -388,11 +391,20 @@ pub struct Supply {
     pub version: String,
     /// Where the provisioned binary lives (the cache is keyed by version).
     pub path: PathBuf,
-    /// The official release: fetch it, fetch its published SHA-256, compare.
+    /// The official release: fetch it, compare its SHA-256 with the pin.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub download: Option<Fetch>,
+    /// Why there is no download: no SHA-256 is pinned for this version (in slipway's
+    /// source or `[tools.sha256]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unpinned: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build: Option<Cmd>,
+    /// The Debian packages `build` needs, by the program that shows each is there.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<crate::providers::Package>,
+    /// `--install-packages`: `build` may install missing ones itself.
+    pub install_packages: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -400,8 +412,10 @@ pub struct Fetch {
     /// Writes the file to `file`.
     pub fetch: Cmd,
     pub file: PathBuf,
-    /// Prints the published checksum.
-    pub checksum: Cmd,
+    /// The SHA-256 the file must have (slipway's source pin, or `[tools.sha256]`).
+    pub sha256: String,
+    /// Where the pin comes from.
+    pub pinned_by: String,
     /// For an archive: unpack the binary (`tar -xzf ARCHIVE -C DIR MEMBER`), found
     /// then at `unpacked`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -415,9 +429,12 @@ pub struct Fetch {
 #[derive(Clone, Debug, Serialize)]
 pub struct DockerStart {
     pub dockerd: Cmd,
-    /// Its daemon.json and runtime wrapper (a shell script), written before it starts.
+    /// Its daemon.json (the host's `host_config`, merged) and runtime wrapper (a shell
+    /// script running `filter`, a copy of slipway, then runc), written before it starts.
     pub config: PathBuf,
+    pub host_config: PathBuf,
     pub wrapper: PathBuf,
+    pub filter: PathBuf,
     pub log: PathBuf,
 }
 
@@ -548,7 +565,7 @@ impl Action {
                 let mut v: Vec<&Cmd> = pf.tools.iter().map(|t| &t.version).collect();
                 for s in pf.tools.iter().filter_map(|t| t.supply.as_ref()) {
                     if let Some(d) = &s.download {
-                        v.extend([&d.checksum, &d.fetch]);
+                        v.push(&d.fetch);
                         v.extend(d.unpack.iter());
                     }
                     v.extend(s.build.iter());

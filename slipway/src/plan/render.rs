@@ -197,11 +197,20 @@ fn step(s: &mut String, step: &Step) {
                         p.version
                     );
                     if let Some(d) = &p.download {
-                        line(s, &d.checksum, "the published SHA-256");
-                        line(s, &d.fetch, "the official release, checked against it");
+                        line(
+                            s,
+                            &d.fetch,
+                            &format!(
+                                "the official release; its SHA-256 must be {} ({})",
+                                d.sha256, d.pinned_by
+                            ),
+                        );
                         if let Some(u) = &d.unpack {
                             line(s, u, "");
                         }
+                    }
+                    if let Some(why) = &p.unpinned {
+                        let _ = writeln!(s, "#   no download: {why}");
                     }
                     if let Some(b) = &p.build {
                         line(
@@ -227,7 +236,9 @@ fn step(s: &mut String, step: &Step) {
                     s,
                     &d.dockerd,
                     &format!(
-                        "only if no daemon runs and slipway may start one (root, no systemd); default runtime {}, log {}",
+                        "only if no daemon answers, DOCKER_HOST and docker contexts name no other engine, and slipway may start one (root, no systemd), announced as it starts; config {} (merged from {}), default runtime {}, log {}",
+                        d.config.display(),
+                        d.host_config.display(),
                         d.wrapper.display(),
                         d.log.display()
                     ),

@@ -135,8 +135,14 @@ impl Provider for Kind {
                     &[("K8S_VERSION", k8s), ("SLIPWAY_NODE_IMAGE", &offline)],
                 ),
                 recipe: provision::NODE_IMAGE.name.into(),
+                packages: super::recipe_packages(provision::NODE_IMAGE.name),
+                install_packages: false,
                 // The offline image brings its own CNI (a bridge), not kindnet.
                 create: create(Some(&offline), true),
+                // A node image the user names is theirs: another Kubernetes never
+                // replaces it (slipway's own offline image, named, is built as asked).
+                pinned: (s.node_image.is_some() && image != offline)
+                    .then(|| format!("cluster.kind.node_image = {image:?}")),
                 offline,
                 image,
             }

@@ -108,7 +108,16 @@ impl Provider for Minikube {
                         ],
                     ),
                     recipe: provision::MINIKUBE.name.into(),
+                    packages: super::recipe_packages(provision::MINIKUBE.name),
+                    install_packages: false,
                     create: start(Some(&offline), Some(provision::OFFLINE_NODE_K8S)),
+                    // The offline base runs its own Kubernetes: a pinned other one
+                    // fails rather than being replaced.
+                    pinned: m
+                        .kubernetes_version
+                        .as_deref()
+                        .filter(|v| *v != provision::OFFLINE_NODE_K8S)
+                        .map(|v| format!("cluster.minikube.kubernetes_version = {v:?}")),
                     offline,
                 }
             });

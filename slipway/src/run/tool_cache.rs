@@ -87,6 +87,94 @@ impl Cache {
     }
 }
 
+/// Create `dir` (and its parents) and make it 0700, owned by this user: what lives
+/// under it is run.
+pub fn private_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let m = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // SAFETY: geteuid has no preconditions.
+    if !m.is_dir() || m.uid() != unsafe { libc::geteuid() } {
+        return Err(format!(
+            "{} is not a directory this user owns",
+            dir.display()
+        ));
+    }
+    if m.mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The SHA-256 of every binary slipway provisioned into its cache (downloaded and
+/// checked against its pin, or built by its recipe), recorded when it was put there:
+/// `<cache>/toolchain/manifest.json` (0600, in a 0700 directory). A cached binary is
+/// used only while its digest is still the recorded one.
+pub struct Manifest(pub PathBuf);
+
+impl Manifest {
+    pub fn user() -> Option<Manifest> {
+        Some(Manifest(
+            crate::tools::provision::cache_root()?
+                .join("toolchain")
+                .join("manifest.json"),
+        ))
+    }
+
+    fn read(&self) -> BTreeMap<String, String> {
+        std::fs::read(&self.0)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Record the digest of the binary at `path` as it is now.
+    pub fn record(&self, path: &Path) -> Result<(), String> {
+        let key = path.to_str().ok_or("a path that is not UTF-8")?;
+        let digest =
+            super::provision::sha256_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let dir = self.0.parent().ok_or("no manifest directory")?;
+        private_dir(dir)?;
+        let mut all = self.read();
+        all.insert(key.to_string(), digest);
+        // NamedTempFile is created 0600.
+        let mut tmp =
+            tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        serde_json::to_writer_pretty(&mut tmp, &all).map_err(|e| e.to_string())?;
+        tmp.persist(&self.0)
+            .map(drop)
+            .map_err(|e| format!("{}: {e}", self.0.display()))
+    }
+
+    /// `Ok` when the binary at `path` still has the recorded digest; `Err` says what
+    /// is wrong (never recorded, or changed since).
+    pub fn verify(&self, path: &Path) -> Result<(), String> {
+        let key = path.to_str().ok_or("a path that is not UTF-8")?;
+        let Some(want) = self.read().remove(key) else {
+            return Err(format!(
+                "{} was not put there by slipway (no SHA-256 recorded in {})",
+                path.display(),
+                self.0.display()
+            ));
+        };
+        let got =
+            super::provision::sha256_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if got == want {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}'s SHA-256 is {got}, not the {want} recorded when slipway put it there",
+                path.display()
+            ))
+        }
+    }
+}
+
 /// The remembered version of `tool` as found on PATH (no process is spawned).
 pub fn cached(tool: &str) -> Option<semver::Version> {
     Cache::user()?.lookup(&which::which(tool).ok()?)
@@ -95,6 +183,26 @@ pub fn cached(tool: &str) -> Option<semver::Version> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_manifest_catches_a_changed_binary_and_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let m = Manifest(dir.path().join("toolchain/manifest.json"));
+        let bin = dir.path().join("kind");
+        std::fs::write(&bin, "one").unwrap();
+        assert!(m
+            .verify(&bin)
+            .unwrap_err()
+            .contains("not put there by slipway"));
+        m.record(&bin).unwrap();
+        assert_eq!(m.verify(&bin), Ok(()));
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&m.0), 0o600);
+        assert_eq!(mode(m.0.parent().unwrap()), 0o700);
+        std::fs::write(&bin, "two").unwrap();
+        assert!(m.verify(&bin).unwrap_err().contains("not the"));
+    }
 
     #[test]
     fn a_changed_binary_is_asked_again() {

@@ -118,52 +118,85 @@ pub fn dockerd(config: &Path) -> Cmd {
     )
 }
 
-/// The daemon.json of a dockerd slipway starts: a default runtime that drops the
-/// capabilities this host cannot grant (see [`runtime_wrapper`]).
-pub fn daemon_config(wrapper: &Path) -> String {
-    let cfg = serde_json::json!({
-        "runtimes": {RUNTIME: {"path": wrapper.display().to_string()}},
-        "default-runtime": RUNTIME,
-    });
-    serde_json::to_string_pretty(&cfg).expect("a daemon.json serializes")
+/// The daemon.json of a dockerd slipway starts: the host's own configuration
+/// (`host`, the text of /etc/docker/daemon.json when there is one) with every key
+/// kept, plus slipway's runtime (see [`runtime_wrapper`]), the default unless the host
+/// names another default. `Err` when the host's file is not a JSON object, or sets
+/// what slipway's command line sets (`hosts`: dockerd refuses both).
+pub fn daemon_config(wrapper: &Path, host: Option<&str>) -> Result<String, String> {
+    let mut cfg = match host.map(str::trim).filter(|h| !h.is_empty()) {
+        None => serde_json::Map::new(),
+        Some(h) => match serde_json::from_str::<serde_json::Value>(h) {
+            Ok(serde_json::Value::Object(m)) => m,
+            Ok(_) => return Err("it is not a JSON object".into()),
+            Err(e) => return Err(format!("it is not JSON: {e}")),
+        },
+    };
+    if cfg.contains_key("hosts") {
+        return Err("it sets `hosts`, and slipway starts dockerd on the default socket only: start the engine yourself".into());
+    }
+    let runtimes = cfg
+        .entry("runtimes")
+        .or_insert_with(|| serde_json::json!({}));
+    let Some(runtimes) = runtimes.as_object_mut() else {
+        return Err("its `runtimes` is not an object".into());
+    };
+    runtimes.insert(
+        RUNTIME.into(),
+        serde_json::json!({"path": wrapper.display().to_string()}),
+    );
+    cfg.entry("default-runtime")
+        .or_insert_with(|| RUNTIME.into());
+    Ok(serde_json::to_string_pretty(&cfg).expect("a daemon.json serializes"))
 }
 
 /// A runc wrapper for dockerd. Some VMs cannot grant every capability (seen:
-/// CAP_SYS_RESOURCE, CAP_BPF, CAP_PERFMON, CAP_CHECKPOINT_RESTORE), and runc refuses
-/// a container that asks for one it cannot have — every `--privileged` container,
-/// which includes kind's nodes. This drops, from the OCI spec (`--bundle DIR` or
-/// `--process FILE`), those four and whatever the host's bounding set lacks, then
-/// runs the real runc. A container loses nothing it could have had.
-pub fn runtime_wrapper(runc: &Path) -> String {
+/// CAP_SYS_RESOURCE), and runc refuses a container that asks for one it cannot have —
+/// every `--privileged` container, which includes kind's nodes. The wrapper has
+/// `filter` (a copy of slipway: `__oci-capfilter`) drop, from the OCI spec as JSON,
+/// the capabilities the host's bounding set (`CapBnd` in /proc/self/status) lacks,
+/// then runs the real runc. A container loses nothing it could have had, and nothing
+/// else in its spec changes.
+pub fn runtime_wrapper(filter: &Path, runc: &Path) -> String {
+    let q = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
     format!(
-        r#"#!/usr/bin/env bash
-# Written by slipway: drop capabilities this host cannot grant, then run runc.
-names=(CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP
-  LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER
-  SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE
-  SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP
-  MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF
-  CHECKPOINT_RESTORE)
-bnd=0
-while read -r k v; do [[ $k == CapBnd: ]] && bnd=$((16#$v)); done </proc/self/status
-drop=(SYS_RESOURCE BPF PERFMON CHECKPOINT_RESTORE)
-for i in "${{!names[@]}}"; do (((bnd >> i) & 1)) || drop+=("${{names[$i]}}"); done
-expr=""
-for c in "${{drop[@]}}"; do expr="$expr;s/\"CAP_$c\",\{{0,1\}}//g"; done
-expr="${{expr#;}};s/,\]/]/g"
-args=("$@")
-for ((i = 0; i < ${{#args[@]}}; i++)); do
-  f=""
-  case "${{args[$i]}}" in
-    --bundle | -b) f="${{args[$((i + 1))]}}/config.json" ;;
-    --process | -p) f="${{args[$((i + 1))]}}" ;;
-  esac
-  if [[ -n "$f" && -f "$f" ]]; then sed -i "$expr" "$f"; fi
-done
+        r#"#!/bin/sh
+# Written by slipway: drop the capabilities this host cannot grant, then run runc.
+if [ -x {filter} ]; then {filter} __oci-capfilter -- "$@" || exit 1; fi
 exec {runc} "$@"
 "#,
+        filter = q(filter),
         runc = runc.display()
     )
+}
+
+/// Where the engine is, when the environment names one other than the local default:
+/// `DOCKER_HOST`, `DOCKER_CONTEXT`, or the `currentContext` of the docker CLI's
+/// config.json (`config`, its text) naming a context other than `default`. slipway
+/// never starts a daemon then.
+pub fn engine_named_elsewhere(
+    docker_host: Option<&str>,
+    docker_context: Option<&str>,
+    config: Option<&str>,
+) -> Option<String> {
+    fn set(v: Option<&str>) -> Option<&str> {
+        v.map(str::trim).filter(|v| !v.is_empty())
+    }
+    if let Some(h) = set(docker_host) {
+        return Some(format!("DOCKER_HOST={h}"));
+    }
+    if let Some(c) = set(docker_context).filter(|c| *c != "default") {
+        return Some(format!("DOCKER_CONTEXT={c}"));
+    }
+    let current = config
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        .and_then(|v| v.get("currentContext")?.as_str().map(String::from));
+    match current.as_deref().map(str::trim) {
+        Some(c) if !c.is_empty() && c != "default" => Some(format!(
+            "the docker context {c:?} (currentContext in the docker CLI's config.json)"
+        )),
+        _ => None,
+    }
 }
 
 /// Why `docker info` failed, from what it printed: (what is wrong, how to fix it).
@@ -205,6 +238,56 @@ mod tests {
             Some("/var/lib/docker")
         );
         assert_eq!(parse_root_dir("Cannot connect to the Docker daemon"), None);
+    }
+
+    #[test]
+    fn the_hosts_daemon_json_is_merged_not_replaced() {
+        let w = Path::new("/c/docker/runc-capfilter");
+        let fresh: serde_json::Value =
+            serde_json::from_str(&daemon_config(w, None).unwrap()).unwrap();
+        assert_eq!(fresh["default-runtime"], RUNTIME);
+        let host = r#"{"log-driver":"journald","runtimes":{"nvidia":{"path":"/n"}},"insecure-registries":["r:5000"]}"#;
+        let m: serde_json::Value =
+            serde_json::from_str(&daemon_config(w, Some(host)).unwrap()).unwrap();
+        assert_eq!(m["log-driver"], "journald");
+        assert_eq!(m["insecure-registries"][0], "r:5000");
+        assert_eq!(m["runtimes"]["nvidia"]["path"], "/n");
+        assert_eq!(m["runtimes"][RUNTIME]["path"], "/c/docker/runc-capfilter");
+        let own: serde_json::Value = serde_json::from_str(
+            &daemon_config(w, Some(r#"{"default-runtime":"nvidia"}"#)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            own["default-runtime"], "nvidia",
+            "the host's default is kept"
+        );
+        assert!(daemon_config(w, Some("[1]")).is_err());
+        assert!(daemon_config(w, Some("{oops")).is_err());
+        assert!(daemon_config(w, Some(r#"{"hosts":["tcp://0.0.0.0:2375"]}"#)).is_err());
+    }
+
+    #[test]
+    fn an_engine_named_elsewhere() {
+        assert!(
+            engine_named_elsewhere(Some("tcp://10.0.0.1:2376"), None, None)
+                .unwrap()
+                .contains("DOCKER_HOST")
+        );
+        assert!(engine_named_elsewhere(None, Some("remote"), None).is_some());
+        assert_eq!(
+            engine_named_elsewhere(Some(""), Some("default"), None),
+            None
+        );
+        assert!(
+            engine_named_elsewhere(None, None, Some(r#"{"currentContext":"ci"}"#))
+                .unwrap()
+                .contains("\"ci\"")
+        );
+        assert_eq!(
+            engine_named_elsewhere(None, None, Some(r#"{"currentContext":"default"}"#)),
+            None
+        );
+        assert_eq!(engine_named_elsewhere(None, None, Some("{}")), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod kind;
 pub mod kube_state;
 pub mod kubectl;
 pub mod minikube;
+pub mod oci;
 pub mod provision;
 
 use std::time::Duration;

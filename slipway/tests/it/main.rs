@@ -15,6 +15,7 @@ mod e2e_minikube;
 mod e2e_rotation;
 mod fake_tools;
 mod fuzz;
+mod hardening_engine;
 mod hardening_guard;
 mod local_registry;
 mod plan_snapshots;

@@ -130,9 +130,14 @@ fn a_tool_older_than_the_pin_is_replaced_by_the_verified_release() {
     let mut s = Sandbox::new();
     let cfg = s.project.join("pipeline.toml");
     let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text.push_str("\n[tools]\nkubectl = \"v1.34.13\"\n");
-    std::fs::write(&cfg, text).unwrap();
     let dir = publish(&s, "kubectl", "kubectl.sha256", None);
+    // slipway's source pins no SHA-256 for this kubectl: the pipeline does.
+    let digest = std::fs::read_to_string(dir.join("kubectl.sha256")).unwrap();
+    let digest = digest.split_whitespace().next().unwrap();
+    text.push_str(&format!(
+        "\n[tools]\nkubectl = \"v1.34.13\"\n[tools.sha256]\nkubectl = \"{digest}\"\n"
+    ));
+    std::fs::write(&cfg, text).unwrap();
     s.set_env("FAKE_DOWNLOAD_DIR", dir.to_str().unwrap());
     let o = s.run(&["--output", "json", "deploy-local"]);
     assert_eq!(o.code, 0, "{}", o.all());
@@ -179,6 +184,13 @@ fn a_tool_older_than_the_pin_is_replaced_by_the_verified_release() {
 fn a_release_whose_checksum_does_not_match_is_not_installed() {
     let mut s = Sandbox::new();
     s.remove_tool("helm");
+    let cfg = s.project.join("pipeline.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "\n[tools.sha256]\nhelm = \"{}\"\n",
+        "0".repeat(64)
+    ));
+    std::fs::write(&cfg, text).unwrap();
     let dir = publish(
         &s,
         "helm-v4.3.1-linux-amd64.tar.gz",
@@ -242,6 +254,8 @@ fn node_recipe_hash() -> String {
 #[test]
 fn a_node_image_that_cannot_be_pulled_is_built_offline_and_used() {
     let s = Sandbox::new();
+    // The packages the recipe needs are installed (slipway installs none unasked).
+    s.add_fake("debootstrap");
     s.rule(serde_json::json!({"tool": "docker", "match": ["image", "inspect", "kindest/node"], "exit": 1,
         "stderr": "Error response from daemon: No such image: kindest/node\n"}));
     s.rule(
@@ -345,8 +359,9 @@ fn a_running_docker_engine_is_never_touched() {
     assert!(!s.dir.path().join(".cache/slipway/docker").exists());
 }
 
-/// The runtime wrapper slipway gives a dockerd it starts: capabilities this host
-/// cannot grant leave the OCI spec, everything else stays, and runc runs.
+/// The runtime wrapper slipway gives a dockerd it starts: the capabilities this
+/// host's bounding set lacks leave the OCI spec (and only those), everything else
+/// stays, and runc runs.
 #[test]
 fn the_runtime_wrapper_strips_capabilities_from_a_spec() {
     let dir = tempfile::tempdir().unwrap();
@@ -357,14 +372,17 @@ fn the_runtime_wrapper_strips_capabilities_from_a_spec() {
     let wrapper = dir.path().join("wrapper");
     std::fs::write(
         &wrapper,
-        slipway::tools::docker::runtime_wrapper(&fake_runc),
+        slipway::tools::docker::runtime_wrapper(
+            std::path::Path::new(env!("CARGO_BIN_EXE_slipway")),
+            &fake_runc,
+        ),
     )
     .unwrap();
     let bundle = dir.path().join("b");
     std::fs::create_dir(&bundle).unwrap();
-    let spec = r#"{"process":{"capabilities":{"bounding":["CAP_CHOWN","CAP_BPF","CAP_SYS_ADMIN","CAP_PERFMON"],"effective":["CAP_CHECKPOINT_RESTORE"]}},"x":"CAP_BPFX"}"#;
+    let spec = r#"{"process":{"capabilities":{"bounding":["CAP_CHOWN","CAP_BPF","CAP_SYS_ADMIN","CAP_PERFMON","CAP_SYS_RESOURCE"],"effective":["CAP_CHECKPOINT_RESTORE"]}},"x":"CAP_BPFX"}"#;
     std::fs::write(bundle.join("config.json"), spec).unwrap();
-    let mut c = std::process::Command::new("bash");
+    let mut c = std::process::Command::new("sh");
     c.arg(&wrapper)
         .args(["create", "--bundle"])
         .arg(&bundle)
@@ -375,14 +393,30 @@ fn the_runtime_wrapper_strips_capabilities_from_a_spec() {
     let after: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
             .unwrap();
+    let bnd =
+        slipway::tools::oci::parse_cap_bnd(&std::fs::read_to_string("/proc/self/status").unwrap())
+            .unwrap();
+    let has = |c: &&str| slipway::tools::oci::grantable(c, bnd);
+    let bounding: Vec<&str> = [
+        "CAP_CHOWN",
+        "CAP_BPF",
+        "CAP_SYS_ADMIN",
+        "CAP_PERFMON",
+        "CAP_SYS_RESOURCE",
+    ]
+    .into_iter()
+    .filter(has)
+    .collect();
+    let effective: Vec<&str> = ["CAP_CHECKPOINT_RESTORE"].into_iter().filter(has).collect();
     assert_eq!(
         after["process"]["capabilities"]["bounding"],
-        serde_json::json!(["CAP_CHOWN", "CAP_SYS_ADMIN"])
+        serde_json::json!(bounding)
     );
     assert_eq!(
         after["process"]["capabilities"]["effective"],
-        serde_json::json!([])
+        serde_json::json!(effective)
     );
+    assert_eq!(after["x"], "CAP_BPFX");
 }
 
 /// `status` and `logs` have no preflight: a tool slipway provisioned earlier still
@@ -390,18 +424,15 @@ fn the_runtime_wrapper_strips_capabilities_from_a_spec() {
 #[test]
 fn jobs_without_a_preflight_use_the_provisioned_tools_too() {
     let s = Sandbox::new();
-    assert_eq!(s.run(&["deploy-local"]).code, 0);
     s.remove_tool("kind");
+    s.add_fake("go");
+    // slipway provisions kind (and records its SHA-256) on the first run.
+    assert_eq!(s.run(&["deploy-local"]).code, 0);
     let cached = s
         .dir
         .path()
         .join(".cache/slipway/toolchain/bin/kind-v0.30.0");
-    std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
-    std::os::unix::fs::symlink(
-        repo().join("slipway/tests/it/support/fake_tool.py"),
-        &cached,
-    )
-    .unwrap();
+    assert!(cached.exists());
     let before = s.calls().len();
     let o = s.run(&["status"]);
     assert_eq!(o.code, 0, "{}", o.all());

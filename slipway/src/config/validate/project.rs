@@ -252,10 +252,31 @@ fn tools(p: &Pipeline, cx: &mut Cx) {
         }
     }
     if let Some(m) = &t.mirror {
-        if !(m.starts_with("https://") || m.starts_with("http://")) {
+        if m.starts_with("http://") {
             cx.err(
                 &path(&["tools", "mirror"]),
-                format!("mirror {m:?} is not an http(s) URL"),
+                format!("mirror {m:?} is plain HTTP: anyone on the way could swap the binaries slipway runs"),
+                Some("use an https:// mirror".into()),
+            );
+        } else if !m.starts_with("https://") {
+            cx.err(
+                &path(&["tools", "mirror"]),
+                format!("mirror {m:?} is not an https:// URL"),
+                None,
+            );
+        }
+    }
+    for (tool, h) in &t.sha256 {
+        if !["kind", "helm", "kubectl", "minikube"].contains(&tool.as_str()) {
+            cx.err(
+                &path(&["tools", "sha256", tool]),
+                format!("slipway provisions no tool named {tool:?}"),
+                Some("pin one of kind, helm, kubectl, minikube".into()),
+            );
+        } else if !(h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit())) {
+            cx.err(
+                &path(&["tools", "sha256", tool]),
+                format!("{h:?} is not a SHA-256 (64 hex digits)"),
                 None,
             );
         }

@@ -29,7 +29,10 @@ impl Planner<'_> {
             Action::CreateCluster {
                 cmd: ensure.cmd,
                 // Building a node image is set-up slipway does only when provisioning.
-                node: ensure.node.filter(|_| self.provisioning()),
+                node: ensure.node.filter(|_| self.provisioning()).map(|mut n| {
+                    n.install_packages = self.o.install_packages;
+                    n
+                }),
             },
             guard,
         );

@@ -150,13 +150,17 @@ impl Planner<'_> {
         let cache = provision::cache_root()?;
         let path = provision::tool_path(&cache, tool, &version);
         let dir = cache.join("downloads").join(format!("{tool}-{version}"));
-        let download = provision::download(
-            tool,
-            &version,
-            provision::go_arch(),
-            self.p.tools.mirror.as_deref(),
-        )
-        .map(|d| {
+        let arch = provision::go_arch();
+        let pin = match self.p.tools.sha256.get(tool) {
+            Some(h) => Some((h.to_ascii_lowercase(), format!("[tools.sha256] {tool}"))),
+            None => provision::pinned_sha256(tool, &version, arch)
+                .map(|h| (h.to_string(), "pinned in slipway's source".to_string())),
+        };
+        let released = provision::download(tool, &version, arch, self.p.tools.mirror.as_deref());
+        let unpinned = (released.is_some() && pin.is_none()).then(|| {
+            format!("no SHA-256 is pinned for {tool} {version} linux/{arch} (slipway's source pins none for it: pin one in [tools.sha256] {tool} = \"<hex>\" to allow a download; else slipway builds it)")
+        });
+        let download = released.zip(pin).map(|(d, (sha256, pinned_by))| {
             let file = dir.join(if d.member.is_some() {
                 "archive.tar.gz"
             } else {
@@ -176,17 +180,24 @@ impl Planner<'_> {
             });
             Fetch {
                 fetch: provision::curl(&d.url, Some(&file)),
-                checksum: provision::curl(&d.sha256_url, None).timeout(provision::PROBE_NET),
+                sha256,
+                pinned_by,
                 unpacked: d.member.as_ref().map(|m| dir.join(m)),
                 unpack,
                 file,
             }
         });
         Some(Supply {
+            packages: crate::providers::recipe_packages(provision::recipe_for(tool).name)
+                .into_iter()
+                .filter(|_| tool == "minikube")
+                .collect(),
+            install_packages: self.o.install_packages,
             build: provision::build(tool, &version, &cache),
             version,
             path,
             download,
+            unpinned,
         })
     }
 
@@ -211,7 +222,12 @@ impl Planner<'_> {
                 DockerStart {
                     dockerd: docker::dockerd(&config),
                     config,
+                    host_config: std::env::var_os("SLIPWAY_DOCKERD_HOST_CONFIG")
+                        .filter(|v| !v.is_empty())
+                        .map(Into::into)
+                        .unwrap_or_else(|| "/etc/docker/daemon.json".into()),
                     wrapper,
+                    filter: dir.join("oci-capfilter"),
                     log: dir.join("dockerd.log"),
                 }
             });
