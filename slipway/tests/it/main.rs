@@ -6,9 +6,11 @@ mod support;
 
 mod adoption;
 mod config_corpus;
+mod coverage_gaps;
 mod e2e_examples;
 mod e2e_kind;
 mod e2e_minikube;
+mod fake_cluster;
 mod fake_tools;
 mod fuzz;
 mod plan_snapshots;
