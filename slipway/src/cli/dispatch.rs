@@ -26,7 +26,7 @@ pub fn main(bin: &str) -> ExitCode {
         Ok(c) => c,
         Err(e) => return ExitCode::from(report::clap_error(&e) as u8),
     };
-    run(cli.global, cli.command)
+    run_as(bin, cli.global, cli.command)
 }
 
 /// pipeline.toml here or in the nearest parent directory.
@@ -78,8 +78,14 @@ fn job_of(c: &Command) -> Option<(Job, RunFlags)> {
     })
 }
 
-/// Run one command with the global options; the process exit code.
+/// Run one command with the global options; the process exit code. Completions are
+/// for `cargo xtask` (the binary that hands its commands over here).
 pub fn run(g: Global, command: Command) -> ExitCode {
+    run_as("cargo-xtask", g, command)
+}
+
+/// [`run`] for the binary `bin` (the name shell completions complete).
+fn run_as(bin: &str, g: Global, command: Command) -> ExitCode {
     if let Command::OciCapfilter { cap_bnd, runc_args } = &command {
         // A runtime shim: it must never fail a container for its own sake.
         let bnd = cap_bnd
@@ -100,7 +106,7 @@ pub fn run(g: Global, command: Command) -> ExitCode {
 
     if let Command::Completions { shell } = command {
         let mut buf = vec![];
-        clap_complete::generate(shell, &mut Cli::command(), "cargo-xtask", &mut buf);
+        clap_complete::generate(shell, &mut Cli::command(), bin, &mut buf);
         reporter.emit(Event::Output {
             text: String::from_utf8_lossy(&buf).into_owned(),
         });

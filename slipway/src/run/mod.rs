@@ -809,6 +809,9 @@ impl<'a> Runner<'a> {
         if !s.is_pending() {
             return Ok(());
         }
+        let uninstall = || {
+            format!("the first install never finished: remove it with `helm uninstall {release} {}` and deploy again", ctx_ns_flags(rollback))
+        };
         match on_pending {
             OnPending::Fail => Err(Error::new(
                 stage,
@@ -817,8 +820,14 @@ impl<'a> Runner<'a> {
             .hint(if s.version > 1 {
                 format!("roll it back with `{}`, or set on_pending = \"rollback\" for this release", rollback.display())
             } else {
-                format!("the first install never finished: remove it with `helm uninstall {release} {}` and deploy again", ctx_ns_flags(rollback))
+                uninstall()
             })),
+            // A first install has no earlier revision: helm's rollback would fail.
+            OnPending::Rollback if s.version <= 1 => Err(Error::new(
+                stage,
+                format!("release {release} is stuck in {} at revision {}, which has no earlier revision to roll back to", s.status, s.version),
+            )
+            .hint(uninstall())),
             OnPending::Rollback => {
                 self.note(stage, format!("release {release} is {} at revision {}: rolling back", s.status, s.version));
                 self.probes.lock().unwrap_or_else(|e| e.into_inner()).clear();

@@ -140,6 +140,16 @@ fn down_leaves_nothing(example: &str, ns: &str, report: &mut Vec<String>) {
                 "name",
             ],
         );
+        // A kubectl that fails lists nothing: that is no evidence of an empty namespace.
+        if !o.status.success() {
+            assert!(
+                Instant::now() < end,
+                "{example}: cannot list what down left in {ns}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            std::thread::sleep(Duration::from_secs(2));
+            continue;
+        }
         let left: Vec<String> = String::from_utf8_lossy(&o.stdout)
             .lines()
             // What Kubernetes itself puts in every namespace.

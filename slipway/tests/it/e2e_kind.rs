@@ -1276,13 +1276,38 @@ fn remote_through_a_registry(report: &mut Vec<String>) {
     );
     let load = slipway_in("e2e-remote", &["load", "--output", "json"], &[]);
     expect_ok(&load, "load (push) to the registry");
+    assert!(
+        pushed(&events(&load.stdout), "localhost:5001"),
+        "load pushed nothing:\n{}",
+        load.stdout
+    );
     let deploy = slipway_in("e2e-remote", &["deploy"], &[]);
     expect_ok(&deploy, "deploy to the remote context");
+    // The release runs the image from the registry, which a node's containerd pulled.
+    assert_runs_pushed_image("localhost:5001");
+    let log = registry_log("slipway-registry");
+    assert!(
+        node_pulled(&log, "localhost:5001", "slipway/sample", None),
+        "no node pulled from the registry:\n{log}"
+    );
     let smoke = slipway_in("e2e-remote", &["smoke"], &[]);
     expect_ok(&smoke, "smoke on the remote context");
-    // A second load pushes nothing new (the registry has every layer).
+    // A second load pushes nothing new (the registry has every layer): the registry's
+    // log has no blob upload from it.
+    let uploads = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("POST /v2/slipway/sample/blobs/uploads/"))
+            .count()
+    };
+    let before = uploads(&registry_log("slipway-registry"));
     let second = slipway_in("e2e-remote", &["load"], &[]);
     expect_ok(&second, "second load");
+    let after = registry_log("slipway-registry");
+    assert_eq!(
+        uploads(&after),
+        before,
+        "the second load uploaded layers again:\n{after}"
+    );
 
     // 10c. A registry that wants a login: slipway logs in with the password on stdin
     // and gives the nodes a pull Secret; the password is in no output.

@@ -146,6 +146,31 @@ fn deploy_local_end_to_end_on_a_real_minikube() {
             "{stage} was not skipped: {skipped:?}"
         );
     }
+    // By step, not only by stage: the image's build and load and the release's
+    // upgrade were skipped, and none of their commands ran.
+    let ev = events(&again.stdout);
+    let skipped_steps: Vec<&str> = ev
+        .iter()
+        .filter(|e| e["event"] == "step_skipped")
+        .filter_map(|e| e["step"].as_str())
+        .collect();
+    for step in ["build/sample", "load/sample", "helm/sample"] {
+        assert!(
+            skipped_steps.contains(&step),
+            "{step} was not skipped on a no-change rerun: {skipped_steps:?}"
+        );
+    }
+    let ran: Vec<&str> = ev
+        .iter()
+        .filter(|e| e["event"] == "command")
+        .filter_map(|e| e["command"].as_str())
+        .collect();
+    assert!(
+        !ran.iter().any(|c| c.starts_with("docker build")
+            || c.starts_with("minikube image load")
+            || c.starts_with("helm upgrade")),
+        "{ran:?}"
+    );
     report.push(format!(
         "no-change deploy-local: {:.1}s",
         again.took.as_secs_f64()

@@ -588,11 +588,11 @@ fn ctrl_c_during_helm_sends_sigint_and_exits_130() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
+    // The fake installs its signal handler before it records the call.
     while !s.ran("helm upgrade") {
         assert!(Instant::now() < deadline, "helm upgrade never started");
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_millis(300));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();
     let mut err = String::new();
@@ -762,11 +762,15 @@ fn pending_release_is_reported_or_rolled_back() {
         );
         assert!(!s.ran("helm upgrade"));
 
+        // Revisions 1 and 2 exist, the third is pending: helm rolls back to 2.
         let mut s = Sandbox::new();
         s.set_env("FAKE_HELM_VERSION", version);
+        ok(&s, &["deploy-local"]);
+        ok(&s, &["deploy-local", "--force"]);
+        let before = s.argv_lines().len();
         s.rule(json!({"tool": "helm", "match": ["status"], "stdout": pending, "times": 1}));
         ok(&s, &["deploy-local", "--profile", "heal"]);
-        let lines = s.argv_lines();
+        let lines = s.argv_lines().split_off(before);
         let rb = lines
             .iter()
             .position(|l| l.starts_with("helm rollback web"))
@@ -1104,46 +1108,73 @@ fn color_always_colors_stderr() {
     );
 }
 
-/// A closed stdout (`slipway plan | head -c 100`) is a normal end, not a panic.
+/// A closed stdout (`slipway plan | head -c 0`) is a normal end, not a panic: the
+/// pipe's reading end is closed before slipway starts, so its write certainly fails
+/// with EPIPE (SIGPIPE is ignored in a Rust program), in text and in JSON.
 #[test]
 fn a_closed_stdout_is_not_a_panic() {
-    use std::io::Read;
     let s = Sandbox::new();
-    let mut child = s
-        .command(&["plan"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = [0u8; 100];
-    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
-    // The reading end is now closed.
-    let o = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!err.contains("panicked"), "{err}");
-    assert_ne!(o.status.code(), Some(101), "{err}");
+    for args in [&["plan"][..], &["plan", "--output", "json"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = s
+            .command(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
 }
 
 /// Two runs against one cluster: the second waits for the first, says so, and both
-/// succeed; the lock is gone afterwards (a third run does not wait).
+/// succeed; the lock is gone afterwards (a third run does not wait). The first run
+/// holds the lock while its `docker build` waits for a file the test creates only
+/// once the second run has said it is waiting.
 #[test]
 fn a_second_run_on_the_same_cluster_waits_for_the_first() {
+    use std::io::BufRead;
     let s = Sandbox::new();
     ok(&s, &["deploy-local"]);
-    s.rule(
-        json!({"tool": "helm", "match": ["status"], "sleep": 2, "times": 1, "then_simulate": true}),
-    );
+    let gate = s.dir.path().join("first-may-go-on");
+    s.rule(json!({"tool": "docker", "match": ["build"], "until": gate, "times": 1, "then_simulate": true}));
+    let before = s.count("docker build");
     let first = s.command(&["deploy-local", "--force"]).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(800));
-    let second = s.run(&["deploy-local"]);
+    // The first run builds its image with the lock held.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while s.count("docker build") == before {
+        assert!(Instant::now() < deadline, "the first run never built");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut second = s
+        .command(&["deploy-local"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = String::new();
+    let mut lines = std::io::BufReader::new(second.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        stderr += &line;
+        stderr.push('\n');
+        if line.contains("waiting for it to finish") {
+            break;
+        }
+    }
+    std::fs::write(&gate, "").unwrap();
+    for line in lines {
+        stderr += &line.unwrap();
+        stderr.push('\n');
+    }
+    let second = second.wait().unwrap();
     let first = first.wait_with_output().unwrap();
     assert_eq!(first.status.code(), Some(0));
-    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(second.code(), Some(0), "{stderr}");
     assert!(
-        second.stderr.contains("another slipway run (pid")
-            && second.stderr.contains("waiting for it to finish"),
-        "{}",
-        second.stderr
+        stderr.contains("another slipway run (pid") && stderr.contains("waiting for it to finish"),
+        "{stderr}"
     );
     let third = ok(&s, &["deploy-local"]);
     assert!(

@@ -430,12 +430,17 @@ fn rollback_is_guarded_like_deploy_local() {
     let mut s = Sandbox::new();
     s.set_env("FAKE_CONTEXTS", "prod");
     ok(&s, &["deploy-local"]);
+    // A second revision, so there is one to return to.
+    ok(&s, &["deploy-local", "--force"]);
     let o = s.run(&["rollback", "--kube-context", "prod"]);
     assert_eq!(o.code, 10, "{}", o.all());
     assert!(o.stderr.contains("context guard"), "{}", o.stderr);
     assert!(!s.ran("helm rollback"));
     // Told so, it goes ahead.
-    let o = s.run(&["rollback", "--kube-context", "prod", "--allow-context"]);
+    let o = ok(
+        &s,
+        &["rollback", "--kube-context", "prod", "--allow-context"],
+    );
     assert!(
         s.ran("helm rollback web --kube-context prod"),
         "{}",

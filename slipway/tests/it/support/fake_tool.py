@@ -8,8 +8,9 @@ one JSON line to $FAKE_LOG with the tool, argv, stdin, env and cwd. Behaviour:
   matches and whose `match` strings all occur in the joined argv applies:
   {"tool", "match": [..], "stdout", "stderr", "exit", "sleep", "times",
    "echo_stdin": bool, "signal_delay": seconds, "then_simulate": bool,
-   "grandchild": seconds}. `times` limits
-  how often it fires; `then_simulate` only delays, then the simulation answers.
+   "grandchild": seconds, "until": path}. `times` limits
+  how often it fires; `then_simulate` only delays, then the simulation answers;
+  `until` waits (after `sleep`) until the file exists.
 * Otherwise a small simulated world kept in $FAKE_STATE/state.json answers:
   kind clusters and nodes, docker images, loaded images, helm releases (with the
   values they were installed with), namespaces, secrets (key names only), minikube
@@ -21,6 +22,14 @@ one JSON line to $FAKE_LOG with the tool, argv, stdin, env and cwd. Behaviour:
   offline machine does; `dockerd` and `runc` only record that they ran.
 * SIGINT/SIGTERM are logged ({"signal": ...}) before exiting 130/143, so tests can
   tell a graceful stop from a SIGKILL.
+* Like the real tools, JSON comes only when asked for (`--output json`, `-o json`,
+  docker's `--format {{json .}}`); otherwise the tools' text (tables, YAML).
+* $FAKE_CONVERGE=N: a cluster that converges over several reads. After each helm
+  upgrade or rollback, a release's first N workload reads show the previous
+  observedGeneration (status otherwise complete, as a controller that has not seen
+  the change yet reports it), and its first N pod reads show pods not Ready.
+* A release's Service has the type its values set (`service.type`: ClusterIP,
+  NodePort, LoadBalancer) and `service.nodePort` when it is not ClusterIP.
 """
 import fcntl
 import hashlib
@@ -96,6 +105,46 @@ def flag(name, default=None):
     return default
 
 
+def json_asked():
+    """Did the caller ask for JSON, as the real tools need to be asked?"""
+    return "json" in (flag("--output"), flag("-o"), flag("--format")) or flag("--format") == "{{json .}}"
+
+
+def yaml(v, indent=0):
+    """A small YAML rendering (what kubectl and helm print without -o json)."""
+    pad = "  " * indent
+    if isinstance(v, dict):
+        lines = []
+        for k, x in v.items():
+            if isinstance(x, (dict, list)) and x:
+                lines.append(f"{pad}{k}:\n{yaml(x, indent + 1)}")
+            else:
+                lines.append(f"{pad}{k}: {json.dumps(x) if x in ('', {}, []) else x}")
+        return "\n".join(lines)
+    if isinstance(v, list):
+        return "\n".join(f"{pad}- " + yaml(x, indent + 1).lstrip() for x in v)
+    return f"{pad}{v}"
+
+
+def table(items, ns):
+    """kubectl's default table for `get` (names only), or its "No resources" line."""
+    if not items:
+        out(err=f"No resources found in {ns} namespace.\n")
+    rows = ["NAME"] + [i.get("kind", "").lower() + "/" + i["metadata"]["name"] if i.get("kind") else i["metadata"]["name"] for i in items]
+    out("\n".join(rows) + "\n")
+
+
+def converge_after():
+    return int(os.environ.get("FAKE_CONVERGE", "0") or 0)
+
+
+def read_count(r, what):
+    """Count this read of `what` for release `r` (reset by each upgrade or rollback)."""
+    reads = r.setdefault("reads", {})
+    reads[what] = reads.get(what, 0) + 1
+    return reads[what]
+
+
 def on_signal(signum, _frame):
     name = signal.Signals(signum).name
     log({"tool": TOOL, "argv": ARGV, "signal": name, "pid": os.getpid()})
@@ -128,6 +177,8 @@ def apply_rule(stdin):
         end = time.time() + r.get("sleep", 0)
         while time.time() < end:
             time.sleep(0.05)
+        while "until" in r and not os.path.exists(r["until"]):
+            time.sleep(0.05)
         if r.get("then_simulate"):
             return
         err = r.get("stderr", "")
@@ -146,6 +197,8 @@ def docker(stdin):
     if a[:1] == ["version"]:
         out("27.3.1\n")
     if a[:1] == ["info"]:
+        if not json_asked():
+            out(f"Client:\n Version:    27.3.1\n\nServer:\n Server Version: 27.3.1\n Docker Root Dir: {STATE_DIR}\n")
         out(json.dumps({"ServerVersion": "27.3.1", "DockerRootDir": STATE_DIR}) + "\n")
     if a[:2] == ["image", "inspect"]:
         with World() as w:
@@ -225,8 +278,13 @@ def minikube(stdin):
     with World() as w:
         if a[:1] == ["status"]:
             if w["minikube"].get(p):
+                if not json_asked():
+                    out(f"{p}\ntype: Control Plane\nhost: Running\nkubelet: Running\napiserver: Running\nkubeconfig: Configured\n")
                 out(json.dumps({"Name": p, "Host": "Running", "Kubelet": "Running", "APIServer": "Running"}) + "\n")
-            body = json.dumps({"Name": p, "Host": "Nonexistent", "APIServer": "Nonexistent"}) + "\n"
+            if not json_asked():
+                body = f'* Profile "{p}" not found. Run "minikube profile list" to view all profiles.\n'
+            else:
+                body = json.dumps({"Name": p, "Host": "Nonexistent", "APIServer": "Nonexistent"}) + "\n"
         elif a[:1] == ["start"]:
             w["minikube"][p] = True
             w["clusters"].append("minikube:" + p)
@@ -237,7 +295,7 @@ def minikube(stdin):
             body = None
         elif a[:2] == ["image", "ls"]:
             imgs = [{"id": i.split(":", 1)[1], "repoTags": [r]} for r, i in w["loaded"].get(p, {}).items()]
-            body = json.dumps(imgs) + "\n"
+            body = json.dumps(imgs) + "\n" if json_asked() else "".join("docker.io/library/" + r + "\n" for r in w["loaded"].get(p, {}))
         elif a[:2] == ["image", "load"]:
             w["loaded"].setdefault(p, {})[a[2]] = w["built"].get(a[2], image_id(a[2]))
             body = None
@@ -285,6 +343,8 @@ def helm(stdin):
         if a[0] == "status":
             if not r:
                 body = None
+            elif not json_asked():
+                body = f"NAME: {rel}\nLAST DEPLOYED: Mon Nov 23 00:00:00 2026\nNAMESPACE: {ns}\nSTATUS: {r['status']}\nREVISION: {r['version']}\nDESCRIPTION: {r['description']}\n"
             else:
                 body = json.dumps({"name": rel, "namespace": ns, "version": r["version"], "info": {"status": r["status"], "description": r["description"]}}) + "\n"
         elif a[:2] == ["upgrade", "--install"]:
@@ -295,25 +355,34 @@ def helm(stdin):
                 out(err="Error: forceConflicts enabled when serverSideApply disabled\n", code=1)
             values = parse_sets()
             history = r.get("history", []) + [{"revision": r["version"] + 1, "values": values, "description": flag("--description", "Upgrade complete")}]
-            w["releases"][key] = {"version": r["version"] + 1, "status": "deployed", "description": flag("--description", "Upgrade complete"), "values": values, "history": history}
+            w["releases"][key] = {"version": r["version"] + 1, "status": "deployed", "description": flag("--description", "Upgrade complete"), "values": values, "history": history, "reads": {}}
             w["namespaces"][ns] = True
             body = f'Release "{rel}" has been upgraded. Happy Helming!\n'
         elif a[0] == "rollback":
-            if r:
-                hist = r.get("history", [])
-                to = a[2] if len(a) > 2 and a[2].isdigit() else None
-                target = next((h for h in hist if str(h["revision"]) == to), None) if to else (hist[-2] if len(hist) > 1 else None)
-                r["version"] += 1
-                r["status"] = "deployed"
-                if target:
-                    r["values"] = target["values"]
-                    r["description"] = f"Rollback to {target['revision']}"
-                    r["history"] = hist + [{"revision": r["version"], "values": target["values"], "description": r["description"]}]
+            # As helm does: a missing release, or a revision (by default the one
+            # before the last) that is not in the history, is an error.
+            if not r:
+                out(err="Error: release: not found\n", code=1)
+            hist = r.get("history", [])
+            to = a[2] if len(a) > 2 and a[2].isdigit() else str(r["version"] - 1)
+            target = next((h for h in hist if str(h["revision"]) == to), None)
+            if not target:
+                out(err=f"Error: release has no {to} version\n", code=1)
+            r["version"] += 1
+            r["status"] = "deployed"
+            r["reads"] = {}
+            r["values"] = target["values"]
+            r["description"] = f"Rollback to {target['revision']}"
+            r["history"] = hist + [{"revision": r["version"], "values": target["values"], "description": r["description"]}]
             body = f"Rollback was a success! Happy Helming!\n"
         elif a[0] == "history":
             if not r:
                 out(err="Error: release: not found\n", code=1)
-            body = json.dumps([{"revision": h["revision"], "status": "deployed" if h["revision"] == r["version"] else "superseded", "description": h["description"], "chart": "sample-0.1.0", "app_version": "0.1.0", "updated": "2026-11-23T00:00:00Z"} for h in r.get("history", [])]) + "\n"
+            hist = [{"revision": h["revision"], "status": "deployed" if h["revision"] == r["version"] else "superseded", "description": h["description"], "chart": "sample-0.1.0", "app_version": "0.1.0", "updated": "2026-11-23T00:00:00Z"} for h in r.get("history", [])]
+            if json_asked():
+                body = json.dumps(hist) + "\n"
+            else:
+                body = "REVISION\tUPDATED\tSTATUS\tCHART\tAPP VERSION\tDESCRIPTION\n" + "".join(f"{h['revision']}\tMon Nov 23 00:00:00 2026\t{h['status']}\t{h['chart']}\t{h['app_version']}\t{h['description']}\n" for h in hist)
         elif a[0] == "uninstall":
             w["releases"].pop(key, None)
             body = f'release "{rel}" uninstalled\n' if r else ""
@@ -340,11 +409,14 @@ def workloads(w, ns):
         if rns != ns:
             continue
         n = int(r["values"].get("replicaCount", "1") or 1)
+        # Not converged yet: the controller has not seen this generation, and the
+        # status it last wrote (for the previous one) looks complete.
+        seen = r["version"] - 1 if read_count(r, "workloads") <= converge_after() else r["version"]
         items.append({
             "kind": "Deployment",
             "metadata": {"name": rel, "generation": r["version"], "annotations": {"meta.helm.sh/release-name": rel, "meta.helm.sh/release-namespace": ns}},
             "spec": {"replicas": n, "selector": {"matchLabels": {"app.kubernetes.io/instance": rel}}},
-            "status": {"observedGeneration": r["version"], "replicas": n, "updatedReplicas": n, "availableReplicas": n, "readyReplicas": n},
+            "status": {"observedGeneration": seen, "replicas": n, "updatedReplicas": n, "availableReplicas": n, "readyReplicas": n},
         })
     return items
 
@@ -361,11 +433,12 @@ def pods(w, ns, selector):
         v = r["values"]
         image = f"{v.get('image.repository', rel)}:{v.get('image.tag', 'latest')}"
         n = int(v.get("replicaCount", "1") or 1)
+        ready = read_count(r, "pods") > converge_after()
         items += [{
             "metadata": {"name": f"{rel}-{i}", "labels": {"app.kubernetes.io/instance": rel}, "creationTimestamp": "2026-01-01T00:00:00Z"},
             "spec": {"containers": [{"name": rel, "image": image}]},
-            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
-                       "containerStatuses": [{"name": rel, "ready": True, "restartCount": 0, "state": {"running": {}}}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                       "containerStatuses": [{"name": rel, "ready": ready, "restartCount": 0, "state": {"running": {}}}]},
         } for i in range(n)]
     return items
 
@@ -484,6 +557,8 @@ def kubectl(stdin):
     verb = rest[0] if rest else ""
     if verb == "version":
         v = NAMED or "v1.31.2"
+        if not json_asked():
+            out(f"Client Version: {v}\nKustomize Version: v5.4.2\n")
         out(json.dumps({"clientVersion": {"major": "1", "minor": v.split(".")[1], "gitVersion": v}}) + "\n")
     if rest[:2] == ["config", "get-contexts"]:
         with World() as w:
@@ -507,7 +582,7 @@ def kubectl(stdin):
             if provider:
                 c["extensions"] = [{"name": "cluster_info", "extension": {"provider": provider}}]
             cfg["clusters"].append({"name": cluster, "cluster": c})
-        out(json.dumps(cfg) + "\n")
+        out((json.dumps(cfg) if json_asked() else yaml(cfg)) + "\n")
     known = [c for c in os.environ.get("FAKE_CONTEXTS", "").split(",") if c]
     known += [c for c in os.environ.get("FAKE_FOREIGN", "").split(",") if c]
     with World() as w:
@@ -537,10 +612,14 @@ def kubectl(stdin):
     if rest[:1] == ["get"] and len(rest) > 1 and rest[1].startswith("job/"):
         status = {"complete": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]},
                   "fail": {"failed": 1, "conditions": [{"type": "Failed", "status": "True"}]}}.get(job_mode, {"active": 1})
+        if not json_asked():
+            table([{"kind": "Job", "metadata": {"name": rest[1].split("/", 1)[1]}}], ns)
         out(json.dumps({"status": status}) + "\n")
     if rest[:2] == ["get", "pods"] and flag("--selector", "").startswith("job-name="):
         waiting = {"reason": "ErrImageNeverPull", "message": "Container image is not present with pull policy of Never"}
-        items = [{"status": {"containerStatuses": [{"state": {"waiting": waiting}}]}}] if job_mode == "stuck" else []
+        items = [{"metadata": {"name": "job-pod"}, "status": {"containerStatuses": [{"state": {"waiting": waiting}}]}}] if job_mode == "stuck" else []
+        if not json_asked():
+            table(items, ns)
         out(json.dumps({"items": items}) + "\n")
     if verb == "logs" and len(rest) > 1 and rest[1].startswith("job/"):
         out("" if job_mode == "stuck" else "http://web/healthz: 200\n")
@@ -549,13 +628,27 @@ def kubectl(stdin):
             w.setdefault("jobs", {}).pop(ns + "/" + rest[1].split("/", 1)[1], None)
         out()
     if rest[:2] == ["get", "services"]:
-        # A ClusterIP Service named after each release of the namespace.
+        # A Service named after each release of the namespace, of the type its values
+        # set (service.type, service.nodePort), ClusterIP by default.
         with World() as w:
-            items = [{"metadata": {"name": key.split("/", 1)[1], "annotations": {"meta.helm.sh/release-name": key.split("/", 1)[1]}},
-                      "spec": {"type": "ClusterIP", "ports": [{"port": 80}]}}
-                     for key in w["releases"] if key.split("/", 1)[0] == ns]
+            items = []
+            for key, r in w["releases"].items():
+                if key.split("/", 1)[0] != ns:
+                    continue
+                name = key.split("/", 1)[1]
+                kind = r["values"].get("service.type", "ClusterIP") or "ClusterIP"
+                port = {"port": 80, "targetPort": 8080, "protocol": "TCP"}
+                svc = {"kind": "Service", "metadata": {"name": name, "annotations": {"meta.helm.sh/release-name": name}},
+                       "spec": {"type": kind, "ports": [port]}, "status": {"loadBalancer": {}}}
+                if kind in ("NodePort", "LoadBalancer"):
+                    port["nodePort"] = int(r["values"].get("service.nodePort") or 30000 + int(hashlib.sha256(name.encode()).hexdigest(), 16) % 2768)
+                items.append(svc)
+        if not json_asked():
+            table(items, ns)
         out(json.dumps({"items": items}) + "\n")
     if rest[:2] == ["get", "events"]:
+        if not json_asked():
+            table([], ns)
         out(json.dumps({"items": []}) + "\n")
     if rest[:1] == ["get"] and len(rest) > 1 and rest[1].startswith("namespace/"):
         with World() as w:
@@ -566,10 +659,16 @@ def kubectl(stdin):
         out(f"log line from {rest[1]}\n")
     if rest[:2] in (["get", "deployments,statefulsets,daemonsets"], ["get", "deployments,statefulsets,daemonsets,jobs,horizontalpodautoscalers"]):
         with World() as w:
-            out(json.dumps({"items": workloads(w, ns)}) + "\n")
+            items = workloads(w, ns)
+        if not json_asked():
+            table(items, ns)
+        out(json.dumps({"items": items}) + "\n")
     if rest[:2] == ["get", "pods"]:
         with World() as w:
-            out(json.dumps({"items": pods(w, ns, flag("--selector", ""))}) + "\n")
+            items = pods(w, ns, flag("--selector", ""))
+        if not json_asked():
+            table(items, ns)
+        out(json.dumps({"items": items}) + "\n")
     if rest[:2] == ["rollout", "status"]:
         out(f'{rest[2]} successfully rolled out\n')
     if verb == "wait":
@@ -639,11 +738,22 @@ def curl(stdin):
     out()
 
 
+def started():
+    """When this process was spawned, in seconds since the epoch (to ~10 ms): unlike
+    `t`, not later by the interpreter's start-up."""
+    try:
+        ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
+        uptime = float(open("/proc/uptime").read().split()[0])
+        return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.time()
+
+
 def main():
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
-    log({"tool": TOOL, "exe": sys.argv[0], "argv": ARGV, "stdin": stdin, "env": dict(os.environ), "cwd": os.getcwd(), "pid": os.getpid(), "t": time.time()})
+    log({"tool": TOOL, "exe": sys.argv[0], "argv": ARGV, "stdin": stdin, "env": dict(os.environ), "cwd": os.getcwd(), "pid": os.getpid(), "t": time.time(), "started": started()})
     apply_rule(stdin)
     {"docker": docker, "kind": kind, "minikube": minikube, "helm": helm, "kubectl": kubectl,
      "go": go, "curl": curl, "dockerd": lambda _: out(), "runc": lambda _: out()}[TOOL](stdin)
