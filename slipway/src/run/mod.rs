@@ -9,6 +9,7 @@ mod preflight;
 mod provision;
 
 pub use provision::adopt_provisioned;
+pub mod self_check;
 mod smoke;
 pub use smoke::forward_on;
 pub mod tool_cache;

@@ -15,5 +15,6 @@ mod plan_snapshots;
 mod provision;
 mod real_tools;
 mod releases;
+mod self_check;
 mod signals;
 mod tidy;
