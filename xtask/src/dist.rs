@@ -139,6 +139,76 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The CI image's name (docker/ci.Dockerfile).
+pub fn image_name(version: &str) -> String {
+    format!("slipway-local/slipway-ci:{version}")
+}
+
+#[derive(clap::Args)]
+pub struct ImageArgs {
+    /// Use the artifacts already in target/dist instead of running dist first
+    #[arg(long)]
+    no_dist: bool,
+}
+
+/// `cargo xtask ci-image`: dist, the offline Debian base (scripts/debian-image.sh ci)
+/// and `docker build` of docker/ci.Dockerfile with install.sh, SHA256SUMS and this
+/// machine's archive as its context. No registry is contacted.
+pub fn image(a: ImageArgs) -> anyhow::Result<()> {
+    let root = crate::root();
+    let sh = Shell::new()?;
+    sh.change_dir(&root);
+    if !a.no_dist {
+        run(Args {
+            targets: vec![],
+            reproduce: None,
+            out: None,
+        })?;
+    }
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let dist = target_dir.join("dist");
+    let started = Instant::now();
+    let base = cmd!(sh, "bash scripts/debian-image.sh ci").read()?;
+    let base = base.lines().last().unwrap_or("").trim().to_string();
+    eprintln!(
+        "ci-image: base {base} ready in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
+    let archive = archive_name(slipway::cli::VERSION, &host(&sh)?);
+    let ctx = tempfile::Builder::new()
+        .prefix("slipway-ci-image.")
+        .tempdir_in(&target_dir)?;
+    for (from, name) in [
+        (root.join("install.sh"), "install.sh"),
+        (dist.join("SHA256SUMS"), "SHA256SUMS"),
+        (dist.join(&archive), archive.as_str()),
+    ] {
+        std::fs::copy(&from, ctx.path().join(name))
+            .with_context(|| format!("{} (run `cargo xtask dist` first)", from.display()))?;
+    }
+    let image = image_name(slipway::cli::VERSION);
+    let file = root.join("docker/ci.Dockerfile");
+    let context = ctx.path();
+    let started = Instant::now();
+    cmd!(
+        sh,
+        "docker build --quiet --build-arg BASE={base} --file {file} --tag {image} {context}"
+    )
+    .run()?;
+    let format = "{{.Size}}";
+    let size = cmd!(sh, "docker image inspect --format {format} {image}")
+        .quiet()
+        .read()?;
+    let mb = size.trim().parse::<f64>().unwrap_or(0.0) / 1e6;
+    eprintln!(
+        "ci-image: {image} ({mb:.0} MB) built in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 /// The commit being packed.
 struct Source {
     /// 12 hex digits, or "unknown" outside a git checkout.

@@ -29,6 +29,9 @@ enum Cmd {
     /// target/dist/slipway-VERSION-TARGET.tar.gz, and target/dist/SHA256SUMS
     /// (reproducible: --reproduce builds twice and compares)
     Dist(dist::Args),
+    /// The CI image slipway-local/slipway-ci:VERSION (docker/ci.Dockerfile): dist, the
+    /// offline Debian base (scripts/debian-image.sh ci), docker build; no pulls
+    CiImage(dist::ImageArgs),
     /// Build kind, helm and kubectl from the Go module proxy (scripts/toolchain.sh)
     Toolchain,
     /// Build the offline kind node image (scripts/kind-node-image.sh)
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Cmd::Slipway(c) => return slipway::cli::run(cli.global, c),
         Cmd::Bench(a) => bench::run(&cli.global, a),
         Cmd::Dist(a) => dist::run(a),
+        Cmd::CiImage(a) => dist::image(a),
         Cmd::Toolchain => script("scripts/toolchain.sh", &[]),
         Cmd::NodeImage => script("scripts/kind-node-image.sh", &[]),
         Cmd::Minikube { phases } => phases

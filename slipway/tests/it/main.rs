@@ -6,6 +6,7 @@ mod support;
 
 mod adoption;
 mod config_corpus;
+mod dist;
 mod e2e_examples;
 mod e2e_kind;
 mod e2e_minikube;
