@@ -34,6 +34,11 @@ pub struct Args {
     /// Where the artifacts go (default: target/dist under the cargo target directory)
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// cargo's target directory for these builds (default: target/dist-build); one
+    /// outside the checkout (say under ~/.cache) keeps the compiled dependencies for
+    /// the next clone. Its path never reaches the binary
+    #[arg(long, env = "SLIPWAY_DIST_BUILD_DIR", value_name = "DIR")]
+    build_dir: Option<PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -76,7 +81,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     );
 
     std::fs::create_dir_all(&out).with_context(|| out.display().to_string())?;
-    let build_dir = target_dir.join("dist-build");
+    let build_dir = a
+        .build_dir
+        .clone()
+        .unwrap_or_else(|| target_dir.join("dist-build"));
     let started = Instant::now();
     let mut built = vec![];
     for t in &targets {
@@ -149,6 +157,9 @@ pub struct ImageArgs {
     /// Use the artifacts already in target/dist instead of running dist first
     #[arg(long)]
     no_dist: bool,
+    /// cargo's target directory for dist's build (see `dist --build-dir`)
+    #[arg(long, env = "SLIPWAY_DIST_BUILD_DIR", value_name = "DIR")]
+    build_dir: Option<PathBuf>,
 }
 
 /// `cargo xtask ci-image`: dist, the offline Debian base (scripts/debian-image.sh ci)
@@ -163,6 +174,7 @@ pub fn image(a: ImageArgs) -> anyhow::Result<()> {
             targets: vec![],
             reproduce: None,
             out: None,
+            build_dir: a.build_dir.clone(),
         })?;
     }
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")

@@ -243,9 +243,15 @@ fn require_docker() {
 /// `cargo xtask ARGS` from the repository root; its output, whatever the outcome.
 fn xtask(args: &[&str]) -> (Output, f64) {
     let started = Instant::now();
+    // dist's release build in slipway's cache: a clean clone reuses the compiled
+    // dependencies of the last run (only slipway itself is compiled again).
+    let build = slipway::tools::provision::cache_root()
+        .expect("HOME is set")
+        .join("dist-build");
     let o = Command::new(env!("CARGO"))
         .arg("xtask")
         .args(args)
+        .env("SLIPWAY_DIST_BUILD_DIR", build)
         .current_dir(repo())
         .output()
         .unwrap();
