@@ -6,8 +6,9 @@
 //! holding the binary), plus `target/dist/SHA256SUMS` in `sha256sum -c` form.
 //!
 //! Reproducible: the same commit gives the same bytes, wherever the checkout and the
-//! target directory are. Paths are remapped (`--remap-path-prefix`: the checkout, the
-//! build directory, cargo's home), the commit and `SOURCE_DATE_EPOCH` come from git,
+//! target directory are. Paths are remapped (`--remap-path-prefix`: the build
+//! directory, cargo's home; the checkout's own sources reach rustc as relative
+//! paths) and checked to be absent from the binary, the commit and `SOURCE_DATE_EPOCH` come from git,
 //! and the archive is written here with sorted entries, fixed owner, mode and mtime
 //! (the commit's time) and a gzip header without a timestamp or name.
 //! `--reproduce` builds a second time, cold, in another directory and compares.
@@ -302,15 +303,15 @@ fn build(
     // Every path that could end up in the binary (panic locations, file!()) is
     // remapped to one that does not depend on this machine.
     let mut flags = vec!["-C".to_string(), "target-feature=+crt-static".to_string()];
+    // The workspace's own sources reach rustc as paths relative to the checkout, so
+    // the checkout needs no remapping (and the flags, hence the compiled dependencies,
+    // stay the same for every clone); the registry's sources and generated code do.
     // The last prefix that matches wins: the build directory may be in the checkout.
-    let remapped: Vec<(PathBuf, &str)> = [
-        (cargo_home, "/cargo"),
-        (root.to_path_buf(), "/slipway"),
-        (build_dir.to_path_buf(), "/build"),
-    ]
-    .into_iter()
-    .filter(|(from, _)| !from.as_os_str().is_empty())
-    .collect();
+    let remapped: Vec<(PathBuf, &str)> =
+        [(cargo_home, "/cargo"), (build_dir.to_path_buf(), "/build")]
+            .into_iter()
+            .filter(|(from, _)| !from.as_os_str().is_empty())
+            .collect();
     for (from, to) in &remapped {
         flags.push(format!("--remap-path-prefix={}={to}", from.display()));
     }
@@ -331,8 +332,8 @@ fn build(
     .run()?;
     let bin = build_dir.join(target).join("release/slipway");
     let binary = std::fs::read(&bin).with_context(|| bin.display().to_string())?;
-    // The remapping worked: no path of this machine is left in the binary.
-    for (from, _) in &remapped {
+    // No path of this machine is left in the binary.
+    for from in remapped.iter().map(|(f, _)| f).chain([&root.to_path_buf()]) {
         let needle = from.as_os_str().as_encoded_bytes();
         if needle.len() > 1 && binary.windows(needle.len()).any(|w| w == needle) {
             bail!(

@@ -294,6 +294,7 @@ fn copy_tree(from: &Path, to: &Path) {
 /// The sample's pipeline and what it reads (no build output).
 fn sample_project(to: &Path) {
     let r = repo();
+    std::fs::create_dir_all(to).unwrap();
     for f in ["pipeline.toml", "Cargo.toml", "Cargo.lock", ".env.example"] {
         std::fs::copy(r.join(f), to.join(f)).unwrap();
     }
@@ -399,13 +400,16 @@ fn the_binary_installs_and_runs_where_there_is_no_rust() {
         "{pre}"
     );
     assert!(!pre.contains("panicked"), "{pre}");
+    // Plain output (no terminal): each failed check is "check TOOL: FAILED …".
     for tool in ["docker", "kind", "helm", "kubectl"] {
         assert!(
-            pre.lines().any(|l| l.contains('✗') && l.contains(tool)),
+            pre.lines()
+                .any(|l| l.contains(&format!("check {tool}: FAILED"))
+                    && l.contains("not found on PATH")),
             "preflight does not name {tool}:\n{pre}"
         );
     }
-    assert!(pre.contains("not found on PATH"), "{pre}");
+    assert!(pre.contains(" preflight checks failed"), "{pre}");
 
     // The CI image: slipway and its self-check, offline.
     let image = format!("slipway-local/slipway-ci:{VERSION}");

@@ -147,3 +147,45 @@ fn self_check_without_any_tool_or_pipeline_still_answers() {
         "no docker, no engine line:\n{text}"
     );
 }
+
+/// build.rs outside a git checkout (a crate tarball): the build still works and the
+/// binary says "unknown commit"; SLIPWAY_COMMIT (what `cargo xtask dist` sets) wins.
+#[test]
+fn a_build_outside_a_checkout_says_unknown_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = tmp.path().join("build-script");
+    let o = std::process::Command::new("rustc")
+        .args(["--edition", "2021", "-o"])
+        .arg(&exe)
+        .arg(repo().join("slipway/build.rs"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let crate_dir = tmp.path().join("slipway-0.2.0");
+    std::fs::create_dir_all(&crate_dir).unwrap();
+    std::fs::copy(repo().join("slipway/build.rs"), crate_dir.join("build.rs")).unwrap();
+    let run = |commit: Option<&str>| {
+        let mut c = std::process::Command::new(&exe);
+        c.env("CARGO_MANIFEST_DIR", &crate_dir)
+            .env("CARGO_PKG_VERSION", "0.2.0")
+            .env_remove("SLIPWAY_COMMIT")
+            .env("GIT_CEILING_DIRECTORIES", tmp.path());
+        if let Some(s) = commit {
+            c.env("SLIPWAY_COMMIT", s);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success());
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let out = run(None);
+    assert!(
+        out.contains("cargo::rustc-env=SLIPWAY_COMMIT=unknown\n")
+            && out.contains("cargo::rustc-env=SLIPWAY_VERSION_LINE=0.2.0 (unknown commit)\n"),
+        "{out}"
+    );
+    let out = run(Some("0123456789ab"));
+    assert!(
+        out.contains("cargo::rustc-env=SLIPWAY_VERSION_LINE=0.2.0 (commit 0123456789ab)\n"),
+        "{out}"
+    );
+}
