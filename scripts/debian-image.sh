@@ -3,6 +3,7 @@
 #
 #   scripts/debian-image.sh redis      → slipway-local/rootfs-redis:bookworm
 #   scripts/debian-image.sh postgres   → slipway-local/rootfs-postgres:bookworm
+#   scripts/debian-image.sh ci         → slipway-local/rootfs-ci:bookworm
 #
 # The rootfs is `debootstrap --variant=minbase` with only that server's packages (and
 # what they depend on), stripped of apt lists, docs, man pages and translations, then
@@ -26,10 +27,14 @@ CACHE="${SLIPWAY_CACHE:-$HOME/.cache/slipway}/debian"
 #   redis     redis-server (brings redis-tools: redis-cli)
 #   postgres  postgresql-15 (brings postgresql-client-15: psql, pg_isready; initdb is
 #             in the server package); tzdata, locales and perl come as dependencies
+#   ci        ca-certificates and curl: the base of slipway's CI image
+#             (docker/ci.Dockerfile) and of the container the binary install is
+#             tested in; curl is how slipway downloads the tools it provisions
 case "$NAME" in
   redis) PACKAGES=redis-server ;;
   postgres) PACKAGES=postgresql-15 ;;
-  *) echo "usage: $0 redis|postgres" >&2; exit 2 ;;
+  ci) PACKAGES=ca-certificates,curl ;;
+  *) echo "usage: $0 redis|postgres|ci" >&2; exit 2 ;;
 esac
 IMAGE="slipway-local/rootfs-$NAME:$SUITE"
 

@@ -1,5 +1,12 @@
 //! Marks CI builds (`CI` set and not "false"/"0") with `cfg(slipway_ci)`: tests that
 //! need real tools are ignored, with the reason, outside CI and required in CI.
+//!
+//! Embeds the commit the binary is built from as `SLIPWAY_COMMIT`: the variable of
+//! that name when set (`cargo xtask dist` sets it; so can a packager building from a
+//! tarball), else `git rev-parse` of the checkout, else "unknown".
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(slipway_ci)");
     println!("cargo::rerun-if-env-changed=CI");
@@ -7,4 +14,65 @@ fn main() {
     if ci {
         println!("cargo::rustc-cfg=slipway_ci");
     }
+
+    println!("cargo::rerun-if-env-changed=SLIPWAY_COMMIT");
+    let commit = std::env::var("SLIPWAY_COMMIT")
+        .ok()
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| c.trim().to_string())
+        .or_else(git_commit)
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo::rustc-env=SLIPWAY_COMMIT={commit}");
+    let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
+    let line = if commit == "unknown" {
+        format!("{version} (unknown commit)")
+    } else {
+        format!("{version} (commit {commit})")
+    };
+    println!("cargo::rustc-env=SLIPWAY_VERSION_LINE={line}");
+}
+
+fn git(args: &[&str]) -> Option<String> {
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")?;
+    let o = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .ok()?;
+    let s = String::from_utf8(o.stdout).ok()?.trim().to_string();
+    (o.status.success() && !s.is_empty()).then_some(s)
+}
+
+/// The checkout's commit (12 hex digits), rebuilt when HEAD moves; `None` outside a
+/// git checkout (a crate tarball) or without git.
+fn git_commit() -> Option<String> {
+    // This crate's own checkout, not one it happens to be unpacked inside.
+    git(&["ls-files", "--error-unmatch", "build.rs"])?;
+    let commit = git(&["rev-parse", "--short=12", "HEAD"])?;
+    // HEAD, the branch it names, and packed-refs (a missing file would rerun every
+    // build, so only existing ones are watched).
+    let abs = |p: String| -> PathBuf {
+        let p = PathBuf::from(p);
+        if p.is_absolute() {
+            p
+        } else {
+            Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default()).join(p)
+        }
+    };
+    let mut watch = vec![];
+    if let Some(head) = git(&["rev-parse", "--git-path", "HEAD"]) {
+        watch.push(abs(head));
+    }
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        if let Some(r) = git(&["rev-parse", "--git-path", &branch]) {
+            watch.push(abs(r));
+        }
+    }
+    if let Some(packed) = git(&["rev-parse", "--git-path", "packed-refs"]) {
+        watch.push(abs(packed));
+    }
+    for p in watch.iter().filter(|p| p.is_file()) {
+        println!("cargo::rerun-if-changed={}", p.display());
+    }
+    Some(commit)
 }

@@ -4,6 +4,7 @@
 //! command line next to your own subcommands, hand slipway's over to `slipway::cli::run`.
 
 mod bench;
+mod dist;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,13 @@ enum Cmd {
     Slipway(slipway::cli::Command),
     /// Benchmark a no-change redeploy: slipway against a Makefile-style baseline
     Bench(bench::Args),
+    /// Release artifacts: a static, stripped slipway per target as
+    /// target/dist/slipway-VERSION-TARGET.tar.gz, and target/dist/SHA256SUMS
+    /// (reproducible: --reproduce builds twice and compares)
+    Dist(dist::Args),
+    /// The CI image slipway-local/slipway-ci:VERSION (docker/ci.Dockerfile): dist, the
+    /// offline Debian base (scripts/debian-image.sh ci), docker build; no pulls
+    CiImage(dist::ImageArgs),
     /// Build kind, helm and kubectl from the Go module proxy (scripts/toolchain.sh)
     Toolchain,
     /// Build the offline kind node image (scripts/kind-node-image.sh)
@@ -43,6 +51,8 @@ fn main() -> ExitCode {
     let chore = match cli.command {
         Cmd::Slipway(c) => return slipway::cli::run(cli.global, c),
         Cmd::Bench(a) => bench::run(&cli.global, a),
+        Cmd::Dist(a) => dist::run(a),
+        Cmd::CiImage(a) => dist::image(a),
         Cmd::Toolchain => script("scripts/toolchain.sh", &[]),
         Cmd::NodeImage => script("scripts/kind-node-image.sh", &[]),
         Cmd::Minikube { phases } => phases

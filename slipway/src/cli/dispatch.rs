@@ -74,7 +74,9 @@ fn job_of(c: &Command) -> Option<(Job, RunFlags)> {
         Command::Logs { .. } => (Job::Logs, RunFlags::default()),
         Command::Plan { job, flags, .. } => (*job, flags.clone()),
         Command::Dev { flags, .. } => (Job::Dev, flags.clone()),
-        Command::Completions { .. } | Command::OciCapfilter { .. } => return None,
+        Command::Completions { .. } | Command::OciCapfilter { .. } | Command::SelfCheck => {
+            return None
+        }
     })
 }
 
@@ -110,6 +112,44 @@ fn run_as(bin: &str, g: Global, command: Command) -> ExitCode {
         reporter.emit(Event::Output {
             text: String::from_utf8_lossy(&buf).into_owned(),
         });
+        return ExitCode::SUCCESS;
+    }
+    if let Command::SelfCheck = command {
+        let file = find_config(g.config.clone());
+        let loaded = if file.is_file() {
+            config::load(&LoadOptions {
+                file: file.clone(),
+                profile: g.profile.clone(),
+                vars: None,
+            })
+            .map_err(|e| {
+                let n = e.0.len();
+                format!(
+                    "does not load: {n} problem{}; `slipway plan` lists them",
+                    if n == 1 { "" } else { "s" }
+                )
+            })
+        } else {
+            Err(match std::env::current_dir() {
+                Ok(d) if g.config.is_none() => format!(
+                    "not found: no pipeline.toml in {} or a parent directory",
+                    d.display()
+                ),
+                _ => "not found".into(),
+            })
+        };
+        let report = crate::run::self_check::gather(
+            &file,
+            loaded.as_ref().map_err(Clone::clone),
+            super::VERSION,
+            super::COMMIT,
+        );
+        let text = if mode == Mode::Json {
+            serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
+        } else {
+            report.to_text()
+        };
+        reporter.emit(Event::Output { text });
         return ExitCode::SUCCESS;
     }
     if let Command::Dev { flags, cleanup } = &command {

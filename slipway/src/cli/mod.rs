@@ -18,10 +18,18 @@ pub use dispatch::{main, run};
 use crate::model::Job;
 use crate::report::{ColorChoice, OutputFormat};
 
+/// slipway's version, as in its Cargo.toml.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The commit this binary was built from (12 hex digits), or "unknown" (a build
+/// outside a git checkout without `SLIPWAY_COMMIT`; see build.rs).
+pub const COMMIT: &str = env!("SLIPWAY_COMMIT");
+/// `--version`: "0.2.0 (commit 0123456789ab)" or "0.2.0 (unknown commit)".
+pub const VERSION_LINE: &str = env!("SLIPWAY_VERSION_LINE");
+
 #[derive(Parser, Debug)]
 #[command(
     name = "slipway",
-    version,
+    version = VERSION_LINE,
     about = "slipway: take services from source to a healthy, smoke-tested release on a local kind or minikube cluster",
     after_help = crate::model::exit::help()
 )]
@@ -220,6 +228,10 @@ pub enum Command {
     /// The CI entrypoint: deploy-local with the `ci` profile unless one is given,
     /// plain timestamped output
     Ci(RunFlags),
+    /// What a bug report needs: slipway's version and commit, where each tool comes
+    /// from (PATH or slipway's cache) and its version, the Docker engine, the cache
+    /// directory and the configuration files. Reads only; missing tools are listed
+    SelfCheck,
     /// Print shell completions
     Completions {
         #[arg(value_enum)]

@@ -11,6 +11,7 @@ mod provision;
 mod rotate;
 
 pub use provision::{adopt_provisioned, oci_capfilter};
+pub mod self_check;
 mod smoke;
 pub use smoke::forward_on;
 pub mod tool_cache;

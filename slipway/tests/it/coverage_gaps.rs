@@ -289,7 +289,10 @@ fn ctrl_c_while_provisioning_a_tool() {
     // this helm): the download hangs long before its digest is compared.
     let cfg = s.project.join("pipeline.toml");
     let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text.push_str(&format!("\n[tools.sha256]\nhelm = \"{}\"\n", "0".repeat(64)));
+    text.push_str(&format!(
+        "\n[tools.sha256]\nhelm = \"{}\"\n",
+        "0".repeat(64)
+    ));
     std::fs::write(&cfg, text).unwrap();
     let dir = s.dir.path().join("downloads");
     std::fs::create_dir_all(&dir).unwrap();
