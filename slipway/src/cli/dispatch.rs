@@ -67,7 +67,7 @@ fn job_of(c: &Command) -> Option<(Job, RunFlags)> {
         Command::Logs { .. } => (Job::Logs, RunFlags::default()),
         Command::Plan { job, flags, .. } => (*job, flags.clone()),
         Command::Dev { flags, .. } => (Job::Dev, flags.clone()),
-        Command::Completions { .. } => return None,
+        Command::Completions { .. } | Command::Init { .. } => return None,
     })
 }
 
@@ -90,6 +90,15 @@ pub fn run(g: Global, command: Command) -> ExitCode {
             text: String::from_utf8_lossy(&buf).into_owned(),
         });
         return ExitCode::SUCCESS;
+    }
+    if let Command::Init {
+        from,
+        force,
+        dry_run,
+    } = &command
+    {
+        let code = super::init::run(&g, from.as_deref(), *force, *dry_run, &reporter);
+        return ExitCode::from(code.clamp(0, 255) as u8);
     }
     if let Command::Dev { flags, cleanup } = &command {
         return super::dev::run(&g, flags, *cleanup, &reporter);

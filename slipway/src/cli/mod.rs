@@ -7,6 +7,7 @@
 pub mod bundle;
 mod dev;
 mod dispatch;
+mod init;
 pub mod junit;
 
 use std::path::PathBuf;
@@ -210,6 +211,20 @@ pub enum Command {
     /// The CI entrypoint: deploy-local with the `ci` profile unless one is given,
     /// plain timestamped output
     Ci(RunFlags),
+    /// Write a first pipeline.toml (and .env.example) for this repository from its
+    /// Dockerfiles, Helm charts and scripts, or from a skaffold.yaml; prints what it
+    /// decided and why
+    Init {
+        /// Convert this Skaffold configuration instead of reading the repository
+        #[arg(long, value_name = "SKAFFOLD_YAML")]
+        from: Option<PathBuf>,
+        /// Replace an existing pipeline.toml / .env.example
+        #[arg(long)]
+        force: bool,
+        /// Print the file instead of writing it
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print shell completions
     Completions {
         #[arg(value_enum)]

@@ -1,0 +1,80 @@
+//! `slipway init`: detect or convert, check, then print or write. The decisions go to
+//! stderr, a `--dry-run` file to stdout.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::Global;
+use crate::exec::{Executor, Signals};
+use crate::init::{self, Helm};
+use crate::model::{exit, Error, Event, Sink};
+use crate::report::Reporter;
+
+/// Where pipeline.toml goes: next to `--config`, else here.
+fn root_of(g: &Global) -> PathBuf {
+    g.config
+        .as_deref()
+        .and_then(Path::parent)
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+pub(super) fn run(
+    g: &Global,
+    from: Option<&Path>,
+    force: bool,
+    dry_run: bool,
+    reporter: &Arc<Reporter>,
+) -> i32 {
+    let root = root_of(g);
+    let result = (|| -> Result<(), Error> {
+        let draft = match from {
+            Some(f) => {
+                let f = if f.is_absolute() {
+                    let abs_root = std::fs::canonicalize(&root).unwrap_or(root.clone());
+                    f.strip_prefix(&abs_root).unwrap_or(f).to_path_buf()
+                } else {
+                    f.to_path_buf()
+                };
+                init::skaffold::convert(&root, &f)?
+            }
+            None => {
+                let sink: Arc<dyn Sink> = reporter.clone();
+                let ex = Executor::new(root.clone(), sink, Default::default(), Signals::install());
+                init::detect(&root, Some(&Helm { ex: &ex }))
+            }
+        };
+        let out = init::finish(&root, &draft, from)?;
+        for d in &out.decisions {
+            reporter.line(&format!("init: {d}"));
+        }
+        for u in &out.unmapped {
+            reporter.line(&format!("init: not converted: {u}"));
+        }
+        if dry_run {
+            let mut text = out.pipeline.clone();
+            if let Some(env) = &out.env_example {
+                text.push_str("\n# ---- .env.example ----\n");
+                text.push_str(env);
+            }
+            reporter.emit(Event::Output { text });
+            reporter.line("init: --dry-run: nothing written");
+            return Ok(());
+        }
+        let written = init::write(&root, &out, force)?;
+        for p in written {
+            reporter.line(&format!("init: wrote {}", p.display()));
+        }
+        reporter.line("init: next: `slipway plan`, then `slipway deploy-local`");
+        Ok(())
+    })();
+    match result {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            let code = e.exit_code();
+            reporter.emit(Event::error(&e));
+            code
+        }
+    }
+}
