@@ -614,23 +614,29 @@ pub fn guess_service(c: &Chart) -> Option<(u16, Option<String>)> {
     let lines: Vec<&str> = c.templates.lines().collect();
     let mut path = None;
     for (i, l) in lines.iter().enumerate() {
-        let t = l.trim();
-        if let Some(v) = t.strip_prefix("path:") {
-            let near = lines[i.saturating_sub(3)..i]
-                .iter()
-                .any(|p| p.contains("httpGet"));
-            if !near {
-                continue;
-            }
-            let v = v.trim().trim_matches('"').trim_matches('\'');
-            if v.starts_with('/') {
-                path = Some(v.to_string());
-            } else if let Some(r) = value_refs(v).first() {
-                path = at(&c.values, r).and_then(Value::as_str).map(String::from);
-            }
-            if path.is_some() {
-                break;
-            }
+        if !l.contains("httpGet") {
+            continue;
+        }
+        let window = lines[i..(i + 4).min(lines.len())].join(" ");
+        let Some(at_path) = window.find("path:") else {
+            continue;
+        };
+        let v = window[at_path + "path:".len()..].trim_start();
+        let v = if v.starts_with("{{") {
+            &v[..v.find("}}").map_or(v.len(), |e| e + 2)]
+        } else {
+            v.split(|c: char| c == ',' || c == '}' || c.is_whitespace())
+                .next()
+                .unwrap_or("")
+        };
+        let v = v.trim_matches('"').trim_matches('\'');
+        if v.starts_with('/') {
+            path = Some(v.to_string());
+        } else if let Some(r) = value_refs(v).first() {
+            path = at(&c.values, r).and_then(Value::as_str).map(String::from);
+        }
+        if path.is_some() {
+            break;
         }
     }
     if path.is_none() {

@@ -230,6 +230,13 @@ impl Draft {
         let _ = writeln!(o, "name = {}", quote(&self.project));
         let _ = writeln!(o, "namespace = {}", quote(&self.namespace));
         let _ = writeln!(o, "env_file = \".env\"");
+        if !self.profiles.is_empty() {
+            let _ = writeln!(
+                o,
+                "# Without --profile: [profiles.default], the pipeline as written."
+            );
+            let _ = writeln!(o, "default_profile = \"default\"");
+        }
         o.push('\n');
         comments(&mut o, &self.cluster_comments);
         let _ = writeln!(o, "[cluster]");
@@ -338,6 +345,10 @@ impl Draft {
                     }
                 }
             }
+        }
+        if !self.profiles.is_empty() {
+            let _ = writeln!(o, "\n[profiles.default]");
+            let _ = writeln!(o, "description = \"the pipeline as written above\"");
         }
         for p in &self.profiles {
             o.push('\n');

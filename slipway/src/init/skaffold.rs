@@ -158,7 +158,14 @@ impl Cx<'_> {
                     ));
                     for p in arr(c, "dependencies.paths") {
                         if let Some(p) = p.as_str() {
-                            img.inputs.push(self.path(&format!("{context}/{p}")));
+                            let input = self.path(&format!("{context}/{p}"));
+                            if self.root.join(&input).exists() {
+                                img.inputs.push(input);
+                            } else {
+                                self.unmapped(format!(
+                                    "artifact {image}: dependency {p}: not a path in the repository (a glob or missing), so the content tag hashes the context instead"
+                                ));
+                            }
                         }
                     }
                 }

@@ -12,6 +12,7 @@ mod e2e_kind;
 mod e2e_minikube;
 mod fake_tools;
 mod fuzz;
+mod init;
 mod plan_snapshots;
 mod provision;
 mod real_tools;
