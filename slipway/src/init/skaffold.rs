@@ -135,6 +135,12 @@ impl Cx<'_> {
                 "artifact {image}: sync rules: slipway rebuilds and redeploys on change (`slipway dev`) instead of copying files into running containers"
             ));
         }
+        if !self.root.join(&ctx).is_dir() {
+            self.unmapped(format!(
+                "artifact {image}: its context {ctx} is not in this checkout (a Go module zip leaves out nested modules): no image"
+            ));
+            return;
+        }
         let mut img = Image {
             name: name.clone(),
             repository: Some(image.clone()).filter(|r| crate::model::names::is_repository(r)),
@@ -182,6 +188,16 @@ impl Cx<'_> {
                 if df != "Dockerfile" {
                     img.dockerfile = Some(self.path(&format!("{context}/{df}")));
                 }
+            }
+            let df = img
+                .dockerfile
+                .clone()
+                .unwrap_or_else(|| format!("{ctx}/Dockerfile"));
+            if !self.root.join(&df).is_file() {
+                self.unmapped(format!(
+                    "artifact {image}: {df} does not exist: slipway needs a Dockerfile to build the image"
+                ));
+                return;
             }
             img.target = st(&d, "target");
             if let Some(m) = d.get("buildArgs").and_then(Value::as_object) {
@@ -324,6 +340,38 @@ impl Cx<'_> {
             ),
         ] {
             if r.get(k).is_some() {
+                self.unmapped(format!("helm release {rname}: {k}: {why}"));
+            }
+        }
+        // Anything else the release says: listed, not dropped.
+        const KNOWN: &[&str] = &[
+            "name",
+            "chartPath",
+            "remoteChart",
+            "namespace",
+            "valuesFiles",
+            "setValues",
+            "setValueTemplates",
+            "setFiles",
+            "artifactOverrides",
+            "wait",
+            "repo",
+            "version",
+            "useHelmSecrets",
+            "recreatePods",
+            "skipTests",
+            "packaged",
+            "overrides",
+            "imageStrategy",
+            "createNamespace",
+            "upgradeOnChange",
+        ];
+        if let Some(m) = r.as_object() {
+            for k in m.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
+                let why = match k.as_str() {
+                    "skipBuildDependencies" => "slipway runs `helm dependency build` whenever Chart.yaml declares dependencies",
+                    _ => "no slipway equivalent",
+                };
                 self.unmapped(format!("helm release {rname}: {k}: {why}"));
             }
         }

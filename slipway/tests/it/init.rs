@@ -15,21 +15,24 @@ pub fn write_tree(root: &Path, files: &[(&str, &str)]) {
     for (p, text) in files {
         let p = root.join(p);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
+        std::fs::write(p, text.replace("NAME", NAME)).unwrap();
     }
 }
+
+/// helm's usual fullname: the release's name, or RELEASE-CHART for a subchart.
+const NAME: &str = "{{ if eq .Release.Name .Chart.Name }}{{ .Release.Name }}{{ else }}{{ .Release.Name }}-{{ .Chart.Name }}{{ end }}";
 
 const DEPLOYMENT: &str = r#"apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: {{ .Release.Name }}
+  name: NAME
 spec:
   replicas: 1
   selector:
-    matchLabels: {app: {{ .Release.Name }}}
+    matchLabels: {app: "NAME"}
   template:
     metadata:
-      labels: {app: {{ .Release.Name }}}
+      labels: {app: "NAME"}
     spec:
       containers:
         - name: app
@@ -44,9 +47,9 @@ spec:
 const SERVICE: &str = r#"apiVersion: v1
 kind: Service
 metadata:
-  name: {{ .Release.Name }}
+  name: NAME
 spec:
-  selector: {app: {{ .Release.Name }}}
+  selector: {app: "NAME"}
   ports:
     - {port: 80, targetPort: http}
 "#;

@@ -13,6 +13,7 @@ mod e2e_minikube;
 mod fake_tools;
 mod fuzz;
 mod init;
+mod init_real;
 mod plan_snapshots;
 mod provision;
 mod real_tools;
