@@ -553,9 +553,21 @@ pub fn secrets(c: &Chart, prefix: &str) -> (Vec<SecretRef>, Vec<String>) {
             credentials,
         });
     }
-    let covered: BTreeSet<String> = refs
+    // Everything under a mapping that names an existing Secret is that Secret's
+    // business: the credentials it replaces and the names of its keys.
+    let bases: Vec<String> = refs
         .iter()
-        .flat_map(|r| r.credentials.iter().cloned())
+        .map(|r| parent(&r.path[prefix.len()..]).to_string())
+        .collect();
+    let covered: BTreeSet<String> = all
+        .iter()
+        .map(|(q, _)| q)
+        .filter(|q| {
+            bases
+                .iter()
+                .any(|b| b.is_empty() || q.starts_with(&format!("{b}.")))
+        })
+        .map(|q| format!("{prefix}{q}"))
         .collect();
     let mut loose: Vec<String> = all
         .iter()

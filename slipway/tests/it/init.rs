@@ -411,6 +411,9 @@ fn a_value_naming_an_existing_secret_becomes_a_secret_fed_from_a_variable() {
         !text.contains("changeme"),
         "a literal credential was copied:\n{text}"
     );
+    // The Secret's key name and the credential it replaces are not loose credentials.
+    assert!(!text.contains("\"auth.tokenKey\""), "{text}");
+    assert!(!text.contains("\"auth.token\""), "{text}");
     let env = std::fs::read_to_string(dir.join(".env.example")).unwrap();
     assert!(env.contains("\nVAULT_APP_API_TOKEN=\n"), "{env}");
     assert!(
