@@ -29,6 +29,10 @@ pub(super) fn run(
 ) -> i32 {
     let root = root_of(g);
     let result = (|| -> Result<(), Error> {
+        if !dry_run {
+            // Refuse before reading anything.
+            init::write(&root, &init::Generated::default(), force).map(|_| ())?;
+        }
         let draft = match from {
             Some(f) => {
                 let f = if f.is_absolute() {
@@ -63,8 +67,21 @@ pub(super) fn run(
             return Ok(());
         }
         let written = init::write(&root, &out, force)?;
-        for p in written {
+        for p in &written {
             reporter.line(&format!("init: wrote {}", p.display()));
+        }
+        if out.env_example.is_some() && written.len() == 1 {
+            let vars: Vec<&str> = out
+                .env_example
+                .as_deref()
+                .unwrap_or("")
+                .lines()
+                .filter_map(|l| l.strip_suffix('='))
+                .collect();
+            reporter.line(&format!(
+                "init: kept the existing .env.example (--force replaces it); pipeline.toml reads {}",
+                vars.join(", ")
+            ));
         }
         reporter.line("init: next: `slipway plan`, then `slipway deploy-local`");
         Ok(())

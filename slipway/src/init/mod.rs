@@ -19,7 +19,7 @@ pub use draft::Draft;
 pub use repo::detect;
 
 /// The files `init` offers.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Generated {
     pub pipeline: String,
     pub env_example: Option<String>,
@@ -136,27 +136,29 @@ fn check(root: &Path, text: &str) -> Result<(), Error> {
     }
 }
 
-/// Write the files (never over existing ones without `force`); the paths written.
+/// Write pipeline.toml (never over an existing one without `force`) and
+/// `.env.example` (an existing one is kept without `force`); the paths written.
+/// An empty `g` writes nothing and only says whether writing would be refused.
 pub fn write(root: &Path, g: &Generated, force: bool) -> Result<Vec<PathBuf>, Error> {
-    let mut files = vec![(root.join("pipeline.toml"), g.pipeline.clone())];
-    if let Some(env) = &g.env_example {
-        files.push((root.join(".env.example"), env.clone()));
-    }
-    if !force {
-        let existing: Vec<String> = files
-            .iter()
-            .filter(|(p, _)| p.exists())
-            .map(|(p, _)| p.display().to_string())
-            .collect();
-        if !existing.is_empty() {
-            return Err(Error::usage(format!(
-                "{} already exists: slipway init does not overwrite",
-                existing.join(" and ")
-            ))
-            .hint("pass --force to replace it, or --dry-run to see what init would write"));
-        }
+    let file = root.join("pipeline.toml");
+    if !force && file.exists() {
+        return Err(Error::usage(format!(
+            "{} already exists: slipway init does not overwrite",
+            file.display()
+        ))
+        .hint("pass --force to replace it, or --dry-run to see what init would write"));
     }
     let mut written = vec![];
+    if g.pipeline.is_empty() {
+        return Ok(written);
+    }
+    let mut files = vec![(file, g.pipeline.clone())];
+    if let Some(env) = &g.env_example {
+        let p = root.join(".env.example");
+        if force || !p.exists() {
+            files.push((p, env.clone()));
+        }
+    }
     for (p, text) in files {
         std::fs::write(&p, text)
             .map_err(|e| Error::usage(format!("cannot write {}: {e}", p.display())))?;

@@ -137,7 +137,7 @@ impl Cx<'_> {
         }
         if !self.root.join(&ctx).is_dir() {
             self.unmapped(format!(
-                "artifact {image}: its context {ctx} is not in this checkout (a Go module zip leaves out nested modules): no image"
+                "artifact {image}: its context {ctx} does not exist here: no image"
             ));
             return;
         }

@@ -216,6 +216,11 @@ fn init_is_stable_refuses_to_overwrite_and_dry_run_writes_nothing() {
         again.stderr
     );
     assert!(again.stderr.contains("--force"));
+    assert!(
+        !again.stderr.contains("init: release"),
+        "it read the repository before refusing:\n{}",
+        again.stderr
+    );
     assert_eq!(
         std::fs::read_to_string(dir.join("pipeline.toml")).unwrap(),
         "# mine\n"
@@ -416,6 +421,16 @@ fn a_value_naming_an_existing_secret_becomes_a_secret_fed_from_a_variable() {
     assert!(!text.contains("\"auth.token\""), "{text}");
     let env = std::fs::read_to_string(dir.join(".env.example")).unwrap();
     assert!(env.contains("\nVAULT_APP_API_TOKEN=\n"), "{env}");
+    // The repository's own .env.example is kept (without --force), and init says what it needs.
+    std::fs::write(dir.join(".env.example"), "MINE=1\n").unwrap();
+    std::fs::remove_file(dir.join("pipeline.toml")).unwrap();
+    let again = run_in(&sb, &dir, &["init"]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert_eq!(
+        std::fs::read_to_string(dir.join(".env.example")).unwrap(),
+        "MINE=1\n"
+    );
+    assert!(again.stderr.contains("kept the existing .env.example (--force replaces it); pipeline.toml reads VAULT_APP_API_TOKEN"), "{}", again.stderr);
     assert!(
         init.stderr
             .contains("keys from the keys the rendered pods read"),
