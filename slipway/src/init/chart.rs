@@ -217,7 +217,7 @@ fn define<'a>(templates: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// Template lines `key:` (e.g. `image:`), with helper includes expanded once.
-fn lines_for<'a>(templates: &'a str, field: &str) -> Vec<String> {
+fn lines_for(templates: &str, field: &str) -> Vec<String> {
     let mut out = vec![];
     for l in templates.lines() {
         let t = l.trim_start().trim_start_matches("- ").trim_start();
@@ -438,18 +438,6 @@ fn make_slot(
         ImageKeys::Whole(p) => show(at(&c.values, p)),
     };
     let pre = |p: String| format!("{prefix}{p}");
-    let keys = match keys {
-        ImageKeys::Split {
-            repository,
-            tag,
-            registry,
-        } => ImageKeys::Split {
-            repository,
-            tag,
-            registry,
-        },
-        w => w,
-    };
     Slot {
         prefix: prefix.into(),
         owner: c.name.clone(),

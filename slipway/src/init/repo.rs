@@ -598,9 +598,7 @@ pub fn detect(root: &Path, helm: Option<&Helm>) -> Draft {
             let mut keys: Vec<String> = vec![];
             let mut whole = false;
             if let Some(Ok(text)) = &rendered {
-                let (k, w) = manifests::secret_keys(text, sname);
-                keys = k;
-                whole = w;
+                (keys, whole) = manifests::secret_keys(text, sname);
             }
             let how = if !keys.is_empty() {
                 "the keys the rendered pods read"
@@ -618,7 +616,11 @@ pub fn detect(root: &Path, helm: Option<&Helm>) -> Draft {
                 keys = vec!["password".into()];
                 "a guess: nothing names its keys"
             };
-            let _ = whole;
+            let whole_note = if whole {
+                "; pods take the whole Secret (envFrom or a volume): add the keys your app reads"
+            } else {
+                ""
+            };
             let mut secret = Secret {
                 name: sname.clone(),
                 comment: Some(format!(
@@ -632,7 +634,7 @@ pub fn detect(root: &Path, helm: Option<&Helm>) -> Draft {
                 secret.keys.push((k.clone(), v));
             }
             d.decisions.push(format!(
-                "release {name}: {} names a Secret: slipway creates {sname} with {} from variables {} (keys from {how}); never a literal value",
+                "release {name}: {} names a Secret: slipway creates {sname} with {} from variables {} (keys from {how}{whole_note}); never a literal value",
                 s.path,
                 keys.join(", "),
                 secret.keys.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(", ")

@@ -199,7 +199,8 @@ fn init_then_deploy_local_on_kind() {
     let binary = sample_binary();
     let tmp = tempfile::tempdir().unwrap();
     let _cleanup = DeleteCluster;
-    let repos: [(&str, fn(&Path)); 4] = [
+    type Make = fn(&Path);
+    let repos: [(&str, Make); 4] = [
         ("init-one", one_image_repo),
         ("init-umbrella", umbrella_repo),
         ("init-nested", nested_repo),
