@@ -629,7 +629,11 @@ pub fn detect(root: &Path, helm: Option<&Helm>) -> Draft {
                 keys: vec![],
             };
             for k in &keys {
-                let v = var_name(&[&name, k]);
+                // RELEASE_KEY, or SECRET_KEY when another Secret of the pipeline has that key
+                let mut v = var_name(&[&name, k]);
+                if d.vars.iter().any(|(n, _)| *n == v) {
+                    v = var_name(&[sname, k]);
+                }
                 d.add_var(&v, &format!("release {name}: key {k} of Secret {sname}"));
                 secret.keys.push((k.clone(), v));
             }

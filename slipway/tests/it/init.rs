@@ -670,3 +670,40 @@ fn skaffold_conversion_refuses_what_is_not_skaffold() {
     );
     assert!(!dir.join("pipeline.toml").exists());
 }
+
+#[test]
+fn two_secrets_with_the_same_key_get_variables_of_their_own() {
+    let mut sb = Sandbox::new();
+    let dir = repo(&sb, "twins");
+    let values = "image:\n  repository: x\n  tag: \"1\"\nsecret:\n  existingSecret: \"\"\n  key: API_TOKEN\n";
+    write_tree(
+        &dir,
+        &[
+            ("a/Chart.yaml", "apiVersion: v2\nname: a\nversion: 0.1.0\n"),
+            ("a/values.yaml", values),
+            ("b/Chart.yaml", "apiVersion: v2\nname: b\nversion: 0.1.0\n"),
+            ("b/values.yaml", values),
+            (
+                "top/Chart.yaml",
+                "apiVersion: v2\nname: top\nversion: 0.1.0\ndependencies:\n  - {name: a, version: 0.1.0, repository: file://../a}\n  - {name: b, version: 0.1.0, repository: file://../b}\n",
+            ),
+            ("top/values.yaml", "{}\n"),
+        ],
+    );
+    sb.remove_tool("helm");
+    sb.set_env("PATH", &format!("{}:/nonexistent", sb.bin.display()));
+    let o = run_in(&sb, &dir, &["init", "--dry-run"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains(
+            "[releases.top.secrets.top-a-secret]\nfrom_env = { API_TOKEN = \"TOP_API_TOKEN\" }"
+        ),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("[releases.top.secrets.top-b-secret]\nfrom_env = { API_TOKEN = \"TOP_B_SECRET_API_TOKEN\" }"),
+        "{}",
+        o.stdout
+    );
+}
