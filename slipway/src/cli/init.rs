@@ -33,15 +33,24 @@ pub(super) fn run(
             // Refuse before reading anything.
             init::write(&root, &init::Generated::default(), force).map(|_| ())?;
         }
+        let mut from_rel: Option<PathBuf> = None;
         let draft = match from {
             Some(f) => {
-                let f = if f.is_absolute() {
-                    let abs_root = std::fs::canonicalize(&root).unwrap_or(root.clone());
-                    f.strip_prefix(&abs_root).unwrap_or(f).to_path_buf()
-                } else {
-                    f.to_path_buf()
-                };
-                init::skaffold::convert(&root, &f)?
+                // Given from here; paths in the pipeline are relative to its directory.
+                let abs_root = std::fs::canonicalize(&root).unwrap_or(root.clone());
+                let f = std::fs::canonicalize(f)
+                    .ok()
+                    .and_then(|a| a.strip_prefix(&abs_root).ok().map(Path::to_path_buf))
+                    .ok_or_else(|| {
+                        Error::usage(format!(
+                            "{}: not a file inside {} (where pipeline.toml goes)",
+                            f.display(),
+                            abs_root.display()
+                        ))
+                    })?;
+                let d = init::skaffold::convert(&root, &f)?;
+                from_rel = Some(f);
+                d
             }
             None => {
                 let sink: Arc<dyn Sink> = reporter.clone();
@@ -49,7 +58,7 @@ pub(super) fn run(
                 init::detect(&root, Some(&Helm { ex: &ex }))
             }
         };
-        let out = init::finish(&root, &draft, from)?;
+        let out = init::finish(&root, &draft, from_rel.as_deref())?;
         for d in &out.decisions {
             reporter.line(&format!("init: {d}"));
         }

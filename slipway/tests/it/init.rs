@@ -654,6 +654,21 @@ fn skaffold_conversion_maps_what_it_can_and_lists_the_rest() {
     );
     let dev = run_in(&sb, &dir, &["plan", "--profile", "dev"]);
     assert_eq!(dev.code, 0, "{}", dev.all());
+    // From the directory above, with --config: the same file (paths relative to it).
+    let above = run_in(
+        &sb,
+        dir.parent().unwrap(),
+        &[
+            "--config",
+            "gb/pipeline.toml",
+            "init",
+            "--from",
+            "gb/skaffold.yaml",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(above.code, 0, "{}", above.all());
+    assert!(above.stdout.starts_with(&text), "{}", above.stdout);
 }
 
 #[test]
@@ -665,6 +680,13 @@ fn skaffold_conversion_refuses_what_is_not_skaffold() {
     assert_eq!(o.code, 2, "{}", o.all());
     assert!(
         o.stderr.contains("is not a Skaffold configuration"),
+        "{}",
+        o.stderr
+    );
+    let o = run_in(&sb, &dir, &["init", "--from", "missing.yaml"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr.contains("missing.yaml: not a file inside"),
         "{}",
         o.stderr
     );
