@@ -544,27 +544,26 @@ pub fn detect(root: &Path, helm: Option<&Helm>) -> Draft {
         }
         // Secrets the chart reads by name: slipway creates them from variables.
         let (refs, loose) = chart::secrets(c, "");
+        // What helm renders with: each image reference as the image's name and tag `init`
+        // (the content tag is known only when the image is built).
         let mut render_sets: Vec<(String, String)> = r
             .set_string
             .iter()
             .filter(|e| e.active)
             .map(|e| {
-                let v: String = toml::from_str::<toml::Value>(&format!("v = {}", e.value))
+                let v = toml::from_str::<toml::Value>(&format!("v = {}", e.value))
                     .ok()
                     .and_then(|t| t.get("v").and_then(|v| v.as_str()).map(String::from))
                     .unwrap_or_default();
-                let v = v
-                    .replace(".repository}", "")
-                    .replace(".ref}", ":init")
-                    .replace(".tag}", "")
-                    .replace("${images.", "");
-                let v = if e.key.ends_with("tag")
-                    || e.key.ends_with("Tag")
-                    || e.key.ends_with("version")
+                let v = match v
+                    .strip_prefix("${images.")
+                    .and_then(|x| x.strip_suffix('}'))
+                    .and_then(|x| x.rsplit_once('.'))
                 {
-                    "init".to_string()
-                } else {
-                    v
+                    Some((img, "repository")) => img.to_string(),
+                    Some((_, "tag")) => "init".to_string(),
+                    Some((img, "ref")) => format!("{img}:init"),
+                    _ => v,
                 };
                 (e.key.clone(), v)
             })

@@ -162,7 +162,7 @@ fn one_image_and_its_chart() {
     );
     // helm template ran through the executor, with the chart and the release name.
     assert!(
-        sb.ran("helm template api deploy/api --namespace shop --set-string image.repository=api"),
+        sb.ran("helm template api deploy/api --namespace shop --set-string image.repository=api --set-string image.tag=init --set-string image.pullPolicy=IfNotPresent"),
         "{:?}",
         sb.argv_lines()
     );
