@@ -7,8 +7,12 @@
 #                (static; v3.1.2 is the newest v3.1.z the Go proxy serves, checksums
 #                verified, no special settings)
 #   2 image      FROM scratch + the binary + config.yml (nothing pulled) -> $REG_IMAGE
-#   3 container  $REG_NAME, published on 127.0.0.1:$REG_PORT, volume $REG_NAME-data
-#   4 network    docker network connect kind $REG_NAME
+#   3 container  $REG_NAME on docker network kind only (not the default bridge),
+#                published on 127.0.0.1:$REG_PORT only (never 0.0.0.0), no restart
+#                policy (it does not come back after the engine restarts: the next
+#                run starts it), volume $REG_NAME-data
+#   4 network    docker network connect kind $REG_NAME (when an older run started it
+#                elsewhere)
 #   5 nodes      every node of kind cluster $CLUSTER: config_path in containerd's config
 #                (slipway's node image has it; on other nodes it is appended and
 #                containerd restarted, running pods survive), and hosts.toml for
@@ -17,7 +21,8 @@
 #
 # Usage: CLUSTER=NAME registry.sh      then: docker push localhost:$REG_PORT/NAME:TAG,
 #        and pods use image localhost:$REG_PORT/NAME:TAG.
-#        registry.sh stop               removes the container (the data volume stays)
+#        registry.sh stop               removes the container (the data volume stays;
+#                                       `slipway down --cluster` removes both)
 # Settings (environment): REG_NAME, REG_PORT (5001), KUBE_CONTEXT (kind-$CLUSTER);
 #   REG_HTPASSWD=FILE   require a login (htpasswd file, bcrypt) for every request;
 #   REG_ADVERTISE=0     do not write the ConfigMap (a second registry beside the first).
@@ -96,16 +101,19 @@ CMD ["serve", "/etc/distribution/config.yml"]
 EOF
 }
 build_image() {
-  local ctx recipe
+  local ctx recipe log
   ctx=$(mktemp -d); write_context "$ctx"
   recipe=$(cat "$ctx"/* | sha256sum | cut -c1-12)
   if [[ "$(docker image inspect --format '{{index .Config.Labels "dev.slipway.registry-recipe"}}' "$REG_IMAGE" 2>/dev/null)" == "$recipe" ]]; then
     say "image $REG_IMAGE up to date ($recipe)"; rm -rf "$ctx"; return 0
   fi
   say "building image $REG_IMAGE"
-  docker build -q --label "dev.slipway.registry-recipe=$recipe" -t "$REG_IMAGE" "$ctx" >/dev/null 2>"$ctx.log" \
-    || { cat "$ctx.log" >&2; rm -rf "$ctx" "$ctx.log"; return 1; }
-  rm -rf "$ctx" "$ctx.log"
+  # The build's log is a new file of mktemp's (O_EXCL, 0600), never a name derived
+  # from the context's: in a shared TMPDIR another user could plant a link there.
+  log=$(mktemp)
+  docker build -q --label "dev.slipway.registry-recipe=$recipe" -t "$REG_IMAGE" "$ctx" >/dev/null 2>"$log" \
+    || { cat "$log" >&2; rm -rf "$ctx" "$log"; return 1; }
+  rm -rf "$ctx" "$log"
 }
 
 # 3 container ----------------------------------------------------------------
@@ -124,8 +132,9 @@ start_container() {
     want=(-v "$(realpath "$REG_HTPASSWD"):/auth/htpasswd:ro" -e REGISTRY_AUTH=htpasswd
           -e REGISTRY_AUTH_HTPASSWD_REALM=slipway -e REGISTRY_AUTH_HTPASSWD_PATH=/auth/htpasswd)
   fi
-  # What the container was started with: another image or login replaces it.
-  config=$(printf '%s\n' "$REG_IMAGE" "$REG_PORT" "${want[@]}" | sha256sum | cut -c1-12)
+  # What the container was started with: another image, login or way of running it
+  # replaces it (one started with a restart policy by an older recipe included).
+  config=$(printf '%s\n' "$REG_IMAGE" "$REG_PORT" "loopback-only,network=kind,restart=no" "${want[@]}" | sha256sum | cut -c1-12)
   state=$(docker inspect -f '{{.State.Status}}' "$REG_NAME" 2>/dev/null || true)
   if [[ -n "$state" ]] && [[ "$(docker inspect -f '{{index .Config.Labels "dev.slipway.registry-config"}}' "$REG_NAME")" != "$config" ]]; then
     say "container $REG_NAME was started otherwise, replacing it (data volume kept)"
@@ -134,7 +143,7 @@ start_container() {
   case "$state" in
     running) say "container $REG_NAME running" ;;
     "") say "starting container $REG_NAME on 127.0.0.1:$REG_PORT${REG_HTPASSWD:+ (login required)}"
-        docker run -d --restart=unless-stopped --name "$REG_NAME" --label "dev.slipway.registry-config=$config" \
+        docker run -d --restart=no --network kind --name "$REG_NAME" --label "dev.slipway.registry-config=$config" \
           -p "127.0.0.1:$REG_PORT:5000" -v "$REG_NAME-data:/var/lib/registry" "${want[@]}" "$REG_IMAGE" >/dev/null ;;
     *) say "container $REG_NAME is $state, starting it"; docker start "$REG_NAME" >/dev/null ;;
   esac

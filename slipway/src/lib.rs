@@ -39,8 +39,10 @@
 //! 4. **Exit codes are decided in `model`** ([`model::exit`], [`model::Error::exit_code`]);
 //!    only `cli` turns one into the process exit code. docs/guide.md and `--help`
 //!    are tested against [`model::exit::table`].
-//! 5. **`plan` runs nothing** and reads only the pipeline's own files; `plan`'s text is
-//!    rendered from [`plan::Plan`] alone.
+//! 5. **`plan` runs nothing** and reads only the pipeline's own files (inside its
+//!    repository, by the ignore rules of [`plan::digest`]); the one thing it writes is
+//!    the per-user cache of file digests. `plan`'s text is rendered from
+//!    [`plan::Plan`] alone.
 //!
 //! # Extension points
 //!

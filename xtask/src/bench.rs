@@ -347,12 +347,15 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         let _ = pf.wait();
         r
     };
+    let proxy_dir =
+        std::env::temp_dir().join(format!("slipway-bench-proxy-{}", std::process::id()));
+    let proxy_socket = proxy_dir.join("proxy.sock");
     // What `/version` says through the API server's service proxy, asked through one
     // `kubectl proxy` (a kubectl per poll would load the 2 cores it measures).
     let image_tag = |t: &Target| -> String {
         let (ns, svc) = (&t.ns, &t.release);
         let path = format!("/api/v1/namespaces/{ns}/services/{svc}:80/proxy/version");
-        http_get(PROXY_PORT, &path)
+        http_get(&proxy_socket, &path)
             .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
             .and_then(|v| v["image_tag"].as_str().map(String::from))
             .unwrap_or_default()
@@ -377,13 +380,21 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
     let greeting0 = "hello from slipway";
     eprintln!("[bench] warm-up: slipway deploy-local --profile {profile} (creates cluster {cluster} if missing)");
     slipway(greeting0)?;
+    // kubectl proxy carries the deployer's credentials: it serves on a unix socket
+    // in a new directory only this user can enter, never on a TCP port (which every
+    // local user could reach). A directory already there is refused (create_dir).
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&proxy_dir)
+            .with_context(|| format!("create {}", proxy_dir.display()))?;
+    }
+    // Removed when the benchmark returns, after the proxy (declared before it).
+    let _proxy_dir = RemoveDirOnDrop(proxy_dir.clone());
     let mut c = std::process::Command::new("kubectl");
-    c.args([
-        "--context",
-        &context,
-        "proxy",
-        &format!("--port={PROXY_PORT}"),
-    ]);
+    c.args(["--context", &context, "proxy"])
+        .arg(format!("--unix-socket={}", proxy_socket.display()));
     // Stopped when the benchmark returns (dropped).
     let mut _proxy = DevLoop::start("kubectl proxy", c)?;
     _proxy.wait_for("Starting to serve", Duration::from_secs(30))?;
@@ -1040,17 +1051,21 @@ impl Drop for DevLoop {
     }
 }
 
-/// Where the benchmark's `kubectl proxy` listens.
-const PROXY_PORT: u16 = 18197;
+/// A directory removed (with what is in it) when this is dropped.
+struct RemoveDirOnDrop(PathBuf);
 
-/// The body of a GET on 127.0.0.1:`port` (a new connection each time), if it is 200.
-fn http_get(port: u16, path: &str) -> Option<String> {
+impl Drop for RemoveDirOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The body of a GET over the unix socket `socket` (`kubectl proxy --unix-socket`; a
+/// new connection each time), if it is 200.
+fn http_get(socket: &Path, path: &str) -> Option<String> {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(
-        &([127, 0, 0, 1], port).into(),
-        Duration::from_secs(2),
-    )
-    .ok()?;
+    let mut s = std::os::unix::net::UnixStream::connect(socket).ok()?;
+    s.set_write_timeout(Some(Duration::from_secs(2))).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
     // kubectl proxy answers only to localhost names in Host (--accept-hosts). One
     // write: the request does not reach the server in pieces.
@@ -1398,8 +1413,10 @@ mod tests {
     #[test]
     fn http_get_reads_a_chunked_answer_of_a_localhost_only_server() {
         use std::io::{Read, Write};
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
+        let dir = std::env::temp_dir().join(format!("slipway-bench-test-{}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        let sock = dir.join("s.sock");
+        let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
         std::thread::spawn(move || {
             let (mut c, _) = l.accept().unwrap();
             // The whole request head, however many reads it takes.
@@ -1419,10 +1436,9 @@ mod tests {
             };
             c.write_all(answer.as_bytes()).unwrap();
         });
-        assert_eq!(
-            http_get(port, "/version").as_deref(),
-            Some("{\"image_tag\":\"x\"}")
-        );
+        let got = http_get(&sock, "/version");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(got.as_deref(), Some("{\"image_tag\":\"x\"}"));
     }
 
     #[test]

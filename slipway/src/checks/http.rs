@@ -110,14 +110,14 @@ impl Kind for Http {
         for (k, v) in &self.headers {
             if ureq::http::HeaderName::from_bytes(k.as_bytes()).is_err() {
                 out.push((
-                    "headers".into(),
+                    format!("headers.{k}"),
                     format!("header name {k:?} is not a valid HTTP header name"),
                     None,
                 ));
             }
             if ureq::http::HeaderValue::from_str(v).is_err() {
                 out.push((
-                    "headers".into(),
+                    format!("headers.{k}"),
                     format!("header {k:?} has a value with CR, LF or other control characters"),
                     None,
                 ));
@@ -169,7 +169,7 @@ impl Kind for Http {
             }
             if to_json(v).is_none() {
                 out.push((
-                    "json".into(),
+                    format!("json.{k}"),
                     format!("`json.{k}`: a TOML date/time can never equal a JSON value; write it as a string"),
                     None,
                 ));

@@ -197,9 +197,32 @@ impl Kind for Job {
                 None,
             ));
         }
-        for k in self.env.keys() {
-            if k.is_empty() || k.contains('=') {
-                out.push(("env".into(), format!("{k:?} is not a variable name"), None));
+        for (k, v) in &self.env {
+            // Kubernetes takes printable ASCII other than `=`.
+            if k.is_empty() || k.contains('=') || !k.chars().all(|c| c.is_ascii_graphic()) {
+                out.push((
+                    format!("env.{k}"),
+                    format!("{k:?} is not a variable name"),
+                    None,
+                ));
+            }
+            if v.contains('\0') {
+                out.push((
+                    format!("env.{k}"),
+                    format!("the value of {k:?} has a NUL byte"),
+                    None,
+                ));
+            }
+        }
+        for (key, items) in [("command", &self.command), ("args", &self.args)] {
+            for (i, a) in items.iter().enumerate() {
+                if a.contains('\0') {
+                    out.push((
+                        format!("{key}.{i}"),
+                        format!("{key} argument {i} has a NUL byte"),
+                        None,
+                    ));
+                }
             }
         }
         out
@@ -289,7 +312,12 @@ impl Kind for Job {
             Ok((0, out, _)) => out,
             _ => String::new(),
         };
-        let _ = io.run(&fill(&cmds[4]));
+        // Even when the attempt used all of its time: a Job left behind keeps running.
+        let deleted = match io.cleanup(&fill(&cmds[4])) {
+            Ok((0, _, _)) => None,
+            Ok((code, _, err)) => Some(format!("deleting it exited {code}: {}", excerpt(&err))),
+            Err(e) => Some(format!("deleting it failed: {e}")),
+        };
         let took = started.elapsed().as_secs_f64();
         let mut attempt = match outcome {
             Ok(true) => match &self.output_contains {
@@ -307,6 +335,9 @@ impl Kind for Job {
             Err(e) if logs.trim().is_empty() => fail(e),
             Err(e) => fail(format!("{e}; output: {}", excerpt(&logs))),
         };
+        if let Some(d) = deleted {
+            attempt.detail = format!("{}; job {name} is left in the cluster: {d}", attempt.detail);
+        }
         // Another Job would meet the same missing image or Secret.
         attempt.settled = settled;
         attempt

@@ -104,7 +104,14 @@ pub trait Io {
     fn forward(&mut self, cmd: &Cmd) -> Result<u16, String>;
     /// How long this attempt may take.
     fn remaining(&self) -> Duration;
+    /// Undo what the attempt made in the cluster (delete its Job): run with its own
+    /// small budget ([`CLEANUP`]) beyond the check's, so an attempt that used all of
+    /// its time still cleans up.
+    fn cleanup(&mut self, cmd: &Cmd) -> Result<(i32, String, String), String>;
 }
+
+/// How long a check's cleanup may take after its deadline.
+pub const CLEANUP: Duration = Duration::from_secs(15);
 
 pub trait Kind {
     /// Meaning checks on the keys (types were checked by the decoder).

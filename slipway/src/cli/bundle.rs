@@ -9,12 +9,18 @@
 //! - the evidence the failing stage gathered (container logs, pods and events as
 //!   JSON).
 //!
-//! Everything passes through the run's redactor: no secret reaches the bundle.
+//! Everything passes through the run's redactor, on raw text before it is encoded:
+//! no secret reaches the bundle. Environment values in the evidence (a pod's `env`,
+//! its last applied configuration) and what helm keeps of a release's values and
+//! manifests are left out. The bundle is the user's alone: its directories are 0700,
+//! its files 0600.
 
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::model::{Error, Event, Redactor, Sink, Stage};
 
@@ -41,6 +47,9 @@ impl Recording {
 
 impl Sink for Recording {
     fn emit(&self, ev: Event) {
+        // Masked as it arrives, so what is kept (the bundle, the JUnit report) never
+        // held a secret, whatever encodes it later.
+        let ev = self.inner.redactor().event(ev);
         self.events
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -86,11 +95,21 @@ pub fn write(
     let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         .to_string()
         .replace(':', "");
-    let dir = root
-        .join("target/slipway/diagnosis")
-        .join(format!("{stamp}-{}", safe(run.job)));
-    std::fs::create_dir_all(&dir)?;
-    let put = |name: &str, text: &str| std::fs::write(dir.join(safe(name)), redactor.redact(text));
+    let diagnosis = root.join("target/slipway/diagnosis");
+    let dir = diagnosis.join(format!("{stamp}-{}", safe(run.job)));
+    private_dir(&diagnosis)?;
+    private_dir(&dir)?;
+    // Texts given here are raw: each is masked before it is encoded or written.
+    let put = |name: &str, text: &str| private_file(&dir.join(safe(name)), text);
+    let events: Vec<Event> = events.iter().map(|e| redactor.event(e.clone())).collect();
+    let mask = |s: &str| redactor.redact(s);
+    let err = &Error {
+        message: mask(&err.message),
+        command: err.command.as_deref().map(mask),
+        tail: err.tail.iter().map(|l| mask(l)).collect(),
+        hint: err.hint.as_deref().map(mask),
+        ..err.clone()
+    };
 
     let (kind, name, parent) = subject(err);
     let evidence: Vec<(&String, &String)> = events
@@ -100,7 +119,7 @@ pub fn write(
             _ => None,
         })
         .collect();
-    let summary = json!({
+    let mut summary = json!({
         "tool": "slipway",
         "project": run.project,
         "job": run.job,
@@ -121,6 +140,7 @@ pub fn write(
         }],
         "files": evidence.iter().map(|(n, _)| safe(n)).collect::<Vec<_>>(),
     });
+    redactor.json(&mut summary);
     put(
         "summary.json",
         &serde_json::to_string_pretty(&summary).unwrap_or_default(),
@@ -144,9 +164,72 @@ pub fn write(
         .collect();
     put("events.jsonl", &lines)?;
     for (name, text) in &evidence {
-        put(name, text)?;
+        put(name, &without_values(name, text))?;
     }
     Ok(dir)
+}
+
+/// A directory only its owner can read (created if missing, tightened if not).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Write a file only its owner can read; a link in its place is not followed.
+fn private_file(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(text.as_bytes())
+}
+
+/// What helm keeps of a release that may hold secret values (the values given, the
+/// rendered manifests, the chart's files, the notes).
+const HELM_OMITTED: &[&str] = &["config", "manifest", "hooks", "chart", "notes"];
+/// Where a left-out value was.
+const OMITTED: &str = "(omitted from the diagnosis bundle)";
+
+/// Evidence as JSON with what may hold a secret left out: every `env[].value` (a
+/// pod's environment), the last applied configuration annotation, and, in helm's
+/// answers, [`HELM_OMITTED`]. Text that is not JSON is kept (it is masked).
+fn without_values(name: &str, text: &str) -> String {
+    let Ok(mut v) = serde_json::from_str::<Value>(text) else {
+        return text.to_string();
+    };
+    fn walk(v: &mut Value, helm: bool) {
+        match v {
+            Value::Object(o) => {
+                for (k, x) in o.iter_mut() {
+                    let omit = (helm && HELM_OMITTED.contains(&k.as_str()))
+                        || k == "kubectl.kubernetes.io/last-applied-configuration";
+                    if omit {
+                        *x = Value::String(OMITTED.into());
+                        continue;
+                    }
+                    if k == "env" {
+                        for e in x.as_array_mut().into_iter().flatten() {
+                            if let Some(val) = e.get_mut("value") {
+                                *val = Value::String(OMITTED.into());
+                            }
+                        }
+                    }
+                    walk(x, helm);
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, helm)),
+            _ => {}
+        }
+    }
+    walk(&mut v, name.starts_with("helm-"));
+    serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
 }
 
 /// What the error is about, as k8sgpt names it: (kind, name, parent object).

@@ -127,7 +127,7 @@ pub fn run(g: &Global, flags: &RunFlags, cleanup: bool, reporter: &Arc<Reporter>
                 " (the cluster stays as it is)"
             }
         ));
-        match wait_for_change(&rx, &watching, &mut streams, &signals, &sink) {
+        match wait_for_change(&rx, &mut watching, &mut streams, &signals, &sink) {
             Some(c) => changed = c,
             None => break,
         }
@@ -222,12 +222,12 @@ fn status_lines(plan: &Plan, dev: &DevPlan, events: &[Event], streams: &Streams)
 /// what they affect), keeping streams and forwards alive meanwhile. `None` on Ctrl-C.
 fn wait_for_change(
     rx: &Receiver<notify::Result<notify::Event>>,
-    watching: &Watching,
+    watching: &mut Watching,
     streams: &mut Streams,
     signals: &Signals,
     sink: &Arc<dyn Sink>,
 ) -> Option<Vec<String>> {
-    let mut hits: BTreeMap<String, &Watched> = BTreeMap::new();
+    let mut hits: BTreeMap<String, Watched> = BTreeMap::new();
     let mut last_hit: Option<Instant> = None;
     loop {
         if signals.cancelled() {
@@ -235,8 +235,9 @@ fn wait_for_change(
         }
         match rx.recv_timeout(TICK) {
             Ok(Ok(ev)) => {
+                watching.follow_new_dirs(&ev);
                 for (path, w) in watching.matches(&ev) {
-                    hits.insert(path, w);
+                    hits.insert(path, w.clone());
                     last_hit = Some(Instant::now());
                 }
             }
@@ -264,6 +265,8 @@ struct Watching {
     tx: mpsc::Sender<notify::Result<notify::Event>>,
     watcher: Option<notify::RecommendedWatcher>,
     watched: Vec<(PathBuf, Watched)>,
+    /// The repository the watched paths are in (for its ignore files).
+    repo: Option<PathBuf>,
 }
 
 impl Watching {
@@ -272,6 +275,7 @@ impl Watching {
             tx,
             watcher: None,
             watched: vec![],
+            repo: None,
         }
     }
 
@@ -289,32 +293,87 @@ impl Watching {
             return;
         }
         let tx = self.tx.clone();
-        let mut watcher = match notify::recommended_watcher(move |ev| {
-            let _ = tx.send(ev);
-        }) {
+        // A symlinked directory is not walked into (it may lead out of the
+        // repository, or to `/`).
+        let config = notify::Config::default().with_follow_symlinks(false);
+        let mut watcher = match notify::RecommendedWatcher::new(
+            move |ev| {
+                let _ = tx.send(ev);
+            },
+            config,
+        ) {
             Ok(w) => w,
             Err(e) => {
                 say(format!("cannot watch files: {e}"));
                 return;
             }
         };
+        self.repo = crate::model::repo::root(root);
         for (abs, w) in &want {
-            // A directory is watched whole; a file through its directory, so an
+            // Nothing outside the repository is watched (a secrets file kept
+            // elsewhere is watched through its own directory, not recursively).
+            if abs.is_dir() {
+                if let Some(real) = self
+                    .repo
+                    .as_deref()
+                    .and_then(|r| crate::model::repo::escapes(r, abs))
+                {
+                    say(format!(
+                        "not watching {}: it resolves to {}, outside the repository",
+                        w.path,
+                        real.display()
+                    ));
+                    continue;
+                }
+            }
+            // A directory is watched dir by dir, as hashing walks it (not `target/`,
+            // ignored or symlinked directories); a file through its directory, so an
             // editor that replaces the file (write + rename) is still seen.
-            let (target, mode) = if abs.is_dir() {
-                (abs.clone(), RecursiveMode::Recursive)
+            let targets = if abs.is_dir() {
+                crate::plan::digest::watch_dirs(abs)
             } else {
-                (
-                    abs.parent().map(Path::to_path_buf).unwrap_or_default(),
-                    RecursiveMode::NonRecursive,
-                )
+                vec![abs.parent().map(Path::to_path_buf).unwrap_or_default()]
             };
-            if let Err(e) = watcher.watch(&target, mode) {
-                say(format!("cannot watch {}: {e}", w.path));
+            for target in targets {
+                if let Err(e) = watcher.watch(&target, RecursiveMode::NonRecursive) {
+                    say(format!("cannot watch {}: {e}", w.path));
+                    break;
+                }
             }
         }
         self.watcher = Some(watcher);
         self.watched = want;
+    }
+
+    /// A directory made under a watched one is watched too (with what it holds).
+    fn follow_new_dirs(&mut self, ev: &notify::Event) {
+        if !matches!(ev.kind, EventKind::Create(_)) {
+            return;
+        }
+        for p in &ev.paths {
+            let under_watched = self
+                .watched
+                .iter()
+                .any(|(abs, _)| p.starts_with(abs) && abs.is_dir());
+            let real_dir = p.symlink_metadata().is_ok_and(|m| m.is_dir());
+            if !under_watched || !real_dir || self.ignored(p) {
+                continue;
+            }
+            if let Some(w) = &mut self.watcher {
+                for d in crate::plan::digest::watch_dirs(p) {
+                    let _ = w.watch(&d, RecursiveMode::NonRecursive);
+                }
+            }
+        }
+    }
+
+    /// Build output, VCS metadata, editors' temporary files and what `.gitignore` /
+    /// `.dockerignore` leave out are never a change: the one ignore list hashing uses.
+    fn ignored(&self, p: &Path) -> bool {
+        match &self.repo {
+            Some(repo) => crate::plan::digest::ignored(repo, p),
+            None => crate::plan::digest::ignored(Path::new("/"), p),
+        }
     }
 
     /// The watched entries an event touches, with the changed path shown relative.
@@ -324,7 +383,7 @@ impl Watching {
         }
         let mut out = vec![];
         for p in &ev.paths {
-            if ignored(p) {
+            if self.ignored(p) {
                 continue;
             }
             for (abs, w) in &self.watched {
@@ -344,24 +403,6 @@ impl Watching {
         }
         out
     }
-}
-
-/// Build output, VCS metadata and editors' temporary files are never a change.
-fn ignored(p: &Path) -> bool {
-    if p.components().any(|c| {
-        matches!(
-            c.as_os_str().to_str(),
-            Some("target" | ".git" | "node_modules")
-        )
-    }) {
-        return true;
-    }
-    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    name.ends_with('~')
-        || name.ends_with(".swp")
-        || name.ends_with(".swx")
-        || name.starts_with(".#")
-        || name == "4913"
 }
 
 /// The log streams and port-forwards that live between rounds.
@@ -563,6 +604,90 @@ mod tests {
         assert!(w
             .matches(&event(modify, &root.join("svc/src/target/x")))
             .is_empty());
+    }
+
+    /// The watcher ignores what `.gitignore` and `.dockerignore` leave out (the same
+    /// rules hashing follows), and does not watch a directory that leads out of the
+    /// repository (a symlink to `/`).
+    #[test]
+    fn ignored_files_and_links_out_of_the_repository_are_not_watched() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let root = root.as_path();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        std::fs::create_dir_all(root.join("svc/src")).unwrap();
+        std::fs::write(root.join("svc/.gitignore"), "*.log\n").unwrap();
+        std::fs::write(root.join("svc/.dockerignore"), "fixtures/\n").unwrap();
+        std::fs::write(root.join("svc/src/main.rs"), "").unwrap();
+        std::os::unix::fs::symlink("/", root.join("svc/root")).unwrap();
+        let (tx, _rx) = mpsc::channel();
+        let mut w = Watching::new(tx);
+        let said = std::cell::RefCell::new(vec![]);
+        w.set(
+            root,
+            &[
+                watched("svc", &["api"], &["app"]),
+                watched("svc/root", &["api"], &["app"]),
+            ],
+            &|m| said.borrow_mut().push(m),
+        );
+        assert_eq!(
+            *said.borrow(),
+            ["not watching svc/root: it resolves to /, outside the repository"]
+        );
+        let modify = EventKind::Modify(notify::event::ModifyKind::Any);
+        assert_eq!(
+            w.matches(&event(modify, &root.join("svc/src/main.rs")))
+                .len(),
+            1
+        );
+        for noise in ["svc/src/debug.log", "svc/fixtures/big.bin"] {
+            assert!(
+                w.matches(&event(modify, &root.join(noise))).is_empty(),
+                "{noise}"
+            );
+        }
+    }
+
+    /// With real inotify: `target/` under a watched context gets no watch (no event
+    /// comes from it), and a directory made after the watch started is watched.
+    #[test]
+    fn build_output_is_not_watched_and_new_directories_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let root = root.as_path();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        std::fs::create_dir_all(root.join("svc/src")).unwrap();
+        std::fs::create_dir_all(root.join("svc/target/debug/deep")).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let mut w = Watching::new(tx);
+        w.set(root, &[watched("svc", &["api"], &["app"])], &|m| {
+            panic!("{m}")
+        });
+        // Every event in a window, each passed through the watcher as dev does.
+        let drain = |w: &mut Watching, ms: u64| {
+            let mut paths = vec![];
+            let until = Instant::now() + Duration::from_millis(ms);
+            while let Some(left) = until.checked_duration_since(Instant::now()) {
+                if let Ok(Ok(ev)) = rx.recv_timeout(left) {
+                    w.follow_new_dirs(&ev);
+                    paths.extend(ev.paths.clone());
+                }
+            }
+            paths
+        };
+        std::fs::write(root.join("svc/target/debug/deep/out.o"), "x").unwrap();
+        let seen = drain(&mut w, 300);
+        assert!(
+            seen.iter()
+                .all(|p| !p.starts_with(root.join("svc/target/debug"))),
+            "{seen:?}"
+        );
+        std::fs::create_dir_all(root.join("svc/src/new")).unwrap();
+        drain(&mut w, 300);
+        std::fs::write(root.join("svc/src/new/mod.rs"), "x").unwrap();
+        let seen = drain(&mut w, 500);
+        assert!(seen.contains(&root.join("svc/src/new/mod.rs")), "{seen:?}");
     }
 
     #[test]

@@ -59,7 +59,13 @@ fn job_of(c: &Command) -> Option<(Job, RunFlags)> {
         Command::Build(f) => (Job::Build, f.clone()),
         Command::Load(f) => (Job::Load, f.clone()),
         Command::Deploy(f) => (Job::Deploy, f.clone()),
-        Command::Smoke => (Job::Smoke, RunFlags::default()),
+        Command::Smoke { allow_context } => (
+            Job::Smoke,
+            RunFlags {
+                allow_context: *allow_context,
+                ..RunFlags::default()
+            },
+        ),
         Command::Preflight { job } => (*job, RunFlags::default()),
         Command::Status => (Job::Status, RunFlags::default()),
         Command::Down { flags, .. } => (Job::Down, flags.clone()),
@@ -183,7 +189,11 @@ pub(super) fn execute(
         return match plan::build(&pipeline, &opts) {
             Ok(p) => {
                 let text = if mode == Mode::Json {
-                    serde_json::to_string_pretty(&p).unwrap_or_default() + "\n"
+                    // Masked on its strings before it is encoded (a plan holds no
+                    // secret value, which `plan::build` makes sure of).
+                    let mut v = serde_json::to_value(&p).unwrap_or_default();
+                    reporter.redactor().json(&mut v);
+                    serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
                 } else {
                     p.to_text()
                 };

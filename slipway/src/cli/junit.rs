@@ -30,8 +30,11 @@ fn secs(ms: u64) -> String {
     format!("{:.3}", ms as f64 / 1000.0)
 }
 
-/// The report for a run's events (masked with the run's redactor).
+/// The report for a run's events, masked with the run's redactor on their raw text,
+/// before it is escaped for XML (an escaped secret no longer looks like itself).
 pub fn report(job: &str, events: &[Event], redactor: &Redactor) -> String {
+    let events: Vec<Event> = events.iter().map(|e| redactor.event(e.clone())).collect();
+    let events = events.as_slice();
     let mut cases = String::new();
     let (mut tests, mut failures, mut total_ms) = (0, 0, 0u64);
     let mut error: Option<(String, String)> = None;
@@ -123,11 +126,10 @@ pub fn report(job: &str, events: &[Event], redactor: &Redactor) -> String {
             _ => {}
         }
     }
-    let xml = format!(
+    format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"slipway {job}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{}\">\n{cases}  </testsuite>\n</testsuites>\n",
         secs(total_ms)
-    );
-    redactor.redact(&xml)
+    )
 }
 
 /// Write the report (its directory is created).
@@ -209,5 +211,42 @@ mod tests {
         );
         assert!(x.contains("500 &amp; token"), "{x}");
         assert!(!x.contains("hunter2-secret-value"), "masked");
+    }
+
+    /// A secret with every character XML escapes is masked before escaping: after
+    /// it, `&amp;`… no longer looks like the secret.
+    #[test]
+    fn secrets_are_masked_before_xml_escaping() {
+        let r = Redactor::default();
+        let odd = "odd&<tok>\"en'q-9f1e";
+        r.add(odd);
+        let events = vec![
+            Event::Check {
+                stage: Stage::Smoke,
+                name: format!("check {odd}"),
+                ok: false,
+                attempts: 1,
+                duration_ms: 1,
+                detail: format!("GET / -> 500: {odd}"),
+            },
+            Event::Error {
+                stage: Some(Stage::Smoke),
+                message: format!("failed: {odd}"),
+                command: None,
+                exit_code: None,
+                output_tail: vec![odd.into()],
+                hint: Some(odd.into()),
+                slipway_exit: 18,
+            },
+            Event::StageFinished {
+                stage: Stage::Smoke,
+                result: Outcome::Failed,
+                duration_ms: 1,
+                commands: 1,
+            },
+        ];
+        let x = report("deploy-local", &events, &r);
+        assert!(!x.contains("9f1e"), "{x}");
+        assert!(x.contains("GET / -&gt; 500: ********"), "{x}");
     }
 }

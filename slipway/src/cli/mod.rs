@@ -141,7 +141,12 @@ pub enum Command {
     /// Preflight, render, cluster, build, load, secrets, deploy, rollout, health, smoke
     DeployLocal(RunFlags),
     /// Run the smoke checks against what is deployed now
-    Smoke,
+    Smoke {
+        /// Let job checks create their Jobs in a kube context that is not the local
+        /// cluster slipway manages (or the pipeline's own)
+        #[arg(long, env = "SLIPWAY_ALLOW_CONTEXT", value_parser = clap::builder::BoolishValueParser::new())]
+        allow_context: bool,
+    },
     /// Check tools, Docker, disk, kube context and secret variables
     Preflight {
         /// Check what this job needs

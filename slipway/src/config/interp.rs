@@ -26,6 +26,29 @@ pub fn var_names(input: &str) -> Vec<String> {
     out
 }
 
+/// The names written `$NAME` (no braces) in a string: slipway interpolates only
+/// `${NAME}`, so these would reach a tool as written. `$$` (a literal `$`) is skipped.
+pub fn bare_vars(input: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut rest = input;
+    while let Some(pos) = rest.find('$') {
+        let after = &rest[pos + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            rest = tail;
+            continue;
+        }
+        let name: String = after
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            out.push(name.clone());
+        }
+        rest = &after[name.len()..];
+    }
+    out
+}
+
 /// Interpolate one string. Unset variables without a default are returned as errors
 /// (all of them), never replaced by an empty string.
 pub fn interpolate(input: &str, vars: &Vars) -> Result<String, Vec<String>> {
@@ -140,6 +163,12 @@ mod tests {
         assert_eq!(errs.len(), 2);
         assert!(errs[0].contains("`${X}` is not set"));
         assert!(errs[1].contains("`${Y}` is not set"));
+    }
+
+    #[test]
+    fn finds_bare_references() {
+        assert_eq!(bare_vars("$A ${B} $$C $_d $1 $ x$E9"), ["A", "_d", "E9"]);
+        assert!(bare_vars("${A}$$B$$").is_empty());
     }
 
     #[test]

@@ -107,22 +107,39 @@ impl Pipeline {
     /// secret for the whole run, whatever the command (values that are not set are
     /// left out; preflight reports them).
     pub fn secret_values(&self) -> Vec<String> {
+        self.secret_sources().into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// Each value that feeds a Secret with where it comes from (`secret web-secrets,
+    /// key API_TOKEN ($FIXTURE_TOKEN)`), never the value in that description.
+    pub fn secret_sources(&self) -> Vec<(String, String)> {
         let mut out = vec![];
         if let Some((_, var)) = self.registry.as_ref().and_then(|r| r.login()) {
-            out.extend(self.vars.get(&var).map(String::from));
+            out.extend(
+                self.vars
+                    .get(&var)
+                    .map(|v| (format!("the registry password (${var})"), v.to_string())),
+            );
         }
         for r in &self.releases {
-            for spec in r.secrets.values() {
-                out.extend(
-                    spec.from_env
-                        .values()
-                        .filter_map(|var| self.vars.get(var).map(String::from)),
-                );
+            for (name, spec) in &r.secrets {
+                out.extend(spec.from_env.iter().filter_map(|(key, var)| {
+                    let at = format!("release {}, secret {name}, key {key} (${var})", r.name);
+                    self.vars.get(var).map(|v| (at, v.to_string()))
+                }));
                 if let Some(f) = &spec.env_file {
                     out.extend(
                         interp::read_env_file(&self.path(f))
                             .unwrap_or_default()
-                            .into_values(),
+                            .into_iter()
+                            .map(|(key, v)| {
+                                let at = format!(
+                                    "release {}, secret {name}, key {key} (env_file {})",
+                                    r.name,
+                                    f.display()
+                                );
+                                (at, v)
+                            }),
                     );
                 }
             }
@@ -307,6 +324,7 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
                     );
                 }
             }
+            unknown_profile_releases(&base, &mut patch, &profile, &mut cx);
             merge(&mut base, patch);
             cx.profile_path = path(&["profiles", &profile]);
         }
@@ -329,7 +347,12 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
                     Some(hint),
                 );
             } else {
-                cx.err(&[], format!("unknown profile `{profile}`"), Some(hint));
+                // At the table that lacks it (when there is one).
+                cx.err(
+                    &path(&["profiles"]),
+                    format!("unknown profile `{profile}`"),
+                    Some(hint),
+                );
             }
         }
         None => {}
@@ -362,11 +385,13 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
     let project: Option<Project> = match merged.get("project") {
         Some(v) => cx.strict(v.clone(), &path(&["project"])),
         None => {
-            cx.err(
-                &[],
-                "missing [project] table".into(),
-                Some("add:\n  [project]\n  name = \"my-app\"".into()),
-            );
+            // No key to point at: the file, from its start.
+            let location = Some(cx.loc_of(0));
+            cx.errors.push(Diagnostic {
+                location,
+                message: "missing [project] table".into(),
+                hint: Some("add:\n  [project]\n  name = \"my-app\"".into()),
+            });
             None
         }
     };
@@ -379,6 +404,7 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
         None => Some(None),
     };
     let timeouts: Option<Timeouts> = match merged.get("timeouts") {
+        Some(Value::Table(t)) => cx.timeouts(t),
         Some(v) => cx.strict(v.clone(), &path(&["timeouts"])),
         None => Some(Timeouts::default()),
     };
@@ -420,6 +446,43 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
     }
 }
 
+/// A profile that sets keys of a release the base does not define would make a new,
+/// partial release (a typo of a release's name, most often): report it with the
+/// nearest name and leave it out. A profile may add a whole release (with `chart`).
+fn unknown_profile_releases(base: &Table, patch: &mut Table, profile: &str, cx: &mut Cx) {
+    let Some(Value::Table(rels)) = patch.get_mut("releases") else {
+        return;
+    };
+    let known: Vec<&str> = base
+        .get("releases")
+        .and_then(Value::as_table)
+        .map(|t| t.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let unknown: Vec<String> = rels
+        .iter()
+        .filter(|(name, v)| {
+            !known.contains(&name.as_str()) && v.as_table().is_none_or(|t| !t.contains_key("chart"))
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in unknown {
+        let hint = match nearest(&name, &known) {
+            Some(n) => format!("did you mean `{n}`? releases: {}", known.join(", ")),
+            None if known.is_empty() => "the base defines no [releases]".into(),
+            None => format!(
+                "releases: {}; a profile adds a release only with its `chart`",
+                known.join(", ")
+            ),
+        };
+        cx.err(
+            &path(&["profiles", profile, "releases", &name]),
+            format!("profile `{profile}` sets release `{name}`, which the base does not define"),
+            Some(hint),
+        );
+        rels.remove(&name);
+    }
+}
+
 fn path(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|s| s.to_string()).collect()
 }
@@ -438,15 +501,38 @@ fn merge(base: &mut Table, patch: Table) {
 
 fn interpolate_tree(v: &mut Value, at: &mut Vec<String>, vars: &Vars, cx: &mut Cx) {
     match v {
-        Value::String(s) => match interp::interpolate(s, vars) {
-            Ok(new) => *s = new,
-            Err(errs) => {
-                for e in errs {
-                    cx.err(at, e, None);
+        Value::String(s) => {
+            bare_refs(s, at, cx);
+            match interp::interpolate(s, vars) {
+                Ok(new) => *s = new,
+                Err(errs) => {
+                    for e in errs {
+                        cx.err(at, e, None);
+                    }
+                    cx.uninterpolated.insert(at.clone());
                 }
-                cx.uninterpolated.insert(at.clone());
             }
-        },
+        }
+        // Decoding would turn a date/time into a string silently.
+        Value::Datetime(d) => {
+            let message = if at.iter().any(|s| s == "json") {
+                format!(
+                    "`{}` is a TOML date/time ({d}), which JSON has no form of: it can never equal a JSON value",
+                    at.join(".")
+                )
+            } else {
+                format!(
+                    "`{}` is a TOML date/time ({d}); no pipeline key takes one",
+                    at.join(".")
+                )
+            };
+            cx.err(
+                at,
+                message,
+                Some(format!("quote it to mean the string: \"{d}\"")),
+            );
+            cx.uninterpolated.insert(at.clone());
+        }
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 at.push(i.to_string());
@@ -462,6 +548,28 @@ fn interpolate_tree(v: &mut Value, at: &mut Vec<String>, vars: &Vars, cx: &mut C
             }
         }
         _ => {}
+    }
+}
+
+/// `$NAME` written where `${NAME}` was meant: slipway would pass it on as written.
+/// A command's arguments are exempt: there `$NAME` is the shell's (e.g. `sh -c`).
+fn bare_refs(s: &str, at: &[String], cx: &mut Cx) {
+    if at.iter().any(|seg| seg == "command" || seg == "args") {
+        return;
+    }
+    let names = interp::bare_vars(s);
+    for name in &names {
+        cx.err(
+            at,
+            format!("`${name}` is not interpolated: slipway reads `${{{name}}}` (with braces)"),
+            Some(format!(
+                "write `${{{name}}}` for the variable, or `$${name}` for a literal `$`"
+            )),
+        );
+    }
+    // Later checks of this value would only repeat the problem.
+    if !names.is_empty() {
+        cx.uninterpolated.insert(at.to_vec());
     }
 }
 
@@ -513,21 +621,22 @@ impl Cx<'_> {
     /// selected profile's copy of the path.
     fn locate(&self, at: &[String]) -> Option<Location> {
         let doc = self.doc.as_ref()?;
+        // (path, how many of its segments are the profile's prefix)
         let mut candidates = vec![];
         if !self.profile_path.is_empty() {
             let mut p = self.profile_path.clone();
             p.extend_from_slice(at);
-            candidates.push(p);
+            candidates.push((p, self.profile_path.len()));
         }
-        candidates.push(at.to_vec());
+        candidates.push((at.to_vec(), 0));
         let mut best: Option<(usize, Range<usize>)> = None;
-        for c in &candidates {
+        for (c, prefix) in &candidates {
             if let Some((depth, span)) = find_span(doc.get_ref(), c) {
+                // How far into `at` itself it got: the profile's prefix does not count.
+                let depth = depth.saturating_sub(*prefix);
                 let deeper = best.as_ref().is_none_or(|(d, _)| depth > *d);
                 // A profile match counts only if it reaches past the profile header.
-                let meaningful = !c.starts_with(&self.profile_path)
-                    || self.profile_path.is_empty()
-                    || depth > self.profile_path.len();
+                let meaningful = *prefix == 0 || depth > 0;
                 if deeper && meaningful {
                     best = Some((depth, span));
                 }
@@ -697,6 +806,30 @@ impl Cx<'_> {
 }
 
 impl Cx<'_> {
+    /// `[timeouts]` key by key, so a bad stage name or duration is located at its
+    /// key (decoded whole, a map's errors name only the table).
+    fn timeouts(&mut self, t: &Table) -> Option<Timeouts> {
+        let mut out = BTreeMap::new();
+        let mut ok = true;
+        for (k, v) in t {
+            let at = path(&["timeouts", k]);
+            match Stage::iter().find(|s| s.name() == k) {
+                None => {
+                    let stages: Vec<&str> = Stage::iter().map(Stage::name).collect();
+                    self.unknown_key(&at, k, "[timeouts]", &stages);
+                    ok = false;
+                }
+                Some(stage) => match self.strict::<Dur>(v.clone(), &at) {
+                    Some(d) => {
+                        out.insert(stage, d);
+                    }
+                    None => ok = false,
+                },
+            }
+        }
+        ok.then_some(Timeouts(out))
+    }
+
     /// `[smoke.NAME]`: the keys every check has, then its kind's own keys. A key is
     /// unknown when neither knows it.
     fn smoke_section(&mut self, merged: &Table) -> Vec<Check> {
@@ -925,7 +1058,10 @@ fn find_span(doc: &DeTable<'_>, at: &[String]) -> Option<(usize, Range<usize>)> 
     let mut i = 0;
     while i < at.len() {
         // A map lookup, not a scan: locating many errors stays linear.
-        let (k, v) = table.get_key_value(at[i].as_str())?;
+        // A key that is not written (a default) is located at its table's key.
+        let Some((k, v)) = table.get_key_value(at[i].as_str()) else {
+            return found;
+        };
         depth += 1;
         found = Some((depth, k.span()));
         let mut value = v;

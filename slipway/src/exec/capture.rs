@@ -37,8 +37,28 @@ pub fn progress_text(line: &str) -> Option<&str> {
 }
 
 pub struct Capture {
-    kept: Arc<Mutex<VecDeque<u8>>>,
+    kept: Arc<Mutex<Kept>>,
     done: mpsc::Receiver<()>,
+}
+
+/// The last bytes of a stream, and whether its start was dropped.
+#[derive(Default)]
+struct Kept {
+    bytes: VecDeque<u8>,
+    cut: bool,
+}
+
+/// A line longer than [`LINE_LIMIT`], cut: masked first, then shortened by the
+/// longest masked form (less a byte), so the end of what is shown cannot be the
+/// start of a secret that went on past the cut.
+fn cut_line(sink: &dyn Sink, line: &[u8]) -> String {
+    let r = sink.redactor();
+    let masked = r.redact(&String::from_utf8_lossy(line));
+    let mut keep = masked.len().saturating_sub(r.longest().saturating_sub(1));
+    while !masked.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{} [line cut]", &masked[..keep])
 }
 
 impl Capture {
@@ -49,11 +69,12 @@ impl Capture {
         lines: Lines,
     ) -> Capture {
         let (tx, done) = mpsc::channel();
-        let kept = Arc::new(Mutex::new(VecDeque::new()));
+        let kept = Arc::new(Mutex::new(Kept::default()));
         let shared = Arc::clone(&kept);
         thread::spawn(move || {
             if let Some(mut pipe) = pipe {
                 let mut line: Vec<u8> = Vec::new();
+                let mut long = false;
                 let mut buf = [0u8; 16 << 10];
                 loop {
                     let n = match pipe.read(&mut buf) {
@@ -62,7 +83,11 @@ impl Capture {
                     };
                     for &b in &buf[..n] {
                         if b == b'\n' {
-                            let text = String::from_utf8_lossy(&line);
+                            let text = if long {
+                                std::borrow::Cow::Owned(cut_line(sink.as_ref(), &line))
+                            } else {
+                                String::from_utf8_lossy(&line)
+                            };
                             let text = text.trim_end();
                             match (lines, progress_text(text)) {
                                 (Lines::Answer, _) => sink.emit(Event::Output {
@@ -75,17 +100,26 @@ impl Capture {
                                 _ => sink.child_output(stage, text),
                             }
                             line.clear();
+                            long = false;
                         } else if line.len() < LINE_LIMIT {
                             line.push(b);
+                        } else {
+                            long = true;
                         }
                     }
                     let mut kept = shared.lock().unwrap_or_else(|e| e.into_inner());
-                    kept.extend(&buf[..n]);
-                    let excess = kept.len().saturating_sub(LIMIT);
-                    kept.drain(..excess);
+                    kept.bytes.extend(&buf[..n]);
+                    let excess = kept.bytes.len().saturating_sub(LIMIT);
+                    kept.bytes.drain(..excess);
+                    kept.cut |= excess > 0;
                 }
                 if !line.is_empty() {
-                    sink.child_output(stage, String::from_utf8_lossy(&line).trim_end());
+                    let text = if long {
+                        cut_line(sink.as_ref(), &line)
+                    } else {
+                        String::from_utf8_lossy(&line).into_owned()
+                    };
+                    sink.child_output(stage, text.trim_end());
                 }
             }
             let _ = tx.send(());
@@ -101,6 +135,77 @@ impl Capture {
             .done
             .recv_timeout(by.saturating_duration_since(Instant::now()));
         let kept = std::mem::take(&mut *self.kept.lock().unwrap_or_else(|e| e.into_inner()));
-        String::from_utf8_lossy(&Vec::from(kept)).into_owned()
+        let mut bytes = Vec::from(kept.bytes);
+        if kept.cut {
+            // The first line lost its start (it may be the end of a secret): it goes.
+            let first = bytes
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(bytes.len(), |i| i + 1);
+            bytes.drain(..first);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Redactor;
+
+    /// Collects the lines it is given.
+    #[derive(Default)]
+    struct Lines(Mutex<Vec<String>>, Redactor);
+
+    impl Sink for Lines {
+        fn emit(&self, _: Event) {}
+        fn child_output(&self, _: Stage, line: &str) {
+            self.0.lock().unwrap().push(line.to_string());
+        }
+        fn redactor(&self) -> &Redactor {
+            &self.1
+        }
+    }
+
+    const SECRET: &str = "SECRETVALUE123";
+
+    fn capture(input: Vec<u8>) -> (Arc<Lines>, String) {
+        let sink = Arc::new(Lines::default());
+        sink.1.add(SECRET);
+        let c = Capture::start(
+            Stage::Deploy,
+            Some(std::io::Cursor::new(input)),
+            sink.clone(),
+            super::Lines::Verbose,
+        );
+        let kept = c.finish(Instant::now() + std::time::Duration::from_secs(10));
+        (sink, kept)
+    }
+
+    /// A line cut at the limit in the middle of a secret does not show its start.
+    #[test]
+    fn a_cut_line_ends_with_no_part_of_a_secret() {
+        let mut input = vec![b'a'; LINE_LIMIT - 6];
+        input.extend_from_slice(SECRET.as_bytes());
+        input.extend_from_slice(b" more\nnext\n");
+        let (sink, _) = capture(input);
+        let lines = sink.0.lock().unwrap().clone();
+        assert_eq!(lines.len(), 2);
+        assert!(
+            !lines[0].contains("SECRET"),
+            "{}",
+            &lines[0][lines[0].len() - 40..]
+        );
+        assert!(lines[0].ends_with("[line cut]"));
+        assert_eq!(lines[1], "next");
+    }
+
+    /// The kept tail whose start was dropped mid-secret drops that first line.
+    #[test]
+    fn a_kept_tail_does_not_start_with_the_end_of_a_secret() {
+        let mut input = format!("{SECRET}\n").into_bytes();
+        input.extend(std::iter::repeat_n(b'y', LIMIT - 9));
+        let (_, kept) = capture(input);
+        assert!(!kept.contains("VALUE123"), "{}", &kept[..20]);
     }
 }

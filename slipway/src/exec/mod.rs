@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use capture::{Capture, Lines};
 pub use signals::Signals;
 
+use crate::model::mutation::Target;
 use crate::model::{
     last_lines, ms, Cmd, Event, SecretInput, SecretSource, Sink, Stage, Stdin, Vars, TAIL_LINES,
 };
@@ -49,6 +50,8 @@ pub enum Failure {
     Interrupted,
     /// Could not start (usually: not on PATH).
     Spawn(String),
+    /// Not started: it changes a cluster the context guard did not approve.
+    Refused(String),
 }
 
 /// A failed command, already redacted, with what the user needs to act on it.
@@ -70,6 +73,7 @@ impl std::fmt::Display for ExecError {
             }
             Failure::Interrupted => write!(f, "was interrupted"),
             Failure::Spawn(e) => write!(f, "could not start: {e}"),
+            Failure::Refused(e) => write!(f, "was refused: {e}"),
         }
     }
 }
@@ -108,6 +112,9 @@ pub struct Executor {
     commands: Mutex<BTreeMap<Stage, usize>>,
     /// Programs resolved to a binary other than PATH's (tools slipway provisioned).
     tools: Mutex<BTreeMap<String, PathBuf>>,
+    /// Clusters the context guard approved: a command that changes any other
+    /// (see [`crate::model::mutation`]) is refused.
+    approved: Mutex<std::collections::BTreeSet<Target>>,
 }
 
 fn signal_group(pid: u32, sig: libc::c_int) {
@@ -126,7 +133,39 @@ impl Executor {
             signals,
             commands: Mutex::new(BTreeMap::new()),
             tools: Mutex::new(BTreeMap::new()),
+            approved: Mutex::new(Default::default()),
         }
+    }
+
+    /// Let commands change `target` from now on (the context guard decided so).
+    pub fn approve(&self, target: Target) {
+        self.approved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(target);
+    }
+
+    /// Why `cmd` may not run: it changes a cluster the guard did not approve.
+    fn refusal(&self, cmd: &Cmd) -> Option<ExecError> {
+        let target = cmd.mutation()?;
+        let approved = self.approved.lock().unwrap_or_else(|e| e.into_inner());
+        if approved.contains(&target) {
+            return None;
+        }
+        let list: Vec<String> = approved.iter().map(Target::to_string).collect();
+        Some(ExecError {
+            command: self.redact(&cmd.display()),
+            failure: Failure::Refused(format!(
+                "it changes {target}, which the context guard did not approve ({})",
+                if list.is_empty() {
+                    "it approved nothing".to_string()
+                } else {
+                    format!("it approved {}", list.join(", "))
+                }
+            )),
+            tail: vec![],
+            hint: Some("a command that changes a cluster runs only for the context preflight's context guard checked: pass --kube-context for the cluster you mean (with --allow-context for one slipway does not manage)".into()),
+        })
     }
 
     /// Run `program` from `path` from now on (a tool slipway provisioned), without
@@ -301,6 +340,9 @@ impl Executor {
         for (tool, path) in self.tools.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             c.env(format!("SLIPWAY_TOOL_{}", tool.to_uppercase()), path);
         }
+        for k in &cmd.clear_env {
+            c.env_remove(k);
+        }
         c.args(&cmd.args)
             .envs(&cmd.env)
             .current_dir(cmd.cwd.clone().unwrap_or_else(|| self.root.clone()))
@@ -385,6 +427,9 @@ impl Executor {
         let shown = self.redact(&cmd.display());
         if self.cancelled() {
             return Err(self.interrupted(cmd));
+        }
+        if let Some(refused) = self.refusal(cmd) {
+            return Err(refused);
         }
         let spawn_err = |e: String, hint: Option<String>| ExecError {
             command: shown.clone(),
@@ -551,6 +596,9 @@ impl Executor {
     /// Start a long-running command (a port-forward). It is stopped when the
     /// returned handle drops, whatever the reason.
     pub fn spawn_background(&self, stage: Stage, cmd: &Cmd) -> Result<Background, ExecError> {
+        if let Some(refused) = self.refusal(cmd) {
+            return Err(refused);
+        }
         let shown = self.redact(&cmd.display());
         let mut command = self.command(cmd);
         command.stdin(Stdio::null());

@@ -19,6 +19,10 @@ pub struct Cmd {
     /// Extra environment for the child (plain values only).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Variables the child does not inherit from slipway's environment (helm's
+    /// `HELM_KUBE*`, which would point it at another cluster than the guard checked).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clear_env: Vec<String>,
     #[serde(skip_serializing_if = "Stdin::is_none")]
     pub stdin: Stdin,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -152,6 +156,7 @@ impl Cmd {
             program: program.to_string(),
             args: args.into_iter().map(Into::into).collect(),
             env: BTreeMap::new(),
+            clear_env: vec![],
             stdin: Stdin::None,
             cwd: None,
             timeout: Duration::from_secs(60),
@@ -161,6 +166,17 @@ impl Cmd {
             progress: false,
             interrupt_grace: Duration::from_secs(5),
         }
+    }
+
+    /// Which cluster this command changes, if any (see [`super::mutation`]).
+    pub fn mutation(&self) -> Option<super::mutation::Target> {
+        super::mutation::of(self)
+    }
+
+    /// The child does not inherit these variables.
+    pub fn clear_env(mut self, names: &[&str]) -> Cmd {
+        self.clear_env.extend(names.iter().map(|n| n.to_string()));
+        self
     }
 
     pub fn arg(mut self, a: impl Into<String>) -> Cmd {

@@ -143,6 +143,61 @@ pub struct PodStatus {
 }
 
 impl Event {
+    /// Every text the event carries (what a renderer may print or write), for
+    /// masking before it is encoded.
+    pub fn texts_mut(&mut self) -> Vec<&mut String> {
+        match self {
+            Event::RunStarted {
+                project,
+                job,
+                profile,
+                context,
+            } => vec![project, job, profile, context],
+            Event::StageStarted { .. }
+            | Event::StageFinished { .. }
+            | Event::RunFinished { .. } => vec![],
+            Event::StepStarted { step, title, .. } => vec![step, title],
+            Event::StepSkipped { step, reason, .. } => vec![step, reason],
+            Event::StepFinished { step, .. } => vec![step],
+            Event::Command { command, .. } => vec![command],
+            Event::Check { name, detail, .. } => vec![name, detail],
+            Event::Note { message, .. } | Event::Dev { message } => vec![message],
+            Event::Error {
+                message,
+                command,
+                output_tail,
+                hint,
+                ..
+            } => {
+                let mut v = vec![message];
+                v.extend(command.as_mut());
+                v.extend(output_tail.iter_mut());
+                v.extend(hint.as_mut());
+                v
+            }
+            Event::Output { text } => vec![text],
+            Event::ReleaseStatus(r) => {
+                let mut v = vec![
+                    &mut r.context,
+                    &mut r.release,
+                    &mut r.namespace,
+                    &mut r.status,
+                ];
+                for w in &mut r.workloads {
+                    v.push(&mut w.workload);
+                    for p in &mut w.pods {
+                        v.extend([&mut p.name, &mut p.phase, &mut p.age]);
+                        v.extend(p.images.iter_mut());
+                    }
+                }
+                v
+            }
+            Event::Evidence { name, text } => vec![name, text],
+            Event::Log { release, line } => vec![release, line],
+            Event::Bundle { path } => vec![path],
+        }
+    }
+
     pub fn error(e: &super::Error) -> Event {
         Event::Error {
             stage: e.stage,

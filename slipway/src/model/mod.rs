@@ -7,8 +7,10 @@ pub mod error;
 pub mod event;
 pub mod exit;
 pub mod helm;
+pub mod mutation;
 pub mod names;
 pub mod redact;
+pub mod repo;
 pub mod stage;
 pub mod vars;
 

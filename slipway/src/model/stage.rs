@@ -148,9 +148,10 @@ impl Job {
         }
     }
 
-    /// Jobs the context guard applies to: they change a cluster through its kube
-    /// context and are meant for the local cluster slipway manages. (`deploy` is
-    /// the way to a cluster slipway does not manage.)
+    /// Jobs meant for the local cluster slipway manages: their context guard
+    /// accepts no other context unless --allow-context. (Whether a job's plan has a
+    /// context guard at all is decided by its commands: see `plan::ContextGuard`;
+    /// `deploy` is the way to a cluster slipway does not manage.)
     pub fn guarded(self) -> bool {
         matches!(
             self,

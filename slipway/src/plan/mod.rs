@@ -10,6 +10,7 @@
 
 pub mod dev;
 pub mod digest;
+mod exposed;
 mod render;
 mod stages;
 
@@ -21,7 +22,7 @@ use serde::Serialize;
 
 use crate::checks;
 use crate::config::{self, OnPending, Pipeline, Provider};
-use crate::model::{Cmd, Error, Job, SecretSource, Stage};
+use crate::model::{Cmd, Error, Job, SecretInput, SecretSource, Stage};
 use crate::providers::ImageProbe;
 use crate::tools::helm;
 
@@ -198,6 +199,11 @@ pub enum Action {
     /// the length of the upgrade (`during_rollout`); the check's smoke step ends it
     /// and judges what it saw.
     Watch(Watch),
+    /// End a `during_rollout` probe and judge it, in a job that probes but has no
+    /// smoke stage (`deploy`): any failed request fails the run.
+    Judge {
+        check: String,
+    },
     /// The releases' NodePort Services, reached from this machine the way a user
     /// would (kind's mapped ports, minikube's node address): each URL printed and
     /// checked to accept a connection.
@@ -239,6 +245,11 @@ pub enum Action {
         pods: Cmd,
         /// `{POD}` and `{CONTAINER}` are filled for a failed hook Job's pod.
         logs: Cmd,
+        /// When a Secret of the release changed since the deployed revision: its
+        /// pods are replaced so they read it again (a chart's pod template does not
+        /// change with a Secret's data).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rotate: Option<Rotate>,
     },
     /// `helm template` a release; on success remember its digest in `stamp`.
     Render {
@@ -253,6 +264,21 @@ pub enum Action {
         describe: String,
         delete: Option<Cmd>,
     },
+}
+
+/// A release's Secrets and how their change reaches its pods: `{SECRETS}` in the
+/// upgrade is filled with their keyed digests (recorded in the revision's
+/// description), and when one differs from the deployed revision's, every
+/// Deployment, StatefulSet and DaemonSet of the release gets `rollout restart`
+/// after the upgrade. Works for any chart: nothing is asked of its templates.
+#[derive(Clone, Debug, Serialize)]
+pub struct Rotate {
+    pub secrets: Vec<SecretInput>,
+    /// The deployed revision (what its description recorded).
+    pub status: Cmd,
+    pub discover: Cmd,
+    /// `{WORKLOAD}` is filled with `kind/name`.
+    pub restart: Cmd,
 }
 
 /// A condition under which a step is skipped, with the probe that decides it.
@@ -275,6 +301,10 @@ pub enum Guard {
         release: String,
         digest: String,
         probe: Cmd,
+        /// The Secrets the release reads (values read at run time): their keyed
+        /// digests must also match what the deployed revision recorded.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        secrets: Vec<SecretInput>,
     },
     /// The namespace exists and is Active.
     NamespaceExists { namespace: String, probe: Cmd },
@@ -398,6 +428,10 @@ pub struct ContextCheck {
     pub ready: Cmd,
 }
 
+/// Planned whenever the plan holds a command that changes a cluster (read from each
+/// command's tool and verb, [`crate::model::mutation`]): preflight decides whether
+/// `context` may be changed and, if so, approves it (and `also`) to the executor,
+/// which refuses every command that changes anything else.
 #[derive(Clone, Debug, Serialize)]
 pub struct ContextGuard {
     pub job: Job,
@@ -408,6 +442,27 @@ pub struct ContextGuard {
     /// Reads the kubeconfig, to check the managed context points at the cluster
     /// slipway made (and not at one that took its name).
     pub kubeconfig: Option<Cmd>,
+    pub rule: GuardRule,
+    /// The first planned command that changes the cluster, for messages.
+    pub first_change: String,
+    /// Approved with the context: the registries the plan pushes to (the pipeline's
+    /// own, which the cluster pulls from).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<crate::model::mutation::Target>,
+}
+
+/// Which contexts a job may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardRule {
+    /// Only the local cluster slipway manages (checked in the kubeconfig), unless
+    /// --allow-context: deploy-local, dev, down, rollback, and any job given a
+    /// --kube-context.
+    Managed,
+    /// The pipeline's own context (provider "existing"), the one `deploy` changes.
+    Pipeline,
+    /// `deploy`: the way to clusters slipway does not manage; any context named.
+    Any,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -436,7 +491,8 @@ pub struct Watch {
     /// One request every this long (each with a 2 s deadline).
     #[serde(with = "crate::model::millis")]
     pub every: Duration,
-    /// `kubectl proxy` on a free port.
+    /// `kubectl proxy` on a unix socket (`{SOCKET}`, in a 0700 directory made at run
+    /// time): never a TCP port another local user could reach.
     pub proxy: Cmd,
 }
 
@@ -534,8 +590,15 @@ impl Action {
                 jobs,
                 pods,
                 logs,
+                rotate,
                 ..
-            } => vec![cmd, jobs, pods, logs],
+            } => {
+                let mut v = vec![cmd, jobs, pods, logs];
+                if let Some(r) = rotate {
+                    v.extend([&r.status, &r.discover, &r.restart]);
+                }
+                v
+            }
             Action::ReleaseGate {
                 status, rollback, ..
             } => vec![status, rollback],
@@ -561,6 +624,7 @@ impl Action {
                 v
             }
             Action::Smoke(c) => c.commands.iter().collect(),
+            Action::Judge { .. } => vec![],
             Action::Watch(w) => {
                 let mut v = vec![&w.services, &w.proxy];
                 if let Some(crate::providers::HostAccess::NodeAddress { address }) = &w.access {
@@ -668,6 +732,8 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
             Stage::Logs => pl.logs(),
         }
     }
+    pl.judge_watches();
+    pl.plan_guard();
     let reach = pl.reach();
     let dev = (o.job == Job::Dev).then(|| pl.dev());
     let runs_helm = o
@@ -688,6 +754,13 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
             })
             .collect(),
     });
+    // The job's stages, and the smoke stage when it only judges probes.
+    let mut stages = o.job.stages().to_vec();
+    for s in &pl.steps {
+        if !stages.contains(&s.stage) {
+            stages.push(s.stage);
+        }
+    }
     let on_failure = if runs_helm {
         p.releases
             .iter()
@@ -703,7 +776,7 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
     } else {
         vec![]
     };
-    Ok(Plan {
+    let plan = Plan {
         project: p.project.name.clone(),
         job: o.job,
         profile: p.profile.clone(),
@@ -712,9 +785,7 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
         context: pl.context,
         images: pl.images,
         steps: pl.steps,
-        budgets: o
-            .job
-            .stages()
+        budgets: stages
             .iter()
             .map(|s| (*s, p.timeouts.budget(*s).as_secs()))
             .collect(),
@@ -722,10 +793,47 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
         helm,
         on_failure,
         dev,
-    })
+    };
+    exposed::refuse_secrets(&plan, &p.secret_sources())?;
+    Ok(plan)
 }
 
 impl<'a> Planner<'a> {
+    /// Every `during_rollout` probe is judged: by its check's smoke step, or, in a
+    /// job without a smoke stage (`deploy`), by a step of its own at the end. A probe
+    /// that ran and was never judged would let failed requests pass unseen.
+    fn judge_watches(&mut self) {
+        let judged: Vec<String> = self
+            .steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::Smoke(c) => Some(c.name.clone()),
+                _ => None,
+            })
+            .collect();
+        let unjudged: Vec<String> = self
+            .steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::Watch(w) if !judged.contains(&w.check) => Some(w.check.clone()),
+                _ => None,
+            })
+            .collect();
+        for check in unjudged {
+            let id = format!("judge/{check}");
+            self.push(
+                Stage::Smoke,
+                id.clone(),
+                format!("judge check {check}'s requests during the upgrade"),
+                Action::Judge { check },
+                None,
+            );
+            if let Some(s) = self.steps.last_mut() {
+                s.group = Some(id);
+            }
+        }
+    }
+
     fn push(
         &mut self,
         stage: Stage,

@@ -60,9 +60,23 @@ impl Guard {
                     .as_ref()
                     .map_or(String::new(), |r| format!(" and {} exists", r.display()))
             ),
-            Guard::ReleaseCurrent { digest, probe, .. } => format!(
-                "skipped if `{}` shows revision deployed with digest {digest}",
-                probe.display()
+            Guard::ReleaseCurrent {
+                digest,
+                probe,
+                secrets,
+                ..
+            } => format!(
+                "skipped if `{}` shows revision deployed with digest {digest}{}",
+                probe.display(),
+                if secrets.is_empty() {
+                    String::new()
+                } else {
+                    let names: Vec<&str> = secrets.iter().map(|s| s.name.as_str()).collect();
+                    format!(
+                        " and the same keyed digests of secret {}",
+                        names.join(", ")
+                    )
+                }
             ),
         }
     }
@@ -148,9 +162,21 @@ fn step(s: &mut String, step: &Step) {
             jobs,
             pods,
             logs,
+            rotate,
             ..
         } => {
             line(s, cmd, "");
+            if let Some(r) = rotate {
+                let names: Vec<&str> = r.secrets.iter().map(|s| s.name.as_str()).collect();
+                line(
+                    s,
+                    &r.restart,
+                    &format!(
+                        "for each of its workloads, when secret {} changed since the deployed revision",
+                        names.join(", ")
+                    ),
+                );
+            }
             line(s, jobs, "if helm fails: the failed hook Jobs");
             line(s, pods, "their pods");
             line(s, logs, "and what they printed");
@@ -216,17 +242,28 @@ fn step(s: &mut String, step: &Step) {
                     .managed
                     .as_deref()
                     .unwrap_or("(none: provider \"existing\")");
-                let _ = writeln!(
-                    s,
-                    "# guard: {} only changes {managed}; context is {}{}",
-                    g.job,
-                    g.context,
-                    if g.allowed {
-                        " (--allow-context given)"
-                    } else {
-                        ""
-                    }
-                );
+                let allowed = if g.allowed {
+                    " (--allow-context given)"
+                } else {
+                    ""
+                };
+                let _ = match g.rule {
+                    crate::plan::GuardRule::Managed => writeln!(
+                        s,
+                        "# guard: {} only changes {managed}; context is {}{allowed}",
+                        g.job, g.context,
+                    ),
+                    crate::plan::GuardRule::Pipeline => writeln!(
+                        s,
+                        "# guard: {} changes only the pipeline's context {}{allowed}",
+                        g.job, g.context,
+                    ),
+                    crate::plan::GuardRule::Any => writeln!(
+                        s,
+                        "# guard: {} changes the context it is given: {}",
+                        g.job, g.context,
+                    ),
+                };
             }
             for v in &pf.secret_vars {
                 let from = v.source.describe();
@@ -321,7 +358,7 @@ fn step(s: &mut String, step: &Step) {
             );
             let _ = writeln!(
                 s,
-                "# {otherwise}{} http://127.0.0.1:{{PROXY_PORT}}{}",
+                "# {otherwise}{} {} over the proxy's unix socket {{SOCKET}}, in a new directory only this user can enter (0700)",
                 w.method, w.proxy_path
             );
             let _ = writeln!(
@@ -330,6 +367,12 @@ fn step(s: &mut String, step: &Step) {
                 humantime::format_duration(w.every),
                 w.expect_status,
                 w.check
+            );
+        }
+        Action::Judge { check } => {
+            let _ = writeln!(
+                s,
+                "# end check {check}'s probe: any request that failed during the upgrade fails the run"
             );
         }
         Action::Smoke(c) => {

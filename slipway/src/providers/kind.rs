@@ -45,6 +45,10 @@ pub enum Delivery {
     Registry,
 }
 
+/// The container slipway runs the local registry as (`delivery = "registry"`), and
+/// its data volume `<name>-data`.
+pub const REGISTRY_CONTAINER: &str = "slipway-registry";
+
 fn default_registry() -> String {
     "localhost:5001".into()
 }
@@ -177,6 +181,7 @@ impl Provider for Kind {
                 &[],
                 &[
                     ("CLUSTER", c.name.as_str()),
+                    ("REG_NAME", REGISTRY_CONTAINER),
                     ("REG_PORT", port),
                     ("KUBE_CONTEXT", context),
                 ],
@@ -186,6 +191,10 @@ impl Provider for Kind {
         Some(LocalRegistry {
             wire,
             advertised: crate::tools::kubectl::get_registry_hosting(context),
+            remove: vec![
+                docker::remove_container(REGISTRY_CONTAINER),
+                docker::remove_volume(&format!("{REGISTRY_CONTAINER}-data")),
+            ],
             host,
         })
     }

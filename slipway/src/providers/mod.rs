@@ -149,6 +149,9 @@ pub struct LocalRegistry {
     pub wire: Option<Cmd>,
     /// Reads the registry the cluster advertises (KEP-1755).
     pub advertised: Cmd,
+    /// `down --cluster`: remove the registry's container and its data volume, so
+    /// nothing slipway started for the cluster outlives it.
+    pub remove: Vec<Cmd>,
 }
 
 /// How a provider brings its cluster up: a probe that says whether it already is,

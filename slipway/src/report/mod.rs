@@ -1,7 +1,8 @@
 //! Reporting: every event goes through one [`Reporter`], which renders it for a
 //! terminal (spinners and a timing summary), for plain logs (one timestamped line per
-//! event: not a TTY, or `CI` set) or as JSON lines on stdout. Everything it prints
-//! passes through the secret [`Redactor`] first.
+//! event: not a TTY, or `CI` set) or as JSON lines on stdout. Every event is masked
+//! by the secret [`Redactor`] as it arrives, on its raw text, before it is styled or
+//! encoded; text that is not an event ([`Reporter::line`]) is masked the same way.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -130,13 +131,17 @@ impl Reporter {
         *self.started.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
 
-    /// Print a line to stderr without tearing a spinner.
+    /// Print a line to stderr without tearing a spinner (masked first).
     pub fn line(&self, text: &str) {
-        let text = self.redactor.redact(text);
+        self.put(&self.redactor.redact(text));
+    }
+
+    /// Print a line made of masked text.
+    fn put(&self, text: &str) {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match state.spinners.values().next() {
-            Some(pb) => pb.suspend(|| to_stderr(&text)),
-            None => to_stderr(&text),
+            Some(pb) => pb.suspend(|| to_stderr(text)),
+            None => to_stderr(text),
         }
     }
 
@@ -145,9 +150,10 @@ impl Reporter {
         if !self.verbose || self.mode == Mode::Json {
             return;
         }
+        let line = self.redactor.redact(line);
         match self.mode {
-            Mode::Tty => self.line(&format!("    {}", st(line).dim())),
-            _ => self.line(&format!("{} [{}]   | {line}", now(), stage.name())),
+            Mode::Tty => self.put(&format!("    {}", st(line).dim())),
+            _ => self.put(&format!("{} [{}]   | {line}", now(), stage.name())),
         }
     }
 
@@ -155,13 +161,14 @@ impl Reporter {
         if let Event::Evidence { .. } = ev {
             return; // for the diagnosis bundle only
         }
+        let ev = self.redactor.event(ev);
         self.record(&ev);
         if let Event::Output { text } = &ev {
-            to_stdout(&self.redactor.redact(text));
+            to_stdout(text);
             return;
         }
         if let (Event::ReleaseStatus(r), Mode::Tty | Mode::Plain) = (&ev, self.mode) {
-            to_stdout(&self.redactor.redact(&status_text(r)));
+            to_stdout(&status_text(r));
             return;
         }
         if let (Event::Error { .. }, Mode::Tty | Mode::Plain) = (&ev, self.mode) {
@@ -174,7 +181,7 @@ impl Reporter {
                 if let serde_json::Value::Object(m) = &mut v {
                     m.insert("ts".into(), now().into());
                 }
-                to_stdout(&format!("{}\n", self.redactor.redact(&v.to_string())));
+                to_stdout(&format!("{v}\n"));
             }
             Mode::Plain => {
                 // --quiet: only errors (above), failed checks and the result.
@@ -189,7 +196,7 @@ impl Reporter {
                     return;
                 }
                 if let Some(text) = self.plain(&ev) {
-                    self.line(&format!("{} {text}", now()));
+                    self.put(&format!("{} {text}", now()));
                 }
             }
             Mode::Tty => self.tty(&ev),
@@ -318,7 +325,7 @@ impl Reporter {
             .spinners
             .get(&stage)
         {
-            pb.set_message(self.redactor.redact(text));
+            pb.set_message(text.to_string());
         }
     }
 
@@ -366,7 +373,7 @@ impl Reporter {
                     Outcome::Ok => st("✓").green(),
                     Outcome::Failed => st("✗").red(),
                 };
-                self.line(&format!(
+                self.put(&format!(
                     "{mark} {:<9} {:>7}  {}",
                     st(stage.name()).bold(),
                     secs(Duration::from_millis(*duration_ms)),
@@ -377,7 +384,7 @@ impl Reporter {
                     .dim()
                 ));
             }
-            Event::StepSkipped { reason, .. } if !self.quiet => self.line(&format!(
+            Event::StepSkipped { reason, .. } if !self.quiet => self.put(&format!(
                 "  {} {}",
                 st("·").dim(),
                 st(format!("skipped: {reason}")).dim()
@@ -386,16 +393,16 @@ impl Reporter {
                 // Long work (a tool or node image build) reports its phases: the
                 // spinner shows the latest one next to the stage's elapsed time.
                 self.spinner_says(*stage, message);
-                self.line(&format!("  {} {message}", st("·").dim()))
+                self.put(&format!("  {} {message}", st("·").dim()))
             }
             Event::Bundle { path } => {
-                self.line(&format!("{} {path}", st("diagnosis bundle:").cyan().bold()))
+                self.put(&format!("{} {path}", st("diagnosis bundle:").cyan().bold()))
             }
             Event::Dev { message } if !self.quiet => {
-                self.line(&format!("{} {message}", st("▸").cyan().bold()))
+                self.put(&format!("{} {message}", st("▸").cyan().bold()))
             }
             Event::Log { release, line } if !self.quiet => {
-                self.line(&format!("{} {line}", st(format!("{release} |")).dim()))
+                self.put(&format!("{} {line}", st(format!("{release} |")).dim()))
             }
             Event::Check {
                 name,
@@ -404,7 +411,7 @@ impl Reporter {
                 duration_ms,
                 detail,
                 ..
-            } if !self.quiet || !ok => self.line(&format!(
+            } if !self.quiet || !ok => self.put(&format!(
                 "  {} {name}: {detail} {}",
                 if *ok {
                     st("✓").green()
@@ -418,7 +425,7 @@ impl Reporter {
                 exit_code,
                 duration_ms,
                 ..
-            } if self.verbose => self.line(&format!(
+            } if self.verbose => self.put(&format!(
                 "  {} {} {}",
                 st("$").dim(),
                 command,
@@ -463,9 +470,9 @@ impl Reporter {
         }
         out.push_str(&format!("  {:<9} {:>7}\n", "total", secs(self.elapsed())));
         for f in footer {
-            out.push_str(&format!("  {f}\n"));
+            out.push_str(&format!("  {}\n", self.redactor.redact(f)));
         }
-        self.line(out.trim_end());
+        self.put(out.trim_end());
     }
 
     /// An error, once: what failed, the command, its exit code and output, a hint
@@ -518,7 +525,7 @@ impl Reporter {
                 .dim()
             ));
         }
-        self.line(&s);
+        self.put(&s);
     }
 }
 

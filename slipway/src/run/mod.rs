@@ -6,13 +6,16 @@
 pub mod lock;
 mod ops;
 mod preflight;
+mod private;
 mod provision;
+mod rotate;
 
 pub use provision::adopt_provisioned;
 mod smoke;
 pub use smoke::forward_on;
 pub mod tool_cache;
 pub mod track;
+mod unix_http;
 mod watch;
 
 use std::collections::HashMap;
@@ -42,6 +45,8 @@ pub struct Runner<'a> {
     /// Set once a guarded step runs (it may change what the probes saw): from then on
     /// every probe is asked again.
     stale: std::sync::atomic::AtomicBool,
+    /// The key Secrets' digests are made with (read or made on first use).
+    digest_key: std::sync::OnceLock<Result<rotate::Key, String>>,
 }
 
 impl<'a> Runner<'a> {
@@ -57,6 +62,7 @@ impl<'a> Runner<'a> {
             helm_found: Mutex::new(None),
             prefetched: Mutex::new(HashMap::new()),
             stale: std::sync::atomic::AtomicBool::new(false),
+            digest_key: std::sync::OnceLock::new(),
         }
     }
 
@@ -362,7 +368,26 @@ impl<'a> Runner<'a> {
                 jobs,
                 pods,
                 logs,
+                rotate,
             } => {
+                // A Secret that changed since the deployed revision: recorded with
+                // this one, and its pods replaced after the upgrade.
+                let (cmd, restart) = match rotate {
+                    None => (cmd.clone(), None),
+                    Some(r) => {
+                        let (now, key) = self.secret_digests(stage, &r.secrets)?;
+                        let before = self.probe(stage, &r.status, deadline)?;
+                        let restart = helm::parse_status(&before.stdout)
+                            .filter(|_| before.ok())
+                            .and_then(|s| {
+                                let names = rotate::changed(s.secrets(), &now);
+                                (!names.is_empty())
+                                    .then(|| rotate::reason(&names, s.secrets(), key))
+                            });
+                        (cmd.fill(&[("SECRETS", &now)]), restart.map(|why| (r, why)))
+                    }
+                };
+                let cmd = &cmd;
                 if let Err(e) = self.ex.run(stage, cmd, Some(deadline)) {
                     let interrupted = e.failure == Failure::Interrupted;
                     let mut err = e.into_error(stage, &step.title);
@@ -382,6 +407,9 @@ impl<'a> Runner<'a> {
                         err = err.or_hint(hint_for_step(step));
                     }
                     return Err(err);
+                }
+                if let Some((r, why)) = restart {
+                    self.restart(stage, release, r, &why, deadline)?;
                 }
             }
             Action::Render {
@@ -431,6 +459,16 @@ impl<'a> Runner<'a> {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(w.check.clone(), running);
+            }
+            Action::Judge { check } => {
+                let running = self
+                    .watches
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(check);
+                if let Some(r) = running {
+                    watch::finish(self.ex, check, r)?
+                }
             }
             Action::Smoke(check) => {
                 let running = self
@@ -653,13 +691,81 @@ impl<'a> Runner<'a> {
                 release,
                 digest,
                 probe,
+                secrets,
             } => {
                 let out = self.probe(stage, probe, deadline)?;
-                helm::parse_status(&out.stdout)
+                let Some(s) = helm::parse_status(&out.stdout)
                     .filter(|s| s.status == "deployed" && s.digest() == Some(digest))
-                    .map(|s| format!("release {release} revision {} already has these chart files, values and images (digest {digest}); --force redeploys", s.version))
+                else {
+                    return Ok(None);
+                };
+                if !secrets.is_empty() {
+                    let (now, key) = self.secret_digests(stage, secrets)?;
+                    let names = rotate::changed(s.secrets(), &now);
+                    if !names.is_empty() {
+                        self.note(
+                            stage,
+                            format!(
+                                "release {release} revision {} has these chart files, values and images, but {}: upgrading it and restarting its workloads",
+                                s.version,
+                                rotate::reason(&names, s.secrets(), key)
+                            ),
+                        );
+                        return Ok(None);
+                    }
+                }
+                Some(format!("release {release} revision {} already has these chart files, values and images (digest {digest}){}; --force redeploys", s.version, if secrets.is_empty() { "" } else { " and secrets" }))
             }
         })
+    }
+
+    /// The keyed digests of `secrets` (`NAME=HEX,…`), and the key they were made with.
+    fn secret_digests(
+        &self,
+        stage: Stage,
+        secrets: &[crate::model::SecretInput],
+    ) -> Result<(String, &rotate::Key), Error> {
+        let key = self
+            .digest_key
+            .get_or_init(|| rotate::key(&self.pipeline.root))
+            .as_ref()
+            .map_err(|e| {
+                Error::new(stage, format!("cannot use the secret digest key: {e}"))
+                    .hint("it keeps the digests of Secrets' values (never the values); delete the file named and rerun")
+            })?;
+        Ok((rotate::digests(self.ex, stage, key, secrets)?, key))
+    }
+
+    /// `kubectl rollout restart` every Deployment, StatefulSet and DaemonSet of the
+    /// release: their pods read the changed Secret when they start.
+    fn restart(
+        &self,
+        stage: Stage,
+        release: &str,
+        r: &crate::plan::Rotate,
+        why: &str,
+        deadline: Instant,
+    ) -> Result<(), Error> {
+        let workloads = self.discover(stage, release, &r.discover, deadline)?;
+        for w in &workloads {
+            let cmd = r.restart.fill(&[("WORKLOAD", &w.id())]);
+            self.ex
+                .run(stage, &cmd, Some(deadline))
+                .map_err(|e| e.into_error(stage, &format!("restart {}", w.id())))?;
+        }
+        let ids: Vec<String> = workloads.iter().map(|w| w.id()).collect();
+        self.note(
+            stage,
+            format!(
+                "release {release}: {why}; restarted {}",
+                if ids.is_empty() {
+                    "nothing (no Deployment, StatefulSet or DaemonSet)".to_string()
+                } else {
+                    ids.join(", ")
+                }
+            ),
+        );
+        Ok(())
     }
 
     fn gate(

@@ -6,8 +6,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::exec::{Executor, Failure};
+use crate::model::mutation::Target;
 use crate::model::{Error, Event, Redactor, Stage};
-use crate::plan::{ContextGuard, Preflight, ToolCheck};
+use crate::plan::{ContextGuard, GuardRule, Preflight, ToolCheck};
 use crate::providers::Cluster;
 use crate::tools::{self, docker, helm, kubectl};
 
@@ -90,6 +91,35 @@ fn owned(
         None => None,
         Some(t) => cluster.provider().owns(cluster, &t).err(),
     })
+}
+
+/// The context guard's check: may this job change `g.context`?
+fn guard(
+    ex: &Executor,
+    cluster: &Cluster,
+    c: &mut Checks,
+    g: &ContextGuard,
+    deadline: Instant,
+) -> bool {
+    let job = g.job;
+    let name = "context guard";
+    let first = format!("first change: `{}`", ex.redact(&g.first_change));
+    let before = c.failed.len();
+    match (g.rule, &g.managed, g.allowed) {
+        (GuardRule::Any, _, _) => c.pass(name, format!("{job} may change {}: it is how slipway deploys to clusters it does not manage", g.context)),
+        (GuardRule::Pipeline, _, _) => c.pass(name, format!("{} is the pipeline's own context (cluster.context)", g.context)),
+        (GuardRule::Managed, Some(m), _) if *m == g.context => match owned(ex, cluster, g, deadline) {
+            Ok(None) => c.pass(name, format!("{} is the local cluster slipway manages", g.context)),
+            Ok(Some(why)) if g.allowed => c.pass(name, format!("{}: {why}; allowed by --allow-context", g.context)),
+            Ok(Some(why)) => c.fail(name, format!("{job} would change {}, but in your kubeconfig that context points at {why}, not the cluster slipway made ({first})", g.context), "delete or rename that context (`kubectl config delete-context`), or pass --allow-context if you mean it"),
+            Err(e) => c.fail(name, e, "check that `kubectl config view -o json` works"),
+        },
+        (GuardRule::Managed, _, true) => c.pass(name, format!("{} is not a cluster slipway manages; allowed by --allow-context", g.context)),
+        (GuardRule::Managed, Some(m), false) => c.fail(name, format!("{job} would change {}, which is not the local cluster it manages ({m}) ({first})", g.context), "drop --kube-context, or pass --allow-context if you mean it"),
+        (GuardRule::Managed, None, false) if job.guarded() => c.fail(name, format!("{job} only changes local clusters slipway manages; {} belongs to provider \"existing\" ({first})", g.context), "use `cargo xtask deploy` for remote clusters, or pass --allow-context"),
+        (GuardRule::Managed, None, false) => c.fail(name, format!("{job} would change {}, which is not the pipeline's context ({first})", g.context), "drop --kube-context, or pass --allow-context if you mean it"),
+    }
+    c.failed.len() == before
 }
 
 /// What is wrong with a tool, and how to fix it.
@@ -392,17 +422,13 @@ pub fn run(
     }
 
     if let Some(g) = &pf.guard {
-        let job = g.job;
-        match (&g.managed, g.allowed) {
-            (Some(m), _) if *m == g.context => match owned(ex, cluster, g, deadline) {
-                Ok(None) => c.pass("context guard", format!("{} is the local cluster slipway manages", g.context)),
-                Ok(Some(why)) if g.allowed => c.pass("context guard", format!("{}: {why}; allowed by --allow-context", g.context)),
-                Ok(Some(why)) => c.fail("context guard", format!("{job} would change {}, but in your kubeconfig that context points at {why}, not the cluster slipway made", g.context), "delete or rename that context (`kubectl config delete-context`), or pass --allow-context if you mean it"),
-                Err(e) => c.fail("context guard", e, "check that `kubectl config view -o json` works"),
-            },
-            (_, true) => c.pass("context guard", format!("{} is not a cluster slipway manages; allowed by --allow-context", g.context)),
-            (Some(m), false) => c.fail("context guard", format!("{job} would change {}, which is not the local cluster it manages ({m})", g.context), "drop --kube-context, or pass --allow-context if you mean it"),
-            (None, false) => c.fail("context guard", format!("{job} only changes local clusters slipway manages; {} belongs to provider \"existing\"", g.context), "use `cargo xtask deploy` for remote clusters, or pass --allow-context"),
+        if guard(ex, cluster, &mut c, g, deadline) {
+            // From here on the executor runs commands that change this context (and
+            // the registries the plan pushes to), and refuses any other.
+            ex.approve(Target::Context(g.context.clone()));
+            for t in &g.also {
+                ex.approve(t.clone());
+            }
         }
     }
 

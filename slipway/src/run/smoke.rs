@@ -77,6 +77,17 @@ impl Io for Attempting<'_> {
     fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
+
+    fn cleanup(&mut self, cmd: &Cmd) -> Result<(i32, String, String), String> {
+        let deadline = Instant::now() + crate::checks::CLEANUP;
+        match self.ex.probe(STAGE, cmd, Some(deadline)) {
+            Ok(o) => Ok((o.code, o.stdout, o.stderr)),
+            Err(e) => {
+                self.interrupted |= e.failure == Failure::Interrupted;
+                Err(format!("`{}` {e}", e.command))
+            }
+        }
+    }
 }
 
 /// Mask first, then shorten (so a secret cannot survive the cut half-masked).

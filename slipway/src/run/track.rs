@@ -58,6 +58,64 @@ impl Seen {
     fn since(&mut self, pod: &str, what: &'static str, now: Instant) -> Duration {
         now.saturating_duration_since(*self.0.entry((pod.to_string(), what)).or_insert(now))
     }
+
+    /// The state is gone: if it comes back, it is new.
+    fn forget(&mut self, pod: &str, what: &'static str) {
+        self.0.remove(&(pod.to_string(), what));
+    }
+}
+
+/// A readiness probe answer that waiting will not change, on a running container:
+/// the app does not serve the probe's path (404) or does not listen on its port
+/// (connection refused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DeadProbe {
+    NotFound,
+    Refused,
+}
+
+/// How long a readiness probe may keep getting a [`DeadProbe`] answer before the
+/// rollout fails, counted from the first such answer seen (the kubelet probes only
+/// after initialDelaySeconds, so that delay is already behind).
+///
+/// A 404 comes from a server that is up and routes requests: it does not serve the
+/// path, and warming up will not change that. Three probe periods (the kubelet's
+/// default failureThreshold) and at least 10 s, so one early answer from a router
+/// that registers its routes late is not enough; at most 30 s.
+/// A refused connection is normal while an app starts (it listens only once it has
+/// initialised), so it gets the whole 30 s: an app that needs longer to listen should
+/// have a startupProbe, which holds the readiness probe back until it passes.
+fn dead_probe_grace(probe: &kube_state::ProbeSpec, answer: DeadProbe) -> Duration {
+    const MAX: Duration = Duration::from_secs(30);
+    match answer {
+        DeadProbe::NotFound => Duration::from_secs(3 * probe.period_secs.max(1) as u64)
+            .clamp(Duration::from_secs(10), MAX),
+        DeadProbe::Refused => MAX,
+    }
+}
+
+/// The last readiness probe failure the kubelet reported for this container, when it
+/// is an answer that will not change by waiting; 503, timeouts and the like can.
+fn dead_probe<'a>(
+    events: &'a [KubeEvent],
+    pod: &str,
+    container: &str,
+) -> Option<(DeadProbe, &'a KubeEvent)> {
+    let e = events.iter().rev().find(|e| {
+        e.kind == "Pod"
+            && e.name == pod
+            && e.reason == "Unhealthy"
+            && e.message.starts_with("Readiness probe failed")
+            && e.container().is_none_or(|c| c == container)
+    })?;
+    let answer = if e.message.contains("statuscode: 404") {
+        DeadProbe::NotFound
+    } else if e.message.contains("connection refused") {
+        DeadProbe::Refused
+    } else {
+        return None;
+    };
+    Some((answer, e))
 }
 
 fn pods_of<'a>(w: &WorkloadState, pods: &'a [PodState]) -> Vec<&'a PodState> {
@@ -257,6 +315,52 @@ pub fn judge(
                         finding("crash-loop", Some(p), Some(&c.name), cause, hint, restarted);
                     f.current_logs = !(restarted && backing_off);
                     return Verdict::Failed(f);
+                }
+                // Running, never ready, and every probe gets an answer that waiting
+                // will not change: the probe aims where the app does not serve.
+                let key = format!("{}/{}", p.name, c.name);
+                let dead = match (&c.readiness, c.running && !c.ready && !c.init) {
+                    (Some(probe), true) => {
+                        dead_probe(events, &p.name, &c.name).map(|(answer, e)| (probe, answer, e))
+                    }
+                    _ => None,
+                };
+                let Some((probe, answer, e)) = dead else {
+                    seen.forget(&key, "dead-probe");
+                    continue;
+                };
+                // The event's count says how many probes in a row got this answer,
+                // when tracking began after they started.
+                let repeated =
+                    Duration::from_secs(((e.count - 1).max(0) * probe.period_secs.max(1)) as u64);
+                let t = seen.since(&key, "dead-probe", now).max(repeated);
+                if t >= dead_probe_grace(probe, answer) {
+                    let (what, hint) = match answer {
+                        DeadProbe::NotFound => (
+                            format!("path {} is not served (404)", if probe.path.is_empty() { "/" } else { &probe.path }),
+                            "point readinessProbe at a path the app serves (in the chart or its values), or serve that path; a probe answered 503 or timing out would be waited for, a 404 from a running container will not change",
+                        ),
+                        DeadProbe::Refused => (
+                            format!("nothing listens on port {}", probe.port),
+                            "point readinessProbe at the port the app listens on (in the chart or its values); an app that needs more than 30 s before it listens should have a startupProbe",
+                        ),
+                    };
+                    let cause = format!(
+                        "container {} of pod {} is running, but its readiness probe can never pass: {what}, every probe for {}s; probe: {probe}; last event: {} (x{})",
+                        c.name,
+                        p.name,
+                        t.as_secs(),
+                        e.message,
+                        e.count
+                    );
+                    return Verdict::Failed(finding(
+                        "readiness-probe-unserved",
+                        Some(p),
+                        Some(&c.name),
+                        cause,
+                        hint,
+                        false,
+                    ));
                 }
             }
         }
@@ -700,6 +804,8 @@ mod tests {
                 waiting: None,
                 last_exit: None,
                 terminated: None,
+                running: false,
+                readiness: None,
             }],
             claims: vec![],
         };
@@ -754,6 +860,7 @@ mod tests {
             warning: true,
             count: 3,
             last: "2026-01-01T00:00:01Z".into(),
+            field: String::new(),
         };
         let pending = || {
             pod(|p| {
@@ -859,6 +966,7 @@ mod tests {
             warning: true,
             count: 7,
             last: "2026-01-01T00:00:09Z".into(),
+            field: String::new(),
         };
         let slow = || {
             pod(|p| {
@@ -911,5 +1019,183 @@ mod tests {
             judge(&[deploy(true)], &[], &[], 2, &mut Seen::default(), t0),
             Verdict::Done
         );
+    }
+
+    /// A readiness probe answered 404 (or refused) on every attempt while the
+    /// container runs fails within its grace, naming the probe; 503 is waited for.
+    #[test]
+    fn a_readiness_probe_that_can_never_pass_fails_within_its_grace() {
+        let t0 = Instant::now();
+        let probe = kube_state::ProbeSpec {
+            scheme: "HTTP".into(),
+            path: "/healthzz".into(),
+            port: "8080".into(),
+            initial_delay_secs: 0,
+            period_secs: 2,
+        };
+        let running = || {
+            pod(|p| {
+                p.phase = "Running".into();
+                p.containers[0].running = true;
+                p.containers[0].readiness = Some(probe.clone());
+            })
+        };
+        let unhealthy = |message: &str, count: i64| KubeEvent {
+            kind: "Pod".into(),
+            name: "web-1".into(),
+            reason: "Unhealthy".into(),
+            message: message.into(),
+            warning: true,
+            count,
+            last: "2026-01-01T00:00:09Z".into(),
+            field: "spec.containers{web}".into(),
+        };
+        let not_found = [unhealthy(
+            "Readiness probe failed: HTTP probe failed with statuscode: 404",
+            1,
+        )];
+        let mut seen = Seen::default();
+        assert!(matches!(
+            verdict(running(), &not_found, &mut seen, t0),
+            Verdict::Waiting(_)
+        ));
+        // 3 periods of 2 s is less than the 10 s floor.
+        assert!(matches!(
+            verdict(
+                running(),
+                &not_found,
+                &mut seen,
+                t0 + Duration::from_secs(9)
+            ),
+            Verdict::Waiting(_)
+        ));
+        let v = verdict(
+            running(),
+            &not_found,
+            &mut seen,
+            t0 + Duration::from_secs(10),
+        );
+        let Verdict::Failed(f) = v else {
+            panic!("{v:?}")
+        };
+        assert_eq!(f.rule, "readiness-probe-unserved");
+        assert!(
+            f.cause.contains("/healthzz")
+                && f.cause.contains("port 8080")
+                && f.cause.contains("404")
+                && f.cause.contains("HTTP GET"),
+            "{}",
+            f.cause
+        );
+        assert_eq!(f.container.as_deref(), Some("web"));
+        // Tracking began late: the event's count shows how long it has been so.
+        let many = [unhealthy(
+            "Readiness probe failed: HTTP probe failed with statuscode: 404",
+            6,
+        )];
+        assert_eq!(
+            rule(&verdict(running(), &many, &mut Seen::default(), t0)),
+            "readiness-probe-unserved"
+        );
+
+        // 503 can recover: waited for, however long.
+        let unavailable = [unhealthy(
+            "Readiness probe failed: HTTP probe failed with statuscode: 503",
+            50,
+        )];
+        let mut seen = Seen::default();
+        for s in [0, 30, 100] {
+            assert!(matches!(
+                verdict(
+                    running(),
+                    &unavailable,
+                    &mut seen,
+                    t0 + Duration::from_secs(s)
+                ),
+                Verdict::Waiting(_)
+            ));
+        }
+        // So can a probe that times out while the app starts.
+        let slow = [unhealthy(
+            "Readiness probe failed: Get \"http://10.244.0.5:8080/healthzz\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
+            50,
+        )];
+        assert!(matches!(
+            verdict(
+                running(),
+                &slow,
+                &mut Seen::default(),
+                t0 + Duration::from_secs(100)
+            ),
+            Verdict::Waiting(_)
+        ));
+
+        // Refused is normal while an app starts: 30 s before it counts.
+        let refused = [unhealthy(
+            "Readiness probe failed: Get \"http://10.244.0.5:8080/healthzz\": dial tcp 10.244.0.5:8080: connect: connection refused",
+            1,
+        )];
+        let mut seen = Seen::default();
+        assert!(matches!(
+            verdict(running(), &refused, &mut seen, t0),
+            Verdict::Waiting(_)
+        ));
+        assert!(matches!(
+            verdict(running(), &refused, &mut seen, t0 + Duration::from_secs(29)),
+            Verdict::Waiting(_)
+        ));
+        let v = verdict(running(), &refused, &mut seen, t0 + Duration::from_secs(30));
+        let Verdict::Failed(f) = v else {
+            panic!("{v:?}")
+        };
+        assert!(
+            f.cause.contains("nothing listens on port 8080"),
+            "{}",
+            f.cause
+        );
+
+        // An answer that changed in between starts the grace again.
+        let mut seen = Seen::default();
+        verdict(running(), &not_found, &mut seen, t0);
+        verdict(
+            running(),
+            &unavailable,
+            &mut seen,
+            t0 + Duration::from_secs(5),
+        );
+        assert!(matches!(
+            verdict(
+                running(),
+                &not_found,
+                &mut seen,
+                t0 + Duration::from_secs(12)
+            ),
+            Verdict::Waiting(_)
+        ));
+        // Another container's probe, or a container not running, is not this one's.
+        let mut other = not_found.clone();
+        other[0].field = "spec.containers{sidecar}".into();
+        assert!(matches!(
+            verdict(
+                running(),
+                &other,
+                &mut Seen::default(),
+                t0 + Duration::from_secs(60)
+            ),
+            Verdict::Waiting(_)
+        ));
+        let waiting = pod(|p| {
+            p.containers[0].readiness = Some(probe.clone());
+            p.containers[0].waiting = Some(("ContainerCreating".into(), String::new()));
+        });
+        assert!(matches!(
+            verdict(
+                waiting,
+                &many,
+                &mut Seen::default(),
+                t0 + Duration::from_secs(60)
+            ),
+            Verdict::Waiting(_)
+        ));
     }
 }

@@ -9,6 +9,7 @@
 //! requests of ~40 through the NodePort, 0 through the service proxy. So the
 //! service proxy's count is a lower bound, and the report says which route it took.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
@@ -92,9 +93,9 @@ pub enum Running {
     Probing {
         stop: Arc<AtomicBool>,
         thread: Option<JoinHandle<Tally>>,
-        // `kubectl proxy`, when it is the route: dropped (and so stopped) after the
-        // thread has ended.
-        _proxy: Option<Background>,
+        // `kubectl proxy`, when it is the route: dropped (and so stopped, its
+        // socket's directory removed) after the thread has ended.
+        _proxy: Option<Proxy>,
     },
     /// Nothing answered before the upgrade (a first install): there is no
     /// downtime to measure.
@@ -122,45 +123,79 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
+/// Where the requests go.
+#[derive(Clone, Debug)]
+enum Target {
+    /// A NodePort from this machine.
+    Url(String),
+    /// `kubectl proxy`'s unix socket, and the request's path there.
+    Socket { socket: PathBuf, path: String },
+}
+
+/// `kubectl proxy` serving on a socket in a directory only this user can enter; the
+/// process is stopped, then the directory removed, when this is dropped.
+pub struct Proxy {
+    _process: Background,
+    _dir: tempfile::TempDir,
+}
+
 /// One request: `Ok` when it got the expected status.
-fn ask(agent: &ureq::Agent, url: &str, w: &Watch) -> Result<(), String> {
-    let req = ureq::http::Request::builder()
-        .method(w.method.as_str())
-        .uri(url)
-        .body(())
-        .map_err(|e| format!("bad request: {e}"))?;
-    match agent.run(req) {
-        Ok(mut r) => {
-            let status = r.status().as_u16();
-            if status == w.expect_status {
-                return Ok(());
+fn ask(agent: &ureq::Agent, target: &Target, w: &Watch) -> Result<(), String> {
+    let (status, body) = match target {
+        Target::Url(url) => {
+            let req = ureq::http::Request::builder()
+                .method(w.method.as_str())
+                .uri(url)
+                .body(())
+                .map_err(|e| format!("bad request: {e}"))?;
+            match agent.run(req) {
+                Ok(mut r) => {
+                    let status = r.status().as_u16();
+                    if status == w.expect_status {
+                        return Ok(());
+                    }
+                    let body = r
+                        .body_mut()
+                        .with_config()
+                        .limit(4096)
+                        .read_to_string()
+                        .unwrap_or_default();
+                    (status, body)
+                }
+                Err(e) => return Err(format!("no answer: {e}")),
             }
-            let body = r
-                .body_mut()
-                .with_config()
-                .limit(4096)
-                .read_to_string()
-                .unwrap_or_default();
-            let body: String = body.trim().chars().take(120).collect();
-            Err(format!("status {status} ({body})"))
         }
-        Err(e) => Err(format!("no answer: {e}")),
+        Target::Socket { socket, path } => {
+            let a = super::unix_http::request(
+                socket,
+                &w.method,
+                path,
+                w.expect_status,
+                REQUEST_TIMEOUT,
+            )
+            .map_err(|e| format!("no answer: {e}"))?;
+            (a.status, a.body)
+        }
+    };
+    if status == w.expect_status {
+        return Ok(());
     }
+    let body: String = body.trim().chars().take(120).collect();
+    Err(format!("status {status} ({body})"))
 }
 
-/// `kubectl proxy`'s port, from its first line.
-pub fn proxy_port(line: &str) -> Option<u16> {
-    line.strip_prefix("Starting to serve on ")?
-        .rsplit(':')
-        .next()?
-        .trim()
-        .parse()
-        .ok()
+/// Does this line of `kubectl proxy`'s say it serves on `socket`?
+fn serves_on(line: &str, socket: &Path) -> bool {
+    line.strip_prefix("Starting to serve on ")
+        .is_some_and(|at| Path::new(at.trim()) == socket)
 }
 
-/// Where the requests go: the URL, a description of the route and `kubectl proxy`
-/// when that is the route.
-type Route = (String, String, Option<Background>);
+/// The longest socket path a `sockaddr_un` holds (108 bytes with its NUL on Linux).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// Where the requests go, a description of the route and `kubectl proxy` when that
+/// is the route.
+type Route = (Target, String, Option<Proxy>);
 
 /// The NodePort from this machine, or `kubectl proxy`; `Ok(Err(why))` when there
 /// is no Service yet.
@@ -192,7 +227,7 @@ fn route(ex: &Executor, w: &Watch, deadline: Instant) -> Result<Result<Route, St
             let url = format!("http://{host}:{port}{}", w.path);
             let via =
                 format!("NodePort {np} from this machine ({host}:{port}, through kube-proxy)");
-            return Ok(Ok((url, via, None)));
+            return Ok(Ok((Target::Url(url), via, None)));
         }
     }
     let fail = |msg: String, tail: Vec<String>| Error {
@@ -202,18 +237,33 @@ fn route(ex: &Executor, w: &Watch, deadline: Instant) -> Result<Result<Route, St
             format!("check {}: the service proxy did not start: {msg}", w.check),
         )
     };
+    // The socket lives in a new directory only this user can enter: nobody else
+    // can connect to it, so nobody else gets the deployer's credentials.
+    let dir = super::private::temp_dir("slipway-proxy-").map_err(|e| fail(e, vec![]))?;
+    let socket = dir.path().join("proxy.sock");
+    if socket.as_os_str().len() > MAX_SOCKET_PATH {
+        return Err(fail(
+            format!(
+                "its socket's path {} is longer than a unix socket's path may be ({MAX_SOCKET_PATH} bytes)",
+                socket.display()
+            ),
+            vec![],
+        )
+        .hint("point TMPDIR at a directory with a shorter path"));
+    }
+    let cmd = w.proxy.fill(&[("SOCKET", &socket.to_string_lossy())]);
     let mut bg = ex
-        .spawn_background(stage, &w.proxy)
+        .spawn_background(stage, &cmd)
         .map_err(|e| fail(format!("`{}` {e}", e.command), vec![]))?;
     let ready_by = deadline.min(Instant::now() + Duration::from_secs(15));
-    let port = loop {
+    loop {
         if ex.cancelled() {
             return Err(Error::interrupted(Some(stage), "interrupted"));
         }
         match bg.lines.recv_timeout(Duration::from_millis(50)) {
             Ok(line) => {
-                if let Some(p) = proxy_port(&line) {
-                    break p;
+                if serves_on(&line, &socket) {
+                    break;
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -231,8 +281,11 @@ fn route(ex: &Executor, w: &Watch, deadline: Instant) -> Result<Result<Route, St
                 bg.output_tail(),
             ));
         }
+    }
+    let target = Target::Socket {
+        socket,
+        path: w.proxy_path.clone(),
     };
-    let url = format!("http://127.0.0.1:{port}{}", w.proxy_path);
     ex.events.emit(Event::Note {
         stage,
         message: format!(
@@ -241,18 +294,22 @@ fn route(ex: &Executor, w: &Watch, deadline: Instant) -> Result<Result<Route, St
         ),
     });
     let via = "the API server's service proxy".to_string();
-    Ok(Ok((url, via, Some(bg))))
+    let proxy = Proxy {
+        _process: bg,
+        _dir: dir,
+    };
+    Ok(Ok((target, via, Some(proxy))))
 }
 
 /// Find the route, ask once, and keep asking in the background if the Service
 /// answered.
 pub fn start(ex: &Executor, w: &Watch, deadline: Instant) -> Result<Running, Error> {
-    let (url, via, proxy) = match route(ex, w, deadline)? {
+    let (target, via, proxy) = match route(ex, w, deadline)? {
         Ok(r) => r,
         Err(why) => return Ok(Running::NotServing(why)),
     };
     let agent = agent();
-    if let Err(e) = ask(&agent, &url, w) {
+    if let Err(e) = ask(&agent, &target, w) {
         return Ok(Running::NotServing(e));
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -275,7 +332,7 @@ pub fn start(ex: &Executor, w: &Watch, deadline: Instant) -> Result<Running, Err
                 }
                 next += w.every;
                 let at = t0.elapsed();
-                tally.record(at, ask(&agent, &url, &w));
+                tally.record(at, ask(&agent, &target, &w));
             }
             tally.close(t0.elapsed());
             tally
@@ -395,12 +452,13 @@ mod tests {
     }
 
     #[test]
-    fn kubectl_proxys_port_is_read_from_its_first_line() {
-        assert_eq!(
-            proxy_port("Starting to serve on 127.0.0.1:41235"),
-            Some(41235)
-        );
-        assert_eq!(proxy_port("Starting to serve on [::1]:8001"), Some(8001));
-        assert_eq!(proxy_port("W1204 some warning"), None);
+    fn kubectl_proxy_is_ready_when_it_names_its_socket() {
+        let sock = Path::new("/tmp/slipway-proxy-x1/proxy.sock");
+        assert!(serves_on(
+            "Starting to serve on /tmp/slipway-proxy-x1/proxy.sock",
+            sock
+        ));
+        assert!(!serves_on("Starting to serve on 127.0.0.1:8001", sock));
+        assert!(!serves_on("W1204 some warning", sock));
     }
 }

@@ -78,6 +78,16 @@ pub fn exec(container: &str, argv: &[&str]) -> Cmd {
         .timeout(PROBE)
 }
 
+/// Remove a container, running or not (nothing when there is none).
+pub fn remove_container(name: &str) -> Cmd {
+    Cmd::new("docker", ["rm", "--force", "--volumes", name]).timeout(Duration::from_secs(60))
+}
+
+/// Remove a named volume (nothing when there is none).
+pub fn remove_volume(name: &str) -> Cmd {
+    Cmd::new("docker", ["volume", "rm", "--force", name]).timeout(Duration::from_secs(60))
+}
+
 /// `docker pull REF` (a node image kind would otherwise pull itself).
 pub fn pull(reference: &str) -> Cmd {
     Cmd::new("docker", ["pull", reference]).timeout(Duration::from_secs(600))

@@ -128,22 +128,40 @@ pub struct ReleaseFlags {
 /// than leave it pending-upgrade.
 pub const HELM_GRACE: Duration = Duration::from_secs(60);
 
-/// Prefix of the release description slipway writes; the rest is the deploy digest.
+/// Prefix of the release description slipway writes; the rest is the deploy digest,
+/// then, for a release that reads Secrets slipway applies, [`SECRETS_INFIX`] and
+/// their keyed digests (`NAME=HEX,…`).
 pub const DESCRIPTION_PREFIX: &str = "slipway digest ";
+pub const SECRETS_INFIX: &str = " secrets ";
+
+/// What helm reads from the environment to pick a cluster, a namespace or
+/// credentials other than the kube context's (`helm env`): a child never inherits
+/// them, so helm talks to the cluster the context guard checked, as it named it.
+pub const CLUSTER_ENV: &[&str] = &[
+    "HELM_KUBEAPISERVER",
+    "HELM_KUBEASGROUPS",
+    "HELM_KUBEASUSER",
+    "HELM_KUBECAFILE",
+    "HELM_KUBECONTEXT",
+    "HELM_KUBEINSECURE_SKIP_TLS_VERIFY",
+    "HELM_KUBETLS_SERVER_NAME",
+    "HELM_KUBETOKEN",
+    "HELM_NAMESPACE",
+];
+
+/// Every helm command starts here.
+fn helm<I: Into<String>>(args: impl IntoIterator<Item = I>) -> Cmd {
+    Cmd::new("helm", args).clear_env(CLUSTER_ENV)
+}
 
 fn pinned(args: &[&str], context: &str, namespace: &str) -> Cmd {
-    Cmd::new("helm", args.iter().copied()).args([
-        "--kube-context",
-        context,
-        "--namespace",
-        namespace,
-    ])
+    helm(args.iter().copied()).args(["--kube-context", context, "--namespace", namespace])
 }
 
 /// `helm version --template`: prints just "v3.22.0" / "v4.3.1" on both majors (Helm 2
 /// has no such flag and fails, which preflight reports as unsupported).
 pub fn version() -> Cmd {
-    Cmd::new("helm", ["version", "--template", "{{.Version}}"]).timeout(PROBE)
+    helm(["version", "--template", "{{.Version}}"]).timeout(PROBE)
 }
 
 pub fn status(release: &str, namespace: &str, context: &str) -> Cmd {
@@ -189,7 +207,15 @@ impl ReleaseStatus {
     }
     /// The digest slipway recorded when it deployed this revision.
     pub fn digest(&self) -> Option<&str> {
-        self.description.strip_prefix(DESCRIPTION_PREFIX)
+        let rest = self.description.strip_prefix(DESCRIPTION_PREFIX)?;
+        Some(rest.split_once(SECRETS_INFIX).map_or(rest, |(d, _)| d))
+    }
+    /// The Secrets' digests recorded with this revision (`NAME=HEX,…`), if any.
+    pub fn secrets(&self) -> Option<&str> {
+        self.description
+            .strip_prefix(DESCRIPTION_PREFIX)?
+            .split_once(SECRETS_INFIX)
+            .map(|(_, s)| s)
     }
 }
 
@@ -199,7 +225,7 @@ pub fn is_not_found(stderr: &str) -> bool {
 }
 
 pub fn dependency_build(chart: &str, timeout: Duration) -> Cmd {
-    Cmd::new("helm", ["dependency", "build", chart])
+    helm(["dependency", "build", chart])
         .timeout(timeout)
         .retries(2)
 }
@@ -216,6 +242,9 @@ pub struct Upgrade<'a> {
     pub flags: ReleaseFlags,
     pub timeout: Duration,
     pub digest: &'a str,
+    /// The release reads Secrets slipway applies: the description also records
+    /// their keyed digests, filled in at run time for `{SECRETS}`.
+    pub secrets: bool,
 }
 
 /// `helm template` with exactly the chart and values `upgrade` gets: renders and
@@ -281,7 +310,15 @@ pub fn upgrade(d: &Dialect, u: &Upgrade) -> Cmd {
     }
     c = c.args(d.apply_flags(f.apply, f.force_conflicts));
     c.arg(format!("--timeout={}s", u.timeout.as_secs()))
-        .arg(format!("--description={DESCRIPTION_PREFIX}{}", u.digest))
+        .arg(format!(
+            "--description={DESCRIPTION_PREFIX}{}{}",
+            u.digest,
+            if u.secrets {
+                format!("{SECRETS_INFIX}{{SECRETS}}")
+            } else {
+                String::new()
+            }
+        ))
         // helm's own --timeout bounds its work; ours adds room for it to clean up.
         .timeout(u.timeout + Duration::from_secs(60))
         .grace(HELM_GRACE)
@@ -362,6 +399,7 @@ mod tests {
                 flags: f,
                 timeout: Duration::from_secs(60),
                 digest: "d",
+                secrets: false,
             },
         )
         .args
@@ -439,5 +477,8 @@ mod tests {
         assert!(p.is_pending());
         assert_eq!(p.digest(), None);
         assert!(parse_status("Error: release: not found").is_none());
+        let r = parse_status(r#"{"name":"s","info":{"status":"deployed","description":"slipway digest abc secrets a=01,b=02"},"version":5}"#).unwrap();
+        assert_eq!((r.digest(), r.secrets()), (Some("abc"), Some("a=01,b=02")));
+        assert_eq!(s.secrets(), None);
     }
 }

@@ -321,6 +321,86 @@ pub struct ContainerState {
     pub last_exit: Option<(String, i64)>,
     /// Ended now (a Job's pod): (reason, exit code).
     pub terminated: Option<(String, i64)>,
+    /// Running now (started, not waiting, not ended).
+    pub running: bool,
+    /// Its readiness probe, from the pod's spec.
+    pub readiness: Option<ProbeSpec>,
+}
+
+/// A container's readiness probe as the pod's spec has it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProbeSpec {
+    /// `HTTP`, `HTTPS`, `TCP`, `gRPC` or `exec`.
+    pub scheme: String,
+    /// The HTTP path (empty for the other kinds).
+    pub path: String,
+    /// The port, a number or a name (empty for exec).
+    pub port: String,
+    pub initial_delay_secs: i64,
+    pub period_secs: i64,
+}
+
+impl ProbeSpec {
+    fn parse(v: &Value) -> Option<ProbeSpec> {
+        let port = |p: &str| match v.pointer(p) {
+            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::String(s)) => s.clone(),
+            _ => String::new(),
+        };
+        let (scheme, path, port) = if v.get("httpGet").is_some() {
+            let scheme = s(v, "/httpGet/scheme");
+            (
+                if scheme.is_empty() {
+                    "HTTP".into()
+                } else {
+                    scheme
+                },
+                s(v, "/httpGet/path"),
+                port("/httpGet/port"),
+            )
+        } else if v.get("tcpSocket").is_some() {
+            ("TCP".into(), String::new(), port("/tcpSocket/port"))
+        } else if v.get("grpc").is_some() {
+            ("gRPC".into(), String::new(), port("/grpc/port"))
+        } else if v.get("exec").is_some() {
+            ("exec".into(), String::new(), String::new())
+        } else {
+            return None;
+        };
+        let period = n(v, "/periodSeconds");
+        Some(ProbeSpec {
+            scheme,
+            path,
+            port,
+            initial_delay_secs: n(v, "/initialDelaySeconds"),
+            period_secs: if period > 0 { period } else { 10 },
+        })
+    }
+}
+
+impl std::fmt::Display for ProbeSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.scheme.as_str() {
+            "HTTP" | "HTTPS" => write!(
+                f,
+                "{} GET port {} path {}",
+                self.scheme,
+                self.port,
+                if self.path.is_empty() {
+                    "/"
+                } else {
+                    &self.path
+                }
+            ),
+            "exec" => write!(f, "exec"),
+            other => write!(f, "{other} port {}", self.port),
+        }?;
+        write!(
+            f,
+            " (initialDelaySeconds {}, periodSeconds {})",
+            self.initial_delay_secs, self.period_secs
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -367,6 +447,18 @@ pub fn parse_pods(json: &str) -> Result<Vec<PodState>, String> {
                             .map(|w| (s(w, "/reason"), s(w, "/message"))),
                         last_exit: state("/lastState/terminated"),
                         terminated: state("/state/terminated"),
+                        running: c.pointer("/state/running").is_some(),
+                        readiness: p
+                            .pointer(&format!(
+                                "/spec/{}",
+                                if init { "initContainers" } else { "containers" }
+                            ))
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .find(|sc| sc.get("name") == c.get("name"))
+                            .and_then(|sc| sc.get("readinessProbe"))
+                            .and_then(ProbeSpec::parse),
                     });
                 }
             }
@@ -411,6 +503,18 @@ pub struct KubeEvent {
     pub count: i64,
     /// RFC 3339, for ordering.
     pub last: String,
+    /// The part of the object it is about (`spec.containers{web}`), if any.
+    pub field: String,
+}
+
+impl KubeEvent {
+    /// The container of a pod this event is about (`spec.containers{NAME}`).
+    pub fn container(&self) -> Option<&str> {
+        self.field
+            .strip_prefix("spec.containers{")
+            .or_else(|| self.field.strip_prefix("spec.initContainers{"))?
+            .strip_suffix('}')
+    }
 }
 
 pub fn parse_events(json: &str) -> Result<Vec<KubeEvent>, String> {
@@ -435,6 +539,7 @@ pub fn parse_events(json: &str) -> Result<Vec<KubeEvent>, String> {
                 warning: s(e, "/type") == "Warning",
                 count: n(e, "/count").max(1),
                 last,
+                field: s(e, "/involvedObject/fieldPath"),
             }
         })
         .collect();
@@ -551,5 +656,33 @@ mod tests {
         assert_eq!(e[0].count, 1);
         assert_eq!(e[1].reason, "Unhealthy");
         assert!(e[1].warning);
+    }
+
+    /// The readiness probe comes from the pod's spec, the event's container from its
+    /// fieldPath.
+    #[test]
+    fn readiness_probes_and_event_containers_are_read() {
+        let pods = r#"{"items":[{"metadata":{"name":"web-1"},
+          "spec":{"containers":[{"name":"web","readinessProbe":{"httpGet":{"path":"/healthzz","port":"http"},"periodSeconds":2}},
+                                {"name":"side","readinessProbe":{"tcpSocket":{"port":9000},"initialDelaySeconds":5}}]},
+          "status":{"phase":"Running","containerStatuses":[
+            {"name":"web","ready":false,"restartCount":0,"state":{"running":{"startedAt":"2026-01-01T00:00:00Z"}}},
+            {"name":"side","ready":false,"restartCount":0,"state":{"waiting":{"reason":"ContainerCreating"}}}]}}]}"#;
+        let p = &parse_pods(pods).unwrap()[0];
+        let web = p.containers[0].readiness.clone().unwrap();
+        assert!(p.containers[0].running && !p.containers[1].running);
+        assert_eq!(
+            web.to_string(),
+            "HTTP GET port http path /healthzz (initialDelaySeconds 0, periodSeconds 2)"
+        );
+        assert_eq!(
+            p.containers[1].readiness.as_ref().unwrap().to_string(),
+            "TCP port 9000 (initialDelaySeconds 5, periodSeconds 10)"
+        );
+        let events = r#"{"items":[{"involvedObject":{"kind":"Pod","name":"web-1","fieldPath":"spec.containers{web}"},
+          "reason":"Unhealthy","type":"Warning","message":"Readiness probe failed: HTTP probe failed with statuscode: 404","count":4,
+          "lastTimestamp":"2026-01-01T00:00:09Z"}]}"#;
+        let e = &parse_events(events).unwrap()[0];
+        assert_eq!((e.container(), e.count), (Some("web"), 4));
     }
 }

@@ -109,6 +109,13 @@ pub fn readyz(context: &str) -> Cmd {
 
 /// Server-side apply of a manifest on stdin (no last-applied annotation, so a
 /// Secret's values are not copied into an annotation).
+/// `kubectl rollout restart {WORKLOAD}`: new pods, which read Secrets afresh.
+pub fn rollout_restart(context: &str, namespace: &str) -> Cmd {
+    at(context, Some(namespace))
+        .args(["rollout", "restart", "{WORKLOAD}"])
+        .timeout(PROBE)
+}
+
 pub fn apply(context: &str, stdin: Stdin) -> Cmd {
     at(context, None)
         .args([
@@ -469,15 +476,42 @@ pub fn hint_for(reason: &str) -> Option<&'static str> {
     })
 }
 
-/// `kubectl proxy` on a free local port (it prints `Starting to serve on
-/// 127.0.0.1:PORT`): the API server's service proxy, reached over plain HTTP.
-pub fn proxy(context: &str) -> Cmd {
-    at(context, None).args(["proxy", "--port=0", "--address=127.0.0.1"])
+/// `kubectl proxy` on a unix socket, `{SOCKET}` (filled at run time with a path in a
+/// directory only this user can enter; it prints `Starting to serve on PATH`): the
+/// API server's service proxy with the deployer's credentials, so nothing listens
+/// where another local user could connect (a TCP port, even on 127.0.0.1, is open
+/// to every local user). It forwards only `accept_path` (a path prefix) and only
+/// GET and HEAD.
+pub fn proxy(context: &str, accept_path: &str) -> Cmd {
+    at(context, None).args([
+        "proxy".to_string(),
+        "--unix-socket={SOCKET}".into(),
+        format!("--accept-paths=^{}(/.*)?$", regex_escape(accept_path)),
+        "--reject-methods=^(POST|PUT|PATCH|DELETE|CONNECT|OPTIONS|TRACE)$".into(),
+    ])
+}
+
+/// `s` as a Go regular expression that matches it literally.
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The prefix of every path through the API server's service proxy to a Service's
+/// port.
+pub fn service_proxy_prefix(namespace: &str, service: &str, port: u16) -> String {
+    format!("/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy")
 }
 
 /// The path of a Service's port through the API server's service proxy.
 pub fn service_proxy_path(namespace: &str, service: &str, port: u16, path: &str) -> String {
-    format!("/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy{path}")
+    format!("{}{path}", service_proxy_prefix(namespace, service, port))
 }
 
 pub fn port_forward(

@@ -721,6 +721,57 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
         "pods that exit at once on SIGTERM (maxUnavailable 1): {line}"
     ));
 
+    // 6f. The same probe through the API server's service proxy (no port mapping in
+    // this profile, so the NodePort is out of reach): `kubectl proxy` serves on a
+    // unix socket in a private directory, never on a TCP port. The first run brings
+    // back pods that drain properly; the second is measured.
+    let through_proxy = |greeting: &str| {
+        slipway_in(
+            "e2e-rollout-proxy",
+            &["deploy-local"],
+            &[("SAMPLE_GREETING", greeting)],
+        )
+    };
+    expect_ok(
+        &through_proxy("proxy one"),
+        "deploy pods that drain, probed through the service proxy",
+    );
+    let proxied = through_proxy("proxy two");
+    expect_ok(&proxied, "an upgrade probed through the service proxy");
+    let own = proxied
+        .stderr
+        .lines()
+        .find(|l| l.contains("check steady during the upgrade: passed"))
+        .unwrap_or_else(|| panic!("no during-the-upgrade result:\n{}", proxied.stderr));
+    assert!(
+        own.contains("through the API server's service proxy") && own.contains(", 0 failed"),
+        "{own}"
+    );
+    let requests: u32 = own
+        .split(" requests through ")
+        .next()
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no request count in {own}"));
+    assert!(requests >= 10, "the probe barely ran: {own}");
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("slipway-proxy-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "kubectl proxy's socket directories left: {left:?}"
+    );
+    report.push(format!(
+        "upgrade probed through kubectl proxy's unix socket: {:.1}s; slipway's own: {}",
+        proxied.took.as_secs_f64(),
+        own.split("during the upgrade (").nth(1).unwrap_or(own)
+    ));
+
     // 7. kubectl changed a field helm owns: Helm 4 stops at the conflict unless
     // force_conflicts (the default with server-side apply) lets it take the field back.
     expect_ok(

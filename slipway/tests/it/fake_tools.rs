@@ -230,7 +230,7 @@ fn a_during_rollout_check_counts_requests_through_the_service_proxy() {
         "{}",
         o.stderr
     );
-    let proxy = "kubectl --context kind-fx proxy --port=0 --address=127.0.0.1";
+    let proxy = "kubectl --context kind-fx proxy --unix-socket=";
     assert!(!s.ran(proxy), "no Service, no proxy: {:?}", s.argv_lines());
     // An upgrade that takes a second: about ten requests, all answered.
     s.rule(json!({"tool": "helm", "match": ["upgrade"], "sleep": 1, "then_simulate": true}));

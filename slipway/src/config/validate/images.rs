@@ -9,7 +9,37 @@ use crate::config::TagPolicy;
 pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
     let exists = |rel: &Path| p.path(rel).exists();
     let mut repos: BTreeMap<String, &str> = BTreeMap::new();
+    let repo = super::repo_root(p);
     for img in &p.images {
+        let who = format!("image `{}`:", img.name);
+        super::check_inside_repo(
+            p,
+            cx,
+            repo.as_deref(),
+            &path(&["images", &img.name, "context"]),
+            &format!("{who} build context"),
+            &img.context,
+        );
+        if img.dockerfile.is_some() {
+            super::check_inside_repo(
+                p,
+                cx,
+                repo.as_deref(),
+                &path(&["images", &img.name, "dockerfile"]),
+                &format!("{who} Dockerfile"),
+                &img.dockerfile(),
+            );
+        }
+        for (i, input) in img.inputs.iter().enumerate() {
+            super::check_inside_repo(
+                p,
+                cx,
+                repo.as_deref(),
+                &path(&["images", &img.name, "inputs", &i.to_string()]),
+                &format!("{who} input"),
+                input,
+            );
+        }
         super::check_table_name(cx, "images", &img.name);
         let at = |k: &str| path(&["images", &img.name, k]);
         if let Some(prev) = repos.insert(img.repository().to_string(), &img.name) {
@@ -148,6 +178,33 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
                     "pre_build.command is empty".into(),
                     None,
                 );
+            }
+            // An argv element cannot hold a NUL byte: exec would cut it short.
+            for (i, a) in pb.command.iter().enumerate() {
+                if a.contains('\0') {
+                    cx.err(
+                        &path(&["images", &img.name, "pre_build", "command", &i.to_string()]),
+                        format!("pre_build.command argument {i} has a NUL byte"),
+                        None,
+                    );
+                }
+            }
+            for (k, v) in &pb.env {
+                let at = path(&["images", &img.name, "pre_build", "env", k]);
+                if !crate::model::names::is_env_name(k) {
+                    cx.err(
+                        &at,
+                        format!("pre_build.env key {k:?} is not an environment variable name (letters, digits, _; not starting with a digit)"),
+                        None,
+                    );
+                }
+                if v.contains('\0') {
+                    cx.err(
+                        &at,
+                        format!("pre_build.env value of {k:?} has a NUL byte"),
+                        None,
+                    );
+                }
             }
         }
     }

@@ -32,26 +32,14 @@ fn unresolved_image_refs(t: &Table, at: &mut Vec<String>, cx: &mut Cx) {
         );
         match v {
             toml::Value::Table(inner) => unresolved_image_refs(inner, at, cx),
-            toml::Value::String(s) if !resolved_here && s.contains("${images.") => cx.err(
-                at,
-                format!(
-                    "`{}` is not resolved here: `${{images.…}}` works in a release's `set`/`set_string` and in smoke checks",
-                    at.join(".")
-                ),
-                None,
-            ),
+            toml::Value::String(s) if !resolved_here && s.contains("${images.") => {
+                not_resolved_here(at, cx)
+            }
             toml::Value::Array(items) if !resolved_here => {
                 for (i, item) in items.iter().enumerate() {
                     if item.as_str().is_some_and(|s| s.contains("${images.")) {
                         at.push(i.to_string());
-                        cx.err(
-                            at,
-                            format!(
-                                "`{}` is not resolved here: `${{images.…}}` works in a release's `set`/`set_string` and in smoke checks",
-                                at.join(".")
-                            ),
-                            None,
-                        );
+                        not_resolved_here(at, cx);
                         at.pop();
                     }
                 }
@@ -59,6 +47,58 @@ fn unresolved_image_refs(t: &Table, at: &mut Vec<String>, cx: &mut Cx) {
             _ => {}
         }
         at.pop();
+    }
+}
+
+fn not_resolved_here(at: &[String], cx: &mut Cx) {
+    cx.err(
+        at,
+        format!(
+            "`{}` is not resolved here: `${{images.…}}` works in a release's `set`/`set_string` and in smoke checks",
+            at.join(".")
+        ),
+        None,
+    );
+    // Later checks of this value would only repeat the problem.
+    cx.uninterpolated.insert(at.to_vec());
+}
+
+/// The repository the pipeline belongs to (see [`crate::model::repo::root`]).
+pub(crate) fn repo_root(p: &Pipeline) -> Option<std::path::PathBuf> {
+    crate::model::repo::root(&p.root)
+}
+
+/// A path the pipeline names (a build context, an input …) must stay inside the
+/// repository: after `..` and symlinks are resolved, not above it. What it resolves
+/// to when it leaves; `None` when it stays in or does not exist (reported elsewhere).
+pub(super) fn outside_repo(
+    p: &Pipeline,
+    repo: Option<&std::path::Path>,
+    rel: &std::path::Path,
+) -> Option<std::path::PathBuf> {
+    crate::model::repo::escapes(repo?, &p.path(rel))
+}
+
+/// Report `rel` (a `what` at `at`) when it leaves the repository.
+pub(super) fn check_inside_repo(
+    p: &Pipeline,
+    cx: &mut Cx,
+    repo: Option<&std::path::Path>,
+    at: &[String],
+    what: &str,
+    rel: &std::path::Path,
+) {
+    if let Some(real) = outside_repo(p, repo, rel) {
+        cx.err(
+            at,
+            format!(
+                "{what} {} is outside the repository: it resolves to {}, not under {}",
+                rel.display(),
+                real.display(),
+                repo.map(|r| r.display().to_string()).unwrap_or_default()
+            ),
+            Some("keep build inputs and values files inside the repository (slipway hashes and watches them); copy or vendor what is outside".into()),
+        );
     }
 }
 

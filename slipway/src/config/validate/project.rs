@@ -40,9 +40,10 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
     let mut host_ports = std::collections::BTreeMap::new();
     for (i, m) in c.kind.port_mappings.iter().enumerate() {
         let at = path(&["cluster", "kind", "port_mappings", &i.to_string()]);
+        let key = |k: &str| [at.clone(), path(&[k])].concat();
         if !["TCP", "UDP", "SCTP"].contains(&m.protocol.as_str()) {
             cx.err(
-                &at,
+                &key("protocol"),
                 format!(
                     "port mapping protocol {:?} must be \"TCP\", \"UDP\" or \"SCTP\"",
                     m.protocol
@@ -51,19 +52,27 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
             );
         }
         if m.container_port == 0 || m.host_port == 0 {
-            cx.err(&at, "port mapping ports must be 1-65535".into(), None);
+            cx.err(
+                &key(if m.container_port == 0 {
+                    "container_port"
+                } else {
+                    "host_port"
+                }),
+                "port mapping ports must be 1-65535".into(),
+                None,
+            );
         }
         if m.listen_address.parse::<std::net::IpAddr>().is_err() {
             cx.err(
-                &at,
+                &key("listen_address"),
                 format!("listen_address {:?} is not an IP address", m.listen_address),
                 None,
             );
         }
-        let key = (m.listen_address.clone(), m.host_port, m.protocol.clone());
-        if let Some(prev) = host_ports.insert(key, i) {
+        let bind = (m.listen_address.clone(), m.host_port, m.protocol.clone());
+        if let Some(prev) = host_ports.insert(bind, i) {
             cx.err(
-                &at,
+                &key("host_port"),
                 format!(
                     "port mappings {prev} and {i} both bind {}:{}/{}",
                     m.listen_address, m.host_port, m.protocol
@@ -129,19 +138,20 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
     }
     if let Some(r) = &p.registry {
         if r.username.is_some() != r.password_env.is_some() {
+            // At the half that is there.
+            let key = if r.username.is_some() {
+                "username"
+            } else {
+                "password_env"
+            };
             cx.err(
-                &path(&["registry"]),
+                &path(&["registry", key]),
                 "a registry login needs both `username` and `password_env`".into(),
                 Some("e.g. username = \"ci-bot\", password_env = \"REGISTRY_PASSWORD\"".into()),
             );
         }
         if let Some(var) = &r.password_env {
-            let ok = !var.is_empty()
-                && !var.starts_with(|ch: char| ch.is_ascii_digit())
-                && var
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
-            if !ok {
+            if !crate::model::names::is_env_name(var) {
                 cx.err(
                     &path(&["registry", "password_env"]),
                     format!(

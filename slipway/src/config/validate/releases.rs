@@ -57,8 +57,30 @@ pub(super) fn check(p: &Pipeline, raw: &Table, cx: &mut Cx) {
     let mut seen_secret: BTreeMap<(String, String), &str> = BTreeMap::new();
     let rollout_budget = p.timeouts.budget(crate::model::Stage::Rollout);
     needs(p, cx);
+    let repo = super::repo_root(p);
     for r in &p.releases {
         let at = |k: &str| path(&["releases", &r.name, k]);
+        let who = format!("release `{}`:", r.name);
+        for (i, v) in r.values.iter().enumerate() {
+            super::check_inside_repo(
+                p,
+                cx,
+                repo.as_deref(),
+                &path(&["releases", &r.name, "values", &i.to_string()]),
+                &format!("{who} values file"),
+                v,
+            );
+        }
+        for (k, f) in &r.set_file {
+            super::check_inside_repo(
+                p,
+                cx,
+                repo.as_deref(),
+                &path(&["releases", &r.name, "set_file", k]),
+                &format!("{who} set_file"),
+                f,
+            );
+        }
         super::check_table_name(cx, "releases", &r.name);
         let ns = p.namespace_of(r);
         if r.release_name().len() > MAX_RELEASE_NAME {
@@ -248,10 +270,7 @@ pub(super) fn check(p: &Pipeline, raw: &Table, cx: &mut Cx) {
                         None,
                     );
                 }
-                let var_ok = !var.is_empty()
-                    && !var.starts_with(|c: char| c.is_ascii_digit())
-                    && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-                if !var_ok {
+                if !crate::model::names::is_env_name(var) {
                     cx.err(
                         &[sat.clone(), path(&["from_env", key])].concat(),
                         format!("{var:?} is not an environment variable name (letters, digits, _; not starting with a digit)"),
@@ -300,17 +319,29 @@ pub(super) fn check(p: &Pipeline, raw: &Table, cx: &mut Cx) {
             }
         }
         for (i, w) in r.workloads.iter().flatten().enumerate() {
-            let ok = w.split_once('/').is_some_and(|(k, n)| {
-                ["deployment", "statefulset", "daemonset"]
-                    .contains(&k.to_ascii_lowercase().as_str())
-                    && !n.is_empty()
-            });
-            if !ok {
-                cx.err(
-                    &path(&["releases", &r.name, "workloads", &i.to_string()]),
+            let wat = path(&["releases", &r.name, "workloads", &i.to_string()]);
+            match w.split_once('/') {
+                Some((k, n))
+                    if ["deployment", "statefulset", "daemonset"]
+                        .contains(&k.to_ascii_lowercase().as_str())
+                        && !n.is_empty() =>
+                {
+                    // Kubernetes names these objects by RFC 1123 subdomain rules; any
+                    // other name could never be found, so the rollout would wait for
+                    // nothing.
+                    if !is_dns_subdomain(n) {
+                        cx.err(
+                            &wat,
+                            format!("workload {w:?}: {n:?} is not a name Kubernetes accepts (lowercase letters, digits, `-` and `.`, at most 253)"),
+                            None,
+                        );
+                    }
+                }
+                _ => cx.err(
+                    &wat,
                     format!("workload {w:?} must be deployment/NAME, statefulset/NAME or daemonset/NAME"),
                     None,
-                );
+                ),
             }
         }
     }

@@ -40,19 +40,45 @@ pub(super) fn check(p: &Pipeline, raw: &Table, cx: &mut Cx) {
                 );
             }
         }
-        let kind = ch.spec.kind();
-        for (key, message, hint) in kind.validate() {
-            cx.err(&at(&key), message, hint);
-        }
         let mut spec = ch.spec.clone();
+        let mut templated: Vec<&str> = vec![];
         for (key, value) in spec.kind_mut().templated() {
             super::check_refs(p, cx, at(key), value);
+            templated.push(key);
+        }
+        let raw_check = raw.get("smoke").and_then(|s| s.get(&ch.name));
+        let mut strings = vec![];
+        if let Some(t) = raw_check {
+            collect_strings(t, &mut vec![], &mut strings);
+        }
+        // `${images.…}` is resolved in the check's templated keys only.
+        for (key, s) in &strings {
+            if s.contains("${images.")
+                && !templated.contains(&key.first().map_or("", String::as_str))
+            {
+                let full = [path(&["smoke", &ch.name]), key.clone()].concat();
+                cx.err(
+                    &full,
+                    format!(
+                        "`{}` is not resolved here: in smoke checks `${{images.…}}` works in an http check's path, body, body_contains and json, and a job check's image, command, args, env and output_contains",
+                        full.join(".")
+                    ),
+                    None,
+                );
+                // The kind's own checks of this value would only repeat the problem.
+                cx.uninterpolated.insert(full);
+            }
+        }
+        for (key, message, hint) in ch.spec.kind().validate() {
+            // A problem's key may be dotted (`json.FIELD`, `headers.NAME`): located at
+            // the deepest part written.
+            let mut kat = path(&["smoke", &ch.name]);
+            kat.extend(key.split('.').map(String::from));
+            cx.err(&kat, message, hint);
         }
         // A secret's variable in a check would be sent in a request and printed in
         // the plan: refuse it.
-        if let Some(t) = raw.get("smoke").and_then(|s| s.get(&ch.name)) {
-            let mut strings = vec![];
-            collect_strings(t, &mut vec![], &mut strings);
+        {
             for (key, s) in strings {
                 for var in interp::var_names(&s) {
                     if secret_vars.contains(&var) {

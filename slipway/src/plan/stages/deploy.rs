@@ -42,6 +42,7 @@ impl ReleaseInput {
             flags: Planner::helm_flags(r),
             timeout: r.timeout.0,
             digest: &self.digest,
+            secrets: false,
         }
     }
 }
@@ -194,7 +195,10 @@ impl Planner<'_> {
                     access: cl.provider().host_access(cl),
                     expect_status: h.expect_status,
                     every: WATCH_EVERY,
-                    proxy: kubectl::proxy(&self.context),
+                    proxy: kubectl::proxy(
+                        &self.context,
+                        &kubectl::service_proxy_prefix(&namespace, &h.service, h.port),
+                    ),
                 })
             })
             .collect()
@@ -216,19 +220,43 @@ impl Planner<'_> {
             },
             None,
         );
-        let cmd = helm::upgrade(&self.o.helm, &input.upgrade(&self.context, r));
+        // The Secrets slipway applies for this release (a registry login is read
+        // at pull time, not by the pods).
+        let secrets: Vec<_> = self
+            .secret_inputs()
+            .into_iter()
+            .filter(|s| {
+                s.secret_type == "Opaque"
+                    && s.labels.get("slipway.dev/release").map(String::as_str) == Some(&rel)
+            })
+            .collect();
+        let cmd = helm::upgrade(
+            &self.o.helm,
+            &helm::Upgrade {
+                secrets: !secrets.is_empty(),
+                ..input.upgrade(&self.context, r)
+            },
+        );
         let guard = (!self.o.force).then(|| Guard::ReleaseCurrent {
             release: rel.clone(),
             digest: input.digest.clone(),
-            probe: status,
+            probe: status.clone(),
+            secrets: secrets.clone(),
         });
         let (ctx, ns) = (&self.context, &input.namespace);
+        let rotate = (!secrets.is_empty()).then(|| crate::plan::Rotate {
+            secrets,
+            status,
+            discover: kubectl::get_workloads(ctx, ns),
+            restart: kubectl::rollout_restart(ctx, ns),
+        });
         let action = Action::Upgrade {
             release: rel.clone(),
             cmd,
             jobs: kube_state::get_workloads(ctx, ns),
             pods: kube_state::get_pods(ctx, ns),
             logs: kube_state::logs(ctx, ns, "{POD}", "{CONTAINER}", false),
+            rotate,
         };
         self.push(
             Stage::Deploy,

@@ -49,6 +49,22 @@ impl Planner<'_> {
                 },
                 None,
             );
+            // The local registry slipway started beside the cluster goes with it
+            // (whether or not the cluster was still there).
+            if let Some(reg) = provider.local_registry(c, &self.context) {
+                for (i, cmd) in reg.remove.into_iter().enumerate() {
+                    self.push(
+                        Stage::Down,
+                        format!("remove-registry/{i}"),
+                        format!(
+                            "remove the local registry {} (its container and data)",
+                            reg.host
+                        ),
+                        Action::Run { cmd },
+                        None,
+                    );
+                }
+            }
         }
     }
 }

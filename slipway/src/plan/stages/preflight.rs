@@ -1,14 +1,71 @@
 //! preflight: tools and their versions, the Docker daemon and disk, the kube
 //! context (and the guard on it), secret variables.
 
-use crate::model::{Cmd, Stage};
+use crate::model::mutation::Target;
+use crate::model::{Cmd, Job, Stage};
 use crate::plan::{
-    Action, ContextCheck, ContextGuard, DockerStart, Fetch, Planner, Preflight, SecretVar, Supply,
-    ToolCheck,
+    Action, ContextCheck, ContextGuard, DockerStart, Fetch, Guard, GuardRule, Planner, Preflight,
+    SecretVar, Supply, ToolCheck,
 };
 use crate::tools::{docker, helm, kubectl, provision};
 
 impl Planner<'_> {
+    /// The context guard, when any planned command changes a cluster: derived from
+    /// the commands (their tool and verb), never from a list of jobs. Jobs meant for
+    /// the local cluster (and any job given --kube-context) change only the cluster
+    /// slipway manages unless --allow-context; `deploy` is how clusters slipway does
+    /// not manage are deployed to; other jobs may change the pipeline's own context.
+    pub(in crate::plan) fn plan_guard(&mut self) {
+        let changes: Vec<(String, Target)> = self
+            .steps
+            .iter()
+            .filter(|s| s.stage != Stage::Preflight)
+            .flat_map(|s| {
+                let mut v = s.skip_if.as_ref().map(Guard::commands).unwrap_or_default();
+                v.extend(s.action.commands());
+                v
+            })
+            .filter_map(|c| c.mutation().map(|t| (c.display(), t)))
+            .collect();
+        let Some((first_change, _)) = changes.first().cloned() else {
+            return;
+        };
+        let job = self.o.job;
+        let managed = self.p.cluster.provider().managed_context(&self.p.cluster);
+        let rule = if job == Job::Deploy {
+            GuardRule::Any
+        } else if job.guarded() || self.o.context.is_some() || managed.is_some() {
+            GuardRule::Managed
+        } else {
+            GuardRule::Pipeline
+        };
+        let mut also: Vec<Target> = changes
+            .into_iter()
+            .map(|(_, t)| t)
+            .filter(|t| matches!(t, Target::Registry(_)))
+            .collect();
+        also.sort();
+        also.dedup();
+        let guard = ContextGuard {
+            job,
+            context: self.context.clone(),
+            kubeconfig: managed
+                .as_ref()
+                .filter(|m| **m == self.context)
+                .map(|_| kubectl::config_view()),
+            managed,
+            allowed: self.o.allow_context,
+            rule,
+            first_change,
+            also,
+        };
+        for s in &mut self.steps {
+            if let Action::Preflight(pf) = &mut s.action {
+                pf.guard = Some(guard.clone());
+            }
+        }
+    }
+
     /// Tools a job needs, with the minimum version and why that minimum.
     fn tool_checks(&self, stages: &[Stage]) -> Vec<ToolCheck> {
         let has = |s: Stage| stages.contains(&s);
@@ -171,19 +228,8 @@ impl Planner<'_> {
             list: kubectl::contexts(),
             ready: kubectl::readyz(&self.context),
         });
-        // The guard: jobs that change a cluster only touch the one slipway manages,
-        // unless told. `deploy` is how remote clusters are deployed to.
-        let managed = self.p.cluster.provider().managed_context(&self.p.cluster);
-        let guard = job.guarded().then(|| ContextGuard {
-            job,
-            context: self.context.clone(),
-            kubeconfig: managed
-                .as_ref()
-                .filter(|m| **m == self.context)
-                .map(|_| kubectl::config_view()),
-            managed,
-            allowed: self.o.allow_context,
-        });
+        // The context guard is planned once every stage is (see `plan_guard`).
+        let guard = None;
         let mut secret_vars: Vec<SecretVar> = if stages.contains(&Stage::Secrets) {
             self.secret_inputs()
                 .into_iter()

@@ -394,9 +394,11 @@ def sample_answer(ns, service, method, path, body):
     return 404, "not found\n"
 
 
-def http_server(port, answer):
-    """Serve `answer(method, path, body) -> (status, text)` on 127.0.0.1:port (0: any)."""
+def http_server(port, answer, unix=None):
+    """Serve `answer(method, path, body) -> (status, text)` on 127.0.0.1:port (0: any),
+    or on the unix socket `unix`."""
     import http.server
+    import socketserver
 
     class H(http.server.BaseHTTPRequestHandler):
         def log_message(self, *a):
@@ -414,6 +416,8 @@ def http_server(port, answer):
 
         do_GET = do_POST = do_HEAD = handle_one
 
+    if unix:
+        return socketserver.UnixStreamServer(unix, H)
     return http.server.HTTPServer(("127.0.0.1", port), H)
 
 
@@ -441,7 +445,23 @@ def proxy():
         ns, service, _, rest = m.groups()
         return sample_answer(ns, service, method, rest, body)
 
-    srv = http_server(0, answer)
+    # --unix-socket=PATH serves there (as kubectl does, no TCP port), recording the
+    # mode of the socket's directory; --accept-paths=RE answers 403 elsewhere.
+    sock = next((a.split("=", 1)[1] for a in ARGV if a.startswith("--unix-socket=")), None)
+    accept = next((a.split("=", 1)[1] for a in ARGV if a.startswith("--accept-paths=")), None)
+    serve_path = answer
+    if accept:
+        def serve_path(method, path, body):
+            if not any(re.search(r, path.split("?", 1)[0]) for r in accept.split(",")):
+                return 403, "Forbidden\n"
+            return answer(method, path, body)
+    if sock:
+        srv = http_server(0, serve_path, unix=sock)
+        mode = os.stat(os.path.dirname(sock)).st_mode & 0o777
+        log({"tool": "kubectl", "proxy_pid": os.getpid(), "socket": sock, "socket_dir_mode": mode})
+        print(f"Starting to serve on {sock}", flush=True)
+        srv.serve_forever()
+    srv = http_server(0, serve_path)
     log({"tool": "kubectl", "proxy_pid": os.getpid(), "port": srv.server_port})
     print(f"Starting to serve on 127.0.0.1:{srv.server_port}", flush=True)
     srv.serve_forever()

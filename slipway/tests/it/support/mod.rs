@@ -34,7 +34,7 @@ impl Out {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
@@ -284,6 +284,8 @@ macro_rules! assert_argv {
     ($text:expr) => {
         insta::with_settings!({filters => vec![
             (r"\b\d{4,5}:(\d+)\b", "LOCALPORT:$1"),
+            // Secrets' keyed digests in helm's description (the key is random).
+            (r"\b([a-z0-9.-]+)=[0-9a-f]{16}\b", "$1=<keyed-digest>"),
             // minikube's docker driver needs --force as root only.
             (r"(minikube start [^\n]*) --force( |\n|$)", "$1$2"),
         ]}, {
