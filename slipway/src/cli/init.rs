@@ -55,6 +55,8 @@ pub(super) fn run(
             None => {
                 let sink: Arc<dyn Sink> = reporter.clone();
                 let ex = Executor::new(root.clone(), sink, Default::default(), Signals::install());
+                // A helm slipway provisioned earlier serves when PATH has none.
+                crate::run::adopt_provisioned(&ex, &crate::config::Tools::default());
                 init::detect(&root, Some(&Helm { ex: &ex }))
             }
         };

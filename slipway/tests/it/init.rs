@@ -729,3 +729,29 @@ fn two_secrets_with_the_same_key_get_variables_of_their_own() {
         o.stdout
     );
 }
+
+#[test]
+fn a_helm_slipway_provisioned_earlier_renders_when_path_has_none() {
+    let mut sb = Sandbox::new();
+    let dir = repo(&sb, "shop");
+    one_image_repo(&dir);
+    sb.rule(json!({"tool": "helm", "match": ["template"], "stdout": rendered("api", None)}));
+    sb.remove_tool("helm");
+    sb.set_env("PATH", &format!("{}:/nonexistent", sb.bin.display()));
+    let cached = sb.dir.path().join(".cache/slipway/toolchain/bin");
+    std::fs::create_dir_all(&cached).unwrap();
+    std::os::unix::fs::symlink(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/fake_tool.py"),
+        cached.join("helm-v4.3.1"),
+    )
+    .unwrap();
+    let o = run_in(&sb, &dir, &["init", "--dry-run"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(!o.stderr.contains("helm was not found"), "{}", o.stderr);
+    assert!(
+        sb.ran("helm template api deploy/api"),
+        "{:?}",
+        sb.argv_lines()
+    );
+    assert!(o.stdout.contains("path = \"/healthz\""), "{}", o.stdout);
+}
