@@ -240,15 +240,28 @@ fn init_then_deploy_local_on_kind() {
         ));
         std::fs::write(dir.join("pipeline.toml"), file).unwrap();
         let started = std::time::Instant::now();
-        let deploy = slipway(&["deploy-local", "--profile", "init-e2e"]);
+        let deploy = slipway(&["deploy-local", "--profile", "init-e2e", "--output", "json"]);
         assert_eq!(
             deploy.code,
             0,
             "{name}: deploy-local of\n{text}\nfailed:\n{}",
             deploy.all()
         );
+        // Every smoke check init wrote ran, and passed.
+        let written = text.matches("\n[smoke.").count();
+        let passed: Vec<String> = crate::e2e_kind::events(&deploy.stdout)
+            .iter()
+            .filter(|e| e["event"] == "check" && e["stage"] == "smoke" && e["ok"] == true)
+            .filter_map(|e| e["name"].as_str().map(String::from))
+            .collect();
+        assert_eq!(
+            passed.len(),
+            written,
+            "{name}: smoke checks passed {passed:?}, written {written}:\n{}",
+            deploy.all()
+        );
         report.push(format!(
-            "{name}: init + deploy-local green in {:.1}s",
+            "{name}: init + deploy-local green in {:.1}s, smoke checks {passed:?}",
             started.elapsed().as_secs_f64()
         ));
     }
