@@ -13,6 +13,7 @@
 //! | [`config`] | load → profile → interpolate → decode → validate (one file per section) |
 //! | [`plan`] | every command a run can spawn, as data (one file per stage) |
 //! | [`exec`] | the one executor: process groups, deadlines, signals, retries, redaction |
+//! | [`init`] | a first pipeline.toml from a repository's Dockerfiles and charts, or from a skaffold.yaml |
 //! | [`run`] | executes a plan: guards, rollout, health, preflight, smoke, status, down |
 //! | [`report`] | renders events for a terminal, plain logs or JSON |
 //! | [`cli`] | clap types and the one dispatch |
@@ -28,6 +29,8 @@
 //!    - `config`: `model`, `checks`, `providers`;
 //!    - `plan`: `model`, `tools`, `checks`, `providers`, `config`;
 //!    - `run`: `model`, `tools`, `checks`, `providers`, `config`, `plan`, `exec`;
+//!    - `init`: `model`, `tools`, `config`, `exec` (it reads a repository and asks
+//!      `helm template` through the executor; it writes only the files it offers);
 //!    - `cli`: everything.
 //! 2. **Only `exec` spawns processes** (`std::process::Command`).
 //! 3. **Only `report` writes to stdout or stderr.** Everyone else emits
@@ -54,6 +57,7 @@ pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod exec;
+pub mod init;
 pub mod model;
 pub mod plan;
 pub mod providers;

@@ -74,9 +74,10 @@ fn job_of(c: &Command) -> Option<(Job, RunFlags)> {
         Command::Logs { .. } => (Job::Logs, RunFlags::default()),
         Command::Plan { job, flags, .. } => (*job, flags.clone()),
         Command::Dev { flags, .. } => (Job::Dev, flags.clone()),
-        Command::Completions { .. } | Command::OciCapfilter { .. } | Command::SelfCheck => {
-            return None
-        }
+        Command::Completions { .. }
+        | Command::OciCapfilter { .. }
+        | Command::SelfCheck
+        | Command::Init { .. } => return None,
     })
 }
 
@@ -151,6 +152,15 @@ fn run_as(bin: &str, g: Global, command: Command) -> ExitCode {
         };
         reporter.emit(Event::Output { text });
         return ExitCode::SUCCESS;
+    }
+    if let Command::Init {
+        from,
+        force,
+        dry_run,
+    } = &command
+    {
+        let code = super::init::run(&g, from.as_deref(), *force, *dry_run, &reporter);
+        return ExitCode::from(code.clamp(0, 255) as u8);
     }
     if let Command::Dev { flags, cleanup } = &command {
         return super::dev::run(&g, flags, *cleanup, &reporter);

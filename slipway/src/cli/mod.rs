@@ -7,6 +7,7 @@
 pub mod bundle;
 mod dev;
 mod dispatch;
+mod init;
 pub mod junit;
 
 use std::path::PathBuf;
@@ -232,6 +233,20 @@ pub enum Command {
     /// from (PATH or slipway's cache) and its version, the Docker engine, the cache
     /// directory and the configuration files. Reads only; missing tools are listed
     SelfCheck,
+    /// Write a first pipeline.toml (and .env.example) for this repository from its
+    /// Dockerfiles, Helm charts and scripts, or from a skaffold.yaml; prints what it
+    /// decided and why
+    Init {
+        /// Convert this Skaffold configuration instead of reading the repository
+        #[arg(long, value_name = "SKAFFOLD_YAML")]
+        from: Option<PathBuf>,
+        /// Replace an existing pipeline.toml / .env.example
+        #[arg(long)]
+        force: bool,
+        /// Print the file instead of writing it
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print shell completions
     Completions {
         #[arg(value_enum)]

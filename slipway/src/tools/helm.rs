@@ -255,6 +255,24 @@ pub fn template(u: &Upgrade) -> Cmd {
     c.timeout(PROBE)
 }
 
+/// `helm template` of a chart with its own defaults and a few `--set-string`s, no
+/// kube context (what `slipway init` reads a chart's Services and probes from).
+pub fn template_defaults(
+    release: &str,
+    chart: &str,
+    namespace: &str,
+    set_string: &[(String, String)],
+) -> Cmd {
+    let mut c = Cmd::new(
+        "helm",
+        ["template", release, chart, "--namespace", namespace],
+    );
+    for (k, v) in set_string {
+        c = c.args(["--set-string".to_string(), format!("{k}={v}")]);
+    }
+    c.timeout(PROBE)
+}
+
 fn value_args(mut c: Cmd, u: &Upgrade) -> Cmd {
     for v in &u.values {
         c = c.args(["--values", v]);

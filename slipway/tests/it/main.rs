@@ -20,6 +20,8 @@ mod fake_tools;
 mod fuzz;
 mod hardening_engine;
 mod hardening_guard;
+mod init;
+mod init_real;
 mod local_registry;
 mod plan_snapshots;
 mod provision;
