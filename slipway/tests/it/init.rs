@@ -737,14 +737,14 @@ fn a_helm_slipway_provisioned_earlier_renders_when_path_has_none() {
     one_image_repo(&dir);
     sb.rule(json!({"tool": "helm", "match": ["template"], "stdout": rendered("api", None)}));
     sb.remove_tool("helm");
+    // slipway provisions helm into its cache (and records its SHA-256: a binary it
+    // did not put there is never used) on an earlier run, with Go on PATH.
+    sb.add_fake("go");
+    let pre = sb.run(&["preflight"]);
+    let cached = sb.dir.path().join(".cache/slipway/toolchain/bin/helm-v4.3.1");
+    assert!(cached.exists(), "{}", pre.all());
+    sb.remove_tool("go");
     sb.set_env("PATH", &format!("{}:/nonexistent", sb.bin.display()));
-    let cached = sb.dir.path().join(".cache/slipway/toolchain/bin");
-    std::fs::create_dir_all(&cached).unwrap();
-    std::os::unix::fs::symlink(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/fake_tool.py"),
-        cached.join("helm-v4.3.1"),
-    )
-    .unwrap();
     let o = run_in(&sb, &dir, &["init", "--dry-run"]);
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(!o.stderr.contains("helm was not found"), "{}", o.stderr);
