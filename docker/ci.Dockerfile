@@ -7,7 +7,8 @@
 #
 # What it holds: /usr/local/bin/slipway and the base above — no Rust, no Go, no
 # Docker CLI, no kind/helm/kubectl. slipway downloads the tools a job needs into its
-# cache (~/.cache/slipway, official releases, SHA-256 verified) at run time, or uses
+# cache (~/.cache/slipway, official releases whose SHA-256 is pinned in slipway or in
+# the pipeline's [tools.sha256]) at run time, or uses
 # the ones on PATH; a job that builds images brings a Docker CLI and engine (see
 # examples/ci/).
 #

@@ -320,6 +320,7 @@ fn the_binary_installs_and_runs_where_there_is_no_rust() {
     let log = text(&o);
     assert!(o.status.success(), "cargo xtask ci-image failed:\n{log}");
     eprintln!("cargo xtask ci-image: {took:.0}s\n{log}");
+    let ci_image_took = took;
     let (o, took) = xtask(&["dist", "--reproduce"]);
     let log = text(&o);
     assert!(o.status.success(), "cargo xtask dist --reproduce:\n{log}");
@@ -335,6 +336,16 @@ fn the_binary_installs_and_runs_where_there_is_no_rust() {
     let size = std::fs::metadata(dist.join(archive())).unwrap().len();
     eprintln!("{}: {size} bytes", archive());
     assert!(size < 8 << 20, "the archive is {size} bytes");
+    // The numbers docs/benchmarks.md quotes, printed by .ci/run.
+    let binary = dist_binary_size(&log);
+    std::fs::write(
+        repo().join("target/e2e-report-dist.txt"),
+        format!(
+            "{}: {size} bytes (binary {binary}); cargo xtask ci-image (dist, base image, CI image) {ci_image_took:.0} s; cargo xtask dist --reproduce {took:.0} s: same bytes\n",
+            archive()
+        ),
+    )
+    .unwrap();
 
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("src");
@@ -440,4 +451,19 @@ fn the_binary_installs_and_runs_where_there_is_no_rust() {
         "/usr/bin/curl",
         "the CI image holds curl (slipway's downloads) and no toolchain"
     );
+}
+
+/// The binary's size as `cargo xtask dist` prints it ("slipway binary N KiB"), or
+/// "not printed".
+fn dist_binary_size(log: &str) -> String {
+    log.lines()
+        .find_map(|l| {
+            let i = l.find("slipway binary ")?;
+            let n: String = l[i + "slipway binary ".len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            (!n.is_empty()).then(|| format!("{n} KiB"))
+        })
+        .unwrap_or_else(|| "not printed".into())
 }
