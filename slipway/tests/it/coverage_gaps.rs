@@ -23,10 +23,7 @@ fn ok(s: &Sandbox, args: &[&str]) -> Out {
 
 /// Append `text` to the fixture's pipeline.toml.
 fn append(s: &Sandbox, text: &str) {
-    let cfg = s.project.join("pipeline.toml");
-    let mut t = std::fs::read_to_string(&cfg).unwrap();
-    t.push_str(text);
-    std::fs::write(&cfg, t).unwrap();
+    s.append_config(text);
 }
 
 /// Set a key of the fixture's `[releases.web]`.
@@ -287,13 +284,10 @@ fn ctrl_c_while_provisioning_a_tool() {
     s.remove_tool("helm");
     // A download happens only for a pinned digest (slipway's source pins none for
     // this helm): the download hangs long before its digest is compared.
-    let cfg = s.project.join("pipeline.toml");
-    let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text.push_str(&format!(
+    s.append_config(&format!(
         "\n[tools.sha256]\nhelm = \"{}\"\n",
         "0".repeat(64)
     ));
-    std::fs::write(&cfg, text).unwrap();
     let dir = s.dir.path().join("downloads");
     std::fs::create_dir_all(&dir).unwrap();
     s.set_env("FAKE_DOWNLOAD_DIR", dir.to_str().unwrap());
@@ -408,10 +402,7 @@ fn helm_is_downloaded_unpacked_and_used() {
         )
     };
     // Only a digest pinned in slipway's source or in `[tools.sha256]` is trusted.
-    let cfg = s.project.join("pipeline.toml");
-    let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text.push_str(&format!("\n[tools.sha256]\nhelm = \"{sha}\"\n"));
-    std::fs::write(&cfg, text).unwrap();
+    s.append_config(&format!("\n[tools.sha256]\nhelm = \"{sha}\"\n"));
     s.set_env("FAKE_DOWNLOAD_DIR", dir.to_str().unwrap());
     let o = s.run(&["--output", "json", "deploy-local"]);
     assert_eq!(o.code, 0, "{}", o.all());

@@ -15,10 +15,7 @@ fn calls_of<'a>(calls: &'a [Value], tool: &str) -> Vec<&'a Value> {
 }
 
 fn append(s: &Sandbox, text: &str) {
-    let p = s.project.join("pipeline.toml");
-    let mut t = std::fs::read_to_string(&p).unwrap();
-    t.push_str(text);
-    std::fs::write(&p, t).unwrap();
+    s.append_config(text);
 }
 
 /// A recipe started in the sandbox stops at its first step: the node-image recipe at

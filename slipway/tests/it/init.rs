@@ -741,7 +741,10 @@ fn a_helm_slipway_provisioned_earlier_renders_when_path_has_none() {
     // did not put there is never used) on an earlier run, with Go on PATH.
     sb.add_fake("go");
     let pre = sb.run(&["preflight"]);
-    let cached = sb.dir.path().join(".cache/slipway/toolchain/bin/helm-v4.3.1");
+    let cached = sb
+        .dir
+        .path()
+        .join(".cache/slipway/toolchain/bin/helm-v4.3.1");
     assert!(cached.exists(), "{}", pre.all());
     sb.remove_tool("go");
     sb.set_env("PATH", &format!("{}:/nonexistent", sb.bin.display()));

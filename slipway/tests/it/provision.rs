@@ -193,13 +193,10 @@ fn a_tool_older_than_the_pin_is_replaced_by_the_verified_release() {
 fn a_release_whose_checksum_does_not_match_is_not_installed() {
     let mut s = Sandbox::new();
     s.remove_tool("helm");
-    let cfg = s.project.join("pipeline.toml");
-    let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text.push_str(&format!(
+    s.append_config(&format!(
         "\n[tools.sha256]\nhelm = \"{}\"\n",
         "0".repeat(64)
     ));
-    std::fs::write(&cfg, text).unwrap();
     // Published for this machine's architecture, so the check below holds on any.
     let arch = go_arch();
     let dir = publish(

@@ -136,6 +136,14 @@ impl Sandbox {
         std::fs::write(&self.rules, "[]").unwrap();
     }
 
+    /// Append `text` to the fixture's pipeline.toml (a table the fixture lacks).
+    pub fn append_config(&self, text: &str) {
+        let p = self.project.join("pipeline.toml");
+        let mut t = std::fs::read_to_string(&p).unwrap();
+        t.push_str(text);
+        std::fs::write(&p, t).unwrap();
+    }
+
     pub fn set_env(&mut self, k: &str, v: &str) {
         self.env.push((k.into(), v.into()));
     }
