@@ -387,7 +387,14 @@ impl Watching {
                 continue;
             }
             for (abs, w) in &self.watched {
-                if p == abs || p.starts_with(abs) && abs.is_dir() {
+                // A watched directory's own `.dockerignore` (a build context's) leaves
+                // out what its digest leaves out; it does not hide sources that
+                // another watched path (a pre-build's inputs) covers.
+                if p == abs
+                    || p.starts_with(abs)
+                        && abs.is_dir()
+                        && !crate::plan::digest::docker_ignored(abs, p)
+                {
                     let rel = p
                         .strip_prefix(abs.parent().unwrap_or(abs))
                         .ok()
@@ -647,6 +654,39 @@ mod tests {
                 "{noise}"
             );
         }
+    }
+
+    /// A build context whose `.dockerignore` leaves out everything but the pre-built
+    /// binary (the sample's), with the pre-build's sources beneath it watched as
+    /// inputs: an edit of a source is a change of those inputs, not of the context.
+    #[test]
+    fn a_contexts_dockerignore_does_not_hide_the_pre_builds_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let root = root.as_path();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        std::fs::create_dir_all(root.join("svc/src")).unwrap();
+        std::fs::create_dir_all(root.join("svc/bin")).unwrap();
+        std::fs::write(root.join("svc/.dockerignore"), "*\n!bin/app\n").unwrap();
+        std::fs::write(root.join("svc/src/main.rs"), "").unwrap();
+        let (tx, _rx) = mpsc::channel();
+        let mut w = Watching::new(tx);
+        w.set(
+            root,
+            &[
+                watched("svc", &["api"], &[]),
+                watched("svc/src", &["api"], &[]),
+            ],
+            &|_| {},
+        );
+        let modify = EventKind::Modify(notify::event::ModifyKind::Any);
+        let hits = w.matches(&event(modify, &root.join("svc/src/main.rs")));
+        assert_eq!(
+            hits.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+            ["svc/src/main.rs"]
+        );
+        let hits = w.matches(&event(modify, &root.join("svc/bin/app")));
+        assert_eq!(hits.len(), 1, "the context's own file is a change");
     }
 
     /// With real inotify: `target/` under a watched context gets no watch (no event

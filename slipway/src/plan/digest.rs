@@ -18,7 +18,8 @@ use crate::model::repo;
 
 /// The one ignore list, for hashing and for `dev`'s watcher: names never an input
 /// (VCS metadata, build output, dependencies) and editors' temporary files. Beyond
-/// these, `.gitignore` files (and a build context's `.dockerignore`) are honoured.
+/// these, `.gitignore` files (and a build context's own `.dockerignore`, for that
+/// context) are honoured.
 pub fn always_ignored(name: &str) -> bool {
     matches!(name, ".git" | "target" | "node_modules")
         || name.ends_with('~')
@@ -29,8 +30,9 @@ pub fn always_ignored(name: &str) -> bool {
 }
 
 /// Is `p` (a changed path under `repo`) ignored: by [`always_ignored`] on any of its
-/// components, or by a `.gitignore` / `.dockerignore` in a directory from the
-/// repository's root down to it?
+/// components, or by a `.gitignore` in a directory from the repository's root down to
+/// it? A `.dockerignore` is not consulted here: it speaks only for its own build
+/// context ([`docker_ignored`]), not for the sources a pre-build reads beneath it.
 pub fn ignored(repo: &Path, p: &Path) -> bool {
     if p.components()
         .any(|c| c.as_os_str().to_str().is_some_and(always_ignored))
@@ -40,7 +42,6 @@ pub fn ignored(repo: &Path, p: &Path) -> bool {
     let Ok(rel) = p.strip_prefix(repo) else {
         return false;
     };
-    let is_dir = p.is_dir();
     // The directories from the repository's root down to `p`'s own.
     let mut dirs = vec![repo.to_path_buf()];
     if let Some(parent) = rel.parent() {
@@ -49,16 +50,22 @@ pub fn ignored(repo: &Path, p: &Path) -> bool {
             dirs.push(next);
         }
     }
-    dirs.iter().any(|dir| {
-        [".gitignore", ".dockerignore"].iter().any(|name| {
-            let f = dir.join(name);
-            f.is_file()
-                && ignore::gitignore::Gitignore::new(&f)
-                    .0
-                    .matched_path_or_any_parents(p, is_dir)
-                    .is_ignore()
-        })
-    })
+    dirs.iter().any(|dir| matched(&dir.join(".gitignore"), p))
+}
+
+/// Is `p` left out of build context `context` by the context's own `.dockerignore`
+/// (as hashing leaves it out of the context's digest)?
+pub fn docker_ignored(context: &Path, p: &Path) -> bool {
+    p.starts_with(context) && matched(&context.join(".dockerignore"), p)
+}
+
+/// Does the ignore file `f` (gitignore syntax), if it exists, match `p`?
+fn matched(f: &Path, p: &Path) -> bool {
+    f.is_file()
+        && ignore::gitignore::Gitignore::new(f)
+            .0
+            .matched_path_or_any_parents(p, p.is_dir())
+            .is_ignore()
 }
 
 /// Hashes named parts in order; each part is length-prefixed so parts cannot run
@@ -474,11 +481,19 @@ mod tests {
         for noise in ["ctx/x.log", "ctx/secret/key", "ctx/build/out", "ctx/a.swp"] {
             fs::write(repo.join(noise), "changed").unwrap();
             assert_eq!(h(), first, "{noise} is ignored");
-            assert!(ignored(&repo, &repo.join(noise)), "{noise}");
+            let p = repo.join(noise);
+            assert!(
+                ignored(&repo, &p) || docker_ignored(&repo.join("ctx"), &p),
+                "{noise}"
+            );
         }
         fs::write(repo.join("ctx/main.rs"), "fn main() { }").unwrap();
         assert_ne!(h(), first);
         assert!(!ignored(&repo, &repo.join("ctx/main.rs")));
+        assert!(!docker_ignored(
+            &repo.join("ctx"),
+            &repo.join("ctx/main.rs")
+        ));
     }
 
     /// An unchanged file is not read again: its digest comes from the cache, keyed by
