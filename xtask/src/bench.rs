@@ -524,6 +524,9 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         c.args(["--profile", &profile, "--output", "json", "dev"])
             .current_dir(&root)
             .env("CI", "1")
+            // The Shell's variables are not this process's: without .env the loop's
+            // child would miss the sample's secret.
+            .env("SAMPLE_API_TOKEN", &token)
             .env("SAMPLE_GREETING", greeting0);
         dev_rounds(0, DevLoop::start("slipway dev", c)?, "watching")?;
         if let Some(bin) = &skaffold {
