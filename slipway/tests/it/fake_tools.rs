@@ -259,18 +259,7 @@ fn a_during_rollout_check_counts_requests_through_the_service_proxy() {
     edit(&s, "third build\n");
     let o = s.run(&["deploy-local", "--profile", "zero-downtime"]);
     assert_eq!(o.code, 18, "{}", o.all());
-    assert!(
-        o.stderr
-            .contains("requests failed while the releases upgraded"),
-        "{}",
-        o.stderr
-    );
-    assert!(
-        o.stderr
-            .contains("status 503 (no endpoints available for service)"),
-        "{}",
-        o.stderr
-    );
+    crate::support::assert_upgrade_requests_failed_with_503(&o.stderr);
     // The proxy is stopped whatever the outcome.
     for pid in s
         .calls()

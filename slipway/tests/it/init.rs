@@ -74,12 +74,7 @@ fn repo(sb: &Sandbox, name: &str) -> PathBuf {
 }
 
 fn run_in(sb: &Sandbox, dir: &Path, args: &[&str]) -> Out {
-    let o = sb.command(args).current_dir(dir).output().unwrap();
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
+    sb.run_in(dir, args)
 }
 
 /// init, then plan: both succeed; the pipeline's text.

@@ -54,12 +54,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn run_in(sb: &Sandbox, dir: &Path, args: &[&str]) -> Out {
-    let o = sb.command(args).current_dir(dir).output().unwrap();
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
+    sb.run_in(dir, args)
 }
 
 /// Features slipway cannot map, as they appear in a skaffold.yaml (comments left

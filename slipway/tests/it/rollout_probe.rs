@@ -99,18 +99,7 @@ fn the_deploy_job_judges_its_during_rollout_probe() {
     s.set_env("FAKE_PROXY_DOWN", "1.0-1.4");
     let o = s.run(&["deploy", "--profile", "remote-zd", "--force"]);
     assert_eq!(o.code, 18, "{}", o.all());
-    assert!(
-        o.stderr
-            .contains("requests failed while the releases upgraded"),
-        "{}",
-        o.stderr
-    );
-    assert!(
-        o.stderr
-            .contains("status 503 (no endpoints available for service)"),
-        "{}",
-        o.stderr
-    );
+    crate::support::assert_upgrade_requests_failed_with_503(&o.stderr);
     let plan = ok(&s, &["plan", "--job", "deploy", "--profile", "remote-zd"]);
     assert!(
         plan.stdout

@@ -170,7 +170,12 @@ impl Sandbox {
     }
 
     pub fn run(&self, args: &[&str]) -> Out {
-        let o = self.command(args).output().unwrap();
+        self.run_in(&self.project, args)
+    }
+
+    /// [`Sandbox::run`] with another working directory (a repository of the test's own).
+    pub fn run_in(&self, dir: &Path, args: &[&str]) -> Out {
+        let o = self.command(args).current_dir(dir).output().unwrap();
         Out {
             code: o.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -307,4 +312,17 @@ macro_rules! assert_argv {
 pub fn real_cluster_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A `during_rollout` check's failure as the fake `kubectl proxy` causes it: requests
+/// failed while the releases upgraded, answered 503 by a Service with no endpoint.
+pub fn assert_upgrade_requests_failed_with_503(stderr: &str) {
+    assert!(
+        stderr.contains("requests failed while the releases upgraded"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("status 503 (no endpoints available for service)"),
+        "{stderr}"
+    );
 }
