@@ -1125,7 +1125,7 @@ fn baseline_inputs(p: &plan::Plan) -> anyhow::Result<Baseline> {
         .steps
         .iter()
         .find_map(|s| match &s.action {
-            Action::Upgrade { cmd, .. } => Some(cmd.clone()),
+            Action::Upgrade(u) => Some(u.cmd.clone()),
             _ => None,
         })
         .context("the plan has no helm upgrade")?;

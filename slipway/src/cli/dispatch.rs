@@ -305,7 +305,7 @@ pub(super) fn execute(
             }
             _ => None,
         };
-        let runner = Runner::new(&ex, &pipeline, &plan);
+        let runner = Runner::new(&ex, &plan);
         runner.execute_stages(|s| s == Stage::Preflight)?;
         if let Some(v) = runner.helm_replan() {
             // Planned for another (or an assumed) helm: the same plan for the one found.
@@ -327,7 +327,7 @@ pub(super) fn execute(
                 });
             }
         }
-        let runner = Runner::new(&ex, &pipeline, &plan);
+        let runner = Runner::new(&ex, &plan);
         runner.prefetch(std::time::Instant::now() + std::time::Duration::from_secs(60));
         runner.execute_stages(|s| s != Stage::Preflight)
     })();

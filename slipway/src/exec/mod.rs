@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use capture::{Capture, Lines};
 pub use signals::Signals;
 
+pub use crate::model::Output;
+
 use crate::model::mutation::Target;
 use crate::model::{
     last_lines, ms, Cmd, Event, SecretInput, SecretSource, Sink, Stage, Stdin, Vars, TAIL_LINES,
@@ -26,19 +28,6 @@ use crate::model::{
 
 /// After a child exits, how long its output readers may take to drain.
 const DRAIN: Duration = Duration::from_secs(2);
-
-#[derive(Clone, Debug)]
-pub struct Output {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Output {
-    pub fn ok(&self) -> bool {
-        self.code == 0
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Failure {

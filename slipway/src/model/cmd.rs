@@ -326,3 +326,17 @@ mod tests {
         assert!(s.contains("\"TOKEN\": \"********\""), "{s}");
     }
 }
+
+/// What a command printed, and how it exited.
+#[derive(Clone, Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn ok(&self) -> bool {
+        self.code == 0
+    }
+}

@@ -14,7 +14,7 @@ pub mod repo;
 pub mod stage;
 pub mod vars;
 
-pub use cmd::{docker_config_json, Cmd, SecretInput, SecretKey, SecretSource, Stdin, MASK};
+pub use cmd::{docker_config_json, Cmd, Output, SecretInput, SecretKey, SecretSource, Stdin, MASK};
 pub use dur::Dur;
 pub use error::Error;
 pub use event::{ms, Event, Outcome, PodStatus, ReleaseStatus, Sink, WorkloadStatus};

@@ -13,6 +13,18 @@ pub mod digest;
 mod exposed;
 mod render;
 mod stages;
+pub mod steps;
+
+pub use steps::guard::{
+    Always, ClusterUp, ImageBuilt, ImageOnCluster, NamespaceExists, RegistryAdvertised,
+    ReleaseCurrent, Rendered,
+};
+pub use steps::{
+    Action, ClusterPresent, ContextCheck, ContextGuard, CreateCluster, DeleteCluster, DockerStart,
+    Fetch, Guard, GuardRule, Health, Judge, NodePorts, Preflight, Recipe, ReleaseGate, Render,
+    Rollout, Rotate, Run, SecretVar, SmokeCheck, Status, StepKind, Supply, ToolCheck, Track,
+    Uninstall, Upgrade, VerifyLoaded, Watch,
+};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,10 +32,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::checks;
-use crate::config::{self, OnPending, Pipeline, Provider};
-use crate::model::{Cmd, Error, Job, SecretInput, SecretSource, Stage};
-use crate::providers::ImageProbe;
+use crate::config::{self, Pipeline, Provider};
+use crate::model::{Cmd, Error, Job, Stage};
+
 use crate::tools::helm;
 
 #[derive(Clone, Debug)]
@@ -106,6 +117,13 @@ pub struct Plan {
     /// `dev`: what it watches and keeps running between rounds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dev: Option<dev::DevPlan>,
+    /// The cluster's settings, for the verdicts that need its provider (is it up,
+    /// which nodes, does a node hold an image).
+    #[serde(skip)]
+    pub cluster_spec: crate::providers::Cluster,
+    /// The pipeline's root: the render stamps and the secret digest key are under it.
+    #[serde(skip)]
+    pub root: PathBuf,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -145,527 +163,6 @@ pub struct Step {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
-}
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-#[allow(clippy::large_enum_variant)] // a plan holds a handful of these
-pub enum Action {
-    Preflight(Preflight),
-    Run {
-        cmd: Cmd,
-    },
-    /// Run one of slipway's recipes (`slipway/recipes/`), written to its cache
-    /// directory first.
-    Recipe {
-        recipe: String,
-        cmd: Cmd,
-    },
-    /// After a load whose tool says it worked whether or not it did (`minikube image
-    /// load`): every node must now hold the image's local ID.
-    VerifyLoaded {
-        reference: String,
-        local_id: Cmd,
-        probe: ImageProbe,
-    },
-    /// Create the cluster; first make sure its node image is there (pulled, or built
-    /// offline when the registry cannot be reached).
-    CreateCluster {
-        cmd: Cmd,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        node: Option<crate::providers::NodeImage>,
-    },
-    /// Look at the release before upgrading: stop (or roll back) if it is stuck pending.
-    ReleaseGate {
-        release: String,
-        status: Cmd,
-        on_pending: OnPending,
-        rollback: Cmd,
-    },
-    /// Track the release's workloads until they have rolled out; fail as soon as a
-    /// cause that will not fix itself shows, with the evidence.
-    Rollout {
-        track: Track,
-        rollback: Option<Cmd>,
-    },
-    /// Every pod of the release Ready, none crash-looping.
-    Health {
-        release: String,
-        namespace: String,
-        context: String,
-        discover: Cmd,
-        pods: Cmd,
-        rollback: Option<Cmd>,
-    },
-    Smoke(SmokeCheck),
-    /// Start probing a check's Service through the API server's service proxy for
-    /// the length of the upgrade (`during_rollout`); the check's smoke step ends it
-    /// and judges what it saw.
-    Watch(Watch),
-    /// End a `during_rollout` probe and judge it, in a job that probes but has no
-    /// smoke stage (`deploy`): any failed request fails the run.
-    Judge {
-        check: String,
-    },
-    /// The releases' NodePort Services, reached from this machine the way a user
-    /// would (kind's mapped ports, minikube's node address): each URL printed and
-    /// checked to accept a connection.
-    NodePorts {
-        namespace: String,
-        releases: Vec<String>,
-        services: Cmd,
-        access: crate::providers::HostAccess,
-    },
-    /// `status` and `down`: does the cluster exist at all?
-    ClusterPresent {
-        describe: String,
-        /// `None` for a cluster slipway does not manage (assumed present).
-        probe: Option<Cmd>,
-    },
-    /// `status`: one release's state, workloads and pods.
-    Status {
-        release: String,
-        namespace: String,
-        status: Cmd,
-        discover: Cmd,
-        pods: Cmd,
-    },
-    /// `down`: uninstall a release (if installed) and the Secrets slipway made for it.
-    Uninstall {
-        release: String,
-        namespace: String,
-        status: Cmd,
-        uninstall: Cmd,
-        list_secrets: Cmd,
-        delete_secrets: Cmd,
-    },
-    /// `helm upgrade --install`; when it fails, the namespace's failed hook Jobs are
-    /// looked at (pods, their output) to say why.
-    Upgrade {
-        release: String,
-        cmd: Cmd,
-        jobs: Cmd,
-        pods: Cmd,
-        /// `{POD}` and `{CONTAINER}` are filled for a failed hook Job's pod.
-        logs: Cmd,
-        /// When a Secret of the release changed since the deployed revision: its
-        /// pods are replaced so they read it again (a chart's pod template does not
-        /// change with a Secret's data).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        rotate: Option<Rotate>,
-    },
-    /// `helm template` a release; on success remember its digest in `stamp`.
-    Render {
-        release: String,
-        chart: String,
-        cmd: Cmd,
-        digest: String,
-        stamp: PathBuf,
-    },
-    /// `down --cluster`.
-    DeleteCluster {
-        describe: String,
-        delete: Option<Cmd>,
-    },
-}
-
-/// A release's Secrets and how their change reaches its pods: `{SECRETS}` in the
-/// upgrade is filled with their keyed digests (recorded in the revision's
-/// description), and when one differs from the deployed revision's, every
-/// Deployment, StatefulSet and DaemonSet of the release gets `rollout restart`
-/// after the upgrade. Works for any chart: nothing is asked of its templates.
-#[derive(Clone, Debug, Serialize)]
-pub struct Rotate {
-    pub secrets: Vec<SecretInput>,
-    /// The deployed revision (what its description recorded).
-    pub status: Cmd,
-    pub discover: Cmd,
-    /// `{WORKLOAD}` is filled with `kind/name`.
-    pub restart: Cmd,
-}
-
-/// A condition under which a step is skipped, with the probe that decides it.
-#[derive(Clone, Debug, Serialize)]
-#[allow(clippy::large_enum_variant)] // one per step
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Guard {
-    /// The provider's probe says the cluster is up.
-    ClusterUp { describe: String, probe: Cmd },
-    /// The image reference already exists locally (content-addressed tags only).
-    ImageBuilt { reference: String, probe: Cmd },
-    /// Every node of the cluster holds the image with the local image ID.
-    ImageOnCluster {
-        reference: String,
-        local_id: Cmd,
-        probe: ImageProbe,
-    },
-    /// The deployed revision carries this digest and is `deployed`.
-    ReleaseCurrent {
-        release: String,
-        digest: String,
-        probe: Cmd,
-        /// The Secrets the release reads (values read at run time): their keyed
-        /// digests must also match what the deployed revision recorded.
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        secrets: Vec<SecretInput>,
-    },
-    /// The namespace exists and is Active.
-    NamespaceExists { namespace: String, probe: Cmd },
-    /// The cluster advertises this local registry (KEP-1755) and it answers on
-    /// `http://HOST/v2/`. Another advertised host stops the run.
-    RegistryAdvertised { host: String, probe: Cmd },
-    /// Decided when planning: always skipped, for this reason.
-    Always { reason: String },
-    /// The release rendered fine with inputs of this digest before (a stamp file,
-    /// relative to the pipeline's root, slipway writes after `helm template`
-    /// succeeds).
-    Rendered {
-        release: String,
-        digest: String,
-        stamp: PathBuf,
-        /// Also only while this path (relative to the pipeline's root) exists: what
-        /// the guarded step made (`helm dependency build`'s `charts/`).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        requires: Option<PathBuf>,
-    },
-}
-
-/// What the rollout tracker polls, and the commands it gathers evidence with.
-#[derive(Clone, Debug, Serialize)]
-pub struct Track {
-    pub release: String,
-    pub namespace: String,
-    pub context: String,
-    /// Deployments, StatefulSets, DaemonSets and Jobs (those helm annotated as the
-    /// release's are tracked).
-    pub workloads: Cmd,
-    /// The namespace's pods, matched to workloads by selector.
-    pub pods: Cmd,
-    pub events: Cmd,
-    /// `{POD}` and `{CONTAINER}` are filled for the container that failed.
-    pub logs: Cmd,
-    pub logs_previous: Cmd,
-    /// Only these workloads (`kind/name`); `None` is all of the release's.
-    pub only: Option<Vec<String>>,
-    #[serde(with = "crate::model::secs")]
-    pub timeout: Duration,
-    /// A container that restarted this often is crash-looping: fail.
-    pub crash_limit: u32,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Preflight {
-    pub tools: Vec<ToolCheck>,
-    pub docker_daemon: Option<Cmd>,
-    /// Provisioning is on (tools, a stopped Docker engine).
-    pub provision: bool,
-    /// When the daemon does not answer and can be started here.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub docker_start: Option<DockerStart>,
-    /// Minimum free space, in GiB, for Docker's data root and the temp dir.
-    pub min_free_gib: u64,
-    /// For `existing`: the context must exist and answer.
-    pub context: Option<ContextCheck>,
-    /// For jobs that change the cluster: the context must be the local cluster
-    /// slipway manages.
-    pub guard: Option<ContextGuard>,
-    /// Variables the release secrets read; all must be set.
-    pub secret_vars: Vec<SecretVar>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct ToolCheck {
-    pub tool: String,
-    pub min: String,
-    pub why: String,
-    pub version: Cmd,
-    /// How slipway gets this tool when PATH has none at `min` or later.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub supply: Option<Supply>,
-}
-
-/// A tool slipway provisions into its cache: the official release binary (checksum
-/// verified), else a build from the Go module proxy with slipway's recipe.
-#[derive(Clone, Debug, Serialize)]
-pub struct Supply {
-    pub version: String,
-    /// Where the provisioned binary lives (the cache is keyed by version).
-    pub path: PathBuf,
-    /// The official release: fetch it, compare its SHA-256 with the pin.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub download: Option<Fetch>,
-    /// Why there is no download: no SHA-256 is pinned for this version (in slipway's
-    /// source or `[tools.sha256]`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unpinned: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub build: Option<Cmd>,
-    /// The Debian packages `build` needs, by the program that shows each is there.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub packages: Vec<crate::providers::Package>,
-    /// `--install-packages`: `build` may install missing ones itself.
-    pub install_packages: bool,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Fetch {
-    /// Writes the file to `file`.
-    pub fetch: Cmd,
-    pub file: PathBuf,
-    /// The SHA-256 the file must have (slipway's source pin, or `[tools.sha256]`).
-    pub sha256: String,
-    /// Where the pin comes from.
-    pub pinned_by: String,
-    /// For an archive: unpack the binary (`tar -xzf ARCHIVE -C DIR MEMBER`), found
-    /// then at `unpacked`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unpack: Option<Cmd>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unpacked: Option<PathBuf>,
-}
-
-/// Start a Docker engine that is installed but not running (root, no systemd): with
-/// its configuration, runtime wrapper and log under slipway's cache. Never touches a running one.
-#[derive(Clone, Debug, Serialize)]
-pub struct DockerStart {
-    pub dockerd: Cmd,
-    /// Its daemon.json (the host's `host_config`, merged) and runtime wrapper (a shell
-    /// script running `filter`, a copy of slipway, then runc), written before it starts.
-    pub config: PathBuf,
-    pub host_config: PathBuf,
-    pub wrapper: PathBuf,
-    pub filter: PathBuf,
-    pub log: PathBuf,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct ContextCheck {
-    pub context: String,
-    pub list: Cmd,
-    pub ready: Cmd,
-}
-
-/// Planned whenever the plan holds a command that changes a cluster (read from each
-/// command's tool and verb, [`crate::model::mutation`]): preflight decides whether
-/// `context` may be changed and, if so, approves it (and `also`) to the executor,
-/// which refuses every command that changes anything else.
-#[derive(Clone, Debug, Serialize)]
-pub struct ContextGuard {
-    pub job: Job,
-    pub context: String,
-    /// The context of the cluster slipway manages, if any.
-    pub managed: Option<String>,
-    pub allowed: bool,
-    /// Reads the kubeconfig, to check the managed context points at the cluster
-    /// slipway made (and not at one that took its name).
-    pub kubeconfig: Option<Cmd>,
-    pub rule: GuardRule,
-    /// The first planned command that changes the cluster, for messages.
-    pub first_change: String,
-    /// Approved with the context: the registries the plan pushes to (the pipeline's
-    /// own, which the cluster pulls from).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub also: Vec<crate::model::mutation::Target>,
-}
-
-/// Which contexts a job may change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GuardRule {
-    /// Only the local cluster slipway manages (checked in the kubeconfig), unless
-    /// --allow-context: deploy-local, dev, down, rollback, and any job given a
-    /// --kube-context.
-    Managed,
-    /// The pipeline's own context (provider "existing"), the one `deploy` changes.
-    Pipeline,
-    /// `deploy`: the way to clusters slipway does not manage; any context named.
-    Any,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct SecretVar {
-    pub secret: String,
-    pub key: String,
-    pub source: SecretSource,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Watch {
-    /// The smoke check this belongs to.
-    pub check: String,
-    pub service: String,
-    pub port: u16,
-    pub method: String,
-    pub path: String,
-    /// Reads the Service: a NodePort this machine reaches is probed there, through
-    /// kube-proxy as clients are; otherwise through `proxy`.
-    pub services: Cmd,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub access: Option<crate::providers::HostAccess>,
-    /// The request's path through `kubectl proxy`.
-    pub proxy_path: String,
-    pub expect_status: u16,
-    /// One request every this long (each with a 2 s deadline).
-    #[serde(with = "crate::model::millis")]
-    pub every: Duration,
-    /// `kubectl proxy` on a unix socket (`{SOCKET}`, in a 0700 directory made at run
-    /// time): never a TCP port another local user could reach.
-    pub proxy: Cmd,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct SmokeCheck {
-    pub name: String,
-    pub namespace: String,
-    pub context: String,
-    #[serde(with = "crate::model::secs")]
-    pub deadline: Duration,
-    #[serde(with = "crate::model::millis")]
-    pub interval: Duration,
-    pub spec: checks::Spec,
-    /// What an attempt runs (templates).
-    pub commands: Vec<Cmd>,
-}
-
-impl SmokeCheck {
-    pub fn target(&self) -> checks::Target<'_> {
-        checks::Target {
-            context: &self.context,
-            namespace: &self.namespace,
-        }
-    }
-}
-
-impl Guard {
-    pub fn commands(&self) -> Vec<&Cmd> {
-        match self {
-            Guard::ClusterUp { probe, .. }
-            | Guard::ImageBuilt { probe, .. }
-            | Guard::NamespaceExists { probe, .. }
-            | Guard::RegistryAdvertised { probe, .. }
-            | Guard::ReleaseCurrent { probe, .. } => vec![probe],
-            Guard::Always { .. } | Guard::Rendered { .. } => vec![],
-            Guard::ImageOnCluster {
-                local_id, probe, ..
-            } => {
-                let mut v = vec![local_id];
-                v.extend(probe.nodes.iter());
-                v.push(&probe.per_node);
-                v
-            }
-        }
-    }
-}
-
-impl Action {
-    /// Every command this action may spawn.
-    pub fn commands(&self) -> Vec<&Cmd> {
-        match self {
-            Action::Preflight(pf) => {
-                let mut v: Vec<&Cmd> = pf.tools.iter().map(|t| &t.version).collect();
-                for s in pf.tools.iter().filter_map(|t| t.supply.as_ref()) {
-                    if let Some(d) = &s.download {
-                        v.push(&d.fetch);
-                        v.extend(d.unpack.iter());
-                    }
-                    v.extend(s.build.iter());
-                }
-                v.extend(pf.docker_daemon.iter());
-                v.extend(pf.docker_start.iter().map(|d| &d.dockerd));
-                v.extend(pf.guard.iter().flat_map(|g| g.kubeconfig.iter()));
-                if let Some(c) = &pf.context {
-                    v.extend([&c.list, &c.ready]);
-                }
-                v
-            }
-            Action::Run { cmd } | Action::Render { cmd, .. } | Action::Recipe { cmd, .. } => {
-                vec![cmd]
-            }
-            Action::NodePorts {
-                services, access, ..
-            } => match access {
-                crate::providers::HostAccess::NodeAddress { address } => vec![services, address],
-                crate::providers::HostAccess::Mapped { .. } => vec![services],
-            },
-            Action::VerifyLoaded {
-                local_id, probe, ..
-            } => {
-                let mut v = vec![local_id];
-                v.extend(probe.nodes.iter());
-                v.push(&probe.per_node);
-                v
-            }
-            Action::CreateCluster { cmd, node } => {
-                let mut v = vec![cmd];
-                if let Some(n) = node {
-                    v.extend([&n.inspect, &n.pull, &n.build, &n.create]);
-                }
-                v
-            }
-            Action::Upgrade {
-                cmd,
-                jobs,
-                pods,
-                logs,
-                rotate,
-                ..
-            } => {
-                let mut v = vec![cmd, jobs, pods, logs];
-                if let Some(r) = rotate {
-                    v.extend([&r.status, &r.discover, &r.restart]);
-                }
-                v
-            }
-            Action::ReleaseGate {
-                status, rollback, ..
-            } => vec![status, rollback],
-            Action::Rollout { track, rollback } => {
-                let mut v = vec![
-                    &track.workloads,
-                    &track.pods,
-                    &track.events,
-                    &track.logs,
-                    &track.logs_previous,
-                ];
-                v.extend(rollback.iter());
-                v
-            }
-            Action::Health {
-                discover,
-                pods,
-                rollback,
-                ..
-            } => {
-                let mut v = vec![discover, pods];
-                v.extend(rollback.iter());
-                v
-            }
-            Action::Smoke(c) => c.commands.iter().collect(),
-            Action::Judge { .. } => vec![],
-            Action::Watch(w) => {
-                let mut v = vec![&w.services, &w.proxy];
-                if let Some(crate::providers::HostAccess::NodeAddress { address }) = &w.access {
-                    v.push(address);
-                }
-                v
-            }
-            Action::ClusterPresent { probe, .. } => probe.iter().collect(),
-            Action::Status {
-                status,
-                discover,
-                pods,
-                ..
-            } => vec![status, discover, pods],
-            Action::Uninstall {
-                status,
-                uninstall,
-                list_secrets,
-                delete_secrets,
-                ..
-            } => vec![status, uninstall, list_secrets, delete_secrets],
-            Action::DeleteCluster { delete, .. } => delete.iter().collect(),
-        }
-    }
 }
 
 impl Plan {
@@ -810,6 +307,8 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
         helm,
         on_failure,
         dev,
+        cluster_spec: p.cluster.clone(),
+        root: p.root.clone(),
     };
     exposed::refuse_secrets(&plan, &p.secret_sources())?;
     Ok(plan)
@@ -842,7 +341,7 @@ impl<'a> Planner<'a> {
                 Stage::Smoke,
                 id.clone(),
                 format!("judge check {check}'s requests during the upgrade"),
-                Action::Judge { check },
+                Action::Judge(Judge { check }),
                 None,
             );
             if let Some(s) = self.steps.last_mut() {

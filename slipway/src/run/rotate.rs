@@ -20,8 +20,7 @@ use sha2::Sha256;
 use crate::exec::Executor;
 use crate::model::{Error, SecretInput, Stage};
 
-/// Where the key lives, relative to the pipeline's root.
-pub const KEY_PATH: &str = "target/slipway/secret-digest.key";
+pub use crate::plan::steps::upgrade::KEY_PATH;
 
 /// The repository's digest key, and whether it was made just now.
 pub struct Key {
@@ -120,51 +119,9 @@ pub fn digests(
         .join(","))
 }
 
-/// The Secrets whose digest differs from what the revision recorded (all of them
-/// when it recorded none).
-pub fn changed(recorded: Option<&str>, now: &str) -> Vec<String> {
-    let parse = |s: &str| -> BTreeMap<String, String> {
-        s.split(',')
-            .filter_map(|p| p.split_once('='))
-            .map(|(n, h)| (n.to_string(), h.to_string()))
-            .collect()
-    };
-    let before = recorded.map(parse).unwrap_or_default();
-    parse(now)
-        .into_iter()
-        .filter(|(n, h)| before.get(n) != Some(h))
-        .map(|(n, _)| n)
-        .collect()
-}
-
-/// Why the release is upgraded although its chart, values and images are the same.
-pub fn reason(names: &[String], recorded: Option<&str>, key: &Key) -> String {
-    let list = names.join(", ");
-    let what = if names.len() == 1 {
-        format!("secret {list} changed")
-    } else {
-        format!("secrets {list} changed")
-    };
-    if recorded.is_none() {
-        format!("{what} (the deployed revision recorded no secret digests)")
-    } else if key.created {
-        format!("{what} (the digest key {KEY_PATH} is new: every secret counts as changed once)")
-    } else {
-        what
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn changed_secrets_are_named() {
-        assert_eq!(changed(Some("a=1,b=2"), "a=1,b=2"), Vec::<String>::new());
-        assert_eq!(changed(Some("a=1,b=2"), "a=1,b=3"), vec!["b"]);
-        assert_eq!(changed(Some("a=1"), "a=1,c=3"), vec!["c"]);
-        assert_eq!(changed(None, "a=1,b=2"), vec!["a", "b"]);
-    }
 
     #[test]
     fn the_key_is_private_and_kept() {

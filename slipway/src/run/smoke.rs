@@ -265,21 +265,14 @@ pub(super) fn read(
 /// the `port_mappings` line that would.
 pub fn node_ports(
     ex: &Executor,
-    namespace: &str,
-    releases: &[String],
-    services: &Cmd,
-    access: &crate::providers::HostAccess,
+    np: &crate::plan::NodePorts,
     stage_deadline: Instant,
 ) -> Result<(), Error> {
     use crate::providers::HostAccess;
+    let (namespace, services, access) = (&np.namespace, &np.services, &np.access);
     let read = |cmd: &Cmd, what: &str| read(ex, STAGE, cmd, stage_deadline, "", what);
     let json = read(services, &format!("read the Services in {namespace}"))?;
-    let ports = crate::tools::kubectl::parse_node_ports(&json, releases).map_err(|e| {
-        Error::new(
-            STAGE,
-            format!("cannot read the Services in {namespace}: {e}"),
-        )
-    })?;
+    let ports = np.ports(STAGE, &json)?;
     if ports.is_empty() {
         return Ok(());
     }

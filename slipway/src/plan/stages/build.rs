@@ -4,7 +4,7 @@
 use crate::config::{self, TagPolicy};
 use crate::model::{Cmd, Error, Stage};
 use crate::plan::digest::{self, Hasher};
-use crate::plan::{Action, Guard, ImagePlan, Planner, Step};
+use crate::plan::{Action, Guard, ImageBuilt, ImagePlan, Planner, Step};
 use crate::tools::docker;
 
 impl Planner<'_> {
@@ -63,10 +63,10 @@ impl Planner<'_> {
         let budget = self.budget(Stage::Build);
         for (img, ip) in self.p.images.iter().zip(self.images.clone()) {
             let cached = (img.tag_policy == TagPolicy::Content && !self.o.force).then(|| {
-                Guard::ImageBuilt {
+                Guard::ImageBuilt(ImageBuilt {
                     reference: ip.reference.clone(),
                     probe: docker::image_id(&ip.reference),
-                }
+                })
             });
             let group = Some(img.name.clone());
             if let Some(pb) = &img.pre_build {
@@ -77,7 +77,7 @@ impl Planner<'_> {
                     stage: Stage::Build,
                     id: format!("pre-build/{}", img.name),
                     title: format!("pre-build {}", img.name),
-                    action: Action::Run { cmd },
+                    action: Action::run(cmd),
                     skip_if: cached.clone(),
                     group: group.clone(),
                     wave: 0,
@@ -106,7 +106,7 @@ impl Planner<'_> {
                 stage: Stage::Build,
                 id: format!("build/{}", img.name),
                 title: format!("build {}", ip.reference),
-                action: Action::Run { cmd },
+                action: Action::run(cmd),
                 skip_if: cached,
                 group,
                 wave: 0,

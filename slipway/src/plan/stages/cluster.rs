@@ -2,7 +2,7 @@
 //! existing one answers).
 
 use crate::model::Stage;
-use crate::plan::{Action, Guard, Planner};
+use crate::plan::{Action, ClusterUp, CreateCluster, Guard, Planner};
 use crate::providers::{self, ProviderKind};
 
 impl Planner<'_> {
@@ -18,22 +18,24 @@ impl Planner<'_> {
             providers::get(ProviderKind::Existing)
         };
         let ensure = how.ensure(c, &self.context, self.budget(Stage::Cluster));
-        let guard = ensure.probe.map(|probe| Guard::ClusterUp {
-            describe: provider.describe(c),
-            probe,
+        let guard = ensure.probe.map(|probe| {
+            Guard::ClusterUp(ClusterUp {
+                describe: provider.describe(c),
+                probe,
+            })
         });
         self.push(
             Stage::Cluster,
             format!("cluster/{}", c.name),
             ensure.title,
-            Action::CreateCluster {
+            Action::CreateCluster(CreateCluster {
                 cmd: ensure.cmd,
                 // Building a node image is set-up slipway does only when provisioning.
                 node: ensure.node.filter(|_| self.provisioning()).map(|mut n| {
                     n.install_packages = self.o.install_packages;
                     n
                 }),
-            },
+            }),
             guard,
         );
     }

@@ -9,7 +9,7 @@ use crate::config;
 use crate::model::{Cmd, Error, Stage};
 use crate::plan::digest::Hasher;
 use crate::plan::Watch;
-use crate::plan::{Action, Guard, Planner};
+use crate::plan::{Action, Guard, Planner, ReleaseCurrent, ReleaseGate, Upgrade};
 use crate::tools::{helm, kube_state, kubectl};
 
 /// How often a `during_rollout` check asks while the releases upgrade.
@@ -212,12 +212,12 @@ impl Planner<'_> {
             Stage::Deploy,
             format!("gate/{rel}"),
             format!("check release {rel} is not stuck pending"),
-            Action::ReleaseGate {
+            Action::ReleaseGate(ReleaseGate {
                 release: rel.clone(),
                 status: status.clone(),
                 on_pending: r.on_pending,
                 rollback: self.helm_rollback(r, None),
-            },
+            }),
             None,
         );
         // The Secrets slipway applies for this release (a registry login is read
@@ -237,11 +237,13 @@ impl Planner<'_> {
                 ..input.upgrade(&self.context, r)
             },
         );
-        let guard = (!self.o.force).then(|| Guard::ReleaseCurrent {
-            release: rel.clone(),
-            digest: input.digest.clone(),
-            probe: status.clone(),
-            secrets: secrets.clone(),
+        let guard = (!self.o.force).then(|| {
+            Guard::ReleaseCurrent(ReleaseCurrent {
+                release: rel.clone(),
+                digest: input.digest.clone(),
+                probe: status.clone(),
+                secrets: secrets.clone(),
+            })
         });
         let (ctx, ns) = (&self.context, &input.namespace);
         let rotate = (!secrets.is_empty()).then(|| crate::plan::Rotate {
@@ -250,14 +252,14 @@ impl Planner<'_> {
             discover: kubectl::get_workloads(ctx, ns),
             restart: kubectl::rollout_restart(ctx, ns),
         });
-        let action = Action::Upgrade {
+        let action = Action::Upgrade(Upgrade {
             release: rel.clone(),
             cmd,
             jobs: kube_state::get_workloads(ctx, ns),
             pods: kube_state::get_pods(ctx, ns),
             logs: kube_state::logs(ctx, ns, "{POD}", "{CONTAINER}", false),
             rotate,
-        };
+        });
         self.push(
             Stage::Deploy,
             format!("helm/{rel}"),

@@ -2,7 +2,7 @@
 //! it; with `--cluster`, delete the cluster slipway manages.
 
 use crate::model::Stage;
-use crate::plan::{Action, Planner};
+use crate::plan::{Action, DeleteCluster, Planner, Uninstall};
 use crate::tools::{helm, kubectl};
 
 impl Planner<'_> {
@@ -25,14 +25,14 @@ impl Planner<'_> {
                 Stage::Down,
                 format!("uninstall/{rel}"),
                 format!("uninstall release {rel} and its secrets"),
-                Action::Uninstall {
+                Action::Uninstall(Uninstall {
                     release: rel.clone(),
                     namespace: ns.clone(),
                     status: helm::status(&rel, &ns, &self.context),
                     uninstall: helm::uninstall(&rel, &ns, &self.context, r.timeout.0),
                     list_secrets: kubectl::get_secret_names(&self.context, &ns, &selector),
                     delete_secrets: kubectl::delete_secrets(&self.context, &ns, &selector),
-                },
+                }),
                 None,
             );
         }
@@ -43,10 +43,10 @@ impl Planner<'_> {
                 Stage::Down,
                 "delete-cluster".into(),
                 format!("delete {}", provider.describe(c)),
-                Action::DeleteCluster {
+                Action::DeleteCluster(DeleteCluster {
                     describe: provider.describe(c),
                     delete: provider.delete(c),
-                },
+                }),
                 None,
             );
             // The local registry slipway started beside the cluster goes with it
@@ -60,7 +60,7 @@ impl Planner<'_> {
                             "remove the local registry {} (its container and data)",
                             reg.host
                         ),
-                        Action::Run { cmd },
+                        Action::run(cmd),
                         None,
                     );
                 }

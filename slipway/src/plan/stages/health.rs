@@ -3,7 +3,7 @@
 //! one per workload); pods are matched to workloads by selector in process.
 
 use crate::model::Stage;
-use crate::plan::{Action, Planner};
+use crate::plan::{Action, Health, Planner};
 use crate::tools::kubectl;
 
 impl Planner<'_> {
@@ -16,14 +16,14 @@ impl Planner<'_> {
                 Stage::Health,
                 format!("health/{rel}"),
                 format!("check every pod of {rel} is Ready and not restarting"),
-                Action::Health {
+                Action::Health(Health {
                     release: rel.clone(),
                     namespace: ns.clone(),
                     context: self.context.clone(),
                     discover: kubectl::get_workloads(&self.context, &ns),
                     pods: kubectl::get_all_pods(&self.context, &ns),
                     rollback: self.rollback_for(r),
-                },
+                }),
                 None,
             );
         }

@@ -4,7 +4,9 @@
 //! cluster already advertises it.
 
 use crate::model::Stage;
-use crate::plan::{Action, Guard, Planner};
+use crate::plan::{
+    Action, Guard, ImageOnCluster, Planner, Recipe, RegistryAdvertised, VerifyLoaded,
+};
 use crate::tools::docker;
 
 impl Planner<'_> {
@@ -15,17 +17,17 @@ impl Planner<'_> {
         let local = provider.local_registry(c, &self.context);
         if let Some(reg) = &local {
             let title = format!("wire registry {} into {}", reg.host, provider.describe(c));
-            let guard = Guard::RegistryAdvertised {
+            let guard = Guard::RegistryAdvertised(RegistryAdvertised {
                 host: reg.host.clone(),
                 probe: reg.advertised.clone(),
-            };
+            });
             let guard = (!self.o.force).then_some(guard);
             // No cache directory (no HOME): the registry must already be wired.
             if let (Some(cmd), false) = (&reg.wire, self.images.is_empty()) {
-                let action = Action::Recipe {
+                let action = Action::Recipe(Recipe {
                     recipe: crate::tools::provision::REGISTRY.name.into(),
                     cmd: cmd.clone(),
-                };
+                });
                 self.push(Stage::Load, "registry".into(), title, action, guard);
             }
         }
@@ -36,13 +38,11 @@ impl Planner<'_> {
                     Stage::Load,
                     "registry-login".into(),
                     format!("log in to {} as {user}", r.host()),
-                    Action::Run {
-                        cmd: docker::login(
-                            r.host(),
-                            &user,
-                            crate::model::SecretSource::Env { var },
-                        ),
-                    },
+                    Action::run(docker::login(
+                        r.host(),
+                        &user,
+                        crate::model::SecretSource::Env { var },
+                    )),
                     None,
                 );
             }
@@ -51,13 +51,13 @@ impl Planner<'_> {
             let guard = if self.o.force {
                 None
             } else {
-                provider
-                    .image_probe(c, &ip.reference)
-                    .map(|probe| Guard::ImageOnCluster {
+                provider.image_probe(c, &ip.reference).map(|probe| {
+                    Guard::ImageOnCluster(ImageOnCluster {
                         reference: ip.reference.clone(),
                         local_id: docker::image_id(&ip.reference),
                         probe,
                     })
+                })
             };
             let (title, cmd) = match provider.load(c, &ip.reference, budget) {
                 Some(l) => l,
@@ -71,7 +71,7 @@ impl Planner<'_> {
                 Stage::Load,
                 format!("load/{}", ip.name),
                 title,
-                Action::Run { cmd },
+                Action::run(cmd),
                 guard.clone(),
             );
             let verify = provider
@@ -83,11 +83,11 @@ impl Planner<'_> {
                     Stage::Load,
                     format!("verify-load/{}", ip.name),
                     format!("check {} is on the nodes now", ip.reference),
-                    Action::VerifyLoaded {
+                    Action::VerifyLoaded(VerifyLoaded {
                         reference: ip.reference.clone(),
                         local_id: docker::image_id(&ip.reference),
                         probe,
-                    },
+                    }),
                     // Not when the load was skipped because the nodes hold it.
                     guard,
                 );

@@ -21,7 +21,7 @@ impl Planner<'_> {
                 Stage::Logs,
                 format!("logs/{w}"),
                 format!("logs of {w}"),
-                Action::Run { cmd },
+                Action::run(cmd),
                 None,
             );
             return;
@@ -41,7 +41,7 @@ impl Planner<'_> {
                 Stage::Logs,
                 format!("logs/{rel}"),
                 format!("logs of release {rel}"),
-                Action::Run { cmd },
+                Action::run(cmd),
                 None,
             );
             // Followed releases stream at the same time.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::config;
 use crate::model::{Error, Stage};
 use crate::plan::digest::Hasher;
-use crate::plan::{Action, Guard, Planner};
+use crate::plan::{Action, Guard, Planner, Render, Rendered};
 use crate::tools::helm;
 
 /// The local charts a Chart.yaml depends on (`repository: "file://PATH"`), relative
@@ -143,11 +143,13 @@ impl Planner<'_> {
             let stamp = Path::new("target/slipway/rendered")
                 .join(format!("{}-{}-{rel}", self.context, input.namespace));
             let guard = |requires: Option<PathBuf>| {
-                (!self.o.force).then(|| Guard::Rendered {
-                    release: rel.clone(),
-                    digest: digest.clone(),
-                    stamp: stamp.clone(),
-                    requires,
+                (!self.o.force).then(|| {
+                    Guard::Rendered(Rendered {
+                        release: rel.clone(),
+                        digest: digest.clone(),
+                        stamp: stamp.clone(),
+                        requires,
+                    })
                 })
             };
             if chart_yaml.lines().any(|l| l.starts_with("dependencies:")) {
@@ -158,7 +160,7 @@ impl Planner<'_> {
                     Stage::Render,
                     format!("deps/{rel}"),
                     format!("helm dependency build {}", r.chart.display()),
-                    Action::Run { cmd },
+                    Action::run(cmd),
                     guard(Some(r.chart.join("charts"))),
                 );
             }
@@ -166,13 +168,13 @@ impl Planner<'_> {
                 Stage::Render,
                 format!("render/{rel}"),
                 format!("render {rel} with its values (helm template)"),
-                Action::Render {
+                Action::Render(Render {
                     release: rel.clone(),
                     chart: input.chart.clone(),
                     cmd: helm::template(&input.upgrade(&self.context, r)),
                     digest: digest.clone(),
                     stamp: stamp.clone(),
-                },
+                }),
                 guard(None),
             );
         }

@@ -19,7 +19,7 @@ impl Planner<'_> {
                     Some(n) => format!("helm rollback {rel} to revision {n}"),
                     None => format!("helm rollback {rel} to its previous revision"),
                 },
-                Action::Run { cmd },
+                Action::run(cmd),
                 None,
             );
         }

@@ -2,7 +2,7 @@
 //! on causes that will not fix themselves (see `run/track.rs`).
 
 use crate::model::Stage;
-use crate::plan::{Action, Planner, Track};
+use crate::plan::{Action, Planner, Rollout, Track};
 use crate::tools::kube_state;
 
 impl Planner<'_> {
@@ -10,7 +10,7 @@ impl Planner<'_> {
     pub(in crate::plan) fn rollout_action(&self, r: &crate::config::Release) -> Action {
         let ns = self.namespace(r);
         let ctx = self.context.clone();
-        Action::Rollout {
+        Action::Rollout(Rollout {
             track: Track {
                 release: r.release_name().to_string(),
                 namespace: ns.clone(),
@@ -25,7 +25,7 @@ impl Planner<'_> {
                 crash_limit: r.crash_limit,
             },
             rollback: self.rollback_for(r),
-        }
+        })
     }
 
     pub(in crate::plan) fn rollout(&mut self) {

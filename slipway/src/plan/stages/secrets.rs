@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::config;
 use crate::model::{SecretInput, SecretKey, SecretSource, Stage, Stdin};
-use crate::plan::{Action, Guard, Planner};
+use crate::plan::{Action, Guard, NamespaceExists, Planner};
 use crate::tools::kubectl;
 
 impl Planner<'_> {
@@ -103,15 +103,17 @@ impl Planner<'_> {
             .timeout(budget.min(Duration::from_secs(60)));
             let probe = kubectl::get_namespace(&self.context, &ns);
             // --force: apply it again whatever the probe says.
-            let skip_if = (!self.o.force).then(|| Guard::NamespaceExists {
-                namespace: ns.clone(),
-                probe,
+            let skip_if = (!self.o.force).then(|| {
+                Guard::NamespaceExists(NamespaceExists {
+                    namespace: ns.clone(),
+                    probe,
+                })
             });
             self.push(
                 Stage::Secrets,
                 format!("namespace/{ns}"),
                 format!("ensure namespace {ns}"),
-                Action::Run { cmd },
+                Action::run(cmd),
                 skip_if,
             );
         }
@@ -126,7 +128,7 @@ impl Planner<'_> {
             let mut cmd = kubectl::apply(&self.context, Stdin::Secret(s))
                 .timeout(budget.min(Duration::from_secs(60)));
             cmd.secret_output = true;
-            self.push(Stage::Secrets, id, title, Action::Run { cmd }, None);
+            self.push(Stage::Secrets, id, title, Action::run(cmd), None);
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::config;
 use crate::model::{Job, Stage};
-use crate::plan::{Action, Guard, Planner, SmokeCheck};
+use crate::plan::{Action, Always, Guard, NodePorts, Planner, SmokeCheck};
 
 impl Planner<'_> {
     /// The namespace a check runs in (`--namespace` overrides the default one).
@@ -25,9 +25,9 @@ impl Planner<'_> {
             }
             // A rollback deploys an earlier build: a check that expects this build's
             // image would fail for the wrong reason.
-            let skip = (expects_build && self.o.job == Job::Rollback).then(|| Guard::Always {
+            let skip = (expects_build && self.o.job == Job::Rollback).then(|| Guard::Always(Always {
                 reason: "it expects the image built from the current source (`${images.…}`), which a rollback does not deploy".into(),
-            });
+            }));
             let mut check = SmokeCheck {
                 name: c.name.clone(),
                 namespace,
@@ -67,12 +67,12 @@ impl Planner<'_> {
                     Stage::Smoke,
                     format!("node-ports/{namespace}"),
                     format!("reach the NodePort services in {namespace} from this machine"),
-                    Action::NodePorts {
+                    Action::NodePorts(NodePorts {
                         namespace: namespace.clone(),
                         releases,
                         services,
                         access: access.clone(),
-                    },
+                    }),
                     None,
                 );
                 if let Some(s) = self.steps.last_mut() {

@@ -1,7 +1,7 @@
 //! status: each release's state, workloads and pods (read-only).
 
 use crate::model::Stage;
-use crate::plan::{Action, Planner};
+use crate::plan::{Action, ClusterPresent, Planner, Status};
 use crate::tools::{helm, kubectl};
 
 impl Planner<'_> {
@@ -15,10 +15,10 @@ impl Planner<'_> {
             stage,
             "cluster-present".into(),
             format!("check that {} exists", provider.describe(c)),
-            Action::ClusterPresent {
+            Action::ClusterPresent(ClusterPresent {
                 describe: provider.describe(c),
                 probe,
-            },
+            }),
             None,
         );
     }
@@ -32,13 +32,13 @@ impl Planner<'_> {
                 Stage::Status,
                 format!("status/{rel}"),
                 format!("status of release {rel}"),
-                Action::Status {
+                Action::Status(Status {
                     release: rel.clone(),
                     namespace: ns.clone(),
                     status: helm::status(&rel, &ns, &self.context),
                     discover: kubectl::get_workloads(&self.context, &ns),
                     pods: kubectl::get_pods(&self.context, &ns, "{SELECTOR}"),
-                },
+                }),
                 None,
             );
         }

@@ -1,0 +1,84 @@
+//! Every pod of the release Ready, none crash-looping.
+
+use serde::Serialize;
+
+use super::{line, StepKind};
+use crate::model::Cmd;
+use crate::tools::kubectl;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Health {
+    pub release: String,
+    pub namespace: String,
+    pub context: String,
+    pub discover: Cmd,
+    pub pods: Cmd,
+    pub rollback: Option<Cmd>,
+}
+
+impl StepKind for Health {
+    fn commands(&self) -> Vec<&Cmd> {
+        let mut v = vec![&self.discover, &self.pods];
+        v.extend(self.rollback.iter());
+        v
+    }
+
+    fn render(&self, s: &mut String) {
+        line(s, &self.discover, "");
+        line(
+            s,
+            &self.pods,
+            "per workload: each pod Ready, none crash-looping",
+        );
+        if let Some(rb) = &self.rollback {
+            line(s, rb, "on failure");
+        }
+    }
+}
+
+/// What the release's pods show.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub total: usize,
+    /// One line per pod that is not Ready or is crash-looping.
+    pub problems: Vec<String>,
+    pub hints: Vec<&'static str>,
+    /// Ready pods that restarted.
+    pub notes: Vec<String>,
+}
+
+impl Health {
+    /// Judge the release's pods: the workloads' pods, each Ready, none crash-looping.
+    pub fn verdict(&self, workloads: &[kubectl::Workload], all_pods: &[kubectl::Pod]) -> Verdict {
+        let mut v = Verdict::default();
+        for w in workloads {
+            for p in all_pods
+                .iter()
+                .filter(|p| p.selected_by(w) && !p.terminating)
+            {
+                v.total += 1;
+                let crash = p
+                    .reasons
+                    .iter()
+                    .any(|r| r == "CrashLoopBackOff" || r == "Error" || r == "OOMKilled");
+                if !p.ready || crash {
+                    let why = if p.reasons.is_empty() {
+                        format!("not Ready ({})", p.phase)
+                    } else {
+                        p.reasons.join(", ")
+                    };
+                    v.problems
+                        .push(format!("pod {}: {why}, {} restart(s)", p.name, p.restarts));
+                    v.hints
+                        .extend(p.reasons.iter().filter_map(|r| kubectl::hint_for(r)));
+                } else if p.restarts > 0 {
+                    v.notes.push(format!(
+                        "pod {} is Ready but restarted {} time(s)",
+                        p.name, p.restarts
+                    ));
+                }
+            }
+        }
+        v
+    }
+}

@@ -1,0 +1,64 @@
+//! After a load whose tool says it worked whether or not it did (`minikube image
+//! load`): every node must now hold the image's local ID.
+
+use serde::Serialize;
+
+use super::{line, short_id, StepKind};
+use crate::model::{Cmd, Error, Stage};
+use crate::providers::{Cluster, ImageProbe};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct VerifyLoaded {
+    pub reference: String,
+    pub local_id: Cmd,
+    pub probe: ImageProbe,
+}
+
+impl StepKind for VerifyLoaded {
+    fn commands(&self) -> Vec<&Cmd> {
+        probe_commands(&self.local_id, &self.probe)
+    }
+
+    fn render(&self, s: &mut String) {
+        line(s, &self.local_id, "the local image's ID");
+        if let Some(n) = &self.probe.nodes {
+            line(s, n, "the nodes");
+        }
+        line(s, &self.probe.per_node, "each node must hold that ID");
+    }
+}
+
+impl VerifyLoaded {
+    /// What the nodes hold after the load (`found`: the image's ID and how many nodes
+    /// hold it, when all do): a note, or the finding that the load did not load.
+    pub fn verdict(
+        &self,
+        stage: Stage,
+        cluster: &Cluster,
+        found: Option<(String, usize)>,
+    ) -> Result<String, Error> {
+        let reference = &self.reference;
+        match found {
+            Some((id, nodes)) => Ok(format!(
+                "{reference} ({}) is on all {nodes} node(s)",
+                short_id(&id)
+            )),
+            None => Err(Error::new(
+                stage,
+                format!(
+                    "{reference} is not on the nodes of {} after the load, though the load command succeeded",
+                    cluster.provider().describe(cluster)
+                ),
+            )
+            .hint("the load command exits 0 even when it fails (minikube image load does): check the image exists in Docker (`docker image inspect`) and that the node has disk space; rerun with --force")),
+        }
+    }
+}
+
+/// An image probe's commands: the local ID, the node list, the per-node check.
+pub(crate) fn probe_commands<'a>(local_id: &'a Cmd, probe: &'a ImageProbe) -> Vec<&'a Cmd> {
+    let mut v = vec![local_id];
+    v.extend(probe.nodes.iter());
+    v.push(&probe.per_node);
+    v
+}

@@ -1,0 +1,51 @@
+//! Every pod of the release Ready, none crash-looping; on failure, the rollback.
+
+use super::Cx;
+use crate::model::Error;
+use crate::plan::Health;
+
+pub fn run(cx: &Cx, s: &Health) -> Result<(), Error> {
+    let r = check(cx, s);
+    cx.rollback_on_err(r, s.rollback.as_ref())
+}
+
+fn check(cx: &Cx, s: &Health) -> Result<(), Error> {
+    let stage = cx.stage;
+    let (workloads, all_pods) = std::thread::scope(|scope| {
+        let pods = scope.spawn(|| cx.all_pods(&s.pods));
+        let workloads = cx.discover(&s.release, &s.discover);
+        let pods = pods
+            .join()
+            .unwrap_or_else(|_| Err(Error::new(stage, "reading the pods panicked")));
+        (workloads, pods)
+    });
+    let v = s.verdict(&workloads?, &all_pods?);
+    for n in v.notes {
+        cx.note(n);
+    }
+    if v.problems.is_empty() {
+        cx.note(format!("{} pod(s) of {} Ready", v.total, s.release));
+        return Ok(());
+    }
+    let mut hints = v.hints;
+    hints.dedup();
+    let mut e = Error::new(
+        stage,
+        format!(
+            "{} of {} pod(s) of release {} are unhealthy",
+            v.problems.len(),
+            v.total,
+            s.release
+        ),
+    );
+    e.tail = v.problems;
+    e.hint = Some(if hints.is_empty() {
+        format!(
+            "look at `kubectl --context {} -n {} describe pods`",
+            s.context, s.namespace
+        )
+    } else {
+        hints.join("; ")
+    });
+    Err(e)
+}

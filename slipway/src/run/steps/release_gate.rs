@@ -1,0 +1,32 @@
+//! Before an upgrade: a release stuck pending stops the run, or is rolled back.
+
+use super::Cx;
+use crate::model::Error;
+use crate::plan::steps::release_gate::Gate;
+use crate::plan::ReleaseGate;
+
+pub fn run(cx: &Cx, s: &ReleaseGate) -> Result<(), Error> {
+    let out = cx.probe(&s.status)?;
+    match s.verdict(cx.stage, &out, &cx.redact())? {
+        Gate::Proceed(note) => {
+            if let Some(n) = note {
+                cx.note(n);
+            }
+            Ok(())
+        }
+        Gate::RollBack(note) => {
+            cx.note(note);
+            cx.probes.clear();
+            cx.probes.mark_stale();
+            cx.ex
+                .run(cx.stage, &s.rollback, Some(cx.deadline))
+                .map_err(|e| {
+                    e.into_error(
+                        cx.stage,
+                        &format!("roll back pending release {}", s.release),
+                    )
+                })?;
+            Ok(())
+        }
+    }
+}

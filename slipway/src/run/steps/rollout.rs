@@ -1,0 +1,301 @@
+//! Rollout tracking: poll the release's workloads and pods once a second and let
+//! the plan's judge decide on each snapshot (`plan::steps::rollout::judge`); gather
+//! the evidence (the container's own logs — the previous instance's after a restart
+//! — and the pod's events) and build the error. On failure, the rollback.
+
+use std::time::{Duration, Instant};
+
+use super::Cx;
+use crate::exec::Failure;
+use crate::model::{Cmd, Error, Event};
+use crate::plan::steps::rollout::judge::{judge, Finding, Seen, Verdict};
+use crate::plan::{Rollout, Track};
+use crate::tools::kube_state::{KubeEvent, PodState, WorkloadState};
+
+const POLL: Duration = Duration::from_secs(1);
+
+pub fn run(cx: &Cx, s: &Rollout) -> Result<(), Error> {
+    let r = track(cx, &s.track);
+    cx.rollback_on_err(r, s.rollback.as_ref())
+}
+
+/// One read of the cluster while tracking.
+fn poll(cx: &Cx, cmd: &Cmd, what: &str) -> Result<String, Error> {
+    let out = cx.ex.run(cx.stage, cmd, Some(cx.deadline)).map_err(|e| {
+        let interrupted = e.failure == Failure::Interrupted;
+        let err = e.into_error(cx.stage, what);
+        if interrupted {
+            err
+        } else {
+            err.or_hint(Some(
+                "the cluster did not answer a read: is it up, and does the kube context work (`kubectl get nodes`)?".into(),
+            ))
+        }
+    })?;
+    Ok(out.stdout)
+}
+
+/// One snapshot: the workloads to wait for, the namespace's pods and (when
+/// something is not there yet: they are what explains it) its events, with the raw
+/// pods and events kept for the evidence.
+struct Snapshot {
+    workloads: Vec<WorkloadState>,
+    pods: Vec<PodState>,
+    events: Vec<KubeEvent>,
+    pods_raw: String,
+    events_raw: String,
+}
+
+/// Read a snapshot; `None` when the release has nothing to wait for.
+fn snapshot(cx: &Cx, t: &Track, announced: &mut bool) -> Result<Option<Snapshot>, Error> {
+    let stage = cx.stage;
+    let what = format!("list the workloads of {}", t.release);
+    // The workloads and the namespace's pods are read at the same time.
+    let (raw, pods_raw) = std::thread::scope(|scope| {
+        let pods = scope.spawn(|| poll(cx, &t.pods, &format!("list the pods of {}", t.release)));
+        let raw = poll(cx, &t.workloads, &what);
+        let pods = pods
+            .join()
+            .unwrap_or_else(|_| Err(Error::new(stage, "reading the pods panicked")));
+        (raw, pods)
+    });
+    let workloads = t.workloads(stage, &raw?)?;
+    if workloads.is_empty() {
+        cx.note(format!(
+            "release {} has no Deployment, StatefulSet, DaemonSet or Job to wait for",
+            t.release
+        ));
+        return Ok(None);
+    }
+    if !*announced {
+        *announced = true;
+        let ids: Vec<String> = workloads.iter().map(WorkloadState::id).collect();
+        cx.note(format!("tracking {}", ids.join(", ")));
+    }
+    let all_done = workloads.iter().all(|w| w.done);
+    let pods_raw = pods_raw?;
+    let pods = t.pods(stage, &pods_raw)?;
+    let events_raw = if all_done {
+        String::new()
+    } else {
+        poll(cx, &t.events, "list the namespace's events").unwrap_or_default()
+    };
+    let events = Track::events(&events_raw);
+    Ok(Some(Snapshot {
+        workloads,
+        pods,
+        events,
+        pods_raw,
+        events_raw,
+    }))
+}
+
+/// Track one release until its workloads have rolled out.
+fn track(cx: &Cx, t: &Track) -> Result<(), Error> {
+    let started = Instant::now();
+    let end = cx.deadline.min(started + t.timeout);
+    let mut seen = Seen::default();
+    let mut announced = false;
+    loop {
+        let Some(snap) = snapshot(cx, t, &mut announced)? else {
+            return Ok(());
+        };
+        let keep_raw = || {
+            for (name, text) in [
+                ("pods.json", &snap.pods_raw),
+                ("events.json", &snap.events_raw),
+            ] {
+                cx.ex.events.emit(Event::Evidence {
+                    name: format!("{}-{name}", t.release),
+                    text: cx.ex.redact(text),
+                });
+            }
+        };
+        let now = Instant::now();
+        let (workloads, pods, events) = (&snap.workloads, &snap.pods, &snap.events);
+        match judge(workloads, pods, events, t.crash_limit, &mut seen, now) {
+            Verdict::Done => {
+                for w in workloads {
+                    cx.note(format!(
+                        "{} rolled out ({}/{} ready)",
+                        w.id(),
+                        w.ready,
+                        w.desired
+                    ));
+                }
+                return Ok(());
+            }
+            Verdict::Failed(f) => {
+                let e = failure(cx, t, &f, pods, events, started);
+                keep_raw();
+                return Err(e);
+            }
+            Verdict::Waiting(left) if now + POLL >= end => {
+                let e = timed_out(t, cx, left, started);
+                keep_raw();
+                return Err(e);
+            }
+            Verdict::Waiting(_) => {
+                if !cx.ex.sleep(POLL) {
+                    return Err(Error::interrupted(
+                        Some(cx.stage),
+                        "interrupted while waiting for the rollout",
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Nothing failed for good, but the rollout did not finish in time.
+fn timed_out(t: &Track, cx: &Cx, left: Vec<String>, started: Instant) -> Error {
+    let mut e = Error::new(
+        cx.stage,
+        format!(
+            "release {} did not roll out within {}: {}",
+            t.release,
+            humantime::format_duration(Duration::from_secs(started.elapsed().as_secs())),
+            left.first().cloned().unwrap_or_default()
+        ),
+    );
+    e.timed_out = true;
+    if left.len() > 1 {
+        e.tail = left;
+    }
+    e.hint = Some(format!(
+        "nothing failed for good, it just did not become ready: a readiness probe that keeps failing is the usual cause (its last event is above); see `kubectl --context {} -n {} describe pods`",
+        t.context, t.namespace
+    ));
+    e
+}
+
+/// The error for a finding, with the container's output and the pod's events.
+fn failure(
+    cx: &Cx,
+    t: &Track,
+    f: &Finding,
+    pods: &[PodState],
+    events: &[KubeEvent],
+    started: Instant,
+) -> Error {
+    let pod = f
+        .pod
+        .as_deref()
+        .and_then(|n| pods.iter().find(|p| p.name == n));
+    let age = pod
+        .and_then(|p| age_secs(&p.created))
+        .map(|s| format!(", {s}s after the pod was created"))
+        .unwrap_or_default();
+    let mut e = Error::new(
+        cx.stage,
+        format!(
+            "{} cannot roll out: {} [rule {}, detected after {:.0}s of waiting{age}]",
+            f.workload,
+            f.cause,
+            f.rule,
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    let flags = format!("--context {} -n {}", t.context, t.namespace);
+    let mut more = vec![];
+    // A container that never started has no output to show.
+    let started_once = !matches!(f.rule, "image-missing" | "image-pull" | "config-error");
+    if let (Some(p), Some(c), true) = (&f.pod, &f.container, started_once) {
+        logs(cx, t, f, (p, c), &mut e);
+        more.push(format!(
+            "kubectl {flags} logs {p} -c {c}{}",
+            if f.previous_logs { " --previous" } else { "" }
+        ));
+    }
+    if let Some(p) = &f.pod {
+        pod_events(cx, p, pod, events, &mut e);
+        more.push(format!("kubectl {flags} describe pod {p}"));
+    }
+    more.push(format!(
+        "kubectl {flags} get events --sort-by=.lastTimestamp"
+    ));
+    e.hint = Some(format!("{}; see more: {}", f.hint, more.join("  |  ")));
+    e
+}
+
+/// The failing container's output (the instance that exited, the current one) into
+/// the error's tail.
+fn logs(cx: &Cx, t: &Track, f: &Finding, (p, c): (&str, &str), e: &mut Error) {
+    let deadline = cx.deadline.max(Instant::now() + Duration::from_secs(20));
+    let mut want = vec![];
+    if f.previous_logs {
+        want.push((true, &t.logs_previous));
+    }
+    if f.current_logs {
+        want.push((false, &t.logs));
+    }
+    for (previous, tmpl) in want {
+        let label = match (previous, f.rule) {
+            (true, "crash-loop") if !f.current_logs => "the instance that exited",
+            (true, _) => "previous instance",
+            (false, "crash-loop") if !f.previous_logs => "the instance that exited",
+            (false, _) => "current instance",
+        };
+        let suffix = if previous { "-previous" } else { "" };
+        match cx.container_logs(tmpl, p, c, suffix, deadline) {
+            // What kubectl prints (exit 0) when the node no longer has them.
+            Ok(lines)
+                if lines.len() == 1
+                    && lines[0].starts_with("unable to retrieve container logs") =>
+            {
+                e.tail.push(format!(
+                    "logs of {p}/{c} ({label}): not available ({})",
+                    lines[0]
+                ));
+            }
+            Ok(lines) => {
+                e.tail.push(format!(
+                    "logs of {p}/{c} ({label}, last {} lines):",
+                    lines.len()
+                ));
+                if lines.is_empty() {
+                    e.tail.push("  (no output)".into());
+                }
+                e.tail.extend(lines.iter().map(|l| format!("  | {l}")));
+            }
+            Err(err) if err.failure == Failure::Interrupted => break,
+            Err(err) => e
+                .tail
+                .push(format!("logs of {p}/{c} ({label}): not available ({err})")),
+        }
+    }
+}
+
+/// The pod's (and its volume claims') last events into the error's tail.
+fn pod_events(cx: &Cx, p: &str, pod: Option<&PodState>, events: &[KubeEvent], e: &mut Error) {
+    let mine: Vec<&KubeEvent> = events
+        .iter()
+        .filter(|ev| ev.name == *p || pod.is_some_and(|pd| pd.claims.contains(&ev.name)))
+        .collect();
+    if mine.is_empty() {
+        return;
+    }
+    e.tail.push(format!("events of {p}:"));
+    for ev in mine.iter().rev().take(6).rev() {
+        e.tail.push(format!(
+            "  {} {}{}: {}",
+            if ev.warning { "Warning" } else { "Normal" },
+            ev.reason,
+            if ev.count > 1 {
+                format!(" (x{})", ev.count)
+            } else {
+                String::new()
+            },
+            cx.ex.redact(&ev.message)
+        ));
+    }
+}
+
+/// Seconds since an RFC 3339 UTC timestamp (`2026-01-01T00:00:00Z`).
+fn age_secs(ts: &str) -> Option<u64> {
+    let t = humantime::parse_rfc3339(ts).ok()?;
+    std::time::SystemTime::now()
+        .duration_since(t)
+        .ok()
+        .map(|d| d.as_secs())
+}
