@@ -50,6 +50,13 @@
 //!   and its arm in [`providers::get`];
 //! - a stage: `plan/stages/<name>.rs` + a [`model::Stage`] variant (name, exit code,
 //!   default budget) and its arm in [`plan::build`];
+//! - a kind of step: `plan/steps/<name>.rs` (a type implementing
+//!   [`plan::StepKind`]: its commands and its lines in `plan`'s text, with what its
+//!   commands' output means as pure functions) + a [`plan::Action`] variant and its
+//!   arm in [`plan::Action::kind`]; how it runs: `run/steps/<name>.rs` and its arm in
+//!   `run::steps::execute`. The runner reads no pipeline config and calls no tool's
+//!   output parser (checked by `tests/it/tidy_steps.rs`, which also keeps every
+//!   function at most 120 lines);
 //! - a smoke-check kind: `checks/<name>.rs` + a [`checks::Spec`] variant and its arms
 //!   in `checks/mod.rs`.
 

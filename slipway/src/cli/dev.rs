@@ -438,7 +438,7 @@ impl Streams {
                 pipeline.vars.clone(),
                 signals.clone(),
             );
-            crate::run::adopt_provisioned(&ex, &pipeline.tools);
+            crate::run::adopt_provisioned(&ex, &|t| pipeline.tools.pinned(t).map(String::from));
             self.ex = Some(ex);
         }
     }

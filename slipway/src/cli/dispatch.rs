@@ -139,9 +139,20 @@ fn run_as(bin: &str, g: Global, command: Command) -> ExitCode {
                 _ => "not found".into(),
             })
         };
+        let pinned = |t: &str| {
+            let p = loaded.as_ref().ok()?;
+            p.tools.pinned(t).map(String::from)
+        };
         let report = crate::run::self_check::gather(
             &file,
-            loaded.as_ref().map_err(Clone::clone),
+            loaded
+                .as_ref()
+                .map(|p| crate::run::self_check::Loaded {
+                    state: format!("loads: project {}, profile {}", p.project.name, p.profile),
+                    env_file: p.path(&p.project.env_file),
+                })
+                .map_err(Clone::clone),
+            &pinned,
             super::VERSION,
             super::COMMIT,
         );
@@ -292,7 +303,7 @@ pub(super) fn execute(
     // Tools slipway provisioned earlier serve jobs without a preflight (status, logs)
     // too; preflight decides again for the jobs that have one.
     if opts.provision && pipeline.tools.provision {
-        crate::run::adopt_provisioned(&ex, &pipeline.tools);
+        crate::run::adopt_provisioned(&ex, &|t| pipeline.tools.pinned(t).map(String::from));
     }
     let result = (|| {
         // Jobs that change a cluster run one at a time per cluster.

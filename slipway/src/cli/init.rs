@@ -56,7 +56,7 @@ pub(super) fn run(
                 let sink: Arc<dyn Sink> = reporter.clone();
                 let ex = Executor::new(root.clone(), sink, Default::default(), Signals::install());
                 // A helm slipway provisioned earlier serves when PATH has none.
-                crate::run::adopt_provisioned(&ex, &crate::config::Tools::default());
+                crate::run::adopt_provisioned(&ex, &|_| None);
                 init::detect(&root, Some(&Helm { ex: &ex }))
             }
         };

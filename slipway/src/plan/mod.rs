@@ -255,19 +255,7 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
         .stages()
         .iter()
         .any(|s| matches!(s, Stage::Deploy | Stage::Down | Stage::Rollback));
-    let helm = (runs_helm && !p.releases.is_empty()).then(|| HelmPlan {
-        dialect: o.helm.clone(),
-        decisions: p
-            .releases
-            .iter()
-            .map(|r| {
-                (
-                    r.release_name().to_string(),
-                    o.helm.decisions(&Planner::helm_flags(r)),
-                )
-            })
-            .collect(),
-    });
+    let helm = (runs_helm && !p.releases.is_empty()).then(|| pl.helm_plan());
     // The job's stages, and the smoke stage when it only judges probes.
     let mut stages = o.job.stages().to_vec();
     for s in &pl.steps {
@@ -275,21 +263,7 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
             stages.push(s.stage);
         }
     }
-    let on_failure = if runs_helm {
-        p.releases
-            .iter()
-            .flat_map(|r| {
-                let ns = pl.namespace(r);
-                let rel = r.release_name();
-                [
-                    helm::status(rel, &ns, &pl.context),
-                    helm::history(rel, &ns, &pl.context),
-                ]
-            })
-            .collect()
-    } else {
-        vec![]
-    };
+    let on_failure = if runs_helm { pl.on_failure() } else { vec![] };
     let plan = Plan {
         project: p.project.name.clone(),
         job: o.job,
@@ -315,6 +289,40 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
 }
 
 impl<'a> Planner<'a> {
+    /// Which helm the plan's helm commands are for, and what that decided per release.
+    fn helm_plan(&self) -> HelmPlan {
+        HelmPlan {
+            dialect: self.o.helm.clone(),
+            decisions: self
+                .p
+                .releases
+                .iter()
+                .map(|r| {
+                    (
+                        r.release_name().to_string(),
+                        self.o.helm.decisions(&Planner::helm_flags(r)),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Each release's `helm status` and `helm history`, for the diagnosis bundle.
+    fn on_failure(&self) -> Vec<Cmd> {
+        self.p
+            .releases
+            .iter()
+            .flat_map(|r| {
+                let ns = self.namespace(r);
+                let rel = r.release_name();
+                [
+                    helm::status(rel, &ns, &self.context),
+                    helm::history(rel, &ns, &self.context),
+                ]
+            })
+            .collect()
+    }
+
     /// Every `during_rollout` probe is judged: by its check's smoke step, or, in a
     /// job without a smoke stage (`deploy`), by a step of its own at the end. A probe
     /// that ran and was never judged would let failed requests pass unseen.

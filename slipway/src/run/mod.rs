@@ -173,19 +173,8 @@ impl<'a> Runner<'a> {
             probes: &self.probes,
             shared: &self.shared,
         };
-        if let Some(g) = &step.skip_if {
-            if let Some(reason) = steps::guard::verdict(&cx, g)? {
-                let step = step.id.clone();
-                self.ex.events.emit(Event::StepSkipped {
-                    stage,
-                    step,
-                    reason,
-                });
-                return Ok(());
-            }
-            if g.changes_probes() {
-                self.probes.mark_stale();
-            }
+        if self.skipped(&cx)? {
+            return Ok(());
         }
         let (id, title) = (step.id.clone(), step.title.clone());
         self.ex.events.emit(Event::StepStarted {
@@ -201,5 +190,25 @@ impl<'a> Runner<'a> {
             duration_ms: ms(started.elapsed()),
         });
         Ok(())
+    }
+
+    /// The step's guard says it can be skipped (and the skip is reported); else the
+    /// step will change what later probes see, unless it is one that changes nothing.
+    fn skipped(&self, cx: &steps::Cx) -> Result<bool, Error> {
+        let Some(g) = &cx.step.skip_if else {
+            return Ok(false);
+        };
+        if let Some(reason) = steps::guard::verdict(cx, g)? {
+            self.ex.events.emit(Event::StepSkipped {
+                stage: cx.stage,
+                step: cx.step.id.clone(),
+                reason,
+            });
+            return Ok(true);
+        }
+        if g.changes_probes() {
+            self.probes.mark_stale();
+        }
+        Ok(false)
     }
 }

@@ -10,7 +10,7 @@ use crate::model::mutation::Target;
 use crate::model::{Error, Event, Redactor, Stage};
 use crate::plan::{ContextGuard, GuardRule, Preflight, ToolCheck};
 use crate::providers::Cluster;
-use crate::tools::{self, docker, helm, kubectl};
+use crate::tools::{docker, helm};
 
 /// What preflight found that later stages depend on.
 #[derive(Debug, Default)]
@@ -87,7 +87,7 @@ fn owned(
     if !out.ok() {
         return Err(format!("`{}` exited with {}", cmd.display(), out.code));
     }
-    Ok(match kubectl::parse_context(&out.stdout, &g.context)? {
+    Ok(match g.target(&out)? {
         None => None,
         Some(t) => cluster.provider().owns(cluster, &t).err(),
     })
@@ -169,12 +169,7 @@ fn version_of(
         }
     };
     let text = format!("{}\n{}", out.stdout, out.stderr);
-    let v = match t.tool.as_str() {
-        "kubectl" => kubectl::parse_client_version(&out.stdout),
-        "helm" if out.ok() => helm::parse_version(&out.stdout),
-        "helm" => None,
-        _ => tools::parse_version(&text),
-    };
+    let v = t.found(&out);
     let first = |t: &str| {
         t.lines()
             .find(|l| !l.trim().is_empty())
@@ -216,32 +211,90 @@ pub fn run(
     ex: &Executor,
     cluster: &Cluster,
     pf: &Preflight,
-    mut deadline: Instant,
+    deadline: Instant,
 ) -> Result<Found, Error> {
     let stage = Stage::Preflight;
-    let mut c = Checks { ex, failed: vec![] };
-    let mut have_docker = false;
-    let cache = super::tool_cache::Cache::user();
-    let mut found = Found::default();
+    let mut r = Run {
+        c: Checks { ex, failed: vec![] },
+        ex,
+        pf,
+        deadline,
+        cache: super::tool_cache::Cache::user(),
+        found: Found::default(),
+        have_docker: false,
+    };
     for t in &pf.tools {
+        r.tool(t)?;
+    }
+    r.docker_daemon();
+    r.temp_disk();
+    r.kube_context();
+    let (mut c, deadline) = (r.c, r.deadline);
+    if let Some(g) = &pf.guard {
+        if guard(ex, cluster, &mut c, g, deadline) {
+            // From here on the executor runs commands that change this context (and
+            // the registries the plan pushes to), and refuses any other.
+            ex.approve(Target::Context(g.context.clone()));
+            for t in &g.also {
+                ex.approve(t.clone());
+            }
+        }
+    }
+    secret_vars(ex, &mut c, pf)?;
+    if ex.cancelled() {
+        return Err(Error::interrupted(Some(stage), "preflight was interrupted"));
+    }
+    if c.failed.is_empty() {
+        return Ok(r.found);
+    }
+    let n = c.failed.len();
+    let mut e = Error::new(
+        stage,
+        format!(
+            "{n} preflight check{} failed",
+            if n == 1 { "" } else { "s" }
+        ),
+    );
+    e.tail = c.failed;
+    e.hint =
+        Some("fix each ✗ above, then rerun; `cargo xtask preflight` runs only these checks".into());
+    Err(e)
+}
+
+/// One preflight run's state: the checks so far, what later stages need, and the
+/// deadline (provisioning and starting Docker do not count against it).
+struct Run<'a> {
+    c: Checks<'a>,
+    ex: &'a Executor,
+    pf: &'a Preflight,
+    deadline: Instant,
+    cache: Option<super::tool_cache::Cache>,
+    found: Found,
+    have_docker: bool,
+}
+
+impl Run<'_> {
+    /// PATH's tool first: used as it is when its version will do; then slipway's
+    /// cache, provisioning into it when the pinned version is absent.
+    fn tool(&mut self, t: &ToolCheck) -> Result<(), Error> {
+        let (ex, deadline) = (self.ex, self.deadline);
         let min = semver::Version::parse(&t.min).unwrap_or_else(|_| semver::Version::new(0, 0, 0));
-        // PATH's tool first: used as it is when its version will do.
         let problem = match which::which(&t.tool) {
             Err(_) => (
                 "not found on PATH".to_string(),
                 format!("install {} >= {} (README.md, Prerequisites)", t.tool, t.min),
             ),
-            Ok(path) => match version_of(ex, t, &path, cache.as_ref(), deadline)? {
+            Ok(path) => match version_of(ex, t, &path, self.cache.as_ref(), deadline)? {
                 Ok((v, how)) if v >= min => {
-                    c.pass(
+                    self.c.pass(
                         &t.tool,
                         format!("{v} at {} (>= {min}{how})", path.display()),
                     );
-                    have_docker |= t.tool == "docker";
+                    self.have_docker |= t.tool == "docker";
                     if t.tool == "helm" {
-                        found.helm = Some(v);
+                        self.found.helm = Some(v);
                     }
-                    continue;
+                    return Ok(());
                 }
                 Ok((v, _)) => (
                     format!(
@@ -258,17 +311,30 @@ pub fn run(
             },
         };
         let Some(s) = &t.supply else {
-            let fix = if t.tool != "docker" && !pf.provision {
+            let fix = if t.tool != "docker" && !self.pf.provision {
                 format!("{}; or drop --no-provision (and SLIPWAY_NO_PROVISION, [tools] provision = false) to let slipway provision it", problem.1)
             } else {
                 problem.1
             };
-            c.fail(&t.tool, problem.0, &fix);
-            continue;
+            self.c.fail(&t.tool, problem.0, &fix);
+            return Ok(());
         };
-        // Then slipway's cache, provisioning into it when the pinned version is absent.
-        // A cached binary counts only while its SHA-256 is the one recorded when
-        // slipway put it there; otherwise it is provisioned again.
+        let Some(how) = self.supplied(t, s, &problem)? else {
+            return Ok(());
+        };
+        self.check_supplied(t, s, &min, &how)
+    }
+
+    /// The tool from slipway's cache: there and verified, or provisioned now. A cached
+    /// binary counts only while its SHA-256 is the one recorded when slipway put it
+    /// there; otherwise it is provisioned again. `None`: failed (and said so).
+    fn supplied(
+        &mut self,
+        t: &ToolCheck,
+        s: &crate::plan::Supply,
+        problem: &Problem,
+    ) -> Result<Option<String>, Error> {
+        let (ex, stage) = (self.ex, Stage::Preflight);
         let cached = s.path.is_file()
             && match super::tool_cache::Manifest::user().map(|m| m.verify(&s.path)) {
                 Some(Ok(())) => true,
@@ -278,7 +344,7 @@ pub fn run(
                         message: format!("{}: {e}: not used; provisioning it again", t.tool),
                     });
                     if let Err(e) = std::fs::remove_file(&s.path) {
-                        c.fail(
+                        self.c.fail(
                             &t.tool,
                             format!(
                                 "{} failed its check and cannot be removed: {e}",
@@ -286,50 +352,61 @@ pub fn run(
                             ),
                             &format!("delete {} and rerun", s.path.display()),
                         );
-                        continue;
+                        return Ok(None);
                     }
                     false
                 }
                 None => false,
             };
-        let how = if cached {
-            "slipway's cache, SHA-256 verified".to_string()
-        } else {
-            ex.events.emit(Event::Note {
-                stage,
-                message: format!(
-                    "{}: {}; provisioning {} into slipway's cache",
-                    t.tool, problem.0, s.version
-                ),
-            });
-            let took = Instant::now();
-            let got = super::provision::get(ex, t, s)?;
-            // Provisioning has its own timeouts; the checks keep their budget.
-            deadline += took.elapsed();
-            match got {
-                super::provision::Got::Yes(how) => format!("provisioned: {how}"),
-                super::provision::Got::No(why, help) => {
-                    c.fail(
-                        &t.tool,
-                        format!(
-                            "{}; slipway could not provision {}: {why}",
-                            problem.0, s.version
-                        ),
-                        &format!("{} {help}", problem.1),
-                    );
-                    continue;
-                }
+        if cached {
+            return Ok(Some("slipway's cache, SHA-256 verified".to_string()));
+        }
+        ex.events.emit(Event::Note {
+            stage,
+            message: format!(
+                "{}: {}; provisioning {} into slipway's cache",
+                t.tool, problem.0, s.version
+            ),
+        });
+        let took = Instant::now();
+        let got = super::provision::get(ex, t, s)?;
+        // Provisioning has its own timeouts; the checks keep their budget.
+        self.deadline += took.elapsed();
+        Ok(match got {
+            super::provision::Got::Yes(how) => Some(format!("provisioned: {how}")),
+            super::provision::Got::No(why, help) => {
+                self.c.fail(
+                    &t.tool,
+                    format!(
+                        "{}; slipway could not provision {}: {why}",
+                        problem.0, s.version
+                    ),
+                    &format!("{} {help}", problem.1),
+                );
+                None
             }
-        };
-        match version_of(ex, t, &s.path, cache.as_ref(), deadline)? {
-            Ok((v, _)) if v >= min => {
+        })
+    }
+
+    /// The cached tool's version will do: the executor uses it from now on.
+    fn check_supplied(
+        &mut self,
+        t: &ToolCheck,
+        s: &crate::plan::Supply,
+        min: &semver::Version,
+        how: &str,
+    ) -> Result<(), Error> {
+        let ex = self.ex;
+        match version_of(ex, t, &s.path, self.cache.as_ref(), self.deadline)? {
+            Ok((v, _)) if v >= *min => {
                 ex.use_tool(&t.tool, s.path.clone());
-                c.pass(&t.tool, format!("{v} at {} ({how})", s.path.display()));
+                self.c
+                    .pass(&t.tool, format!("{v} at {} ({how})", s.path.display()));
                 if t.tool == "helm" {
-                    found.helm = Some(v);
+                    self.found.helm = Some(v);
                 }
             }
-            Ok((v, _)) => c.fail(
+            Ok((v, _)) => self.c.fail(
                 &t.tool,
                 format!(
                     "{} in slipway's cache reports {v}, older than {min}",
@@ -340,7 +417,7 @@ pub fn run(
                     s.path.display()
                 ),
             ),
-            Err((found, _)) => c.fail(
+            Err((found, _)) => self.c.fail(
                 &t.tool,
                 format!(
                     "{} in slipway's cache does not work: {found}",
@@ -349,118 +426,149 @@ pub fn run(
                 &format!("delete {} and rerun", s.path.display()),
             ),
         }
+        Ok(())
     }
 
-    let min_free = pf.min_free_gib << 30;
-    if let (Some(info), true) = (&pf.docker_daemon, have_docker) {
-        match ex.probe(stage, info, Some(deadline)) {
-            Ok(o) if o.ok() => {
-                let root = docker::parse_root_dir(&o.stdout);
-                c.pass(
-                    "docker daemon",
-                    format!(
-                        "answers (data root {})",
-                        root.as_deref().unwrap_or("unknown")
-                    ),
-                );
-                match root
-                    .as_deref()
-                    .map(Path::new)
-                    .filter(|p| p.exists())
-                    .and_then(|p| free_bytes(p).map(|b| (p, b)))
-                {
-                    Some((p, b)) if b >= min_free => {
-                        c.pass("docker disk", format!("{} free in {}", gib(b), p.display()))
-                    }
-                    Some((p, b)) => c.fail(
-                        "docker disk",
-                        format!("only {} free in {}", gib(b), p.display()),
-                        &format!(
-                            "free at least {} GiB (`docker system prune`)",
-                            pf.min_free_gib
-                        ),
-                    ),
-                    None => c.pass(
-                        "docker disk",
-                        "data root is not on this filesystem (remote daemon); not checked".into(),
-                    ),
-                }
-            }
+    /// The Docker daemon answers (started when it is stopped and may be), with
+    /// enough free space in its data root.
+    fn docker_daemon(&mut self) {
+        let (ex, pf, stage) = (self.ex, self.pf, Stage::Preflight);
+        let (Some(info), true) = (&pf.docker_daemon, self.have_docker) else {
+            return;
+        };
+        match ex.probe(stage, info, Some(self.deadline)) {
+            Ok(o) if o.ok() => self.docker_disk(&o),
             Ok(o) => {
                 let (what, fix) = docker::daemon_problem(&o.stderr);
                 match (&pf.docker_start, docker::is_not_running(&o.stderr)) {
                     (Some(ds), true) => match super::provision::can_start_docker(ex) {
-                        Ok(()) => match start_docker(ex, ds, info, &mut deadline) {
-                            Ok(how) => c.pass("docker daemon", how),
-                            Err(e) => c.fail(
+                        Ok(()) => match start_docker(ex, ds, info, &mut self.deadline) {
+                            Ok(how) => self.c.pass("docker daemon", how),
+                            Err(e) => self.c.fail(
                                 "docker daemon",
                                 format!("{what}; slipway started dockerd, but {e}"),
                                 "read dockerd's log (named above) and start the engine by hand",
                             ),
                         },
-                        Err(fix) => c.fail("docker daemon", what, &fix),
+                        Err(fix) => self.c.fail("docker daemon", what, &fix),
                     },
-                    _ => c.fail("docker daemon", what, &fix),
+                    _ => self.c.fail("docker daemon", what, &fix),
                 }
             }
-            Err(e) => c.fail(
+            Err(e) => self.c.fail(
                 "docker daemon",
                 e.to_string(),
                 "start the Docker daemon and check that `docker info` answers",
             ),
         }
     }
-    let tmp = std::env::temp_dir();
-    match free_bytes(&tmp) {
-        Some(b) if b >= min_free => {
-            c.pass("temp disk", format!("{} free in {}", gib(b), tmp.display()))
-        }
-        Some(b) => c.fail(
-            "temp disk",
-            format!("only {} free in {}", gib(b), tmp.display()),
-            &format!(
-                "free at least {} GiB or point TMPDIR elsewhere",
-                pf.min_free_gib
+
+    fn docker_disk(&mut self, info: &crate::exec::Output) {
+        let min_free = self.pf.min_free_gib << 30;
+        let root = Preflight::docker_root(info);
+        self.c.pass(
+            "docker daemon",
+            format!(
+                "answers (data root {})",
+                root.as_deref().unwrap_or("unknown")
             ),
-        ),
-        None => c.fail(
-            "temp disk",
-            format!("cannot stat {}", tmp.display()),
-            "set TMPDIR to a writable directory",
-        ),
+        );
+        match root
+            .as_deref()
+            .map(Path::new)
+            .filter(|p| p.exists())
+            .and_then(|p| free_bytes(p).map(|b| (p, b)))
+        {
+            Some((p, b)) if b >= min_free => self
+                .c
+                .pass("docker disk", format!("{} free in {}", gib(b), p.display())),
+            Some((p, b)) => self.c.fail(
+                "docker disk",
+                format!("only {} free in {}", gib(b), p.display()),
+                &format!(
+                    "free at least {} GiB (`docker system prune`)",
+                    self.pf.min_free_gib
+                ),
+            ),
+            None => self.c.pass(
+                "docker disk",
+                "data root is not on this filesystem (remote daemon); not checked".into(),
+            ),
+        }
     }
 
-    if let Some(cc) = &pf.context {
-        if ex.locate("kubectl").is_some() {
-            match ex.probe(stage, &cc.list, Some(deadline)) {
-                Ok(o) if o.stdout.lines().any(|l| l.trim() == cc.context) => {
-                    match ex.probe(stage, &cc.ready, Some(deadline)) {
-                        Ok(r) if r.ok() => c.pass("kube context", format!("{} exists and its API server is ready", cc.context)),
-                        Ok(r) => c.fail("kube context", format!("{} does not answer: {}", cc.context, r.stderr.lines().last().unwrap_or("").trim()), "check the cluster is up and your credentials"),
-                        Err(e) => c.fail("kube context", format!("{} does not answer: {e}", cc.context), "check the cluster is up and your credentials"),
-                    }
+    fn temp_disk(&mut self) {
+        let min_free = self.pf.min_free_gib << 30;
+        let tmp = std::env::temp_dir();
+        match free_bytes(&tmp) {
+            Some(b) if b >= min_free => self
+                .c
+                .pass("temp disk", format!("{} free in {}", gib(b), tmp.display())),
+            Some(b) => self.c.fail(
+                "temp disk",
+                format!("only {} free in {}", gib(b), tmp.display()),
+                &format!(
+                    "free at least {} GiB or point TMPDIR elsewhere",
+                    self.pf.min_free_gib
+                ),
+            ),
+            None => self.c.fail(
+                "temp disk",
+                format!("cannot stat {}", tmp.display()),
+                "set TMPDIR to a writable directory",
+            ),
+        }
+    }
+
+    /// For `existing`: the context is in the kubeconfig and its API server is ready.
+    fn kube_context(&mut self) {
+        let (ex, stage, deadline, c) = (self.ex, Stage::Preflight, self.deadline, &mut self.c);
+        let Some(cc) = &self.pf.context else { return };
+        if ex.locate("kubectl").is_none() {
+            return;
+        }
+        match ex.probe(stage, &cc.list, Some(deadline)) {
+            Ok(o) if o.stdout.lines().any(|l| l.trim() == cc.context) => {
+                match ex.probe(stage, &cc.ready, Some(deadline)) {
+                    Ok(r) if r.ok() => c.pass(
+                        "kube context",
+                        format!("{} exists and its API server is ready", cc.context),
+                    ),
+                    Ok(r) => c.fail(
+                        "kube context",
+                        format!(
+                            "{} does not answer: {}",
+                            cc.context,
+                            r.stderr.lines().last().unwrap_or("").trim()
+                        ),
+                        "check the cluster is up and your credentials",
+                    ),
+                    Err(e) => c.fail(
+                        "kube context",
+                        format!("{} does not answer: {e}", cc.context),
+                        "check the cluster is up and your credentials",
+                    ),
                 }
-                Ok(_) => c.fail("kube context", format!("context {:?} is not in your kubeconfig", cc.context), "set cluster.context or pass --kube-context (see `kubectl config get-contexts`)"),
-                Err(e) => c.fail("kube context", e.to_string(), "check kubectl works"),
             }
+            Ok(_) => c.fail(
+                "kube context",
+                format!("context {:?} is not in your kubeconfig", cc.context),
+                "set cluster.context or pass --kube-context (see `kubectl config get-contexts`)",
+            ),
+            Err(e) => c.fail("kube context", e.to_string(), "check kubectl works"),
         }
     }
+}
 
-    if let Some(g) = &pf.guard {
-        if guard(ex, cluster, &mut c, g, deadline) {
-            // From here on the executor runs commands that change this context (and
-            // the registries the plan pushes to), and refuses any other.
-            ex.approve(Target::Context(g.context.clone()));
-            for t in &g.also {
-                ex.approve(t.clone());
-            }
-        }
-    }
-
+/// Every variable the release secrets read is set, long enough to be masked.
+fn secret_vars(ex: &Executor, c: &mut Checks, pf: &Preflight) -> Result<(), Error> {
     for v in &pf.secret_vars {
         let name = format!("secret {}/{}", v.secret, v.key);
         if ex.cancelled() {
-            return Err(Error::interrupted(Some(stage), "preflight was interrupted"));
+            return Err(Error::interrupted(
+                Some(Stage::Preflight),
+                "preflight was interrupted",
+            ));
         }
         match ex.secret_value(&v.source) {
             Ok(val) if val.len() >= Redactor::MIN_LEN => c.pass(&name, "set (value hidden)".into()),
@@ -479,23 +587,5 @@ pub fn run(
             ),
         }
     }
-
-    if ex.cancelled() {
-        return Err(Error::interrupted(Some(stage), "preflight was interrupted"));
-    }
-    if c.failed.is_empty() {
-        return Ok(found);
-    }
-    let n = c.failed.len();
-    let mut e = Error::new(
-        stage,
-        format!(
-            "{n} preflight check{} failed",
-            if n == 1 { "" } else { "s" }
-        ),
-    );
-    e.tail = c.failed;
-    e.hint =
-        Some("fix each ✗ above, then rerun; `cargo xtask preflight` runs only these checks".into());
-    Err(e)
+    Ok(())
 }

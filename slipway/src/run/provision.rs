@@ -258,13 +258,14 @@ pub fn get(ex: &Executor, t: &ToolCheck, s: &Supply) -> Result<Got, Error> {
 }
 
 /// Use a tool slipway provisioned earlier wherever PATH has none (no process runs).
-pub fn adopt_provisioned(ex: &Executor, pins: &crate::config::Tools) {
+/// `pinned`: the version the pipeline's `[tools]` pins for a tool.
+pub fn adopt_provisioned(ex: &Executor, pinned: &dyn Fn(&str) -> Option<String>) {
     let Some(cache) = provision::cache_root() else {
         return;
     };
     for (tool, default) in provision::DEFAULTS {
-        let version = pins.pinned(tool).unwrap_or(default);
-        let path = provision::tool_path(&cache, tool, version);
+        let version = pinned(tool).unwrap_or_else(|| default.to_string());
+        let path = provision::tool_path(&cache, tool, &version);
         // Only a binary whose SHA-256 is still the one recorded when slipway put it
         // there (preflight provisions again what is not).
         let verified =
@@ -543,7 +544,7 @@ pub fn node_image(ex: &Executor, n: &NodeImage, deadline: Instant) -> Result<boo
 /// file, same mode). Anything it cannot read is left to runc to judge.
 pub fn oci_capfilter(args: &[String], bnd: Option<u64>) {
     let Some(bnd) = bnd.or_else(|| {
-        crate::tools::oci::parse_cap_bnd(&std::fs::read_to_string("/proc/self/status").ok()?)
+        crate::plan::DockerStart::cap_bnd(&std::fs::read_to_string("/proc/self/status").ok()?)
     }) else {
         return;
     };

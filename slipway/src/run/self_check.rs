@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::config::Tools;
 use crate::exec::{Executor, Signals};
 use crate::model::{Cmd, Event, Redactor, Sink, Stage, Vars};
-use crate::tools::{self, docker, helm, kind, kubectl, minikube, provision};
+use crate::tools::{docker, helm, kind, kubectl, minikube, provision};
 
 /// One binary of a tool, and what it says its version is.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -107,13 +106,7 @@ fn ask(ex: &Executor, tool: &str, path: &Path) -> Binary {
     let (version, works) = match ex.probe(Stage::Preflight, &cmd, Some(Instant::now() + PROBE)) {
         Err(e) => (format!("did not run: {e}"), false),
         Ok(o) => {
-            let v = match tool {
-                "kubectl" => kubectl::parse_client_version(&o.stdout),
-                "helm" if o.ok() => helm::parse_version(&o.stdout),
-                "go" => tools::parse_version(&o.stdout.replace(" go", " ")),
-                _ if o.ok() => tools::parse_version(&format!("{}\n{}", o.stdout, o.stderr)),
-                _ => None,
-            };
+            let v = crate::plan::steps::preflight::reported_version(tool, &o);
             match v {
                 Some(v) => (v.to_string(), true),
                 None => {
@@ -137,12 +130,9 @@ fn ask(ex: &Executor, tool: &str, path: &Path) -> Binary {
     }
 }
 
-fn tool_info(ex: &Executor, tool: &str, pins: &Tools, cache: Option<&Path>) -> ToolInfo {
+fn tool_info(ex: &Executor, tool: &str, pinned: Pinned, cache: Option<&Path>) -> ToolInfo {
     let path = which::which(tool).ok().map(|p| ask(ex, tool, &p));
-    let provisions = pins
-        .pinned(tool)
-        .or_else(|| provision::default_version(tool))
-        .map(String::from);
+    let provisions = pinned(tool).or_else(|| provision::default_version(tool).map(String::from));
     let cached = match (cache, &provisions) {
         (Some(c), Some(v)) => Some(provision::tool_path(c, tool, v)).filter(|p| p.is_file()),
         _ => None,
@@ -183,11 +173,22 @@ fn engine(ex: &Executor, docker: &ToolInfo) -> Option<String> {
 /// The tools a pipeline can need, in the order a run meets them.
 pub const TOOLS: &[&str] = &["docker", "kind", "minikube", "helm", "kubectl"];
 
+/// The version the pipeline's `[tools]` pins for a tool.
+pub type Pinned<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// What loading the pipeline gave: how it loaded (`loads: project …, profile …`) and
+/// its env file.
+pub struct Loaded {
+    pub state: String,
+    pub env_file: PathBuf,
+}
+
 /// Gather the report. `pipeline` is the file a run here would use; `loaded` is what
-/// loading it gave (its `[tools]` pins and env file), or why it did not load.
+/// loading it gave, or why it did not load; `pinned`, its `[tools]` pins.
 pub fn gather(
     pipeline: &Path,
-    loaded: Result<&crate::config::Pipeline, String>,
+    loaded: Result<Loaded, String>,
+    pinned: Pinned,
     version: &str,
     commit: &str,
 ) -> SelfCheck {
@@ -199,23 +200,18 @@ pub fn gather(
         Signals::default(),
     );
     let cache = provision::cache_root();
-    let default_pins = Tools::default();
-    let (pins, pipeline_state, env_file) = match &loaded {
-        Ok(p) => (
-            &p.tools,
-            format!("loads: project {}, profile {}", p.project.name, p.profile),
-            Some(p.path(&p.project.env_file)),
-        ),
-        Err(why) => (&default_pins, why.clone(), None),
+    let (pipeline_state, env_file) = match loaded {
+        Ok(l) => (l.state, Some(l.env_file)),
+        Err(why) => (why, None),
     };
     let tools: Vec<ToolInfo> = TOOLS
         .iter()
-        .map(|t| tool_info(&ex, t, pins, cache.as_deref()))
+        .map(|t| tool_info(&ex, t, pinned, cache.as_deref()))
         .collect();
     let docker_engine = engine(&ex, &tools[0]);
     let helpers = ["curl", "go"]
         .iter()
-        .map(|t| tool_info(&ex, t, pins, cache.as_deref()))
+        .map(|t| tool_info(&ex, t, pinned, cache.as_deref()))
         .collect();
     let kubeconfig = match std::env::var("KUBECONFIG") {
         Ok(k) if !k.is_empty() => format!("{k} (KUBECONFIG)"),

@@ -33,3 +33,4 @@ mod secret_sinks;
 mod self_check;
 mod signals;
 mod tidy;
+mod tidy_steps;

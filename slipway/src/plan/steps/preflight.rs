@@ -216,6 +216,14 @@ impl Preflight {
     }
 }
 
+impl DockerStart {
+    /// The capability bounding set, from `/proc/self/status` (what the runtime
+    /// wrapper's filter may keep in a container's spec).
+    pub fn cap_bnd(proc_status: &str) -> Option<u64> {
+        tools::oci::parse_cap_bnd(proc_status)
+    }
+}
+
 impl ToolCheck {
     fn render(&self, s: &mut String) {
         let t = self;

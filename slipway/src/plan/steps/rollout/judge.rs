@@ -138,247 +138,16 @@ pub fn judge(
     now: Instant,
 ) -> Verdict {
     let mut waiting = vec![];
+    let snap = Snap {
+        events,
+        crash_limit,
+        now,
+    };
     for w in workloads {
-        let id = w.id();
-        let mine = pods_of(w, pods);
-        let finding = |rule,
-                       pod: Option<&PodState>,
-                       container: Option<&str>,
-                       cause: String,
-                       hint: &str,
-                       previous_logs| Finding {
-            rule,
-            workload: id.clone(),
-            pod: pod.map(|p| p.name.clone()),
-            container: container.map(String::from),
-            cause,
-            hint: hint.to_string(),
-            previous_logs,
-            current_logs: true,
-        };
-        if let Some(why) = &w.failed {
-            // A failed Job: its failed pod's output says why.
-            let pod = mine
-                .iter()
-                .rev()
-                .find(|p| p.phase == "Failed")
-                .or(mine.last())
-                .copied();
-            let container = pod.and_then(|p| {
-                p.containers
-                    .iter()
-                    .find(|c| !c.init)
-                    .map(|c| c.name.as_str())
-            });
-            let (rule, hint) = if w.kind == "job" {
-                (
-                    "job-failed",
-                    "the Job's pods exited with an error: read their output below",
-                )
-            } else {
-                (
-                    "progress-deadline",
-                    "the Deployment stopped progressing: look at its pods and events below",
-                )
-            };
-            return Verdict::Failed(finding(
-                rule,
-                pod,
-                container,
-                format!("{id} failed: {why}"),
-                hint,
-                false,
-            ));
-        }
-        for p in &mine {
-            if let Some(msg) = &p.unschedulable {
-                let t = seen.since(&p.name, "unschedulable", now);
-                if t >= UNSCHEDULABLE_GRACE {
-                    let mut cause = format!(
-                        "pod {} cannot be scheduled for {}s: {msg}",
-                        p.name,
-                        t.as_secs()
-                    );
-                    for claim in &p.claims {
-                        if let Some(e) = last_event(events, "PersistentVolumeClaim", claim) {
-                            cause.push_str(&format!("; PVC {claim}: {} {}", e.reason, e.message));
-                        }
-                    }
-                    let hint = if msg.contains("PersistentVolumeClaim") {
-                        "a volume claim is not bound: check its storageClassName exists and has a provisioner (`kubectl get storageclass`), or disable persistence in the chart's values"
-                    } else if msg.contains("Insufficient") {
-                        "the nodes lack the requested CPU or memory: lower the chart's resources.requests"
-                    } else {
-                        "no node matches the pod's nodeSelector, affinity or tolerations: check them against `kubectl get nodes --show-labels`"
-                    };
-                    return Verdict::Failed(finding(
-                        "unschedulable",
-                        Some(p),
-                        None,
-                        cause,
-                        hint,
-                        false,
-                    ));
-                }
-            }
-            for c in &p.containers {
-                let restarted = c.restarts > 0;
-                if let Some((reason, message)) = &c.waiting {
-                    let fatal_now =
-                        matches!(reason.as_str(), "ErrImageNeverPull" | "InvalidImageName");
-                    let config = matches!(
-                        reason.as_str(),
-                        "CreateContainerConfigError" | "CreateContainerError"
-                    );
-                    let pull = matches!(reason.as_str(), "ErrImagePull" | "ImagePullBackOff");
-                    let t = seen.since(&p.name, reason_key(reason), now);
-                    let (rule, hint) = if fatal_now {
-                        (
-                            "image-missing",
-                            crate::tools::kubectl::hint_for(reason).unwrap_or(""),
-                        )
-                    } else if config && t >= CONFIG_ERROR_GRACE {
-                        (
-                            "config-error",
-                            crate::tools::kubectl::hint_for("CreateContainerConfigError")
-                                .unwrap_or(""),
-                        )
-                    } else if pull && t >= PULL_GRACE {
-                        (
-                            "image-pull",
-                            crate::tools::kubectl::hint_for(reason).unwrap_or(""),
-                        )
-                    } else {
-                        ("", "")
-                    };
-                    if !rule.is_empty() {
-                        let cause = format!(
-                            "container {} of pod {}: {reason}{}",
-                            c.name,
-                            p.name,
-                            if message.is_empty() {
-                                String::new()
-                            } else {
-                                format!(": {message}")
-                            }
-                        );
-                        return Verdict::Failed(finding(
-                            rule,
-                            Some(p),
-                            Some(&c.name),
-                            cause,
-                            hint,
-                            false,
-                        ));
-                    }
-                }
-                // Times it exited: each restart, plus the exit it is now backing off
-                // from (a container waiting in CrashLoopBackOff has not restarted yet).
-                let backing_off = c
-                    .waiting
-                    .as_ref()
-                    .is_some_and(|(r, _)| r == "CrashLoopBackOff");
-                let crashes = c.restarts + i64::from(backing_off);
-                if crashes >= i64::from(crash_limit) && !c.ready {
-                    let last = c
-                        .last_exit
-                        .as_ref()
-                        .map(|(r, code)| format!(", last exit: {r} (code {code})"))
-                        .unwrap_or_default();
-                    let cause = format!(
-                        "container {} of pod {} crashed {} time{}{last}",
-                        c.name,
-                        p.name,
-                        crashes,
-                        if crashes == 1 { "" } else { "s" }
-                    );
-                    let hint = if c.last_exit.as_ref().is_some_and(|(r, _)| r == "OOMKilled") {
-                        crate::tools::kubectl::hint_for("OOMKilled").unwrap_or("")
-                    } else {
-                        "the container keeps exiting: its own output is below"
-                    };
-                    // The instance that exited is `--previous` once the container
-                    // has restarted: waiting to restart again, that is all there is
-                    // (and stays so if it starts meanwhile); running again, the
-                    // current instance's output follows. Never restarted, it is the
-                    // current one.
-                    let mut f =
-                        finding("crash-loop", Some(p), Some(&c.name), cause, hint, restarted);
-                    f.current_logs = !(restarted && backing_off);
-                    return Verdict::Failed(f);
-                }
-                // Running, never ready, and every probe gets an answer that waiting
-                // will not change: the probe aims where the app does not serve.
-                let key = format!("{}/{}", p.name, c.name);
-                let dead = match (&c.readiness, c.running && !c.ready && !c.init) {
-                    (Some(probe), true) => {
-                        dead_probe(events, &p.name, &c.name).map(|(answer, e)| (probe, answer, e))
-                    }
-                    _ => None,
-                };
-                let Some((probe, answer, e)) = dead else {
-                    seen.forget(&key, "dead-probe");
-                    continue;
-                };
-                // The event's count says how many probes in a row got this answer,
-                // when tracking began after they started.
-                let repeated =
-                    Duration::from_secs(((e.count - 1).max(0) * probe.period_secs.max(1)) as u64);
-                let t = seen.since(&key, "dead-probe", now).max(repeated);
-                if t >= dead_probe_grace(probe, answer) {
-                    let (what, hint) = match answer {
-                        DeadProbe::NotFound => (
-                            format!("path {} is not served (404)", if probe.path.is_empty() { "/" } else { &probe.path }),
-                            "point readinessProbe at a path the app serves (in the chart or its values), or serve that path; a probe answered 503 or timing out would be waited for, a 404 from a running container will not change",
-                        ),
-                        DeadProbe::Refused => (
-                            format!("nothing listens on port {}", probe.port),
-                            "point readinessProbe at the port the app listens on (in the chart or its values); an app that needs more than 30 s before it listens should have a startupProbe",
-                        ),
-                    };
-                    let cause = format!(
-                        "container {} of pod {} is running, but its readiness probe can never pass: {what}, every probe for {}s; probe: {probe}; last event: {} (x{})",
-                        c.name,
-                        p.name,
-                        t.as_secs(),
-                        e.message,
-                        e.count
-                    );
-                    return Verdict::Failed(finding(
-                        "readiness-probe-unserved",
-                        Some(p),
-                        Some(&c.name),
-                        cause,
-                        hint,
-                        false,
-                    ));
-                }
-            }
-        }
-        if !w.done {
-            let mut line = format!("{id}: {}", w.progress);
-            let stuck: Vec<String> = mine
-                .iter()
-                .filter(|p| !p.ready && p.phase != "Succeeded")
-                .map(|p| {
-                    let state = p
-                        .containers
-                        .iter()
-                        .find_map(|c| c.waiting.as_ref().map(|(r, _)| r.clone()))
-                        .unwrap_or_else(|| format!("{}, not Ready", p.phase));
-                    match last_event(events, "Pod", &p.name) {
-                        Some(e) => format!(
-                            "pod {}: {state}; last event: {} {}",
-                            p.name, e.reason, e.message
-                        ),
-                        None => format!("pod {}: {state}", p.name),
-                    }
-                })
-                .collect();
-            if !stuck.is_empty() {
-                line.push_str(&format!(" ({})", stuck.join("; ")));
-            }
-            waiting.push(line);
+        match snap.workload(w, pods, seen) {
+            Err(f) => return Verdict::Failed(*f),
+            Ok(Some(line)) => waiting.push(line),
+            Ok(None) => {}
         }
     }
     if waiting.is_empty() {
@@ -386,6 +155,339 @@ pub fn judge(
     } else {
         Verdict::Waiting(waiting)
     }
+}
+
+/// What one snapshot is judged with, besides the workloads and pods.
+struct Snap<'a> {
+    events: &'a [KubeEvent],
+    crash_limit: u32,
+    now: Instant,
+}
+
+/// A finding about a workload (the current instance's logs wanted, unless said).
+fn finding(
+    workload: &str,
+    rule: &'static str,
+    pod: Option<&PodState>,
+    container: Option<&str>,
+    cause: String,
+    hint: &str,
+    previous_logs: bool,
+) -> Box<Finding> {
+    Box::new(Finding {
+        rule,
+        workload: workload.to_string(),
+        pod: pod.map(|p| p.name.clone()),
+        container: container.map(String::from),
+        cause,
+        hint: hint.to_string(),
+        previous_logs,
+        current_logs: true,
+    })
+}
+
+impl Snap<'_> {
+    /// One workload: a finding, or what it still waits for (`None`: done).
+    fn workload(
+        &self,
+        w: &WorkloadState,
+        pods: &[PodState],
+        seen: &mut Seen,
+    ) -> Result<Option<String>, Box<Finding>> {
+        let id = w.id();
+        let mine = pods_of(w, pods);
+        if let Some(why) = &w.failed {
+            return Err(failed(w, &id, why, &mine));
+        }
+        for p in &mine {
+            self.unschedulable(&id, p, seen)?;
+            for c in &p.containers {
+                self.container(&id, p, c, seen)?;
+            }
+        }
+        Ok((!w.done).then(|| self.waiting_line(w, &id, &mine)))
+    }
+
+    fn unschedulable(&self, id: &str, p: &PodState, seen: &mut Seen) -> Result<(), Box<Finding>> {
+        let Some(msg) = &p.unschedulable else {
+            return Ok(());
+        };
+        let t = seen.since(&p.name, "unschedulable", self.now);
+        if t < UNSCHEDULABLE_GRACE {
+            return Ok(());
+        }
+        let mut cause = format!(
+            "pod {} cannot be scheduled for {}s: {msg}",
+            p.name,
+            t.as_secs()
+        );
+        for claim in &p.claims {
+            if let Some(e) = last_event(self.events, "PersistentVolumeClaim", claim) {
+                cause.push_str(&format!("; PVC {claim}: {} {}", e.reason, e.message));
+            }
+        }
+        let hint = if msg.contains("PersistentVolumeClaim") {
+            "a volume claim is not bound: check its storageClassName exists and has a provisioner (`kubectl get storageclass`), or disable persistence in the chart's values"
+        } else if msg.contains("Insufficient") {
+            "the nodes lack the requested CPU or memory: lower the chart's resources.requests"
+        } else {
+            "no node matches the pod's nodeSelector, affinity or tolerations: check them against `kubectl get nodes --show-labels`"
+        };
+        Err(finding(
+            id,
+            "unschedulable",
+            Some(p),
+            None,
+            cause,
+            hint,
+            false,
+        ))
+    }
+
+    fn container(
+        &self,
+        id: &str,
+        p: &PodState,
+        c: &kube_state::ContainerState,
+        seen: &mut Seen,
+    ) -> Result<(), Box<Finding>> {
+        self.waiting(id, p, c, seen)?;
+        self.crashing(id, p, c)?;
+        self.dead_probe(id, p, c, seen)
+    }
+
+    /// Waiting for a reason that will not change: the image is not there, the
+    /// container's config is wrong, the pull keeps failing.
+    fn waiting(
+        &self,
+        id: &str,
+        p: &PodState,
+        c: &kube_state::ContainerState,
+        seen: &mut Seen,
+    ) -> Result<(), Box<Finding>> {
+        let Some((reason, message)) = &c.waiting else {
+            return Ok(());
+        };
+        let fatal_now = matches!(reason.as_str(), "ErrImageNeverPull" | "InvalidImageName");
+        let config = matches!(
+            reason.as_str(),
+            "CreateContainerConfigError" | "CreateContainerError"
+        );
+        let pull = matches!(reason.as_str(), "ErrImagePull" | "ImagePullBackOff");
+        let t = seen.since(&p.name, reason_key(reason), self.now);
+        let (rule, hint) = if fatal_now {
+            (
+                "image-missing",
+                crate::tools::kubectl::hint_for(reason).unwrap_or(""),
+            )
+        } else if config && t >= CONFIG_ERROR_GRACE {
+            (
+                "config-error",
+                crate::tools::kubectl::hint_for("CreateContainerConfigError").unwrap_or(""),
+            )
+        } else if pull && t >= PULL_GRACE {
+            (
+                "image-pull",
+                crate::tools::kubectl::hint_for(reason).unwrap_or(""),
+            )
+        } else {
+            return Ok(());
+        };
+        let cause = format!(
+            "container {} of pod {}: {reason}{}",
+            c.name,
+            p.name,
+            if message.is_empty() {
+                String::new()
+            } else {
+                format!(": {message}")
+            }
+        );
+        Err(finding(
+            id,
+            rule,
+            Some(p),
+            Some(&c.name),
+            cause,
+            hint,
+            false,
+        ))
+    }
+
+    /// Exited as often as the crash limit, and not ready.
+    fn crashing(
+        &self,
+        id: &str,
+        p: &PodState,
+        c: &kube_state::ContainerState,
+    ) -> Result<(), Box<Finding>> {
+        let restarted = c.restarts > 0;
+        // Times it exited: each restart, plus the exit it is now backing off
+        // from (a container waiting in CrashLoopBackOff has not restarted yet).
+        let backing_off = c
+            .waiting
+            .as_ref()
+            .is_some_and(|(r, _)| r == "CrashLoopBackOff");
+        let crashes = c.restarts + i64::from(backing_off);
+        if crashes < i64::from(self.crash_limit) || c.ready {
+            return Ok(());
+        }
+        let last = c
+            .last_exit
+            .as_ref()
+            .map(|(r, code)| format!(", last exit: {r} (code {code})"))
+            .unwrap_or_default();
+        let cause = format!(
+            "container {} of pod {} crashed {} time{}{last}",
+            c.name,
+            p.name,
+            crashes,
+            if crashes == 1 { "" } else { "s" }
+        );
+        let hint = if c.last_exit.as_ref().is_some_and(|(r, _)| r == "OOMKilled") {
+            crate::tools::kubectl::hint_for("OOMKilled").unwrap_or("")
+        } else {
+            "the container keeps exiting: its own output is below"
+        };
+        // The instance that exited is `--previous` once the container
+        // has restarted: waiting to restart again, that is all there is
+        // (and stays so if it starts meanwhile); running again, the
+        // current instance's output follows. Never restarted, it is the
+        // current one.
+        let mut f = finding(
+            id,
+            "crash-loop",
+            Some(p),
+            Some(&c.name),
+            cause,
+            hint,
+            restarted,
+        );
+        f.current_logs = !(restarted && backing_off);
+        Err(f)
+    }
+
+    /// Running, never ready, and every probe gets an answer that waiting
+    /// will not change: the probe aims where the app does not serve.
+    fn dead_probe(
+        &self,
+        id: &str,
+        p: &PodState,
+        c: &kube_state::ContainerState,
+        seen: &mut Seen,
+    ) -> Result<(), Box<Finding>> {
+        let key = format!("{}/{}", p.name, c.name);
+        let dead = match (&c.readiness, c.running && !c.ready && !c.init) {
+            (Some(probe), true) => {
+                dead_probe(self.events, &p.name, &c.name).map(|(answer, e)| (probe, answer, e))
+            }
+            _ => None,
+        };
+        let Some((probe, answer, e)) = dead else {
+            seen.forget(&key, "dead-probe");
+            return Ok(());
+        };
+        // The event's count says how many probes in a row got this answer,
+        // when tracking began after they started.
+        let repeated =
+            Duration::from_secs(((e.count - 1).max(0) * probe.period_secs.max(1)) as u64);
+        let t = seen.since(&key, "dead-probe", self.now).max(repeated);
+        if t < dead_probe_grace(probe, answer) {
+            return Ok(());
+        }
+        let (what, hint) = match answer {
+            DeadProbe::NotFound => (
+                format!("path {} is not served (404)", if probe.path.is_empty() { "/" } else { &probe.path }),
+                "point readinessProbe at a path the app serves (in the chart or its values), or serve that path; a probe answered 503 or timing out would be waited for, a 404 from a running container will not change",
+            ),
+            DeadProbe::Refused => (
+                format!("nothing listens on port {}", probe.port),
+                "point readinessProbe at the port the app listens on (in the chart or its values); an app that needs more than 30 s before it listens should have a startupProbe",
+            ),
+        };
+        let cause = format!(
+            "container {} of pod {} is running, but its readiness probe can never pass: {what}, every probe for {}s; probe: {probe}; last event: {} (x{})",
+            c.name,
+            p.name,
+            t.as_secs(),
+            e.message,
+            e.count
+        );
+        Err(finding(
+            id,
+            "readiness-probe-unserved",
+            Some(p),
+            Some(&c.name),
+            cause,
+            hint,
+            false,
+        ))
+    }
+
+    /// What a workload that is not done yet still waits for, and why as far as its
+    /// pods and their last events tell.
+    fn waiting_line(&self, w: &WorkloadState, id: &str, mine: &[&PodState]) -> String {
+        let mut line = format!("{id}: {}", w.progress);
+        let stuck: Vec<String> = mine
+            .iter()
+            .filter(|p| !p.ready && p.phase != "Succeeded")
+            .map(|p| {
+                let state = p
+                    .containers
+                    .iter()
+                    .find_map(|c| c.waiting.as_ref().map(|(r, _)| r.clone()))
+                    .unwrap_or_else(|| format!("{}, not Ready", p.phase));
+                match last_event(self.events, "Pod", &p.name) {
+                    Some(e) => format!(
+                        "pod {}: {state}; last event: {} {}",
+                        p.name, e.reason, e.message
+                    ),
+                    None => format!("pod {}: {state}", p.name),
+                }
+            })
+            .collect();
+        if !stuck.is_empty() {
+            line.push_str(&format!(" ({})", stuck.join("; ")));
+        }
+        line
+    }
+}
+
+/// A failed Job (its failed pod's output says why), or a Deployment past its
+/// progress deadline.
+fn failed(w: &WorkloadState, id: &str, why: &str, mine: &[&PodState]) -> Box<Finding> {
+    let pod = mine
+        .iter()
+        .rev()
+        .find(|p| p.phase == "Failed")
+        .or(mine.last())
+        .copied();
+    let container = pod.and_then(|p| {
+        p.containers
+            .iter()
+            .find(|c| !c.init)
+            .map(|c| c.name.as_str())
+    });
+    let (rule, hint) = if w.kind == "job" {
+        (
+            "job-failed",
+            "the Job's pods exited with an error: read their output below",
+        )
+    } else {
+        (
+            "progress-deadline",
+            "the Deployment stopped progressing: look at its pods and events below",
+        )
+    };
+    finding(
+        id,
+        rule,
+        pod,
+        container,
+        format!("{id} failed: {why}"),
+        hint,
+        false,
+    )
 }
 
 fn reason_key(reason: &str) -> &'static str {
@@ -517,7 +619,11 @@ mod tests {
             f.cause.contains("\"fast\" not found") && f.hint.contains("storageClassName"),
             "{f:?}"
         );
+    }
 
+    #[test]
+    fn a_crash_loop_fails_naming_the_instance_that_exited() {
+        let t0 = Instant::now();
         // Backing off after its second exit (one restart so far): crashed twice; the
         // instance that exited is what `kubectl logs` shows.
         let crash = pod(|p| {
@@ -563,7 +669,11 @@ mod tests {
             "{}",
             f.cause
         );
+    }
 
+    #[test]
+    fn a_failed_job_fails_with_its_pod() {
+        let t0 = Instant::now();
         let mut job = deploy(false);
         job.kind = "job".into();
         job.failed =
@@ -655,24 +765,28 @@ mod tests {
 
     /// A readiness probe answered 404 (or refused) on every attempt while the
     /// container runs fails within its grace, naming the probe; 503 is waited for.
-    #[test]
-    fn a_readiness_probe_that_can_never_pass_fails_within_its_grace() {
-        let t0 = Instant::now();
-        let probe = kube_state::ProbeSpec {
+    /// A readiness probe the app does not serve, on a running, unready container.
+    fn readiness() -> kube_state::ProbeSpec {
+        kube_state::ProbeSpec {
             scheme: "HTTP".into(),
             path: "/healthzz".into(),
             port: "8080".into(),
             initial_delay_secs: 0,
             period_secs: 2,
-        };
-        let running = || {
-            pod(|p| {
-                p.phase = "Running".into();
-                p.containers[0].running = true;
-                p.containers[0].readiness = Some(probe.clone());
-            })
-        };
-        let unhealthy = |message: &str, count: i64| KubeEvent {
+        }
+    }
+
+    fn running() -> PodState {
+        pod(|p| {
+            p.phase = "Running".into();
+            p.containers[0].running = true;
+            p.containers[0].readiness = Some(readiness());
+        })
+    }
+
+    /// The kubelet's event for a failed readiness probe of container web.
+    fn unhealthy(message: &str, count: i64) -> KubeEvent {
+        KubeEvent {
             kind: "Pod".into(),
             name: "web-1".into(),
             reason: "Unhealthy".into(),
@@ -681,11 +795,20 @@ mod tests {
             count,
             last: "2026-01-01T00:00:09Z".into(),
             field: "spec.containers{web}".into(),
-        };
-        let not_found = [unhealthy(
+        }
+    }
+
+    fn not_found() -> [KubeEvent; 1] {
+        [unhealthy(
             "Readiness probe failed: HTTP probe failed with statuscode: 404",
             1,
-        )];
+        )]
+    }
+
+    #[test]
+    fn a_readiness_probe_that_can_never_pass_fails_within_its_grace() {
+        let t0 = Instant::now();
+        let not_found = not_found();
         let mut seen = Seen::default();
         assert!(matches!(
             verdict(running(), &not_found, &mut seen, t0),
@@ -729,7 +852,11 @@ mod tests {
             rule(&verdict(running(), &many, &mut Seen::default(), t0)),
             "readiness-probe-unserved"
         );
+    }
 
+    #[test]
+    fn a_probe_answer_that_can_change_is_waited_for() {
+        let t0 = Instant::now();
         // 503 can recover: waited for, however long.
         let unavailable = [unhealthy(
             "Readiness probe failed: HTTP probe failed with statuscode: 503",
@@ -785,7 +912,21 @@ mod tests {
             "{}",
             f.cause
         );
+    }
 
+    #[test]
+    fn only_this_containers_unchanged_answer_counts() {
+        let t0 = Instant::now();
+        let not_found = not_found();
+        let probe = readiness();
+        let many = [unhealthy(
+            "Readiness probe failed: HTTP probe failed with statuscode: 404",
+            6,
+        )];
+        let unavailable = [unhealthy(
+            "Readiness probe failed: HTTP probe failed with statuscode: 503",
+            50,
+        )];
         // An answer that changed in between starts the grace again.
         let mut seen = Seen::default();
         verdict(running(), &not_found, &mut seen, t0);
