@@ -15,8 +15,8 @@
 //! | [`exec`] | the one executor: process groups, deadlines, signals, retries, redaction |
 //! | [`init`] | a first pipeline.toml from a repository's Dockerfiles and charts, or from a skaffold.yaml |
 //! | [`run`] | executes a plan: guards, rollout, health, preflight, smoke, status, down |
-//! | [`report`] | renders events for a terminal, plain logs or JSON |
-//! | [`cli`] | clap types and the one dispatch |
+//! | [`report`] | renders events for a terminal, plain logs or JSON; the JUnit report and the diagnosis bundle of a run's events |
+//! | [`cli`] | clap types and the one dispatch (no rendering of its own) |
 //!
 //! # Invariants (each is checked by `tests/it/tidy.rs`)
 //!

@@ -193,7 +193,7 @@ pub(super) fn execute(
     let mode = reporter.mode;
     let ci = matches!(command, Command::Ci(_));
     // Every event also goes to the diagnosis bundle a failed run leaves.
-    let recording = Arc::new(super::bundle::Recording::new(reporter.clone()));
+    let recording = Arc::new(report::bundle::Recording::new(reporter.clone()));
     let sink: Arc<dyn Sink> = recording.clone();
     let failed = |e: &Error| Done {
         code: fail(reporter, e, false),
@@ -357,14 +357,15 @@ pub(super) fn execute(
                         }
                     }
                 }
-                let run = super::bundle::Run {
+                let run = report::bundle::Run {
                     project: &pipeline.project.name,
                     job: job.name(),
                     profile: &pipeline.profile,
                     context: &plan.context,
                 };
                 let events = recording.events();
-                match super::bundle::write(&pipeline.root, &run, &e, &events, reporter.redactor()) {
+                match report::bundle::write(&pipeline.root, &run, &e, &events, reporter.redactor())
+                {
                     Ok(dir) => reporter.emit(Event::Bundle {
                         path: dir.display().to_string(),
                     }),
@@ -387,9 +388,9 @@ pub(super) fn execute(
 }
 
 /// `--junit PATH`: the run as a JUnit report (after the run's last event).
-fn junit(g: &Global, reporter: &Reporter, job: Job, recording: &super::bundle::Recording) {
+fn junit(g: &Global, reporter: &Reporter, job: Job, recording: &report::bundle::Recording) {
     let Some(path) = &g.junit else { return };
-    if let Err(e) = super::junit::write(path, job.name(), &recording.events(), reporter.redactor())
+    if let Err(e) = report::junit::write(path, job.name(), &recording.events(), reporter.redactor())
     {
         reporter.line(&format!(
             "could not write the JUnit report {}: {e}",

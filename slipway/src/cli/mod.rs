@@ -4,11 +4,9 @@
 //! A Rust repository's own xtask flattens [`Global`] and [`Command`] into its own
 //! clap types and calls [`run`]; see README.md, "Use slipway in your repository".
 
-pub mod bundle;
 mod dev;
 mod dispatch;
 mod init;
-pub mod junit;
 
 use std::path::PathBuf;
 

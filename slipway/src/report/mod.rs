@@ -4,6 +4,9 @@
 //! by the secret [`Redactor`] as it arrives, on its raw text, before it is styled or
 //! encoded; text that is not an event ([`Reporter::line`]) is masked the same way.
 
+pub mod bundle;
+pub mod junit;
+
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
