@@ -12,7 +12,7 @@
 //! | [`checks`] | per smoke-check kind: keys, validation, commands, one attempt |
 //! | [`config`] | load → profile → interpolate → decode → validate (one file per section) |
 //! | [`plan`] | every command a run can spawn, as data (one file per stage) |
-//! | [`exec`] | the one executor: process groups, deadlines, signals, retries, redaction |
+//! | [`exec`] | the one executor: process groups, deadlines, signals, retries, redaction; the one network client ([`exec::net`]) |
 //! | [`init`] | a first pipeline.toml from a repository's Dockerfiles and charts, or from a skaffold.yaml |
 //! | [`run`] | executes a plan: guards, rollout, health, preflight, smoke, status, down |
 //! | [`report`] | renders events for a terminal, plain logs or JSON; the JUnit report and the diagnosis bundle of a run's events |
@@ -24,7 +24,8 @@
 //!    - `model`: nothing else in this crate;
 //!    - `tools`: `model`;
 //!    - `exec`, `report`: `model`;
-//!    - `checks`: `model`, `tools`;
+//!    - `checks`: `model`, `tools`, `exec` (a check's own request goes through
+//!      [`exec::net`], the one network client);
 //!    - `providers`: `model`, `tools`;
 //!    - `config`: `model`, `checks`, `providers`;
 //!    - `plan`: `model`, `tools`, `checks`, `providers`, `config`;
@@ -32,7 +33,9 @@
 //!    - `init`: `model`, `tools`, `config`, `exec` (it reads a repository and asks
 //!      `helm template` through the executor; it writes only the files it offers);
 //!    - `cli`: everything.
-//! 2. **Only `exec` spawns processes** (`std::process::Command`).
+//! 2. **Only `exec` spawns processes** (`std::process::Command`) **and opens
+//!    connections**: every request slipway makes itself goes through [`exec::net`]
+//!    (a deadline, cancellation by the signals, URLs' credentials masked).
 //! 3. **Only `report` writes to stdout or stderr.** Everyone else emits
 //!    [`model::Event`]s into a [`model::Sink`]; errors are printed once, by the
 //!    reporter, from the `error` event.

@@ -70,7 +70,7 @@ impl Provider for Minikube {
 
     fn ensure(&self, c: &Cluster, _context: &str, budget: Duration) -> Ensure {
         // SAFETY: geteuid has no preconditions and cannot fail.
-        let root = unsafe { libc::geteuid() } == 0;
+        let root = rustix::process::geteuid().is_root();
         let m = &c.minikube;
         let start = |offline_base: Option<&str>, k8s: Option<&str>| {
             tool::start(

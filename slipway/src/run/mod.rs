@@ -16,7 +16,6 @@ mod smoke;
 pub use smoke::forward_on;
 pub mod tool_cache;
 pub mod track;
-mod unix_http;
 mod watch;
 
 use std::collections::HashMap;
@@ -652,7 +651,7 @@ impl<'a> Runner<'a> {
                 match kubectl::parse_registry_host(&out.stdout) {
                     _ if !out.ok() => None,
                     None => None,
-                    Some(h) if h == *host => registry_answers(host).then(|| {
+                    Some(h) if h == *host => registry_answers(host, self.ex.signals()).then(|| {
                         format!("the cluster advertises registry {host} (KEP-1755) and it answers")
                     }),
                     Some(h) => {
@@ -1108,16 +1107,12 @@ fn hint_for_step(step: &Step) -> Option<String> {
 }
 
 /// `GET http://HOST/v2/` answers as a registry does (200, or 401 when it wants a login).
-fn registry_answers(host: &str) -> bool {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(3)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    agent
-        .get(&format!("http://{host}/v2/"))
-        .call()
-        .is_ok_and(|r| matches!(r.status().as_u16(), 200 | 401))
+fn registry_answers(host: &str, signals: &crate::exec::Signals) -> bool {
+    use crate::exec::net;
+    let url = net::Target::Url(format!("http://{host}/v2/"));
+    net::Client::new(Duration::from_secs(3), signals)
+        .send(&net::Request::new("GET", url))
+        .is_ok_and(|r| matches!(r.status, 200 | 401))
 }
 
 #[cfg(test)]

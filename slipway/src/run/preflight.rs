@@ -1,7 +1,6 @@
 //! Preflight: every check runs, each prints one line (✓/✗, what was found, how to fix
 //! it), and the stage fails once at the end with the full list.
 
-use std::ffi::CString;
 use std::path::Path;
 use std::time::Instant;
 
@@ -52,13 +51,8 @@ impl Checks<'_> {
 
 /// Free bytes on the filesystem holding `path`.
 pub fn free_bytes(path: &Path) -> Option<u64> {
-    let c = CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: c is a valid NUL-terminated path and s a valid out-pointer.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
-        return None;
-    }
-    Some(s.f_bavail as u64 * s.f_frsize as u64)
+    let s = rustix::fs::statvfs(path).ok()?;
+    Some(s.f_bavail.saturating_mul(s.f_frsize))
 }
 
 fn gib(b: u64) -> String {

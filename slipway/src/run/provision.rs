@@ -296,7 +296,7 @@ pub fn can_start_docker(ex: &Executor) -> Result<(), String> {
     let root = match ex.vars.get("SLIPWAY_TEST_EUID") {
         Some(uid) => uid.trim() == "0",
         // SAFETY: geteuid(2) has no preconditions.
-        None => (unsafe { libc::geteuid() }) == 0,
+        None => rustix::process::geteuid().is_root(),
     };
     let systemd = match ex.vars.get("SLIPWAY_TEST_SYSTEMD") {
         Some(v) => v == "1",

@@ -43,7 +43,7 @@ pub fn key(root: &Path) -> Result<Key, String> {
         Ok(mut f) => {
             let meta = f.metadata().map_err(|e| refuse(e.to_string()))?;
             // SAFETY: geteuid(2) cannot fail.
-            let me = unsafe { libc::geteuid() };
+            let me = rustix::process::geteuid().as_raw();
             if !meta.is_file() || meta.uid() != me || meta.permissions().mode() & 0o077 != 0 {
                 return Err(refuse(format!(
                     "not a private file of this user (mode {:o}, owner {}): delete it and rerun",

@@ -98,7 +98,7 @@ pub fn private_dir(dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", dir.display()))?;
     let m = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     // SAFETY: geteuid has no preconditions.
-    if !m.is_dir() || m.uid() != unsafe { libc::geteuid() } {
+    if !m.is_dir() || m.uid() != rustix::process::geteuid().as_raw() {
         return Err(format!(
             "{} is not a directory this user owns",
             dir.display()

@@ -242,3 +242,25 @@ fn every_stage_has_a_distinct_documented_exit_code() {
         }
     }
 }
+
+#[test]
+fn only_exec_opens_connections() {
+    let bad = offenders(
+        &[
+            "ureq::Agent",
+            "ureq::get",
+            "ureq::post",
+            ".call()",
+            "TcpStream",
+            "UnixStream",
+            "to_socket_addrs",
+            "agent.run(",
+        ],
+        &["exec"],
+    );
+    assert!(
+        bad.is_empty(),
+        "a network call outside exec::net (invariant 2):\n{}",
+        bad.join("\n")
+    );
+}
