@@ -4,11 +4,8 @@
 //! engine that is installed but stopped is started. Recipes are written out from
 //! the binary before they run.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-use sha2::{Digest, Sha256};
 
 use crate::exec::{Executor, Failure};
 use crate::model::{Cmd, Error, Event, Stage};
@@ -56,21 +53,6 @@ pub fn materialize(recipe: &provision::Recipe, cache: &Path) -> Result<PathBuf, 
         }
     }
     Ok(dir)
-}
-
-/// SHA-256 of a file, hex.
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(format!("{:x}", h.finalize()))
 }
 
 /// Put an executable at `to` whole or not at all: `fill` writes a temporary file
@@ -128,7 +110,7 @@ fn download(ex: &Executor, tool: &str, d: &Fetch, to: &Path) -> Result<(), Strin
     let want = &d.sha256;
     ex.run(Stage::Preflight, &d.fetch, None)
         .map_err(|e| format!("download: {}", short(e)))?;
-    let got = sha256_file(&d.file).map_err(|e| e.to_string())?;
+    let got = super::tool_cache::sha256_file(&d.file).map_err(|e| e.to_string())?;
     if got != *want {
         let _ = std::fs::remove_file(&d.file);
         return Err(format!(

@@ -7,10 +7,12 @@
 //! missing or unreadable cache only means asking the tools again.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Stamp {
@@ -136,8 +138,7 @@ impl Manifest {
     /// Record the digest of the binary at `path` as it is now.
     pub fn record(&self, path: &Path) -> Result<(), String> {
         let key = path.to_str().ok_or("a path that is not UTF-8")?;
-        let digest =
-            super::provision::sha256_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let digest = sha256_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let dir = self.0.parent().ok_or("no manifest directory")?;
         private_dir(dir)?;
         let mut all = self.read();
@@ -162,8 +163,7 @@ impl Manifest {
                 self.0.display()
             ));
         };
-        let got =
-            super::provision::sha256_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let got = sha256_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
         if got == want {
             Ok(())
         } else {
@@ -178,6 +178,21 @@ impl Manifest {
 /// The remembered version of `tool` as found on PATH (no process is spawned).
 pub fn cached(tool: &str) -> Option<semver::Version> {
     Cache::user()?.lookup(&which::which(tool).ok()?)
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", h.finalize()))
 }
 
 #[cfg(test)]
