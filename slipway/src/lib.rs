@@ -15,6 +15,7 @@
 //! | [`exec`] | the one executor: process groups, deadlines, signals, retries, redaction |
 //! | [`init`] | a first pipeline.toml from a repository's Dockerfiles and charts, or from a skaffold.yaml |
 //! | [`run`] | executes a plan: guards, rollout, health, preflight, smoke, status, down |
+//! | [`dev`] | the dev loop: rounds on change, file sync into running pods, logs and port-forwards between rounds |
 //! | [`report`] | renders events for a terminal, plain logs or JSON |
 //! | [`cli`] | clap types and the one dispatch |
 //!
@@ -29,6 +30,8 @@
 //!    - `config`: `model`, `checks`, `providers`;
 //!    - `plan`: `model`, `tools`, `checks`, `providers`, `config`;
 //!    - `run`: `model`, `tools`, `checks`, `providers`, `config`, `plan`, `exec`;
+//!    - `dev`: `model`, `tools`, `config`, `plan`, `exec`, `run` (the command line
+//!      hands it its rounds; it never loads, plans or reports a run itself);
 //!    - `init`: `model`, `tools`, `config`, `exec` (it reads a repository and asks
 //!      `helm template` through the executor; it writes only the files it offers);
 //!    - `cli`: everything.
@@ -56,6 +59,7 @@
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod dev;
 pub mod exec;
 pub mod init;
 pub mod model;

@@ -5,7 +5,6 @@
 //! clap types and calls [`run`]; see README.md, "Use slipway in your repository".
 
 pub mod bundle;
-mod dev;
 mod dispatch;
 mod init;
 pub mod junit;

@@ -10,25 +10,25 @@
 //! when the release rolls out); a port-forward per service keeps a fixed local port
 //! and is started again when its pod goes. Ctrl-C stops the streams and forwards and
 //! leaves the cluster as it is, or uninstalls the releases with `--cleanup`.
+//!
+//! The command line hands the loop its rounds ([`Rounds`]): loading, planning and
+//! reporting a run stay there; the loop decides when a round runs and what lives
+//! between rounds.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use notify::{EventKind, RecursiveMode, Watcher};
 
-use super::dispatch::{execute, find_config, plan_options, Done};
-use super::{Command, Global, RunFlags};
 use crate::config::Pipeline;
 use crate::exec::{Background, Executor, Signals};
-use crate::model::{exit, Cmd, Event, Job, Sink, Stage};
+use crate::model::{exit, Cmd, Event, Sink, Stage};
 use crate::plan::dev::{DevPlan, Forward, Watched, FIRST_LOCAL_PORT};
 use crate::plan::Plan;
-use crate::report::Reporter;
 
 /// A burst of file events is over after this long without another.
 const QUIET: Duration = Duration::from_millis(250);
@@ -37,26 +37,39 @@ const TICK: Duration = Duration::from_millis(100);
 /// A stream or forward that ended is started again at most this often.
 const RESTART_AFTER: Duration = Duration::from_secs(3);
 
-pub fn run(g: &Global, flags: &RunFlags, cleanup: bool, reporter: &Arc<Reporter>) -> ExitCode {
+/// What one round left: its exit code and, once planned, the pipeline and plan.
+pub struct Round {
+    pub code: i32,
+    pub planned: Option<(Pipeline, Plan)>,
+    /// Every event of the round.
+    pub events: Vec<Event>,
+}
+
+/// What the loop asks of the command line, which loads, plans, runs and reports.
+pub trait Rounds {
+    /// The pipeline file (watched on its own while it does not load or plan).
+    fn config_file(&self) -> PathBuf;
+    /// The pipeline and the dev plan, nothing run (to watch before the first round).
+    fn preview(&self) -> Option<(Pipeline, Plan)>;
+    /// One round: deploy-local's steps under these signals, reported.
+    fn round(&self, signals: &Signals) -> Round;
+    /// `--cleanup`: uninstall the releases; the exit code.
+    fn cleanup(&self) -> i32;
+}
+
+/// The loop, until Ctrl-C; the exit code.
+pub fn run(rounds: &dyn Rounds, sink: Arc<dyn Sink>, cleanup: bool) -> i32 {
     let signals = Signals::install();
-    let sink: Arc<dyn Sink> = reporter.clone();
     let say = |message: String| sink.emit(Event::Dev { message });
-    let round_cmd = Command::DeployLocal(flags.clone());
     let (tx, rx) = mpsc::channel();
     let mut watching = Watching::new(tx);
     let mut streams = Streams::default();
     let mut round = 0u32;
     let mut changed: Vec<String> = vec![];
     // Watch before the first round, so an edit made while it runs starts the next.
-    if let Ok(pipeline) = crate::config::load(&crate::config::LoadOptions {
-        file: find_config(g.config.clone()),
-        profile: g.profile.clone(),
-        vars: None,
-    }) {
-        if let Ok(plan) = crate::plan::build(&pipeline, &plan_options(Job::Dev, g, flags)) {
-            if let Some(dev) = &plan.dev {
-                watching.set(&pipeline.root, &dev.watch, &say);
-            }
+    if let Some((pipeline, plan)) = rounds.preview() {
+        if let Some(dev) = &plan.dev {
+            watching.set(&pipeline.root, &dev.watch, &say);
         }
     }
     loop {
@@ -64,20 +77,12 @@ pub fn run(g: &Global, flags: &RunFlags, cleanup: bool, reporter: &Arc<Reporter>
         if round > 1 {
             say(format!("round {round}: {}", changed.join("; ")));
         }
-        reporter.restart_clock();
         let started = Instant::now();
-        let done = execute(
-            g,
-            &round_cmd,
-            Job::Dev,
-            flags,
-            reporter,
-            Some(signals.clone()),
-        );
+        let done = rounds.round(&signals);
         if signals.cancelled() {
             break;
         }
-        let Done {
+        let Round {
             code,
             planned,
             events,
@@ -103,7 +108,7 @@ pub fn run(g: &Global, flags: &RunFlags, cleanup: bool, reporter: &Arc<Reporter>
             }
             None => {
                 // The pipeline did not load or plan: wait for it (or its env file) to change.
-                let file = find_config(g.config.clone());
+                let file = rounds.config_file();
                 let root = file
                     .parent()
                     .filter(|p| !p.as_os_str().is_empty())
@@ -136,25 +141,10 @@ pub fn run(g: &Global, flags: &RunFlags, cleanup: bool, reporter: &Arc<Reporter>
     drop(watching);
     if !cleanup {
         say("stopped; the cluster and releases stay as they are (`down` removes them)".into());
-        return ExitCode::SUCCESS;
+        return exit::OK;
     }
     say("--cleanup: uninstalling the releases".into());
-    reporter.restart_clock();
-    let down = Command::Down {
-        cluster: false,
-        flags: flags.clone(),
-    };
-    // A fresh counter: the Ctrl-C that ended the loop must not interrupt the cleanup.
-    let code = execute(
-        g,
-        &down,
-        Job::Down,
-        flags,
-        reporter,
-        Some(Signals::install()),
-    )
-    .code;
-    ExitCode::from(code.clamp(0, 255) as u8)
+    rounds.cleanup()
 }
 
 /// Releases whose helm upgrade ran in this round (not skipped).
