@@ -11,6 +11,11 @@
 //! and is started again when its pod goes. Ctrl-C stops the streams and forwards and
 //! leaves the cluster as it is, or uninstalls the releases with `--cleanup`.
 //!
+//! A change that touches only what `[images.NAME.sync]` rules cover is a *sync round*
+//! instead ([`sync`]): compile, copy the files into the running pods, restart the
+//! process in place, smoke. Anything else runs the full round, naming the file that
+//! forced it.
+//!
 //! The command line hands the loop its rounds ([`Rounds`]): loading, planning and
 //! reporting a run stay there; the loop decides when a round runs and what lives
 //! between rounds.
@@ -23,6 +28,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use notify::{EventKind, RecursiveMode, Watcher};
+
+mod sync;
 
 use crate::config::Pipeline;
 use crate::exec::{Background, Executor, Signals};
@@ -65,19 +72,37 @@ pub fn run(rounds: &dyn Rounds, sink: Arc<dyn Sink>, cleanup: bool) -> i32 {
     let mut watching = Watching::new(tx);
     let mut streams = Streams::default();
     let mut round = 0u32;
-    let mut changed: Vec<String> = vec![];
+    let mut changed: BTreeMap<String, Watched> = BTreeMap::new();
+    // The last good full round's pipeline and plan: what a sync round syncs into.
+    let mut last_good: Option<(Pipeline, Plan)> = None;
     // Watch before the first round, so an edit made while it runs starts the next.
     if let Some((pipeline, plan)) = rounds.preview() {
         if let Some(dev) = &plan.dev {
             watching.set(&pipeline.root, &dev.watch, &say);
+            if !dev.sync.is_empty() {
+                if let Err(e) = sync::write_helper() {
+                    say(format!("{e}; every change runs the full round"));
+                }
+            }
         }
     }
     loop {
         round += 1;
         if round > 1 {
-            say(format!("round {round}: {}", changed.join("; ")));
+            say(format!("round {round}: {}", describe(&changed)));
         }
         let started = Instant::now();
+        match try_sync(&last_good, &changed, &streams, &say) {
+            Synced::Done | Synced::KeepServing => {
+                say(watching_line(&watching, cleanup));
+                match wait_for_change(&rx, &mut watching, &mut streams, &signals, &sink) {
+                    Some(c) => changed = c,
+                    None => break,
+                }
+                continue;
+            }
+            Synced::Full => {}
+        }
         let done = rounds.round(&signals);
         if signals.cancelled() {
             break;
@@ -93,6 +118,7 @@ pub fn run(rounds: &dyn Rounds, sink: Arc<dyn Sink>, cleanup: bool) -> i32 {
                 let root = pipeline.root.clone();
                 watching.set(&root, &dev.watch, &say);
                 if code == exit::OK {
+                    last_good = Some((pipeline.clone(), plan.clone()));
                     streams.ensure_executor(&pipeline, &sink, &signals);
                     let deployed = deployed_releases(&events);
                     streams.after_round(&dev, &deployed, started, &say);
@@ -123,15 +149,7 @@ pub fn run(rounds: &dyn Rounds, sink: Arc<dyn Sink>, cleanup: bool) -> i32 {
                 watching.set(&root, &watch, &say);
             }
         }
-        say(format!(
-            "watching {} path(s); Ctrl-C to stop{}",
-            watching.count(),
-            if cleanup {
-                " and uninstall the releases"
-            } else {
-                " (the cluster stays as it is)"
-            }
-        ));
+        say(watching_line(&watching, cleanup));
         match wait_for_change(&rx, &mut watching, &mut streams, &signals, &sink) {
             Some(c) => changed = c,
             None => break,
@@ -145,6 +163,107 @@ pub fn run(rounds: &dyn Rounds, sink: Arc<dyn Sink>, cleanup: bool) -> i32 {
     }
     say("--cleanup: uninstalling the releases".into());
     rounds.cleanup()
+}
+
+fn watching_line(watching: &Watching, cleanup: bool) -> String {
+    format!(
+        "watching {} path(s); Ctrl-C to stop{}",
+        watching.count(),
+        if cleanup {
+            " and uninstall the releases"
+        } else {
+            " (the cluster stays as it is)"
+        }
+    )
+}
+
+/// The changed paths and what each affects.
+fn describe(changed: &BTreeMap<String, Watched>) -> String {
+    changed
+        .iter()
+        .map(|(path, w)| {
+            let mut affects: Vec<String> = w.images.iter().map(|i| format!("image {i}")).collect();
+            affects.extend(w.releases.iter().map(|r| format!("release {r}")));
+            format!("{path} changed ({})", affects.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What became of a round's chance to be a sync round.
+enum Synced {
+    /// Synced and smoke-tested.
+    Done,
+    /// It failed where the pods keep running what they ran (a broken compile, a smoke
+    /// check): fix and save.
+    KeepServing,
+    /// Run the full round.
+    Full,
+}
+
+/// A sync round when the change is only what sync rules cover (and a full round has
+/// deployed the dev variants); otherwise say which file forces the full round.
+fn try_sync(
+    last_good: &Option<(Pipeline, Plan)>,
+    changed: &BTreeMap<String, Watched>,
+    streams: &Streams,
+    say: &dyn Fn(String),
+) -> Synced {
+    let Some((pipeline, plan)) = last_good else {
+        return Synced::Full;
+    };
+    let Some(dev) = plan.dev.as_ref().filter(|d| !d.sync.is_empty()) else {
+        return Synced::Full;
+    };
+    let Some(ex) = streams.ex.as_ref() else {
+        return Synced::Full;
+    };
+    if changed.is_empty() {
+        return Synced::Full;
+    }
+    let syncs = match sync::decide(&dev.sync, changed) {
+        Ok(s) => s,
+        Err(why) => {
+            say(format!("full round: {why}"));
+            return Synced::Full;
+        }
+    };
+    let images: Vec<&str> = syncs.iter().map(|s| s.image.as_str()).collect();
+    say(format!(
+        "sync round for image(s) {}: compile, copy into the running pods, restart in place (no build, load or upgrade)",
+        images.join(", ")
+    ));
+    let started = Instant::now();
+    match sync::round(ex, pipeline, plan, &syncs, say) {
+        Ok(t) => {
+            say(format!(
+                "synced {} pod(s) in {:.2} s: compile {:.2} s, copy + restart {:.2} s (restart {:.2} s), smoke {:.2} s",
+                t.pods,
+                started.elapsed().as_secs_f64(),
+                t.compile.as_secs_f64(),
+                t.copy_and_restart.as_secs_f64(),
+                t.restart.as_secs_f64(),
+                t.smoke.as_secs_f64(),
+            ));
+            Synced::Done
+        }
+        Err(sync::Failed::Compile(e)) => {
+            say(format!(
+                "{e}\nthe compile failed: nothing was copied, the pods keep running what they ran before. Fix it and save"
+            ));
+            Synced::KeepServing
+        }
+        Err(sync::Failed::Smoke(e)) => {
+            say(format!(
+                "synced, and a smoke check failed against the restarted processes: {e}. Fix it and save"
+            ));
+            Synced::KeepServing
+        }
+        Err(sync::Failed::Sync(why)) => {
+            say(format!("full round: the files could not be synced: {why}"));
+            Synced::Full
+        }
+    }
 }
 
 /// Releases whose helm upgrade ran in this round (not skipped).
@@ -216,7 +335,7 @@ fn wait_for_change(
     streams: &mut Streams,
     signals: &Signals,
     sink: &Arc<dyn Sink>,
-) -> Option<Vec<String>> {
+) -> Option<BTreeMap<String, Watched>> {
     let mut hits: BTreeMap<String, Watched> = BTreeMap::new();
     let mut last_hit: Option<Instant> = None;
     loop {
@@ -236,16 +355,7 @@ fn wait_for_change(
         }
         streams.tend(sink);
         if last_hit.is_some_and(|t| t.elapsed() >= QUIET) {
-            return Some(
-                hits.into_iter()
-                    .map(|(path, w)| {
-                        let mut affects: Vec<String> =
-                            w.images.iter().map(|i| format!("image {i}")).collect();
-                        affects.extend(w.releases.iter().map(|r| format!("release {r}")));
-                        format!("{path} changed ({})", affects.join(", "))
-                    })
-                    .collect(),
-            );
+            return Some(hits);
         }
     }
 }
