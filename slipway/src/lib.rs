@@ -15,6 +15,7 @@
 //! | [`exec`] | the one executor: process groups, deadlines, signals, retries, redaction; the one network client ([`exec::net`]) |
 //! | [`init`] | a first pipeline.toml from a repository's Dockerfiles and charts, or from a skaffold.yaml |
 //! | [`run`] | executes a plan: guards, rollout, health, preflight, smoke, status, down |
+//! | [`dev`] | the dev loop: rounds on change, file sync into running pods, logs and port-forwards between rounds |
 //! | [`report`] | renders events for a terminal, plain logs or JSON; the JUnit report and the diagnosis bundle of a run's events |
 //! | [`cli`] | clap types and the one dispatch (no rendering of its own) |
 //!
@@ -30,6 +31,8 @@
 //!    - `config`: `model`, `checks`, `providers`;
 //!    - `plan`: `model`, `tools`, `checks`, `providers`, `config`;
 //!    - `run`: `model`, `tools`, `checks`, `providers`, `config`, `plan`, `exec`;
+//!    - `dev`: `model`, `tools`, `config`, `plan`, `exec`, `run` (the command line
+//!      hands it its rounds; it never loads, plans or reports a run itself);
 //!    - `init`: `model`, `tools`, `config`, `exec` (it reads a repository and asks
 //!      `helm template` through the executor; it writes only the files it offers);
 //!    - `cli`: everything.
@@ -59,6 +62,7 @@
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod dev;
 pub mod exec;
 pub mod init;
 pub mod model;

@@ -30,7 +30,7 @@ pub fn main(bin: &str) -> ExitCode {
 }
 
 /// pipeline.toml here or in the nearest parent directory.
-pub(super) fn find_config(explicit: Option<PathBuf>) -> PathBuf {
+fn find_config(explicit: Option<PathBuf>) -> PathBuf {
     if let Some(p) = explicit {
         return p;
     }
@@ -41,7 +41,7 @@ pub(super) fn find_config(explicit: Option<PathBuf>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("pipeline.toml"))
 }
 
-pub(super) fn plan_options(job: Job, g: &Global, f: &RunFlags) -> PlanOptions {
+fn plan_options(job: Job, g: &Global, f: &RunFlags) -> PlanOptions {
     PlanOptions {
         force: f.force,
         context: g.kube_context.clone(),
@@ -163,7 +163,13 @@ fn run_as(bin: &str, g: Global, command: Command) -> ExitCode {
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
     if let Command::Dev { flags, cleanup } = &command {
-        return super::dev::run(&g, flags, *cleanup, &reporter);
+        let rounds = DevRounds {
+            g: &g,
+            flags,
+            reporter: &reporter,
+        };
+        let code = crate::dev::run(&rounds, reporter.clone(), *cleanup);
+        return ExitCode::from(code.clamp(0, 255) as u8);
     }
     let Some((job, flags)) = job_of(&command) else {
         return ExitCode::SUCCESS;
@@ -172,17 +178,68 @@ fn run_as(bin: &str, g: Global, command: Command) -> ExitCode {
     ExitCode::from(done.code.clamp(0, 255) as u8)
 }
 
-/// What one job's run left: its exit code and, once planned, the pipeline and plan.
-pub(super) struct Done {
-    pub code: i32,
-    pub planned: Option<(crate::config::Pipeline, plan::Plan)>,
-    /// Every event of the run.
-    pub events: Vec<Event>,
+/// `dev`'s rounds: each a deploy-local run, reported as any run is.
+struct DevRounds<'a> {
+    g: &'a Global,
+    flags: &'a RunFlags,
+    reporter: &'a Arc<Reporter>,
 }
+
+impl crate::dev::Rounds for DevRounds<'_> {
+    fn config_file(&self) -> PathBuf {
+        find_config(self.g.config.clone())
+    }
+
+    fn preview(&self) -> Option<(crate::config::Pipeline, plan::Plan)> {
+        let pipeline = config::load(&LoadOptions {
+            file: find_config(self.g.config.clone()),
+            profile: self.g.profile.clone(),
+            vars: None,
+        })
+        .ok()?;
+        let plan = plan::build(&pipeline, &plan_options(Job::Dev, self.g, self.flags)).ok()?;
+        Some((pipeline, plan))
+    }
+
+    fn round(&self, signals: &Signals) -> Done {
+        self.reporter.restart_clock();
+        let command = Command::DeployLocal(self.flags.clone());
+        execute(
+            self.g,
+            &command,
+            Job::Dev,
+            self.flags,
+            self.reporter,
+            Some(signals.clone()),
+        )
+    }
+
+    fn cleanup(&self) -> i32 {
+        self.reporter.restart_clock();
+        let down = Command::Down {
+            cluster: false,
+            flags: self.flags.clone(),
+        };
+        // A fresh counter: the Ctrl-C that ended the loop must not interrupt the cleanup.
+        let signals = Signals::install();
+        execute(
+            self.g,
+            &down,
+            Job::Down,
+            self.flags,
+            self.reporter,
+            Some(signals),
+        )
+        .code
+    }
+}
+
+/// What one job's run left: its exit code and, once planned, the pipeline and plan.
+type Done = crate::dev::Round;
 
 /// Load the pipeline, plan `job`, run it and report it (a diagnosis bundle on
 /// failure, `--junit` either way). `signals` are installed here unless given.
-pub(super) fn execute(
+fn execute(
     g: &Global,
     command: &Command,
     job: Job,

@@ -4,7 +4,6 @@
 //! A Rust repository's own xtask flattens [`Global`] and [`Command`] into its own
 //! clap types and calls [`run`]; see README.md, "Use slipway in your repository".
 
-mod dev;
 mod dispatch;
 mod init;
 

@@ -970,6 +970,8 @@ const SECTIONS: &[Section] = &[
     (&["registry"], fields::<Registry>),
     (&["images", "*"], fields::<Image>),
     (&["images", "*", "pre_build"], fields::<PreBuild>),
+    (&["images", "*", "sync"], fields::<SyncRule>),
+    (&["images", "*", "sync", "files", "*"], fields::<SyncFile>),
     (&["releases", "*"], fields::<Release>),
     (&["releases", "*", "secrets", "*"], fields::<SecretSpec>),
     (&["timeouts"], || Stage::iter().map(Stage::name).collect()),

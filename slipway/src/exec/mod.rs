@@ -323,6 +323,10 @@ impl Executor {
             Stdin::Text { text } => Some(text.clone().into_bytes()),
             Stdin::Secret(input) => Some(self.secret_manifest(input)?.into_bytes()),
             Stdin::Value { source } => Some(self.secret_value(source)?.into_bytes()),
+            Stdin::File { path } => Some(
+                std::fs::read(self.root.join(path))
+                    .map_err(|e| format!("reading {}: {e}", path.display()))?,
+            ),
         })
     }
 

@@ -64,6 +64,9 @@ pub enum Stdin {
     Secret(SecretInput),
     /// One secret value, read when the command runs (`docker login --password-stdin`).
     Value { source: SecretSource },
+    /// A file's bytes (relative to the run's directory), read when the command runs
+    /// (`dev`'s sync hands a compiled binary to a pod).
+    File { path: PathBuf },
 }
 
 impl Stdin {
@@ -280,6 +283,10 @@ impl Cmd {
             Stdin::Text { text } => format!("{line} <<'EOF'\n{}\nEOF", text.trim_end()),
             Stdin::Secret(s) => format!("{line} <<'EOF'\n{}\nEOF", s.masked()),
             Stdin::Value { source } => format!("{line} <<< \"{}\"", source.describe()),
+            Stdin::File { path } => format!(
+                "{line} < {}",
+                shell_words::quote(&path.display().to_string())
+            ),
         }
     }
 }

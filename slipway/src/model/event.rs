@@ -140,6 +140,10 @@ pub struct PodStatus {
     pub restarts: i64,
     pub age: String,
     pub images: Vec<String>,
+    /// `dev` synced files into it (`slipway.dev/synced`: when, which files): it runs
+    /// code its image does not hold, until the next deploy-local rolls out the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced: Option<String>,
 }
 
 impl Event {

@@ -13,6 +13,7 @@ pub mod digest;
 mod exposed;
 mod render;
 mod stages;
+pub mod sync;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

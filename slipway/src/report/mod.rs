@@ -588,6 +588,11 @@ fn status_text(r: &ReleaseStatus) -> String {
                 p.age,
                 p.images.join(", ")
             ));
+            if let Some(s) = &p.synced {
+                out.push_str(&format!(
+                    "      synced by dev ({s}): runs files its image does not hold; the next deploy-local rolls out the image\n"
+                ));
+            }
         }
     }
     out

@@ -113,6 +113,7 @@ impl Runner<'_> {
                             phase: p.phase,
                             restarts: p.restarts,
                             images: p.images,
+                            synced: p.synced,
                         })
                         .collect(),
                 });

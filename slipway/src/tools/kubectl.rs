@@ -287,6 +287,8 @@ pub struct Pod {
     pub created: String,
     pub terminating: bool,
     pub labels: BTreeMap<String, String>,
+    /// `dev`'s `slipway.dev/synced` annotation: the pod runs synced files.
+    pub synced: Option<String>,
 }
 
 impl Pod {
@@ -449,6 +451,10 @@ pub fn parse_pods(json: &str) -> Result<Vec<Pod>, String> {
                     .unwrap_or_default(),
                 created: s("/metadata/creationTimestamp"),
                 terminating: p.pointer("/metadata/deletionTimestamp").is_some(),
+                synced: p
+                    .pointer("/metadata/annotations/slipway.dev~1synced")
+                    .and_then(Value::as_str)
+                    .map(String::from),
                 labels: p
                     .pointer("/metadata/labels")
                     .and_then(Value::as_object)

@@ -5,6 +5,7 @@ mod images;
 mod project;
 mod releases;
 mod smoke;
+mod sync;
 
 use toml::Table;
 
@@ -15,6 +16,7 @@ pub(super) fn all(p: &Pipeline, raw: &Table, cx: &mut Cx) {
     unresolved_image_refs(raw, &mut vec![], cx);
     project::check(p, cx);
     images::check(p, cx);
+    sync::check(p, cx);
     releases::check(p, raw, cx);
     smoke::check(p, raw, cx);
 }

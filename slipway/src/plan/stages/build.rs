@@ -46,6 +46,13 @@ impl Planner<'_> {
                 format!("c-{}", &h.hex()[..12])
             }
         };
+        // `dev` deploys an image with a sync rule as its dev variant (built from it).
+        let tag = if self.o.job == crate::model::Job::Dev && img.sync.is_some() {
+            crate::plan::sync::variant_dockerfile(self.p, img, "")?;
+            crate::plan::sync::variant_tag(&tag)
+        } else {
+            tag
+        };
         let repository = match self.p.push_registry() {
             Some(r) => format!("{r}/{}", img.repository()),
             None => img.repository().to_string(),
@@ -62,6 +69,24 @@ impl Planner<'_> {
     pub(in crate::plan) fn build(&mut self) {
         let budget = self.budget(Stage::Build);
         for (img, ip) in self.p.images.iter().zip(self.images.clone()) {
+            // The dev variant (see plan/sync.rs): the image itself is built under its
+            // own tag, then the variant from it.
+            let variant =
+                (self.o.job == crate::model::Job::Dev && img.sync.is_some()).then(|| ip.clone());
+            let ip = match &variant {
+                Some(v) => {
+                    let base = v
+                        .tag
+                        .rsplit_once("-sync-")
+                        .map_or(v.tag.as_str(), |(b, _)| b);
+                    ImagePlan {
+                        tag: base.to_string(),
+                        reference: format!("{}:{base}", v.repository),
+                        ..v.clone()
+                    }
+                }
+                None => ip,
+            };
             let cached = (img.tag_policy == TagPolicy::Content && !self.o.force).then(|| {
                 Guard::ImageBuilt {
                     reference: ip.reference.clone(),
@@ -108,9 +133,30 @@ impl Planner<'_> {
                 title: format!("build {}", ip.reference),
                 action: Action::Run { cmd },
                 skip_if: cached,
-                group,
+                group: group.clone(),
                 wave: 0,
             });
+            if let Some(v) = variant {
+                let dockerfile = crate::plan::sync::variant_dockerfile(self.p, img, &ip.reference)
+                    .unwrap_or_default();
+                self.steps.push(Step {
+                    stage: Stage::Build,
+                    id: format!("build/{}-sync", img.name),
+                    title: format!(
+                        "build {} (dev variant: the sync helper runs the image's command)",
+                        v.reference
+                    ),
+                    action: Action::Run {
+                        cmd: crate::plan::sync::variant_build(&v.reference, dockerfile, budget),
+                    },
+                    skip_if: (!self.o.force).then(|| Guard::ImageBuilt {
+                        reference: v.reference.clone(),
+                        probe: docker::image_id(&v.reference),
+                    }),
+                    group,
+                    wave: 0,
+                });
+            }
         }
     }
 }
