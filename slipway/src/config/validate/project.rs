@@ -2,6 +2,7 @@
 
 use super::{is_dns_label, path, Cx, Pipeline};
 use crate::config::Provider;
+use crate::providers::ToolId;
 
 pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
     tools(p, cx);
@@ -226,13 +227,9 @@ fn minikube_mib(s: &str) -> Option<u64> {
 /// supports, a mirror that is a URL.
 fn tools(p: &Pipeline, cx: &mut Cx) {
     let t = &p.tools;
-    for (tool, v) in [
-        ("kind", &t.kind),
-        ("helm", &t.helm),
-        ("kubectl", &t.kubectl),
-        ("minikube", &t.minikube),
-    ] {
+    for (id, v) in t.pins() {
         let Some(v) = v else { continue };
+        let tool = id.name();
         let parsed = v
             .strip_prefix('v')
             .and_then(|s| semver::Version::parse(s).ok());
@@ -242,7 +239,7 @@ fn tools(p: &Pipeline, cx: &mut Cx) {
                 format!("{tool} version {v:?} is not a release version like \"v1.2.3\""),
                 Some("write the release's tag, e.g. kind = \"v0.30.0\", or leave the key out for slipway's default".into()),
             ),
-            Some(s) if tool == "helm" && !(s.major == 4 || (s.major == 3 && s.minor >= 13)) => cx
+            Some(s) if id == ToolId::Helm && !(s.major == 4 || (s.major == 3 && s.minor >= 13)) => cx
                 .err(
                     &path(&["tools", tool]),
                     format!("helm {v} is not supported: slipway drives Helm 4, or Helm 3 from 3.13"),
@@ -267,11 +264,12 @@ fn tools(p: &Pipeline, cx: &mut Cx) {
         }
     }
     for (tool, h) in &t.sha256 {
-        if !["kind", "helm", "kubectl", "minikube"].contains(&tool.as_str()) {
+        let names: Vec<&str> = t.pins().iter().map(|(id, _)| id.name()).collect();
+        if !names.contains(&tool.as_str()) {
             cx.err(
                 &path(&["tools", "sha256", tool]),
                 format!("slipway provisions no tool named {tool:?}"),
-                Some("pin one of kind, helm, kubectl, minikube".into()),
+                Some(format!("pin one of {}", names.join(", "))),
             );
         } else if !(h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit())) {
             cx.err(
