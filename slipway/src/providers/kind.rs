@@ -72,6 +72,9 @@ impl Default for Settings {
 
 pub use crate::tools::kind::PortMapping;
 
+/// Its name in pipeline.toml (`provider`, the `[cluster.kind]` table).
+pub const NAME: &str = "kind";
+
 pub struct Kind;
 
 impl Provider for Kind {

@@ -36,6 +36,9 @@ impl Default for Settings {
     }
 }
 
+/// Its name in pipeline.toml (`provider`, the `[cluster.minikube]` table).
+pub const NAME: &str = "minikube";
+
 pub struct Minikube;
 
 impl Provider for Minikube {

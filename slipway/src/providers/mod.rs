@@ -45,6 +45,13 @@ pub enum ProviderKind {
     K3d,
 }
 
+impl ProviderKind {
+    /// Its name in pipeline.toml (`provider = "…"`, the `[cluster.NAME]` table).
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
 /// The registry: one arm per provider.
 pub fn get(kind: ProviderKind) -> &'static dyn Provider {
     match kind {
@@ -304,4 +311,16 @@ pub trait Provider: Sync {
 /// An API server on this machine: loopback.
 pub fn is_loopback(host: &str) -> bool {
     host == "localhost" || host == "::1" || host.starts_with("127.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn providers_with_settings_name_their_table_as_pipeline_toml_names_them() {
+        assert_eq!(ProviderKind::Kind.name(), kind::NAME);
+        assert_eq!(ProviderKind::Minikube.name(), minikube::NAME);
+        assert_eq!(ProviderKind::K3d.to_string(), "k3d");
+    }
 }

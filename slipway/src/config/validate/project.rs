@@ -40,7 +40,12 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
     }
     let mut host_ports = std::collections::BTreeMap::new();
     for (i, m) in c.kind.port_mappings.iter().enumerate() {
-        let at = path(&["cluster", "kind", "port_mappings", &i.to_string()]);
+        let at = path(&[
+            "cluster",
+            Provider::Kind.name(),
+            "port_mappings",
+            &i.to_string(),
+        ]);
         let key = |k: &str| [at.clone(), path(&[k])].concat();
         if !["TCP", "UDP", "SCTP"].contains(&m.protocol.as_str()) {
             cx.err(
@@ -85,7 +90,7 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
     if let Some(n) = c.minikube.cpus {
         if n < 2 {
             cx.err(
-                &path(&["cluster", "minikube", "cpus"]),
+                &path(&["cluster", Provider::Minikube.name(), "cpus"]),
                 format!("minikube needs at least 2 CPUs (cpus = {n})"),
                 None,
             );
@@ -95,12 +100,12 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
         match minikube_mib(mem) {
             Some(mib) if mib >= 1800 => {}
             Some(mib) => cx.err(
-                &path(&["cluster", "minikube", "memory"]),
+                &path(&["cluster", Provider::Minikube.name(), "memory"]),
                 format!("minikube needs at least 1800 MiB of memory ({mem:?} is {mib} MiB)"),
                 None,
             ),
             None => cx.err(
-                &path(&["cluster", "minikube", "memory"]),
+                &path(&["cluster", Provider::Minikube.name(), "memory"]),
                 format!("memory {mem:?} is not a size minikube reads (e.g. \"4096\", \"4096mb\", \"4g\")"),
                 None,
             ),
@@ -115,7 +120,7 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
             .map(str::parse::<u16>);
         if !matches!(port, Some(Ok(p)) if p > 0) {
             cx.err(
-                &path(&["cluster", "kind", "registry"]),
+                &path(&["cluster", Provider::Kind.name(), "registry"]),
                 format!(
                     "registry {:?} is not localhost:PORT: the nodes pull through it, and slipway runs it on this machine's loopback",
                     c.kind.registry
