@@ -53,7 +53,12 @@
 //! # Extension points
 //!
 //! - a cluster provider: `providers/<name>.rs` + a [`providers::ProviderKind`] variant
-//!   and its arm in [`providers::get`];
+//!   and its arm in [`providers::get`], and its tool's [`tools::registry::ToolId`]
+//!   variant and row in [`tools::registry::TOOLS`]: 1 file and 5 edits in 2 files,
+//!   as the test-only `providers/k3d.rs` measures (CONTRIBUTING.md says what else a
+//!   shipped one needs); its name is written in no other file (`tests/it/provider_names.rs`);
+//! - a tool: its adapter `tools/<name>.rs` + a [`tools::registry::ToolId`] variant and
+//!   its row in [`tools::registry::TOOLS`];
 //! - a stage: `plan/stages/<name>.rs` + a [`model::Stage`] variant (name, exit code,
 //!   default budget) and its arm in [`plan::build`];
 //! - a smoke-check kind: `checks/<name>.rs` + a [`checks::Spec`] variant and its arms

@@ -274,7 +274,7 @@ fn execute(
     let mut opts = plan_options(job, g, flags);
     // helm's flags depend on its major: the version preflight remembered for this
     // binary, else the default major until preflight has seen it.
-    if let Some(v) = crate::run::tool_cache::cached("helm") {
+    if let Some(v) = crate::run::tool_cache::cached(crate::tools::registry::ToolId::Helm.name()) {
         opts.helm = crate::tools::helm::Dialect::detected(&v);
     }
     if let Command::Down { cluster, .. } | Command::Plan { cluster, .. } = &command {

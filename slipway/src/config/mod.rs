@@ -955,18 +955,22 @@ fn fields<T: DeserializeOwned>() -> Vec<&'static str> {
     crate::model::fields_of::<T>().to_vec()
 }
 
+// The `[cluster.NAME]` tables of providers with settings, named as the providers are.
+const KIND: &str = crate::providers::kind::NAME;
+const MINIKUBE: &str = crate::providers::minikube::NAME;
+
 /// Every table whose keys are decided by a type (`[smoke.NAME]` is decided by its
 /// check kind, `[profiles.NAME]` by [`profile_keys`]).
 const SECTIONS: &[Section] = &[
     (&[], || TOP_LEVEL.to_vec()),
     (&["project"], fields::<Project>),
     (&["cluster"], fields::<Cluster>),
-    (&["cluster", "kind"], fields::<KindSettings>),
+    (&["cluster", KIND], fields::<KindSettings>),
     (
-        &["cluster", "kind", "port_mappings", "*"],
+        &["cluster", KIND, "port_mappings", "*"],
         fields::<PortMapping>,
     ),
-    (&["cluster", "minikube"], fields::<MinikubeSettings>),
+    (&["cluster", MINIKUBE], fields::<MinikubeSettings>),
     (&["registry"], fields::<Registry>),
     (&["images", "*"], fields::<Image>),
     (&["images", "*", "pre_build"], fields::<PreBuild>),

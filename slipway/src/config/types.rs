@@ -14,6 +14,7 @@ pub use crate::model::Dur;
 use crate::model::Stage;
 pub use crate::providers::kind::{PortMapping, Settings as KindSettings};
 pub use crate::providers::minikube::Settings as MinikubeSettings;
+use crate::providers::ToolId;
 pub use crate::providers::{Cluster, ProviderKind as Provider};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -86,14 +87,21 @@ impl Tools {
     }
 
     /// The version pinned for `tool`, if any.
-    pub fn pinned(&self, tool: &str) -> Option<&str> {
-        match tool {
-            "kind" => self.kind.as_deref(),
-            "helm" => self.helm.as_deref(),
-            "kubectl" => self.kubectl.as_deref(),
-            "minikube" => self.minikube.as_deref(),
-            _ => None,
-        }
+    pub fn pinned(&self, tool: ToolId) -> Option<&str> {
+        self.pins()
+            .into_iter()
+            .find(|(t, _)| *t == tool)
+            .and_then(|(_, v)| v.as_deref())
+    }
+
+    /// Each key of `[tools]` that pins a tool's version, and its value.
+    pub fn pins(&self) -> [(ToolId, &Option<String>); 4] {
+        [
+            (ToolId::Kind, &self.kind),
+            (ToolId::Helm, &self.helm),
+            (ToolId::Kubectl, &self.kubectl),
+            (ToolId::Minikube, &self.minikube),
+        ]
     }
 }
 

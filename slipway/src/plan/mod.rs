@@ -376,7 +376,7 @@ pub struct Preflight {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ToolCheck {
-    pub tool: String,
+    pub tool: crate::tools::registry::ToolId,
     pub min: String,
     pub why: String,
     pub version: Cmd,

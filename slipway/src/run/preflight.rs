@@ -9,7 +9,8 @@ use crate::model::mutation::Target;
 use crate::model::{Error, Event, Redactor, Stage};
 use crate::plan::{ContextGuard, GuardRule, Preflight, ToolCheck};
 use crate::providers::Cluster;
-use crate::tools::{self, docker, helm, kubectl};
+use crate::tools::registry::ToolId;
+use crate::tools::{docker, helm, kubectl};
 
 /// What preflight found that later stages depend on.
 #[derive(Debug, Default)]
@@ -163,12 +164,7 @@ fn version_of(
         }
     };
     let text = format!("{}\n{}", out.stdout, out.stderr);
-    let v = match t.tool.as_str() {
-        "kubectl" => kubectl::parse_client_version(&out.stdout),
-        "helm" if out.ok() => helm::parse_version(&out.stdout),
-        "helm" => None,
-        _ => tools::parse_version(&text),
-    };
+    let v = (t.tool.tool().parse)(out.ok(), &out.stdout, &out.stderr);
     let first = |t: &str| {
         t.lines()
             .find(|l| !l.trim().is_empty())
@@ -183,7 +179,7 @@ fn version_of(
             }
             Ok(Ok((v, "")))
         }
-        None if t.tool == "helm" => Ok(Err((
+        None if t.tool == ToolId::Helm => Ok(Err((
             format!(
                 "{} does not answer `{}` as Helm 3 and 4 do (Helm 2 or not helm?): {}",
                 path.display(),
@@ -220,7 +216,7 @@ pub fn run(
     for t in &pf.tools {
         let min = semver::Version::parse(&t.min).unwrap_or_else(|_| semver::Version::new(0, 0, 0));
         // PATH's tool first: used as it is when its version will do.
-        let problem = match which::which(&t.tool) {
+        let problem = match which::which(t.tool.name()) {
             Err(_) => (
                 "not found on PATH".to_string(),
                 format!("install {} >= {} (README.md, Prerequisites)", t.tool, t.min),
@@ -228,11 +224,11 @@ pub fn run(
             Ok(path) => match version_of(ex, t, &path, cache.as_ref(), deadline)? {
                 Ok((v, how)) if v >= min => {
                     c.pass(
-                        &t.tool,
+                        t.tool.name(),
                         format!("{v} at {} (>= {min}{how})", path.display()),
                     );
-                    have_docker |= t.tool == "docker";
-                    if t.tool == "helm" {
+                    have_docker |= t.tool == ToolId::Docker;
+                    if t.tool == ToolId::Helm {
                         found.helm = Some(v);
                     }
                     continue;
@@ -252,12 +248,12 @@ pub fn run(
             },
         };
         let Some(s) = &t.supply else {
-            let fix = if t.tool != "docker" && !pf.provision {
+            let fix = if t.tool != ToolId::Docker && !pf.provision {
                 format!("{}; or drop --no-provision (and SLIPWAY_NO_PROVISION, [tools] provision = false) to let slipway provision it", problem.1)
             } else {
                 problem.1
             };
-            c.fail(&t.tool, problem.0, &fix);
+            c.fail(t.tool.name(), problem.0, &fix);
             continue;
         };
         // Then slipway's cache, provisioning into it when the pinned version is absent.
@@ -273,7 +269,7 @@ pub fn run(
                     });
                     if let Err(e) = std::fs::remove_file(&s.path) {
                         c.fail(
-                            &t.tool,
+                            t.tool.name(),
                             format!(
                                 "{} failed its check and cannot be removed: {e}",
                                 s.path.display()
@@ -304,7 +300,7 @@ pub fn run(
                 super::provision::Got::Yes(how) => format!("provisioned: {how}"),
                 super::provision::Got::No(why, help) => {
                     c.fail(
-                        &t.tool,
+                        t.tool.name(),
                         format!(
                             "{}; slipway could not provision {}: {why}",
                             problem.0, s.version
@@ -317,14 +313,17 @@ pub fn run(
         };
         match version_of(ex, t, &s.path, cache.as_ref(), deadline)? {
             Ok((v, _)) if v >= min => {
-                ex.use_tool(&t.tool, s.path.clone());
-                c.pass(&t.tool, format!("{v} at {} ({how})", s.path.display()));
-                if t.tool == "helm" {
+                ex.use_tool(t.tool.name(), s.path.clone());
+                c.pass(
+                    t.tool.name(),
+                    format!("{v} at {} ({how})", s.path.display()),
+                );
+                if t.tool == ToolId::Helm {
                     found.helm = Some(v);
                 }
             }
             Ok((v, _)) => c.fail(
-                &t.tool,
+                t.tool.name(),
                 format!(
                     "{} in slipway's cache reports {v}, older than {min}",
                     s.path.display()
@@ -335,7 +334,7 @@ pub fn run(
                 ),
             ),
             Err((found, _)) => c.fail(
-                &t.tool,
+                t.tool.name(),
                 format!(
                     "{} in slipway's cache does not work: {found}",
                     s.path.display()

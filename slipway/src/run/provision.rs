@@ -11,6 +11,7 @@ use crate::exec::{Executor, Failure};
 use crate::model::{Cmd, Error, Event, Stage};
 use crate::plan::{DockerStart, Fetch, Supply, ToolCheck};
 use crate::providers::NodeImage;
+use crate::tools::registry::ToolId;
 use crate::tools::{docker, provision};
 
 /// Write a recipe's files to its directory (0700, named by their hash). An existing
@@ -145,7 +146,7 @@ pub fn get(ex: &Executor, t: &ToolCheck, s: &Supply) -> Result<Got, Error> {
             ex,
             format!("{}: downloading {} (official release)", t.tool, s.version),
         );
-        match download(ex, &t.tool, d, &s.path) {
+        match download(ex, t.tool.name(), d, &s.path) {
             Ok(()) => {
                 return Ok(Got::Yes(format!(
                     "downloaded, SHA-256 verified, in {}s",
@@ -190,12 +191,14 @@ pub fn get(ex: &Executor, t: &ToolCheck, s: &Supply) -> Result<Got, Error> {
         why.push("no cache directory (HOME is not set)".into());
         return Ok(Got::No(why.join("; "), "or set HOME"));
     };
-    materialize(provision::recipe_for(&t.tool), &cache).map_err(|e| {
-        Error::new(
-            Stage::Preflight,
-            format!("cannot write slipway's build recipe: {e}"),
-        )
-    })?;
+    if let Some(recipe) = provision::recipe_for(t.tool, &s.version) {
+        materialize(recipe, &cache).map_err(|e| {
+            Error::new(
+                Stage::Preflight,
+                format!("cannot write slipway's build recipe: {e}"),
+            )
+        })?;
+    }
     note(
         ex,
         format!(
@@ -244,9 +247,10 @@ pub fn adopt_provisioned(ex: &Executor, pins: &crate::config::Tools) {
     let Some(cache) = provision::cache_root() else {
         return;
     };
-    for (tool, default) in provision::DEFAULTS {
-        let version = pins.pinned(tool).unwrap_or(default);
-        let path = provision::tool_path(&cache, tool, version);
+    for (id, p) in ToolId::provisioned() {
+        let version = pins.pinned(id).unwrap_or(p.default);
+        let path = provision::tool_path(&cache, id, version);
+        let tool = id.name();
         // Only a binary whose SHA-256 is still the one recorded when slipway put it
         // there (preflight provisions again what is not).
         let verified =

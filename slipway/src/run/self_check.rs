@@ -12,7 +12,8 @@ use serde::Serialize;
 use crate::config::Tools;
 use crate::exec::{Executor, Signals};
 use crate::model::{Cmd, Event, Redactor, Sink, Stage, Vars};
-use crate::tools::{self, docker, helm, kind, kubectl, minikube, provision};
+use crate::tools::registry::ToolId;
+use crate::tools::{self, docker, provision};
 
 /// One binary of a tool, and what it says its version is.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -89,14 +90,10 @@ impl Sink for Quiet {
 const PROBE: Duration = Duration::from_secs(10);
 
 fn version_cmd(tool: &str) -> Cmd {
-    match tool {
-        "docker" => docker::version(),
-        "kind" => kind::version(),
-        "minikube" => minikube::version(),
-        "helm" => helm::version(),
-        "kubectl" => kubectl::version(),
-        "go" => Cmd::new("go", ["version"]),
-        other => Cmd::new(other, ["--version"]),
+    match ToolId::named(tool) {
+        Some(id) => (id.tool().version)(),
+        None if tool == "go" => Cmd::new("go", ["version"]),
+        None => Cmd::new(tool, ["--version"]),
     }
 }
 
@@ -107,12 +104,15 @@ fn ask(ex: &Executor, tool: &str, path: &Path) -> Binary {
     let (version, works) = match ex.probe(Stage::Preflight, &cmd, Some(Instant::now() + PROBE)) {
         Err(e) => (format!("did not run: {e}"), false),
         Ok(o) => {
-            let v = match tool {
-                "kubectl" => kubectl::parse_client_version(&o.stdout),
-                "helm" if o.ok() => helm::parse_version(&o.stdout),
-                "go" => tools::parse_version(&o.stdout.replace(" go", " ")),
-                _ if o.ok() => tools::parse_version(&format!("{}\n{}", o.stdout, o.stderr)),
-                _ => None,
+            let v = match ToolId::named(tool) {
+                // kubectl's JSON says its version whatever its exit code.
+                Some(id) if o.ok() || id == ToolId::Kubectl => {
+                    (id.tool().parse)(o.ok(), &o.stdout, &o.stderr)
+                }
+                Some(_) => None,
+                None if tool == "go" => tools::parse_version(&o.stdout.replace(" go", " ")),
+                None if o.ok() => tools::parse_version(&format!("{}\n{}", o.stdout, o.stderr)),
+                None => None,
             };
             match v {
                 Some(v) => (v.to_string(), true),
@@ -139,12 +139,14 @@ fn ask(ex: &Executor, tool: &str, path: &Path) -> Binary {
 
 fn tool_info(ex: &Executor, tool: &str, pins: &Tools, cache: Option<&Path>) -> ToolInfo {
     let path = which::which(tool).ok().map(|p| ask(ex, tool, &p));
-    let provisions = pins
-        .pinned(tool)
-        .or_else(|| provision::default_version(tool))
+    let id = ToolId::named(tool);
+    let provisions = id
+        .and_then(|id| pins.pinned(id).or_else(|| provision::default_version(id)))
         .map(String::from);
-    let cached = match (cache, &provisions) {
-        (Some(c), Some(v)) => Some(provision::tool_path(c, tool, v)).filter(|p| p.is_file()),
+    let cached = match (cache, id, &provisions) {
+        (Some(c), Some(id), Some(v)) => {
+            Some(provision::tool_path(c, id, v)).filter(|p| p.is_file())
+        }
         _ => None,
     };
     ToolInfo {
@@ -180,9 +182,6 @@ fn engine(ex: &Executor, docker: &ToolInfo) -> Option<String> {
     )
 }
 
-/// The tools a pipeline can need, in the order a run meets them.
-pub const TOOLS: &[&str] = &["docker", "kind", "minikube", "helm", "kubectl"];
-
 /// Gather the report. `pipeline` is the file a run here would use; `loaded` is what
 /// loading it gave (its `[tools]` pins and env file), or why it did not load.
 pub fn gather(
@@ -208,9 +207,9 @@ pub fn gather(
         ),
         Err(why) => (&default_pins, why.clone(), None),
     };
-    let tools: Vec<ToolInfo> = TOOLS
-        .iter()
-        .map(|t| tool_info(&ex, t, pins, cache.as_deref()))
+    // The tools a pipeline can need, in the order a run meets them.
+    let tools: Vec<ToolInfo> = ToolId::all()
+        .map(|t| tool_info(&ex, t.name(), pins, cache.as_deref()))
         .collect();
     let docker_engine = engine(&ex, &tools[0]);
     let helpers = ["curl", "go"]

@@ -24,6 +24,7 @@ mod init;
 mod init_real;
 mod local_registry;
 mod plan_snapshots;
+mod provider_names;
 mod provision;
 mod real_tools;
 mod releases;
