@@ -48,11 +48,12 @@ pub fn run(g: &Global, flags: &RunFlags, cleanup: bool, reporter: &Arc<Reporter>
     let mut round = 0u32;
     let mut changed: Vec<String> = vec![];
     // Watch before the first round, so an edit made while it runs starts the next.
-    if let Ok(pipeline) = crate::config::load(&crate::config::LoadOptions {
+    if let Ok(mut pipeline) = crate::config::load(&crate::config::LoadOptions {
         file: find_config(g.config.clone()),
         profile: g.profile.clone(),
         vars: None,
     }) {
+        let _ = crate::config::select(&mut pipeline, &g.only);
         if let Ok(plan) = crate::plan::build(&pipeline, &plan_options(Job::Dev, g, flags)) {
             if let Some(dev) = &plan.dev {
                 watching.set(&pipeline.root, &dev.watch, &say);

@@ -49,6 +49,7 @@ pub(super) fn plan_options(job: Job, g: &Global, f: &RunFlags) -> PlanOptions {
         allow_context: f.allow_context,
         provision: !g.no_provision,
         install_packages: g.install_packages,
+        parallel: usize::from(g.jobs),
         ..PlanOptions::new(job)
     }
 }
@@ -209,6 +210,10 @@ pub(super) fn execute(
         Ok(p) => p,
         Err(errs) => return failed(&Error::from(errs)),
     };
+    let mut pipeline = pipeline;
+    if let Err(e) = config::select(&mut pipeline, &g.only) {
+        return failed(&e);
+    }
     // Every value that feeds a Secret is masked in everything slipway prints, from
     // the first line on and in every command (smoke, status and down included).
     for v in pipeline.secret_values() {
