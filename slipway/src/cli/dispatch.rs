@@ -49,6 +49,7 @@ fn plan_options(job: Job, g: &Global, f: &RunFlags) -> PlanOptions {
         allow_context: f.allow_context,
         provision: !g.no_provision,
         install_packages: g.install_packages,
+        parallel: usize::from(g.jobs),
         ..PlanOptions::new(job)
     }
 }
@@ -191,12 +192,13 @@ impl crate::dev::Rounds for DevRounds<'_> {
     }
 
     fn preview(&self) -> Option<(crate::config::Pipeline, plan::Plan)> {
-        let pipeline = config::load(&LoadOptions {
+        let mut pipeline = config::load(&LoadOptions {
             file: find_config(self.g.config.clone()),
             profile: self.g.profile.clone(),
             vars: None,
         })
         .ok()?;
+        config::select(&mut pipeline, &self.g.only).ok()?;
         let plan = plan::build(&pipeline, &plan_options(Job::Dev, self.g, self.flags)).ok()?;
         Some((pipeline, plan))
     }
@@ -266,6 +268,10 @@ fn execute(
         Ok(p) => p,
         Err(errs) => return failed(&Error::from(errs)),
     };
+    let mut pipeline = pipeline;
+    if let Err(e) = config::select(&mut pipeline, &g.only) {
+        return failed(&e);
+    }
     // Every value that feeds a Secret is masked in everything slipway prints, from
     // the first line on and in every command (smoke, status and down included).
     for v in pipeline.secret_values() {

@@ -27,6 +27,9 @@ use crate::model::{Cmd, Error, Job, SecretInput, SecretSource, Stage};
 use crate::providers::ImageProbe;
 use crate::tools::helm;
 
+/// How many groups (builds, loads, releases) run at a time unless `--jobs` says.
+pub const DEFAULT_PARALLEL: u16 = 8;
+
 #[derive(Clone, Debug)]
 pub struct PlanOptions {
     pub job: Job,
@@ -58,6 +61,8 @@ pub struct PlanOptions {
     pub provision: bool,
     /// `--install-packages`: slipway's recipes may apt-get install what they need.
     pub install_packages: bool,
+    /// `--jobs`: at most this many groups (builds, loads, releases) at a time.
+    pub parallel: usize,
 }
 
 impl PlanOptions {
@@ -78,6 +83,7 @@ impl PlanOptions {
             tail: 50,
             provision: true,
             install_packages: false,
+            parallel: usize::from(DEFAULT_PARALLEL),
         }
     }
 }
@@ -107,6 +113,11 @@ pub struct Plan {
     /// `dev`: what it watches and keeps running between rounds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dev: Option<dev::DevPlan>,
+    /// At most this many of a stage's groups run at a time (`--jobs`).
+    pub parallel: usize,
+    /// `--only`: what is selected and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selection: Option<crate::config::Selection>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -811,6 +822,8 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
         helm,
         on_failure,
         dev,
+        selection: p.selection.clone(),
+        parallel: o.parallel,
     };
     exposed::refuse_secrets(&plan, &p.secret_sources())?;
     Ok(plan)

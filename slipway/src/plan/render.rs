@@ -455,6 +455,9 @@ impl Plan {
                 &self.context
             }
         );
+        for l in self.selection.iter().flat_map(|x| x.lines()) {
+            let _ = writeln!(s, "# {l}");
+        }
         for i in &self.images {
             let _ = writeln!(s, "# image {} -> {}", i.name, i.reference);
             if !i.skipped_inputs.is_empty() {

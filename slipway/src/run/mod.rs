@@ -17,6 +17,7 @@ pub use smoke::forward_on;
 pub mod tool_cache;
 pub mod track;
 mod watch;
+mod waves;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -240,6 +241,12 @@ impl<'a> Runner<'a> {
     /// Waves one after another; within one, steps of different groups run at the
     /// same time, each group's steps (and ungrouped steps) in order.
     fn run_groups(&self, steps: &[&Step], deadline: Instant) -> Result<(), Error> {
+        if let Some(done) = steps
+            .first()
+            .and_then(|s| self.run_graph(s.stage, steps, deadline))
+        {
+            return done;
+        }
         let mut waves: Vec<u32> = steps.iter().map(|s| s.wave).collect();
         waves.sort_unstable();
         waves.dedup();

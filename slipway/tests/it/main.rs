@@ -17,6 +17,7 @@ mod e2e_minikube;
 mod e2e_rotation;
 mod fake_cluster;
 mod fake_tools;
+mod forty;
 mod fuzz;
 mod hardening_engine;
 mod hardening_guard;

@@ -1,6 +1,7 @@
 //! Meaning checks on an otherwise well-typed pipeline, one file per section. Each
 //! reports every problem it finds, located, with the valid form where one is near.
 
+mod groups;
 mod images;
 mod project;
 mod releases;
@@ -19,6 +20,7 @@ pub(super) fn all(p: &Pipeline, raw: &Table, cx: &mut Cx) {
     sync::check(p, cx);
     releases::check(p, raw, cx);
     smoke::check(p, raw, cx);
+    groups::check(p, cx);
 }
 
 pub(super) use crate::model::names::{is_dns_label, is_dns_subdomain};
