@@ -14,6 +14,7 @@ mod exposed;
 mod render;
 mod stages;
 pub mod sync;
+pub use stages::build_waves::BUILD_CONCURRENCY;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -305,6 +306,12 @@ pub enum Guard {
     ClusterUp { describe: String, probe: Cmd },
     /// The image reference already exists locally (content-addressed tags only).
     ImageBuilt { reference: String, probe: Cmd },
+    /// Every one of the image references exists locally (a pre-build shared by
+    /// several images: it runs when any of them is to be built).
+    ImagesBuilt {
+        references: Vec<String>,
+        probes: Vec<Cmd>,
+    },
     /// Every node of the cluster holds the image with the local image ID.
     ImageOnCluster {
         reference: String,
@@ -557,6 +564,7 @@ impl Guard {
             | Guard::RegistryAdvertised { probe, .. }
             | Guard::ReleaseCurrent { probe, .. } => vec![probe],
             Guard::Always { .. } | Guard::Rendered { .. } => vec![],
+            Guard::ImagesBuilt { probes, .. } => probes.iter().collect(),
             Guard::ImageOnCluster {
                 local_id, probe, ..
             } => {

@@ -26,6 +26,15 @@ impl Guard {
                 "skipped if {reference} is already built (`{}`)",
                 probe.display()
             ),
+            Guard::ImagesBuilt { references, probes } => format!(
+                "skipped if {} are all already built ({})",
+                references.join(", "),
+                probes
+                    .iter()
+                    .map(|p| format!("`{}`", p.display()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Guard::ImageOnCluster {
                 local_id, probe, ..
             } => {
@@ -485,6 +494,12 @@ impl Plan {
                     st.stage.exit_code(),
                     humantime::format_duration(self.budget(st.stage))
                 );
+                if let Some(l) = (st.stage == crate::model::Stage::Build)
+                    .then(|| super::stages::build_waves::describe(self))
+                    .flatten()
+                {
+                    let _ = writeln!(s, "# {l}");
+                }
             }
             step(&mut s, st);
         }

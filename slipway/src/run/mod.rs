@@ -3,6 +3,7 @@
 //! run by the one executor. A failure is an [`Error`] that says what failed, the
 //! command, the tail of its output and what to do next.
 
+mod build_waves;
 pub mod lock;
 mod ops;
 mod preflight;
@@ -680,6 +681,9 @@ impl<'a> Runner<'a> {
                 let out = self.probe(stage, probe, deadline)?;
                 out.ok()
                     .then(|| format!("{reference} is already built ({})", short_id(&out.stdout)))
+            }
+            Guard::ImagesBuilt { references, probes } => {
+                self.images_built(stage, references, probes, deadline)?
             }
             Guard::ImageOnCluster {
                 reference,

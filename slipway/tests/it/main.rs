@@ -5,6 +5,7 @@
 mod support;
 
 mod adoption;
+mod build_waves;
 mod config_corpus;
 mod config_props;
 mod coverage_gaps;
