@@ -31,5 +31,6 @@ mod rollout_probe;
 mod run_lock;
 mod secret_sinks;
 mod self_check;
+mod serving;
 mod signals;
 mod tidy;
