@@ -406,6 +406,8 @@ const REUSE_WITHIN: Duration = Duration::from_secs(5);
 pub struct LastRead {
     pods: String,
     at: Instant,
+    /// How old it was when health took it.
+    age: Duration,
 }
 
 impl LastRead {
@@ -421,8 +423,8 @@ impl LastRead {
 
     pub(super) fn said(&self) -> String {
         format!(
-            "pods from the rollout's read of {:.1}s ago (not read again)",
-            self.at.elapsed().as_secs_f64()
+            "pods from the rollout's read of {:.1}s before (not read again)",
+            self.age.as_secs_f64()
         )
     }
 }
@@ -446,6 +448,7 @@ impl Runner<'_> {
                 LastRead {
                     pods: pods.to_string(),
                     at: Instant::now(),
+                    age: Duration::ZERO,
                 },
             );
     }
@@ -456,7 +459,11 @@ impl Runner<'_> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(release)
-            .filter(|r| r.at.elapsed() < REUSE_WITHIN)
+            .map(|r| LastRead {
+                age: r.at.elapsed(),
+                ..r
+            })
+            .filter(|r| r.age < REUSE_WITHIN)
     }
 
     pub(super) fn poll(
