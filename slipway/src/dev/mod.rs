@@ -582,9 +582,17 @@ impl Streams {
                 started: Instant::now(),
             });
             if deployed.contains(&f.release) || entry.bg.is_none() {
-                // Its pods were replaced: bind to a new one.
+                // Its pods were replaced: bind to a new one. The round ended only
+                // once every ready endpoint was a new pod, so the new one is.
+                let moved = entry.bg.is_some();
                 entry.bg = None;
                 start_forward(ex, entry, say);
+                if moved && entry.bg.is_some() {
+                    say(format!(
+                        "port-forward 127.0.0.1:{} -> service/{}: moved to the new revision's pods (its pod was replaced)",
+                        entry.local, f.service
+                    ));
+                }
             }
         }
     }

@@ -84,6 +84,11 @@ pub struct SecretInput {
     pub secret_type: String,
     pub namespace: String,
     pub labels: BTreeMap<String, String>,
+    /// `slipway.dev/digest`: `{DIGEST}` in the plan, the keyed digest of the values
+    /// (and of the type and labels) when it runs: a Secret that already carries it
+    /// is not applied again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
     pub keys: Vec<SecretKey>,
 }
 
@@ -138,13 +143,16 @@ impl SecretInput {
             .iter()
             .map(|k| (k.key.clone(), serde_json::Value::String(value(&k.source))))
             .collect();
-        let m = serde_json::json!({
+        let mut m = serde_json::json!({
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": self.name, "namespace": self.namespace, "labels": self.labels},
             "type": self.secret_type,
             "stringData": data,
         });
+        if !self.annotations.is_empty() {
+            m["metadata"]["annotations"] = serde_json::json!(self.annotations);
+        }
         serde_json::to_string_pretty(&m).expect("manifest serializes")
     }
 
@@ -322,6 +330,7 @@ mod tests {
             name: "s".into(),
             namespace: "ns".into(),
             labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
             keys: vec![SecretKey {
                 key: "TOKEN".into(),
                 source: SecretSource::Env {

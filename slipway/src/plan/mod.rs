@@ -330,6 +330,9 @@ pub enum Guard {
     },
     /// The namespace exists and is Active.
     NamespaceExists { namespace: String, probe: Cmd },
+    /// The Secret's digest annotation (what `probe` prints) is the keyed digest of
+    /// the values it would be applied with now.
+    SecretCurrent { secret: SecretInput, probe: Cmd },
     /// The cluster advertises this local registry (KEP-1755) and it answers on
     /// `http://HOST/v2/`. Another advertised host stops the run.
     RegistryAdvertised { host: String, probe: Cmd },
@@ -361,6 +364,9 @@ pub struct Track {
     /// The namespace's pods, matched to workloads by selector.
     pub pods: Cmd,
     pub events: Cmd,
+    /// The Services, EndpointSlices and ReplicaSets: done only when every ready
+    /// endpoint is a pod of the current revision (`run/serving.rs`).
+    pub serving: Cmd,
     /// `{POD}` and `{CONTAINER}` are filled for the container that failed.
     pub logs: Cmd,
     pub logs_previous: Cmd,
@@ -561,6 +567,7 @@ impl Guard {
             Guard::ClusterUp { probe, .. }
             | Guard::ImageBuilt { probe, .. }
             | Guard::NamespaceExists { probe, .. }
+            | Guard::SecretCurrent { probe, .. }
             | Guard::RegistryAdvertised { probe, .. }
             | Guard::ReleaseCurrent { probe, .. } => vec![probe],
             Guard::Always { .. } | Guard::Rendered { .. } => vec![],
@@ -644,6 +651,7 @@ impl Action {
                     &track.workloads,
                     &track.pods,
                     &track.events,
+                    &track.serving,
                     &track.logs,
                     &track.logs_previous,
                 ];

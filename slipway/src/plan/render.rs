@@ -57,6 +57,11 @@ impl Guard {
                 "skipped if `{}` says namespace {namespace} is Active",
                 probe.display()
             ),
+            Guard::SecretCurrent { secret, probe } => format!(
+                "skipped if `{}` prints the keyed digest of the values secret {} would be applied with",
+                probe.display(),
+                secret.name
+            ),
             Guard::Rendered {
                 digest,
                 stamp,
@@ -328,6 +333,11 @@ fn step(s: &mut String, step: &Step) {
                 s,
                 &t.events,
                 "when a pod is stuck: the scheduler's, kubelet's and volume events",
+            );
+            line(
+                s,
+                &t.serving,
+                "then until every ready endpoint of the release's Services is a pod of the new revision",
             );
             line(s, &t.logs, "evidence: the failing container's output");
             line(

@@ -17,6 +17,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::model::{Event, Outcome, Redactor, ReleaseStatus, Sink, Stage};
 
+pub mod critical;
+
 /// Styled for stderr: colored only when stderr's colors are enabled (`--color`).
 fn st<D>(d: D) -> StyledObject<D> {
     style(d).for_stderr()
@@ -95,6 +97,12 @@ struct State {
     rows: Vec<StageRow>,
     commands: BTreeMap<Stage, usize>,
     notes: BTreeMap<Stage, Vec<String>>,
+    /// When each running stage and step began (offsets from the run's start), and
+    /// what finished: the critical path is made of these.
+    stage_began: BTreeMap<Stage, Duration>,
+    steps_began: BTreeMap<(Stage, String), Duration>,
+    steps_done: BTreeMap<Stage, Vec<critical::Span>>,
+    timeline: critical::Timeline,
 }
 
 pub struct Reporter {
@@ -132,6 +140,17 @@ impl Reporter {
     /// Start timing anew (`dev`: each round's summary counts from its own start).
     pub fn restart_clock(&self) {
         *self.started.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.stage_began.clear();
+        st.steps_began.clear();
+        st.steps_done.clear();
+        st.timeline = critical::Timeline::default();
+    }
+
+    /// The run's critical path so far, for a run of `total` wall time.
+    pub fn critical_path(&self, total: Duration) -> Vec<critical::Item> {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        critical::path(&st.timeline, total)
     }
 
     /// Print a line to stderr without tearing a spinner (masked first).
@@ -180,9 +199,23 @@ impl Reporter {
         }
         match self.mode {
             Mode::Json => {
+                let at = self.elapsed();
+                if let Event::RunFinished { .. } = ev {
+                    // Before the end: the steps that made up the wall time.
+                    let steps = self.critical_path(at);
+                    let v = serde_json::json!({
+                        "event": "critical_path",
+                        "total_ms": at.as_millis() as u64,
+                        "steps": steps,
+                        "ts": now(),
+                        "elapsed_ms": at.as_millis() as u64,
+                    });
+                    to_stdout(&format!("{v}\n"));
+                }
                 let mut v = serde_json::to_value(&ev).unwrap_or_default();
                 if let serde_json::Value::Object(m) = &mut v {
                     m.insert("ts".into(), now().into());
+                    m.insert("elapsed_ms".into(), (at.as_millis() as u64).into());
                 }
                 to_stdout(&format!("{v}\n"));
             }
@@ -207,9 +240,64 @@ impl Reporter {
     }
 
     fn record(&self, ev: &Event) {
+        let at = self.elapsed();
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match ev {
-            Event::Command { stage, .. } => *st.commands.entry(*stage).or_default() += 1,
+            Event::StageStarted { stage } => {
+                st.stage_began.insert(*stage, at);
+            }
+            Event::StepStarted { stage, step, .. } => {
+                st.steps_began.insert((*stage, step.clone()), at);
+            }
+            Event::StepFinished {
+                stage,
+                step,
+                duration_ms,
+            } => {
+                let start = st
+                    .steps_began
+                    .remove(&(*stage, step.clone()))
+                    .unwrap_or_else(|| at.saturating_sub(Duration::from_millis(*duration_ms)));
+                st.steps_done
+                    .entry(*stage)
+                    .or_default()
+                    .push(critical::Span {
+                        name: step.clone(),
+                        start,
+                        end: at,
+                    });
+            }
+            _ => {}
+        }
+        if let Event::StageFinished {
+            stage, duration_ms, ..
+        } = ev
+        {
+            let start = st
+                .stage_began
+                .remove(stage)
+                .unwrap_or_else(|| at.saturating_sub(Duration::from_millis(*duration_ms)));
+            let steps = st.steps_done.remove(stage).unwrap_or_default();
+            st.timeline.stages.push((
+                critical::Span {
+                    name: stage.name().to_string(),
+                    start,
+                    end: at,
+                },
+                steps,
+            ));
+        }
+        match ev {
+            Event::Command {
+                stage, duration_ms, ..
+            } => {
+                *st.commands.entry(*stage).or_default() += 1;
+                // A command outside a running stage: a guard probe read ahead.
+                if st.stage_began.is_empty() {
+                    let began = at.saturating_sub(Duration::from_millis(*duration_ms));
+                    st.timeline.between.push(began);
+                }
+            }
             Event::StepSkipped { stage, reason, .. } => st
                 .notes
                 .entry(*stage)
@@ -471,7 +559,12 @@ impl Reporter {
                 out.push_str(&format!("  {:<9} {:>7}  {}\n", "", "", st(n).dim()));
             }
         }
-        out.push_str(&format!("  {:<9} {:>7}\n", "total", secs(self.elapsed())));
+        let total = self.elapsed();
+        out.push_str(&format!("  {:<9} {:>7}\n", "total", secs(total)));
+        out.push_str(&format!(
+            "  {}\n",
+            st(critical::line(&self.critical_path(total), total)).dim()
+        ));
         for f in footer {
             out.push_str(&format!("  {}\n", self.redactor.redact(f)));
         }

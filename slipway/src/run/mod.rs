@@ -10,6 +10,7 @@ mod preflight;
 mod private;
 mod provision;
 mod rotate;
+mod serving;
 
 pub use provision::{adopt_provisioned, oci_capfilter};
 pub mod self_check;
@@ -49,6 +50,8 @@ pub struct Runner<'a> {
     stale: std::sync::atomic::AtomicBool,
     /// The key Secrets' digests are made with (read or made on first use).
     digest_key: std::sync::OnceLock<Result<rotate::Key, String>>,
+    /// The rollout's last read per release (workloads, pods), for health.
+    last_read: Mutex<HashMap<String, track::LastRead>>,
 }
 
 impl<'a> Runner<'a> {
@@ -65,6 +68,7 @@ impl<'a> Runner<'a> {
             prefetched: Mutex::new(HashMap::new()),
             stale: std::sync::atomic::AtomicBool::new(false),
             digest_key: std::sync::OnceLock::new(),
+            last_read: Mutex::new(HashMap::new()),
         }
     }
 
@@ -336,7 +340,12 @@ impl<'a> Runner<'a> {
                 };
                 self.run_cmd(stage, step, cmd, deadline)?;
             }
-            Action::Run { cmd } => self.run_cmd(stage, step, cmd, deadline)?,
+            Action::Run { cmd } => self.run_cmd(
+                stage,
+                step,
+                &*self.with_secret_digest(stage, cmd)?,
+                deadline,
+            )?,
             Action::Recipe { recipe, cmd } => {
                 let r = crate::tools::provision::recipe_named(recipe)
                     .ok_or_else(|| Error::new(stage, format!("no recipe named {recipe}")))?;
@@ -672,6 +681,9 @@ impl<'a> Runner<'a> {
                     }
                 }
             }
+            Guard::SecretCurrent { secret, probe } => {
+                self.secret_current(stage, secret, probe, deadline)?
+            }
             Guard::NamespaceExists { namespace, probe } => {
                 let out = self.probe(stage, probe, deadline)?;
                 (out.ok() && out.stdout.trim() == "Active")
@@ -973,8 +985,13 @@ impl<'a> Runner<'a> {
         pods: &Cmd,
         deadline: Instant,
     ) -> Result<(), Error> {
+        // The pods the rollout read last, while fresh; else read now.
+        let reused = self.reuse_last_read(release);
         let (workloads, all_pods) = std::thread::scope(|scope| {
-            let pods = scope.spawn(|| self.all_pods(stage, pods, deadline));
+            let pods = scope.spawn(|| match &reused {
+                Some(read) => read.pods(stage),
+                None => self.all_pods(stage, pods, deadline),
+            });
             let workloads = self.discover(stage, release, discover, deadline);
             let pods = pods
                 .join()
@@ -1030,6 +1047,9 @@ impl<'a> Runner<'a> {
                 hints.join("; ")
             });
             return Err(e);
+        }
+        if let Some(r) = reused {
+            self.note(stage, r.said());
         }
         self.note(stage, format!("{total} pod(s) of {release} Ready"));
         Ok(())

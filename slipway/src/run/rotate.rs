@@ -154,6 +154,65 @@ pub fn reason(names: &[String], recorded: Option<&str>, key: &Key) -> String {
     }
 }
 
+impl super::Runner<'_> {
+    /// What a Secret's `slipway.dev/digest` annotation says when it holds these
+    /// values: the keyed digest of its keys and values, and a digest of its type and
+    /// labels (so a changed label is applied too).
+    fn secret_annotation(&self, stage: Stage, s: &SecretInput) -> Result<String, Error> {
+        use sha2::Digest;
+        let (values, _) = self.secret_digests(stage, std::slice::from_ref(s))?;
+        let values = values.split_once('=').map_or(values.as_str(), |(_, h)| h);
+        let meta = Sha256::digest(format!("{}\n{:?}", s.secret_type, s.labels));
+        let meta: String = meta[..4].iter().map(|b| format!("{b:02x}")).collect();
+        Ok(format!("{values}.{meta}"))
+    }
+
+    /// The Secret in the cluster carries the digest of what it would be applied with:
+    /// applying it again would change nothing.
+    pub(super) fn secret_current(
+        &self,
+        stage: Stage,
+        s: &SecretInput,
+        probe: &crate::model::Cmd,
+        deadline: std::time::Instant,
+    ) -> Result<Option<String>, Error> {
+        let out = self.probe(stage, probe, deadline)?;
+        if !out.ok() || out.stdout.trim().is_empty() {
+            return Ok(None);
+        }
+        let want = self.secret_annotation(stage, s)?;
+        Ok((out.stdout.trim() == want).then(|| {
+            format!(
+                "secret {} in {} already holds these values (its {} annotation is their keyed digest {want}); not applied again, --force applies it",
+                s.name,
+                s.namespace,
+                crate::tools::kubectl::SECRET_DIGEST
+            )
+        }))
+    }
+
+    /// A Secret's apply with its digest annotation filled (other commands as they are).
+    pub(super) fn with_secret_digest<'c>(
+        &self,
+        stage: Stage,
+        cmd: &'c crate::model::Cmd,
+    ) -> Result<std::borrow::Cow<'c, crate::model::Cmd>, Error> {
+        let crate::model::Stdin::Secret(s) = &cmd.stdin else {
+            return Ok(std::borrow::Cow::Borrowed(cmd));
+        };
+        let key = crate::tools::kubectl::SECRET_DIGEST;
+        if s.annotations.get(key).map(String::as_str) != Some("{DIGEST}") {
+            return Ok(std::borrow::Cow::Borrowed(cmd));
+        }
+        let mut s = s.clone();
+        s.annotations
+            .insert(key.to_string(), self.secret_annotation(stage, &s)?);
+        let mut c = cmd.clone();
+        c.stdin = crate::model::Stdin::Secret(s);
+        Ok(std::borrow::Cow::Owned(c))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

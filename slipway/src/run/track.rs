@@ -397,6 +397,38 @@ pub fn judge(
     }
 }
 
+/// How long the rollout's last read may stand in for health's own.
+const REUSE_WITHIN: Duration = Duration::from_secs(5);
+
+/// The namespace's pods as the rollout read them last, kept for the health stage:
+/// read again only when older than [`REUSE_WITHIN`]. (Health lists the workloads
+/// itself: its listing is not the rollout's, which has Jobs and autoscalers.)
+pub struct LastRead {
+    pods: String,
+    at: Instant,
+    /// How old it was when health took it.
+    age: Duration,
+}
+
+impl LastRead {
+    pub(super) fn pods(&self, stage: Stage) -> Result<Vec<crate::tools::kubectl::Pod>, Error> {
+        crate::tools::kubectl::parse_pods(&self.pods).map_err(|e| {
+            Error::new(
+                stage,
+                format!("list the namespace's pods (the rollout's last read): {e}"),
+            )
+            .hint("slipway fails closed on output it cannot read; run the command by hand")
+        })
+    }
+
+    pub(super) fn said(&self) -> String {
+        format!(
+            "pods from the rollout's read of {:.1}s before (not read again)",
+            self.age.as_secs_f64()
+        )
+    }
+}
+
 fn reason_key(reason: &str) -> &'static str {
     match reason {
         "CreateContainerConfigError" => "config",
@@ -407,7 +439,34 @@ fn reason_key(reason: &str) -> &'static str {
 }
 
 impl Runner<'_> {
-    fn poll(
+    pub(super) fn keep_last_read(&self, release: &str, pods: &str) {
+        self.last_read
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                release.to_string(),
+                LastRead {
+                    pods: pods.to_string(),
+                    at: Instant::now(),
+                    age: Duration::ZERO,
+                },
+            );
+    }
+
+    /// The rollout's last read of `release`, once, while it is fresh.
+    pub(super) fn reuse_last_read(&self, release: &str) -> Option<LastRead> {
+        self.last_read
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(release)
+            .map(|r| LastRead {
+                age: r.at.elapsed(),
+                ..r
+            })
+            .filter(|r| r.age < REUSE_WITHIN)
+    }
+
+    pub(super) fn poll(
         &self,
         stage: Stage,
         cmd: &crate::model::Cmd,
@@ -432,12 +491,16 @@ impl Runner<'_> {
     pub(super) fn track(&self, stage: Stage, t: &Track, deadline: Instant) -> Result<(), Error> {
         let started = Instant::now();
         let end = deadline.min(started + t.timeout);
+        let tracked_at = std::time::SystemTime::now();
         let mut seen = Seen::default();
         let mut announced = false;
+        let mut first = true;
         loop {
             let what = format!("list the workloads of {}", t.release);
-            // The workloads and the namespace's pods are read at the same time.
-            let (raw, pods_raw) = std::thread::scope(|scope| {
+            // The workloads and the namespace's pods are read at the same time; the
+            // first time also the Services' endpoints (a release that is already
+            // rolled out is then judged serving without another read).
+            let (raw, pods_raw, endpoints) = std::thread::scope(|scope| {
                 let pods = scope.spawn(|| {
                     self.poll(
                         stage,
@@ -446,12 +509,29 @@ impl Runner<'_> {
                         deadline,
                     )
                 });
+                let endpoints = first.then(|| {
+                    scope.spawn(|| {
+                        self.poll(
+                            stage,
+                            &t.serving,
+                            &format!("read the endpoints of the Services of {}", t.release),
+                            deadline,
+                        )
+                    })
+                });
                 let raw = self.poll(stage, &t.workloads, &what, deadline);
                 let pods = pods
                     .join()
                     .unwrap_or_else(|_| Err(Error::new(stage, "reading the pods panicked")));
-                (raw, pods)
+                let endpoints = endpoints.map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(Error::new(stage, "reading the endpoints panicked"))
+                    })
+                });
+                (raw, pods, endpoints)
             });
+            let first_read = first;
+            first = false;
             let raw = raw?;
             let mut workloads = kube_state::parse_workloads(&raw, &t.release).map_err(|e| {
                 Error::new(stage, format!("{what}: {e}"))
@@ -532,7 +612,9 @@ impl Runner<'_> {
                             format!("{} rolled out ({}/{} ready)", w.id(), w.ready, w.desired),
                         );
                     }
-                    return Ok(());
+                    self.keep_last_read(&t.release, &pods_raw);
+                    let endpoints = endpoints.filter(|_| first_read);
+                    return self.serving(stage, t, endpoints, &pods_raw, tracked_at, end, deadline);
                 }
                 Verdict::Failed(f) => {
                     let e = self.failure(stage, t, &f, &pods, &events, started, deadline);

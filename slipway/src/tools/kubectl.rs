@@ -131,6 +131,24 @@ pub fn apply(context: &str, stdin: Stdin) -> Cmd {
 }
 
 /// Exits 0 when the namespace exists (and is not being deleted: its phase).
+/// The annotation a Secret slipway applies carries: the keyed digest of its values.
+pub const SECRET_DIGEST: &str = "slipway.dev/digest";
+
+/// One annotation of a Secret (empty when it has none; exit 1 when there is no Secret).
+pub fn get_secret_annotation(context: &str, namespace: &str, name: &str, key: &str) -> Cmd {
+    at(context, Some(namespace))
+        .args([
+            "get".to_string(),
+            format!("secret/{name}"),
+            "--output".into(),
+            format!(
+                "jsonpath={{.metadata.annotations.{}}}",
+                key.replace('.', "\\.")
+            ),
+        ])
+        .timeout(PROBE)
+}
+
 pub fn get_namespace(context: &str, name: &str) -> Cmd {
     at(context, None)
         .args([

@@ -10,6 +10,7 @@ pub mod minikube;
 pub mod oci;
 pub mod provision;
 pub mod registry;
+pub mod serving;
 
 use std::time::Duration;
 

@@ -34,5 +34,6 @@ mod rollout_probe;
 mod run_lock;
 mod secret_sinks;
 mod self_check;
+mod serving;
 mod signals;
 mod tidy;
