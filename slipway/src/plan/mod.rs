@@ -8,9 +8,11 @@
 //! else, so `plan` runs with an empty PATH. Each stage plans itself in
 //! `stages/<stage>.rs`; [`build`] calls them in the job's order.
 
+mod brief;
 pub mod dev;
 pub mod digest;
 mod exposed;
+mod local;
 mod render;
 mod stages;
 
@@ -25,6 +27,8 @@ use crate::config::{self, OnPending, Pipeline, Provider};
 use crate::model::{Cmd, Error, Job, SecretInput, SecretSource, Stage};
 use crate::providers::ImageProbe;
 use crate::tools::helm;
+
+pub use local::{LocalFacts, ToolUse};
 
 #[derive(Clone, Debug)]
 pub struct PlanOptions {
@@ -57,6 +61,9 @@ pub struct PlanOptions {
     pub provision: bool,
     /// `--install-packages`: slipway's recipes may apt-get install what they need.
     pub install_packages: bool,
+    /// What this machine already has (tools, the kube contexts), when the caller read
+    /// it: the plan shows what will run first (see [`LocalFacts`]).
+    pub local: Option<LocalFacts>,
 }
 
 impl PlanOptions {
@@ -77,6 +84,7 @@ impl PlanOptions {
             tail: 50,
             provision: true,
             install_packages: false,
+            local: None,
         }
     }
 }
@@ -106,6 +114,9 @@ pub struct Plan {
     /// `dev`: what it watches and keeps running between rounds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dev: Option<dev::DevPlan>,
+    /// The local facts the plan was made with (see [`LocalFacts`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local: Option<LocalFacts>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -810,6 +821,7 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
         helm,
         on_failure,
         dev,
+        local: o.local.clone(),
     };
     exposed::refuse_secrets(&plan, &p.secret_sources())?;
     Ok(plan)

@@ -3,6 +3,7 @@
 //! run by the one executor. A failure is an [`Error`] that says what failed, the
 //! command, the tail of its output and what to do next.
 
+pub mod facts;
 pub mod lock;
 mod ops;
 mod preflight;
