@@ -10,6 +10,7 @@ mod preflight;
 mod private;
 mod provision;
 mod rotate;
+mod seen;
 
 pub use provision::{adopt_provisioned, oci_capfilter};
 pub mod self_check;
@@ -410,6 +411,7 @@ impl<'a> Runner<'a> {
                     }
                     return Err(err);
                 }
+                seen::upgraded(self.ex, release);
                 if let Some((r, why)) = restart {
                     self.restart(stage, release, r, &why, deadline)?;
                 }
@@ -786,6 +788,7 @@ impl<'a> Runner<'a> {
                     stage,
                     format!("release {release} does not exist yet: it will be installed"),
                 );
+                seen::status(self.ex, release, None, "not installed");
                 return Ok(());
             }
             return Err(Error {
@@ -808,6 +811,7 @@ impl<'a> Runner<'a> {
                 ..Error::new(stage, format!("cannot read the state of release {release}: helm printed something slipway cannot parse"))
             });
         };
+        seen::status(self.ex, release, Some(s.version), &s.status);
         if !s.is_pending() {
             return Ok(());
         }

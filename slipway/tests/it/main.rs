@@ -33,3 +33,4 @@ mod secret_sinks;
 mod self_check;
 mod signals;
 mod tidy;
+mod what_a_person_sees;

@@ -48,6 +48,7 @@ macro_rules! assert_plan {
         })
     };
 }
+pub(crate) use assert_plan;
 
 #[test]
 fn local_kind() {
