@@ -48,7 +48,11 @@
 //! 5. **`plan` runs nothing** and reads only the pipeline's own files (inside its
 //!    repository, by the ignore rules of [`plan::digest`]); the one thing it writes is
 //!    the per-user cache of file digests. `plan`'s text is rendered from
-//!    [`plan::Plan`] alone.
+//!    [`plan::Plan`] alone. The `plan` command also reads, by file reads and stats
+//!    only ([`run::facts`]), the local facts it decides what it shows first from
+//!    ([`plan::LocalFacts`]): the binary `PATH` finds for each tool and the version
+//!    preflight remembered for it (`tool-versions.json`), the binaries slipway's
+//!    toolchain manifest records, and the context names in the kubeconfig.
 //!
 //! # Extension points
 //!

@@ -305,6 +305,8 @@ fn execute(
     }
 
     if let Command::Plan { .. } = &command {
+        // What this machine already has decides what `plan` shows first.
+        opts.local = Some(crate::run::facts::read());
         return match plan::build(&pipeline, &opts) {
             Ok(p) => {
                 let text = if mode == Mode::Json {
@@ -313,6 +315,8 @@ fn execute(
                     let mut v = serde_json::to_value(&p).unwrap_or_default();
                     reporter.redactor().json(&mut v);
                     serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+                } else if g.verbose {
+                    p.to_text_verbose()
                 } else {
                     p.to_text()
                 };

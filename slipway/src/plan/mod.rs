@@ -8,9 +8,11 @@
 //! else, so `plan` runs with an empty PATH. Each stage plans itself in
 //! `stages/<stage>.rs`; [`build`] calls them in the job's order.
 
+mod brief;
 pub mod dev;
 pub mod digest;
 mod exposed;
+mod local;
 mod render;
 mod stages;
 pub mod sync;
@@ -30,6 +32,7 @@ use crate::tools::helm;
 
 /// How many groups (builds, loads, releases) run at a time unless `--jobs` says.
 pub const DEFAULT_PARALLEL: u16 = 8;
+pub use local::{LocalFacts, ToolUse};
 
 #[derive(Clone, Debug)]
 pub struct PlanOptions {
@@ -64,6 +67,9 @@ pub struct PlanOptions {
     pub install_packages: bool,
     /// `--jobs`: at most this many groups (builds, loads, releases) at a time.
     pub parallel: usize,
+    /// What this machine already has (tools, the kube contexts), when the caller read
+    /// it: the plan shows what will run first (see [`LocalFacts`]).
+    pub local: Option<LocalFacts>,
 }
 
 impl PlanOptions {
@@ -85,6 +91,7 @@ impl PlanOptions {
             provision: true,
             install_packages: false,
             parallel: usize::from(DEFAULT_PARALLEL),
+            local: None,
         }
     }
 }
@@ -119,6 +126,9 @@ pub struct Plan {
     /// `--only`: what is selected and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selection: Option<crate::config::Selection>,
+    /// The local facts the plan was made with (see [`LocalFacts`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local: Option<LocalFacts>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -840,6 +850,7 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
         dev,
         selection: p.selection.clone(),
         parallel: o.parallel,
+        local: o.local.clone(),
     };
     exposed::refuse_secrets(&plan, &p.secret_sources())?;
     Ok(plan)

@@ -3,16 +3,22 @@
 
 use std::fmt::Write as _;
 
+use super::brief::{self, View};
 use super::{Action, Guard, Plan, Step};
 use crate::config::OnPending;
 use crate::model::Cmd;
 
-fn line(s: &mut String, cmd: &Cmd, comment: &str) {
+fn line_as(s: &mut String, cmd: &Cmd, comment: &str, verbose: bool) {
+    let text = brief::script(cmd, verbose);
     if comment.is_empty() {
-        let _ = writeln!(s, "{}", cmd.script());
+        let _ = writeln!(s, "{text}");
     } else {
-        let _ = writeln!(s, "{}  # {comment}", cmd.script());
+        let _ = writeln!(s, "{text}  # {comment}");
     }
+}
+
+fn line(s: &mut String, cmd: &Cmd, comment: &str) {
+    line_as(s, cmd, comment, true)
 }
 
 impl Guard {
@@ -96,8 +102,21 @@ impl Guard {
     }
 }
 
-fn step(s: &mut String, step: &Step) {
-    let _ = writeln!(s, "# {}", step.title);
+fn step(s: &mut String, step: &Step, v: &mut View) {
+    let verbose = v.verbose;
+    let line = |s: &mut String, cmd: &Cmd, comment: &str| line_as(s, cmd, comment, verbose);
+    // By default a smoke check's title goes with what it expects, after its
+    // commands, and a guard on its step's title line.
+    let smoke = !verbose && matches!(step.action, Action::Smoke(_));
+    match &step.skip_if {
+        Some(g) if !verbose => {
+            let _ = writeln!(s, "# {}: {}", step.title, g.describe());
+        }
+        _ if smoke => {}
+        _ => {
+            let _ = writeln!(s, "# {}", step.title);
+        }
+    }
     if step.wave > 0 {
         let _ = writeln!(
             s,
@@ -105,7 +124,7 @@ fn step(s: &mut String, step: &Step) {
             step.wave + 1
         );
     }
-    if let Some(g) = &step.skip_if {
+    if let Some(g) = step.skip_if.as_ref().filter(|_| verbose) {
         let _ = writeln!(s, "#   {}", g.describe());
     }
     match &step.action {
@@ -149,6 +168,12 @@ fn step(s: &mut String, step: &Step) {
             }
             line(s, &probe.per_node, "each node must hold that ID");
         }
+        Action::CreateCluster { cmd, node } if !verbose => brief::create_cluster(
+            s,
+            cmd,
+            node.as_ref(),
+            step.skip_if.is_some() && v.local.is_some_and(|f| f.knows_context(&v.context)),
+        ),
         Action::CreateCluster { cmd, node } => match node {
             None => line(s, cmd, ""),
             Some(n) => {
@@ -191,18 +216,30 @@ fn step(s: &mut String, step: &Step) {
                     ),
                 );
             }
-            line(s, jobs, "if helm fails: the failed hook Jobs");
-            line(s, pods, "their pods");
-            line(s, logs, "and what they printed");
+            if verbose {
+                line(s, jobs, "if helm fails: the failed hook Jobs");
+                line(s, pods, "their pods");
+                line(s, logs, "and what they printed");
+            } else {
+                let _ = (jobs, pods, logs);
+                let _ = writeln!(
+                    s,
+                    "#   if helm fails: its failed hook Jobs, their pods and what they printed (plan --verbose)"
+                );
+            }
         }
         Action::Preflight(pf) => {
             for t in &pf.tools {
-                line(
-                    s,
-                    &t.version,
-                    &format!("{} >= {}: {}", t.tool, t.min, t.why),
-                );
-                if let Some(p) = &t.supply {
+                // By default, only provisioning that will run is shown in full.
+                let provisions = !verbose && !brief::tool(s, t, v.local);
+                if verbose {
+                    line(
+                        s,
+                        &t.version,
+                        &format!("{} >= {}: {}", t.tool, t.min, t.why),
+                    );
+                }
+                if let Some(p) = t.supply.as_ref().filter(|_| verbose || provisions) {
                     let _ = writeln!(
                         s,
                         "#   none that will do on PATH: use {} (slipway's cache), provisioning {} {} there first:",
@@ -272,10 +309,13 @@ fn step(s: &mut String, step: &Step) {
                 } else {
                     ""
                 };
+                let read = g.kubeconfig.as_ref().map_or(String::new(), |k| {
+                    format!(" (its cluster checked in `{}`)", k.display())
+                });
                 let _ = match g.rule {
                     crate::plan::GuardRule::Managed => writeln!(
                         s,
-                        "# guard: {} only changes {managed}; context is {}{allowed}",
+                        "# guard: {} only changes {managed}; context is {}{read}{allowed}",
                         g.job, g.context,
                     ),
                     crate::plan::GuardRule::Pipeline => writeln!(
@@ -329,21 +369,28 @@ fn step(s: &mut String, step: &Step) {
                 &t.pods,
                 "their pods: fail early on a cause that will not fix itself",
             );
-            line(
-                s,
-                &t.events,
-                "when a pod is stuck: the scheduler's, kubelet's and volume events",
-            );
+            if verbose {
+                line(
+                    s,
+                    &t.events,
+                    "when a pod is stuck: the scheduler's, kubelet's and volume events",
+                );
+                line(s, &t.logs, "evidence: the failing container's output");
+                line(
+                    s,
+                    &t.logs_previous,
+                    &format!("evidence: the previous instance, after a restart (crash-looping at {} restarts)", t.crash_limit),
+                );
+            } else {
+                let _ = writeln!(
+                    s,
+                    "#   when a pod is stuck: its events and its containers' logs, as evidence (plan --verbose)"
+                );
+            }
             line(
                 s,
                 &t.serving,
                 "then until every ready endpoint of the release's Services is a pod of the new revision",
-            );
-            line(s, &t.logs, "evidence: the failing container's output");
-            line(
-                s,
-                &t.logs_previous,
-                &format!("evidence: the previous instance, after a restart (crash-looping at {} restarts)", t.crash_limit),
             );
             if let Some(rb) = rollback {
                 line(s, rb, "on failure");
@@ -407,11 +454,19 @@ fn step(s: &mut String, step: &Step) {
         }
         Action::Smoke(c) => {
             for cmd in &c.commands {
-                line(s, cmd, "");
+                // A port-forward the checks share is started once.
+                if verbose || v.seen.insert(cmd.script()) {
+                    line(s, cmd, "");
+                }
             }
             let _ = writeln!(
                 s,
-                "# {}; retry every {} until {}",
+                "# {}{}; retry every {} until {}",
+                if smoke {
+                    format!("{}: ", step.title)
+                } else {
+                    String::new()
+                },
                 c.spec.kind().describe(),
                 humantime::format_duration(c.interval),
                 humantime::format_duration(c.deadline)
@@ -455,8 +510,25 @@ fn step(s: &mut String, step: &Step) {
 }
 
 impl Plan {
-    /// The plan as a shell script: grouped by stage, each command pasteable.
+    /// The plan as a shell script, grouped by stage, each command pasteable: what
+    /// will run in full; what runs only if something is missing or fails, one line
+    /// each (decided from the plan's [`super::LocalFacts`] when it has them).
     pub fn to_text(&self) -> String {
+        self.render(false)
+    }
+
+    /// Every command the run may spawn, in full (`plan --verbose`).
+    pub fn to_text_verbose(&self) -> String {
+        self.render(true)
+    }
+
+    fn render(&self, verbose: bool) -> String {
+        let mut view = View {
+            verbose,
+            local: self.local.as_ref(),
+            context: self.context.clone(),
+            seen: Default::default(),
+        };
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -511,9 +583,14 @@ impl Plan {
                     let _ = writeln!(s, "# {l}");
                 }
             }
-            step(&mut s, st);
+            step(&mut s, st, &mut view);
         }
-        if !self.on_failure.is_empty() {
+        if !self.on_failure.is_empty() && !verbose {
+            let _ = writeln!(
+                s,
+                "\n## if the job fails: each release's `helm status` and `helm history`, for the diagnosis bundle (plan --verbose)"
+            );
+        } else if !self.on_failure.is_empty() {
             let _ = writeln!(s, "\n## if the job fails: for the diagnosis bundle");
             for c in &self.on_failure {
                 line(&mut s, c, "");

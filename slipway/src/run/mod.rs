@@ -4,12 +4,14 @@
 //! command, the tail of its output and what to do next.
 
 mod build_waves;
+pub mod facts;
 pub mod lock;
 mod ops;
 mod preflight;
 mod private;
 mod provision;
 mod rotate;
+mod seen;
 mod serving;
 
 pub use provision::{adopt_provisioned, oci_capfilter};
@@ -425,6 +427,7 @@ impl<'a> Runner<'a> {
                     }
                     return Err(err);
                 }
+                seen::upgraded(self.ex, release);
                 if let Some((r, why)) = restart {
                     self.restart(stage, release, r, &why, deadline)?;
                 }
@@ -807,6 +810,7 @@ impl<'a> Runner<'a> {
                     stage,
                     format!("release {release} does not exist yet: it will be installed"),
                 );
+                seen::status(self.ex, release, None, "not installed");
                 return Ok(());
             }
             return Err(Error {
@@ -829,6 +833,7 @@ impl<'a> Runner<'a> {
                 ..Error::new(stage, format!("cannot read the state of release {release}: helm printed something slipway cannot parse"))
             });
         };
+        seen::status(self.ex, release, Some(s.version), &s.status);
         if !s.is_pending() {
             return Ok(());
         }

@@ -501,7 +501,7 @@ pub fn node_image(ex: &Executor, n: &NodeImage, deadline: Instant) -> Result<boo
             format!("cannot write slipway's {} recipe: {e}", recipe.name),
         )
     })?;
-    ex.events.emit(Event::Note {
+    ex.events.emit(Event::Progress {
         stage,
         message: "node image: about 12 minutes the first time on 2 cores (Go builds, debootstrap); cached afterwards".into(),
     });

@@ -135,6 +135,11 @@ impl Manifest {
             .unwrap_or_default()
     }
 
+    /// The binaries it records a digest for.
+    pub fn recorded(&self) -> Vec<PathBuf> {
+        self.read().into_keys().map(PathBuf::from).collect()
+    }
+
     /// Record the digest of the binary at `path` as it is now.
     pub fn record(&self, path: &Path) -> Result<(), String> {
         let key = path.to_str().ok_or("a path that is not UTF-8")?;

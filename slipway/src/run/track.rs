@@ -495,6 +495,7 @@ impl Runner<'_> {
         let mut seen = Seen::default();
         let mut announced = false;
         let mut first = true;
+        let mut last_pods = None;
         loop {
             let what = format!("list the workloads of {}", t.release);
             // The workloads and the namespace's pods are read at the same time; the
@@ -569,11 +570,18 @@ impl Runner<'_> {
                 );
                 return Ok(());
             }
+            let pods_now = workloads
+                .iter()
+                .fold((0, 0), |(r, d), w| (r + w.ready, d + w.desired));
+            if last_pods != Some(pods_now) {
+                last_pods = Some(pods_now);
+                super::seen::pods(self.ex, &t.release, pods_now);
+            }
             if !announced {
                 announced = true;
-                self.note(
+                self.ex.events.emit(Event::Progress {
                     stage,
-                    format!(
+                    message: format!(
                         "tracking {}",
                         workloads
                             .iter()
@@ -581,7 +589,7 @@ impl Runner<'_> {
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
-                );
+                });
             }
             let all_done = workloads.iter().all(|w| w.done);
             let pods_raw = pods_raw?;

@@ -1041,7 +1041,7 @@ fn collect_cmds(v: &serde_json::Value, out: &mut Vec<(String, Vec<String>)>) {
 }
 
 /// Does a planned argv (with `{PLACEHOLDER}`s) match a spawned one?
-fn argv_matches(planned: &[String], spawned: &[String]) -> bool {
+pub(crate) fn argv_matches(planned: &[String], spawned: &[String]) -> bool {
     planned.len() == spawned.len() && planned.iter().zip(spawned).all(|(p, s)| arg_matches(p, s))
 }
 

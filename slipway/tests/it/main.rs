@@ -37,3 +37,4 @@ mod self_check;
 mod serving;
 mod signals;
 mod tidy;
+mod what_a_person_sees;
