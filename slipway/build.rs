@@ -4,6 +4,11 @@
 //! Embeds the commit the binary is built from as `SLIPWAY_COMMIT`: the variable of
 //! that name when set (`cargo xtask dist` sets it; so can a packager building from a
 //! tarball), else `git rev-parse` of the checkout, else "unknown".
+//!
+//! Embeds the sync helper (`slipway-sync/src/main.rs`, std only) compiled by `rustc`
+//! alone as a static binary: `dev` puts it into the dev variant of an image with
+//! `[images.NAME.sync]`. Compiled again only when its source changes; without its
+//! source or a static libc the embedded helper is empty and `dev` says so.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -30,6 +35,39 @@ fn main() {
         format!("{version} (commit {commit})")
     };
     println!("cargo::rustc-env=SLIPWAY_VERSION_LINE={line}");
+    sync_helper();
+}
+
+/// `$OUT_DIR/slipway-sync`: the helper, static, or an empty file when it cannot be built.
+fn sync_helper() {
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
+    let bin = out.join("slipway-sync");
+    let stamp = out.join("slipway-sync.source");
+    let src = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default())
+        .join("../slipway-sync/src/main.rs");
+    println!("cargo::rerun-if-changed={}", src.display());
+    let Ok(source) = std::fs::read_to_string(&src) else {
+        let _ = std::fs::write(&bin, b"");
+        return;
+    };
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == source) && bin.is_file() {
+        return;
+    }
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let target = std::env::var("TARGET").unwrap_or_default();
+    let status = Command::new(rustc)
+        .args(["--edition", "2021", "--crate-name", "slipway_sync", "-O"])
+        .args(["-C", "target-feature=+crt-static", "-C", "strip=symbols"])
+        .args(["--target", &target, "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .status();
+    if status.is_ok_and(|s| s.success()) {
+        let _ = std::fs::write(&stamp, source);
+    } else {
+        println!("cargo::warning=the sync helper did not build (a static libc is needed): `dev` cannot sync files");
+        let _ = std::fs::write(&bin, b"");
+    }
 }
 
 fn git(args: &[&str]) -> Option<String> {

@@ -5,6 +5,7 @@
 
 mod bench;
 mod dist;
+mod fixture;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,9 @@ enum Cmd {
     Slipway(slipway::cli::Command),
     /// Benchmark a no-change redeploy: slipway against a Makefile-style baseline
     Bench(bench::Args),
+    /// A generated monorepo of N services (images, releases in a three-layer `needs`
+    /// DAG, smoke checks, and a skaffold.yaml for the same) in a temporary directory
+    GenFixture(fixture::Args),
     /// Release artifacts: a static, stripped slipway per target as
     /// target/dist/slipway-VERSION-TARGET.tar.gz, and target/dist/SHA256SUMS
     /// (reproducible: --reproduce builds twice and compares)
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
     let chore = match cli.command {
         Cmd::Slipway(c) => return slipway::cli::run(cli.global, c),
         Cmd::Bench(a) => bench::run(&cli.global, a),
+        Cmd::GenFixture(a) => fixture::run(a),
         Cmd::Dist(a) => dist::run(a),
         Cmd::CiImage(a) => dist::image(a),
         Cmd::Toolchain => script("scripts/toolchain.sh", &[]),

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::{Attempt, Io, Kind, Problem, Target};
+use crate::exec::{net, Signals};
 use crate::model::names::is_dns_label;
 use crate::model::Cmd;
 use crate::tools::kubectl;
@@ -206,7 +207,7 @@ impl Kind for Http {
 
     fn attempt(&self, cmds: &[Cmd], io: &mut dyn Io) -> Attempt {
         match io.forward(&cmds[0]) {
-            Ok(local) => self.request(local, io.remaining()),
+            Ok(local) => self.request(local, io.remaining(), &io.signals()),
             Err(e) => Attempt {
                 ok: false,
                 settled: false,
@@ -265,30 +266,22 @@ fn to_json(v: &toml::Value) -> Option<serde_json::Value> {
 }
 
 impl Http {
-    fn request(&self, local: u16, remaining: Duration) -> Attempt {
+    fn request(&self, local: u16, remaining: Duration, signals: &Signals) -> Attempt {
         let url = format!("http://127.0.0.1:{local}{}", self.path);
         let timeout = remaining.clamp(Duration::from_millis(100), Duration::from_secs(5));
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .proxy(None)
-            .max_redirects(0)
-            .build()
-            .into();
-        let mut req = ureq::http::Request::builder()
-            .method(self.method.as_str())
-            .uri(&url);
-        for (k, v) in &self.headers {
-            req = req.header(k, v);
-        }
+        let mut req = net::Request::new(self.method.as_str(), net::Target::Url(url));
+        req.headers = self.headers.clone().into_iter().collect();
         if self.body.is_some()
             && !self
                 .headers
                 .keys()
                 .any(|k| k.eq_ignore_ascii_case("content-type"))
         {
-            req = req.header("content-type", "application/json");
+            req.headers
+                .push(("content-type".into(), "application/json".into()));
         }
+        req.body = self.body.clone().unwrap_or_default().into_bytes();
+        req.limit = 1 << 20;
         let sent = format!("{} {}", self.method, self.path);
         let fail = |detail: String| Attempt {
             ok: false,
@@ -296,21 +289,12 @@ impl Http {
             settled: false,
         };
         let started = Instant::now();
-        let req = match req.body(self.body.clone().unwrap_or_default()) {
+        let resp = match net::Client::new(timeout, signals).send(&req) {
             Ok(r) => r,
-            Err(e) => return fail(format!("{sent}: bad request: {e}")),
-        };
-        let mut resp = match agent.run(req) {
-            Ok(r) => r,
+            Err(e) if e.starts_with("bad request") => return fail(format!("{sent}: {e}")),
             Err(e) => return fail(format!("{sent}: no response: {e}")),
         };
-        let status = resp.status().as_u16();
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_string()
-            .unwrap_or_default();
+        let (status, text) = (resp.status, resp.body);
         let took = started.elapsed();
         // The whole body is part of the detail: the reporter masks it as a whole
         // before anything shortens it.

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::exec::Signals;
 use crate::model::Cmd;
 
 /// The kind-specific part of a check, as written (then with image references
@@ -108,6 +109,9 @@ pub trait Io {
     /// small budget ([`CLEANUP`]) beyond the check's, so an attempt that used all of
     /// its time still cleans up.
     fn cleanup(&mut self, cmd: &Cmd) -> Result<(i32, String, String), String>;
+    /// The signals that end the run: a request the check makes itself stops there
+    /// (through [`crate::exec::net`], the one network client).
+    fn signals(&self) -> Signals;
 }
 
 /// How long a check's cleanup may take after its deadline.

@@ -30,7 +30,7 @@ pub fn main(bin: &str) -> ExitCode {
 }
 
 /// pipeline.toml here or in the nearest parent directory.
-pub(super) fn find_config(explicit: Option<PathBuf>) -> PathBuf {
+fn find_config(explicit: Option<PathBuf>) -> PathBuf {
     if let Some(p) = explicit {
         return p;
     }
@@ -41,7 +41,7 @@ pub(super) fn find_config(explicit: Option<PathBuf>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("pipeline.toml"))
 }
 
-pub(super) fn plan_options(job: Job, g: &Global, f: &RunFlags) -> PlanOptions {
+fn plan_options(job: Job, g: &Global, f: &RunFlags) -> PlanOptions {
     PlanOptions {
         force: f.force,
         context: g.kube_context.clone(),
@@ -49,6 +49,7 @@ pub(super) fn plan_options(job: Job, g: &Global, f: &RunFlags) -> PlanOptions {
         allow_context: f.allow_context,
         provision: !g.no_provision,
         install_packages: g.install_packages,
+        parallel: usize::from(g.jobs),
         ..PlanOptions::new(job)
     }
 }
@@ -139,7 +140,7 @@ fn run_as(bin: &str, g: Global, command: Command) -> ExitCode {
                 _ => "not found".into(),
             })
         };
-        let pinned = |t: &str| {
+        let pinned = |t: crate::tools::registry::ToolId| {
             let p = loaded.as_ref().ok()?;
             p.tools.pinned(t).map(String::from)
         };
@@ -174,7 +175,13 @@ fn run_as(bin: &str, g: Global, command: Command) -> ExitCode {
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
     if let Command::Dev { flags, cleanup } = &command {
-        return super::dev::run(&g, flags, *cleanup, &reporter);
+        let rounds = DevRounds {
+            g: &g,
+            flags,
+            reporter: &reporter,
+        };
+        let code = crate::dev::run(&rounds, reporter.clone(), *cleanup);
+        return ExitCode::from(code.clamp(0, 255) as u8);
     }
     let Some((job, flags)) = job_of(&command) else {
         return ExitCode::SUCCESS;
@@ -183,17 +190,69 @@ fn run_as(bin: &str, g: Global, command: Command) -> ExitCode {
     ExitCode::from(done.code.clamp(0, 255) as u8)
 }
 
-/// What one job's run left: its exit code and, once planned, the pipeline and plan.
-pub(super) struct Done {
-    pub code: i32,
-    pub planned: Option<(crate::config::Pipeline, plan::Plan)>,
-    /// Every event of the run.
-    pub events: Vec<Event>,
+/// `dev`'s rounds: each a deploy-local run, reported as any run is.
+struct DevRounds<'a> {
+    g: &'a Global,
+    flags: &'a RunFlags,
+    reporter: &'a Arc<Reporter>,
 }
+
+impl crate::dev::Rounds for DevRounds<'_> {
+    fn config_file(&self) -> PathBuf {
+        find_config(self.g.config.clone())
+    }
+
+    fn preview(&self) -> Option<(crate::config::Pipeline, plan::Plan)> {
+        let mut pipeline = config::load(&LoadOptions {
+            file: find_config(self.g.config.clone()),
+            profile: self.g.profile.clone(),
+            vars: None,
+        })
+        .ok()?;
+        config::select(&mut pipeline, &self.g.only).ok()?;
+        let plan = plan::build(&pipeline, &plan_options(Job::Dev, self.g, self.flags)).ok()?;
+        Some((pipeline, plan))
+    }
+
+    fn round(&self, signals: &Signals) -> Done {
+        self.reporter.restart_clock();
+        let command = Command::DeployLocal(self.flags.clone());
+        execute(
+            self.g,
+            &command,
+            Job::Dev,
+            self.flags,
+            self.reporter,
+            Some(signals.clone()),
+        )
+    }
+
+    fn cleanup(&self) -> i32 {
+        self.reporter.restart_clock();
+        let down = Command::Down {
+            cluster: false,
+            flags: self.flags.clone(),
+        };
+        // A fresh counter: the Ctrl-C that ended the loop must not interrupt the cleanup.
+        let signals = Signals::install();
+        execute(
+            self.g,
+            &down,
+            Job::Down,
+            self.flags,
+            self.reporter,
+            Some(signals),
+        )
+        .code
+    }
+}
+
+/// What one job's run left: its exit code and, once planned, the pipeline and plan.
+type Done = crate::dev::Round;
 
 /// Load the pipeline, plan `job`, run it and report it (a diagnosis bundle on
 /// failure, `--junit` either way). `signals` are installed here unless given.
-pub(super) fn execute(
+fn execute(
     g: &Global,
     command: &Command,
     job: Job,
@@ -204,7 +263,7 @@ pub(super) fn execute(
     let mode = reporter.mode;
     let ci = matches!(command, Command::Ci(_));
     // Every event also goes to the diagnosis bundle a failed run leaves.
-    let recording = Arc::new(super::bundle::Recording::new(reporter.clone()));
+    let recording = Arc::new(report::bundle::Recording::new(reporter.clone()));
     let sink: Arc<dyn Sink> = recording.clone();
     let failed = |e: &Error| Done {
         code: fail(reporter, e, false),
@@ -220,6 +279,10 @@ pub(super) fn execute(
         Ok(p) => p,
         Err(errs) => return failed(&Error::from(errs)),
     };
+    let mut pipeline = pipeline;
+    if let Err(e) = config::select(&mut pipeline, &g.only) {
+        return failed(&e);
+    }
     // Every value that feeds a Secret is masked in everything slipway prints, from
     // the first line on and in every command (smoke, status and down included).
     for v in pipeline.secret_values() {
@@ -228,7 +291,7 @@ pub(super) fn execute(
     let mut opts = plan_options(job, g, flags);
     // helm's flags depend on its major: the version preflight remembered for this
     // binary, else the default major until preflight has seen it.
-    if let Some(v) = crate::run::tool_cache::cached("helm") {
+    if let Some(v) = crate::run::tool_cache::cached(crate::tools::registry::ToolId::Helm.name()) {
         opts.helm = crate::tools::helm::Dialect::detected(&v);
     }
     if let Command::Down { cluster, .. } | Command::Plan { cluster, .. } = &command {
@@ -253,6 +316,8 @@ pub(super) fn execute(
     }
 
     if let Command::Plan { .. } = &command {
+        // What this machine already has decides what `plan` shows first.
+        opts.local = Some(crate::run::facts::read());
         return match plan::build(&pipeline, &opts) {
             Ok(p) => {
                 let text = if mode == Mode::Json {
@@ -261,6 +326,8 @@ pub(super) fn execute(
                     let mut v = serde_json::to_value(&p).unwrap_or_default();
                     reporter.redactor().json(&mut v);
                     serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+                } else if g.verbose {
+                    p.to_text_verbose()
                 } else {
                     p.to_text()
                 };
@@ -368,14 +435,15 @@ pub(super) fn execute(
                         }
                     }
                 }
-                let run = super::bundle::Run {
+                let run = report::bundle::Run {
                     project: &pipeline.project.name,
                     job: job.name(),
                     profile: &pipeline.profile,
                     context: &plan.context,
                 };
                 let events = recording.events();
-                match super::bundle::write(&pipeline.root, &run, &e, &events, reporter.redactor()) {
+                match report::bundle::write(&pipeline.root, &run, &e, &events, reporter.redactor())
+                {
                     Ok(dir) => reporter.emit(Event::Bundle {
                         path: dir.display().to_string(),
                     }),
@@ -398,9 +466,9 @@ pub(super) fn execute(
 }
 
 /// `--junit PATH`: the run as a JUnit report (after the run's last event).
-fn junit(g: &Global, reporter: &Reporter, job: Job, recording: &super::bundle::Recording) {
+fn junit(g: &Global, reporter: &Reporter, job: Job, recording: &report::bundle::Recording) {
     let Some(path) = &g.junit else { return };
-    if let Err(e) = super::junit::write(path, job.name(), &recording.events(), reporter.redactor())
+    if let Err(e) = report::junit::write(path, job.name(), &recording.events(), reporter.redactor())
     {
         reporter.line(&format!(
             "could not write the JUnit report {}: {e}",

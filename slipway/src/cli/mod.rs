@@ -4,11 +4,8 @@
 //! A Rust repository's own xtask flattens [`Global`] and [`Command`] into its own
 //! clap types and calls [`run`]; see README.md, "Use slipway in your repository".
 
-pub mod bundle;
-mod dev;
 mod dispatch;
 mod init;
-pub mod junit;
 
 use std::path::PathBuf;
 
@@ -72,6 +69,18 @@ pub struct Global {
     /// with the command to install it
     #[arg(long, global = true, env = "SLIPWAY_INSTALL_PACKAGES", value_parser = clap::builder::BoolishValueParser::new())]
     pub install_packages: bool,
+    /// Only this release or `[groups]` name, and the releases it needs (repeatable;
+    /// every job: deploy-local, dev, smoke, status, logs, down …)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub only: Vec<String>,
+    /// Fail, instead of warning, when the selected workloads' resource requests do
+    /// not fit the nodes' allocatable (the capacity preflight)
+    #[arg(long, global = true, env = "SLIPWAY_STRICT", value_parser = clap::builder::BoolishValueParser::new())]
+    pub strict: bool,
+    /// At most this many builds, loads or releases at a time (releases also wait
+    /// for those they `need`)
+    #[arg(long, global = true, env = "SLIPWAY_JOBS", default_value_t = crate::plan::DEFAULT_PARALLEL, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
     /// Show each command and its output
     #[arg(long, short, global = true, conflicts_with = "quiet")]
     pub verbose: bool,

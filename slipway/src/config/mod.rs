@@ -6,6 +6,7 @@
 //! found along the way is collected; nothing runs unless the list is empty.
 
 pub mod interp;
+mod select;
 mod types;
 mod validate;
 
@@ -22,10 +23,11 @@ use toml::{Spanned, Table, Value};
 use crate::checks;
 use crate::model::{Error, Stage};
 pub use interp::Vars;
+pub use select::{select, Selection};
 pub use types::*;
 
 const TOP_LEVEL: &[&str] = &[
-    "project", "cluster", "registry", "images", "releases", "smoke", "timeouts", "tools",
+    "project", "cluster", "registry", "images", "releases", "smoke", "timeouts", "tools", "groups",
     "profiles",
 ];
 
@@ -44,6 +46,10 @@ pub struct Pipeline {
     pub timeouts: Timeouts,
     pub tools: Tools,
     pub vars: Vars,
+    /// `[groups]`: a name for a list of releases (`--only NAME`).
+    pub groups: BTreeMap<String, Vec<String>>,
+    /// What `--only` kept, once [`select`] narrowed the pipeline.
+    pub selection: Option<Selection>,
 }
 
 impl Pipeline {
@@ -416,6 +422,10 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
     let releases: Vec<Release> =
         cx.named_section(&merged, "releases", |r: &mut Release, n| r.name = n);
     let smoke: Vec<Check> = cx.smoke_section(&merged);
+    let groups: Option<BTreeMap<String, Vec<String>>> = match merged.get("groups") {
+        Some(v) => cx.strict(v.clone(), &path(&["groups"])),
+        None => Some(BTreeMap::new()),
+    };
 
     // Sections that failed to deserialize were reported; validate the rest anyway
     // (with neutral stand-ins) so one run reports every problem.
@@ -437,6 +447,8 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
         timeouts: timeouts.unwrap_or_default(),
         tools: tools.unwrap_or_else(Tools::default_on),
         vars,
+        groups: groups.unwrap_or_default(),
+        selection: None,
     };
     validate::all(&p, &raw, &mut cx);
     if cx.errors.is_empty() {
@@ -955,21 +967,27 @@ fn fields<T: DeserializeOwned>() -> Vec<&'static str> {
     crate::model::fields_of::<T>().to_vec()
 }
 
+// The `[cluster.NAME]` tables of providers with settings, named as the providers are.
+const KIND: &str = crate::providers::kind::NAME;
+const MINIKUBE: &str = crate::providers::minikube::NAME;
+
 /// Every table whose keys are decided by a type (`[smoke.NAME]` is decided by its
 /// check kind, `[profiles.NAME]` by [`profile_keys`]).
 const SECTIONS: &[Section] = &[
     (&[], || TOP_LEVEL.to_vec()),
     (&["project"], fields::<Project>),
     (&["cluster"], fields::<Cluster>),
-    (&["cluster", "kind"], fields::<KindSettings>),
+    (&["cluster", KIND], fields::<KindSettings>),
     (
-        &["cluster", "kind", "port_mappings", "*"],
+        &["cluster", KIND, "port_mappings", "*"],
         fields::<PortMapping>,
     ),
-    (&["cluster", "minikube"], fields::<MinikubeSettings>),
+    (&["cluster", MINIKUBE], fields::<MinikubeSettings>),
     (&["registry"], fields::<Registry>),
     (&["images", "*"], fields::<Image>),
     (&["images", "*", "pre_build"], fields::<PreBuild>),
+    (&["images", "*", "sync"], fields::<SyncRule>),
+    (&["images", "*", "sync", "files", "*"], fields::<SyncFile>),
     (&["releases", "*"], fields::<Release>),
     (&["releases", "*", "secrets", "*"], fields::<SecretSpec>),
     (&["timeouts"], || Stage::iter().map(Stage::name).collect()),
@@ -1003,7 +1021,7 @@ fn profile_keys() -> Vec<&'static str> {
 pub fn accepted_keys() -> Vec<(String, bool)> {
     let is_table = |path: &[&str]| {
         SECTIONS.iter().any(|(p, _)| p.starts_with(path))
-            || matches!(path, ["smoke"] | ["profiles"])
+            || matches!(path, ["smoke"] | ["profiles"] | ["groups"])
             || matches!(path, ["profiles", "*", k] if TOP_LEVEL.contains(k))
     };
     let mut out = BTreeSet::new();

@@ -14,6 +14,7 @@ pub use crate::model::Dur;
 use crate::model::Stage;
 pub use crate::providers::kind::{PortMapping, Settings as KindSettings};
 pub use crate::providers::minikube::Settings as MinikubeSettings;
+use crate::providers::ToolId;
 pub use crate::providers::{Cluster, ProviderKind as Provider};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -86,14 +87,21 @@ impl Tools {
     }
 
     /// The version pinned for `tool`, if any.
-    pub fn pinned(&self, tool: &str) -> Option<&str> {
-        match tool {
-            "kind" => self.kind.as_deref(),
-            "helm" => self.helm.as_deref(),
-            "kubectl" => self.kubectl.as_deref(),
-            "minikube" => self.minikube.as_deref(),
-            _ => None,
-        }
+    pub fn pinned(&self, tool: ToolId) -> Option<&str> {
+        self.pins()
+            .into_iter()
+            .find(|(t, _)| *t == tool)
+            .and_then(|(_, v)| v.as_deref())
+    }
+
+    /// Each key of `[tools]` that pins a tool's version, and its value.
+    pub fn pins(&self) -> [(ToolId, &Option<String>); 4] {
+        [
+            (ToolId::Kind, &self.kind),
+            (ToolId::Helm, &self.helm),
+            (ToolId::Kubectl, &self.kubectl),
+            (ToolId::Minikube, &self.minikube),
+        ]
     }
 }
 
@@ -167,6 +175,9 @@ pub struct Image {
     /// Dockerfile copies). Skipped together with the build when the image is cached.
     #[serde(default)]
     pub pre_build: Option<PreBuild>,
+    /// `dev` only: files copied into the running pods instead of a rebuild.
+    #[serde(default)]
+    pub sync: Option<SyncRule>,
 }
 
 fn dot() -> PathBuf {
@@ -200,6 +211,33 @@ pub struct PreBuild {
     pub env: BTreeMap<String, String>,
     #[serde(default = "pre_build_timeout")]
     pub timeout: Dur,
+}
+
+/// `[images.NAME.sync]`: when a `dev` round's change is only under `covers`, the
+/// loop runs the image's `pre_build` (if any), copies each `files` entry into every
+/// running pod of the releases that use the image, and restarts the image's command
+/// in place: no image build, load or helm upgrade.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct SyncRule {
+    /// Paths (relative to the pipeline's directory) whose changes a sync covers.
+    pub covers: Vec<PathBuf>,
+    /// What is copied: a file on this machine and its path in the container.
+    pub files: Vec<SyncFile>,
+    /// Restart the image's command once the files are in (default true; false for
+    /// files the process reads as it runs).
+    #[serde(default = "yes")]
+    pub restart: bool,
+    /// The image's command (default: its Dockerfile's ENTRYPOINT and CMD in exec form).
+    #[serde(default)]
+    pub command: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct SyncFile {
+    /// A file on this machine (relative to the pipeline's directory).
+    pub from: PathBuf,
+    /// Its absolute path in the container.
+    pub to: String,
 }
 
 fn pre_build_timeout() -> Dur {

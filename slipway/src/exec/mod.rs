@@ -4,7 +4,9 @@
 //! redaction, and a `command` event per run. It knows commands, not plans.
 
 mod capture;
+pub mod net;
 mod signals;
+mod unix_http;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -17,6 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use capture::{Capture, Lines};
+use rustix::process::Signal;
 pub use signals::Signals;
 
 pub use crate::model::Output;
@@ -106,10 +109,10 @@ pub struct Executor {
     approved: Mutex<std::collections::BTreeSet<Target>>,
 }
 
-fn signal_group(pid: u32, sig: libc::c_int) {
-    // SAFETY: kill(2) with a negative pid signals the process group we created.
-    unsafe {
-        libc::kill(-(pid as libc::pid_t), sig);
+/// Signal the process group `pid` leads (each child is spawned leading its own).
+fn signal_group(pid: u32, sig: Signal) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process_group(pid, sig);
     }
 }
 
@@ -232,6 +235,11 @@ impl Executor {
         Ok(child.id())
     }
 
+    /// The signals this executor stops at (for [`net::Client`]).
+    pub fn signals(&self) -> &Signals {
+        &self.signals
+    }
+
     pub fn cancelled(&self) -> bool {
         self.signals.cancelled()
     }
@@ -304,6 +312,10 @@ impl Executor {
             Stdin::Text { text } => Some(text.clone().into_bytes()),
             Stdin::Secret(input) => Some(self.secret_manifest(input)?.into_bytes()),
             Stdin::Value { source } => Some(self.secret_value(source)?.into_bytes()),
+            Stdin::File { path } => Some(
+                std::fs::read(self.root.join(path))
+                    .map_err(|e| format!("reading {}: {e}", path.display()))?,
+            ),
         })
     }
 
@@ -487,7 +499,7 @@ impl Executor {
             cmd.interrupt_grace,
         );
         // Whatever the child left in its group goes with it.
-        signal_group(child.id(), libc::SIGKILL);
+        signal_group(child.id(), Signal::KILL);
         let drained = Instant::now() + DRAIN;
         let stdout = stdout.finish(drained);
         let stderr = stderr.finish(drained);
@@ -540,12 +552,12 @@ impl Executor {
             }
             if self.cancelled() {
                 // SIGINT first: helm uses it to mark the release failed, not pending.
-                signal_group(child.id(), libc::SIGINT);
+                signal_group(child.id(), Signal::INT);
                 self.reap_within(stage, shown, child, grace);
                 return Waited::Interrupted;
             }
             if Instant::now() >= end {
-                signal_group(child.id(), libc::SIGTERM);
+                signal_group(child.id(), Signal::TERM);
                 self.reap_within(stage, shown, child, Duration::from_secs(5));
                 return Waited::TimedOut;
             }
@@ -578,7 +590,7 @@ impl Executor {
             }
             thread::sleep(Duration::from_millis(20));
         }
-        signal_group(child.id(), libc::SIGKILL);
+        signal_group(child.id(), Signal::KILL);
         let _ = child.wait();
     }
 
@@ -677,16 +689,16 @@ impl Background {
 
 impl Drop for Background {
     fn drop(&mut self) {
-        signal_group(self.child.id(), libc::SIGTERM);
+        signal_group(self.child.id(), Signal::TERM);
         let end = Instant::now() + Duration::from_secs(2);
         while Instant::now() < end {
             if let Ok(Some(_)) = self.child.try_wait() {
-                signal_group(self.child.id(), libc::SIGKILL);
+                signal_group(self.child.id(), Signal::KILL);
                 return;
             }
             thread::sleep(Duration::from_millis(10));
         }
-        signal_group(self.child.id(), libc::SIGKILL);
+        signal_group(self.child.id(), Signal::KILL);
         let _ = self.child.wait();
     }
 }

@@ -29,6 +29,12 @@ impl Signals {
         self.0.load(Ordering::SeqCst)
     }
 
+    /// As if a signal had arrived (tests).
+    #[cfg(test)]
+    pub fn raise(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+
     pub fn cancelled(&self) -> bool {
         self.count() > 0
     }

@@ -350,7 +350,7 @@ fn cluster(root: &Path, all: &[PathBuf], d: &mut Draft) {
         }
     }
     if !minikube.is_empty() && kind.is_empty() {
-        d.provider = "minikube".into();
+        d.provider = crate::config::Provider::Minikube.to_string();
         d.cluster_comments.push(format!(
             "minikube: the repository's scripts use it ({}).",
             minikube.join(", ")
@@ -361,7 +361,7 @@ fn cluster(root: &Path, all: &[PathBuf], d: &mut Draft) {
             minikube.join(", ")
         ));
     } else {
-        d.provider = "kind".into();
+        d.provider = crate::config::Provider::Kind.to_string();
         let why = if minikube.is_empty() {
             "no script here uses minikube".to_string()
         } else {

@@ -469,7 +469,7 @@ pub fn convert(root: &Path, file: &Path) -> Result<Draft, Error> {
     let mut d = Draft {
         project: project.clone(),
         namespace: project.clone(),
-        provider: "kind".into(),
+        provider: crate::config::Provider::Kind.to_string(),
         ..Draft::default()
     };
     d.cluster_comments.push(

@@ -64,6 +64,9 @@ pub enum Stdin {
     Secret(SecretInput),
     /// One secret value, read when the command runs (`docker login --password-stdin`).
     Value { source: SecretSource },
+    /// A file's bytes (relative to the run's directory), read when the command runs
+    /// (`dev`'s sync hands a compiled binary to a pod).
+    File { path: PathBuf },
 }
 
 impl Stdin {
@@ -81,6 +84,11 @@ pub struct SecretInput {
     pub secret_type: String,
     pub namespace: String,
     pub labels: BTreeMap<String, String>,
+    /// `slipway.dev/digest`: `{DIGEST}` in the plan, the keyed digest of the values
+    /// (and of the type and labels) when it runs: a Secret that already carries it
+    /// is not applied again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
     pub keys: Vec<SecretKey>,
 }
 
@@ -135,13 +143,16 @@ impl SecretInput {
             .iter()
             .map(|k| (k.key.clone(), serde_json::Value::String(value(&k.source))))
             .collect();
-        let m = serde_json::json!({
+        let mut m = serde_json::json!({
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": self.name, "namespace": self.namespace, "labels": self.labels},
             "type": self.secret_type,
             "stringData": data,
         });
+        if !self.annotations.is_empty() {
+            m["metadata"]["annotations"] = serde_json::json!(self.annotations);
+        }
         serde_json::to_string_pretty(&m).expect("manifest serializes")
     }
 
@@ -280,6 +291,10 @@ impl Cmd {
             Stdin::Text { text } => format!("{line} <<'EOF'\n{}\nEOF", text.trim_end()),
             Stdin::Secret(s) => format!("{line} <<'EOF'\n{}\nEOF", s.masked()),
             Stdin::Value { source } => format!("{line} <<< \"{}\"", source.describe()),
+            Stdin::File { path } => format!(
+                "{line} < {}",
+                shell_words::quote(&path.display().to_string())
+            ),
         }
     }
 }
@@ -315,6 +330,7 @@ mod tests {
             name: "s".into(),
             namespace: "ns".into(),
             labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
             keys: vec![SecretKey {
                 key: "TOKEN".into(),
                 source: SecretSource::Env {

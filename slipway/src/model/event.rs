@@ -63,6 +63,16 @@ pub enum Event {
         stage: Stage,
         message: String,
     },
+    /// A phase of long work (the spinner shows it): progress, not a note the run's
+    /// summary repeats.
+    Progress {
+        stage: Stage,
+        message: String,
+    },
+    /// What the run read of a release: its helm revision and status (before the
+    /// upgrade), that the upgrade recorded a new revision, how many of its pods are
+    /// ready. A failed or interrupted run says the state it left from these.
+    ReleaseSeen(ReleaseSeen),
     /// Why the run stopped: rendered once, as a block, by the reporter.
     Error {
         stage: Option<Stage>,
@@ -114,6 +124,22 @@ pub enum Event {
     },
 }
 
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ReleaseSeen {
+    pub release: String,
+    /// helm's revision and status, as read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// `helm upgrade --install` finished: helm recorded the next revision, deployed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub upgraded: bool,
+    /// Pods ready and wanted, over the release's workloads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pods: Option<(i64, i64)>,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct ReleaseStatus {
     pub context: String,
@@ -140,6 +166,10 @@ pub struct PodStatus {
     pub restarts: i64,
     pub age: String,
     pub images: Vec<String>,
+    /// `dev` synced files into it (`slipway.dev/synced`: when, which files): it runs
+    /// code its image does not hold, until the next deploy-local rolls out the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced: Option<String>,
 }
 
 impl Event {
@@ -161,7 +191,14 @@ impl Event {
             Event::StepFinished { step, .. } => vec![step],
             Event::Command { command, .. } => vec![command],
             Event::Check { name, detail, .. } => vec![name, detail],
-            Event::Note { message, .. } | Event::Dev { message } => vec![message],
+            Event::Note { message, .. }
+            | Event::Progress { message, .. }
+            | Event::Dev { message } => vec![message],
+            Event::ReleaseSeen(r) => {
+                let mut v = vec![&mut r.release];
+                v.extend(r.status.as_mut());
+                v
+            }
             Event::Error {
                 message,
                 command,

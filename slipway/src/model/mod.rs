@@ -17,7 +17,7 @@ pub mod vars;
 pub use cmd::{docker_config_json, Cmd, Output, SecretInput, SecretKey, SecretSource, Stdin, MASK};
 pub use dur::Dur;
 pub use error::Error;
-pub use event::{ms, Event, Outcome, PodStatus, ReleaseStatus, Sink, WorkloadStatus};
+pub use event::{ms, Event, Outcome, PodStatus, ReleaseSeen, ReleaseStatus, Sink, WorkloadStatus};
 pub use redact::Redactor;
 pub use stage::{Job, Stage};
 pub use vars::Vars;

@@ -29,6 +29,10 @@ pub struct DevPlan {
     /// (`{LOCAL_PORT}`: the first free one from [`FIRST_LOCAL_PORT`]), started again
     /// when its pod goes.
     pub forwards: Vec<Forward>,
+    /// Per image with a sync rule: what a round that only touched its `covers` runs
+    /// instead of deploy-local's steps.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sync: Vec<crate::plan::sync::SyncPlan>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -165,6 +169,7 @@ impl Planner<'_> {
             watch: watch.into_values().collect(),
             logs,
             forwards,
+            sync: self.sync_plans(),
         }
     }
 }

@@ -420,9 +420,14 @@ mod tests {
         fs::create_dir_all(d.path().join("src")).unwrap();
         fs::write(d.path().join("src/a.txt"), "a").unwrap();
         let fifo = d.path().join("src/pipe");
-        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
         std::os::unix::fs::symlink(&fifo, d.path().join("src/link-to-pipe")).unwrap();
         std::os::unix::fs::symlink("/dev/zero", d.path().join("src/zero")).unwrap();
         let mut h = Hasher::default();

@@ -8,16 +8,18 @@
 //! else, so `plan` runs with an empty PATH. Each stage plans itself in
 //! `stages/<stage>.rs`; [`build`] calls them in the job's order.
 
+mod brief;
 pub mod dev;
 pub mod digest;
 mod exposed;
+mod local;
 mod render;
 mod stages;
 pub mod steps;
 
 pub use steps::guard::{
-    Always, ClusterUp, ImageBuilt, ImageOnCluster, NamespaceExists, RegistryAdvertised,
-    ReleaseCurrent, Rendered,
+    Always, ClusterUp, ImageBuilt, ImageOnCluster, ImagesBuilt, NamespaceExists,
+    RegistryAdvertised, ReleaseCurrent, Rendered, SecretCurrent,
 };
 pub use steps::{
     Action, ClusterPresent, ContextCheck, ContextGuard, CreateCluster, DeleteCluster, DockerStart,
@@ -25,6 +27,8 @@ pub use steps::{
     Rollout, Rotate, Run, SecretVar, SmokeCheck, Status, StepKind, Supply, ToolCheck, Track,
     Uninstall, Upgrade, VerifyLoaded, Watch,
 };
+pub mod sync;
+pub use stages::build_waves::BUILD_CONCURRENCY;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +40,11 @@ use crate::config::{self, Pipeline, Provider};
 use crate::model::{Cmd, Error, Job, Stage};
 
 use crate::tools::helm;
+
+/// How many groups (builds, loads, releases) run at a time unless `--jobs` says.
+pub const DEFAULT_PARALLEL: u16 = 8;
+pub use brief::View;
+pub use local::{LocalFacts, ToolUse};
 
 #[derive(Clone, Debug)]
 pub struct PlanOptions {
@@ -68,6 +77,11 @@ pub struct PlanOptions {
     pub provision: bool,
     /// `--install-packages`: slipway's recipes may apt-get install what they need.
     pub install_packages: bool,
+    /// `--jobs`: at most this many groups (builds, loads, releases) at a time.
+    pub parallel: usize,
+    /// What this machine already has (tools, the kube contexts), when the caller read
+    /// it: the plan shows what will run first (see [`LocalFacts`]).
+    pub local: Option<LocalFacts>,
 }
 
 impl PlanOptions {
@@ -88,6 +102,8 @@ impl PlanOptions {
             tail: 50,
             provision: true,
             install_packages: false,
+            parallel: usize::from(DEFAULT_PARALLEL),
+            local: None,
         }
     }
 }
@@ -124,6 +140,18 @@ pub struct Plan {
     /// The pipeline's root: the render stamps and the secret digest key are under it.
     #[serde(skip)]
     pub root: PathBuf,
+    /// Per release (by its helm name), the releases it needs: their deploy groups
+    /// run first.
+    #[serde(skip)]
+    pub needs: BTreeMap<String, Vec<String>>,
+    /// At most this many of a stage's groups run at a time (`--jobs`).
+    pub parallel: usize,
+    /// `--only`: what is selected and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selection: Option<crate::config::Selection>,
+    /// The local facts the plan was made with (see [`LocalFacts`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local: Option<LocalFacts>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -283,6 +311,18 @@ pub fn build(p: &Pipeline, o: &PlanOptions) -> Result<Plan, Error> {
         dev,
         cluster_spec: p.cluster.clone(),
         root: p.root.clone(),
+        needs: p
+            .releases
+            .iter()
+            .map(|r| {
+                let needs = r.needs.iter().filter_map(|n| p.release(n));
+                let names = needs.map(|n| n.release_name().to_string()).collect();
+                (r.release_name().to_string(), names)
+            })
+            .collect(),
+        selection: p.selection.clone(),
+        parallel: o.parallel,
+        local: o.local.clone(),
     };
     exposed::refuse_secrets(&plan, &p.secret_sources())?;
     Ok(plan)

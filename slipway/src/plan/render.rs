@@ -1,13 +1,47 @@
 //! `plan`'s text: the plan data as a shell script, grouped by stage, every command
-//! pasteable (placeholders such as `{LOCAL_PORT}` stand for run-time values).
+//! pasteable (placeholders such as `{LOCAL_PORT}` stand for run-time values). Each
+//! kind of step renders itself (`steps/<kind>.rs`); this file renders the header,
+//! the stages and what a step's title and guard say.
 
 use std::fmt::Write as _;
 
-use super::steps::line;
-use super::{Plan, Step};
+use super::brief::{self, View};
+use super::{Action, Plan, Step};
+use crate::model::Cmd;
 
-fn step(s: &mut String, step: &Step) {
-    let _ = writeln!(s, "# {}", step.title);
+fn line_as(s: &mut String, cmd: &Cmd, comment: &str, verbose: bool) {
+    let text = brief::script(cmd, verbose);
+    if comment.is_empty() {
+        let _ = writeln!(s, "{text}");
+    } else {
+        let _ = writeln!(s, "{text}  # {comment}");
+    }
+}
+
+fn line(s: &mut String, cmd: &Cmd, comment: &str) {
+    line_as(s, cmd, comment, true)
+}
+
+impl View<'_> {
+    /// One line of a step: a command (shortened unless verbose) and what it is for.
+    pub(crate) fn line(&self, s: &mut String, cmd: &Cmd, comment: &str) {
+        line_as(s, cmd, comment, self.verbose)
+    }
+}
+
+fn step(s: &mut String, step: &Step, v: &mut View) {
+    // By default a smoke check's title goes with what it expects, after its
+    // commands, and a guard on its step's title line.
+    let smoke = !v.verbose && matches!(step.action, Action::Smoke(_));
+    match &step.skip_if {
+        Some(g) if !v.verbose => {
+            let _ = writeln!(s, "# {}: {}", step.title, g.describe());
+        }
+        _ if smoke => {}
+        _ => {
+            let _ = writeln!(s, "# {}", step.title);
+        }
+    }
     if step.wave > 0 {
         let _ = writeln!(
             s,
@@ -15,15 +49,32 @@ fn step(s: &mut String, step: &Step) {
             step.wave + 1
         );
     }
-    if let Some(g) = &step.skip_if {
+    if let Some(g) = step.skip_if.as_ref().filter(|_| v.verbose) {
         let _ = writeln!(s, "#   {}", g.describe());
     }
-    step.action.kind().render(s);
+    step.action.kind().render(s, v, step);
 }
 
 impl Plan {
-    /// The plan as a shell script: grouped by stage, each command pasteable.
+    /// The plan as a shell script, grouped by stage, each command pasteable: what
+    /// will run in full; what runs only if something is missing or fails, one line
+    /// each (decided from the plan's [`super::LocalFacts`] when it has them).
     pub fn to_text(&self) -> String {
+        self.render(false)
+    }
+
+    /// Every command the run may spawn, in full (`plan --verbose`).
+    pub fn to_text_verbose(&self) -> String {
+        self.render(true)
+    }
+
+    fn render(&self, verbose: bool) -> String {
+        let mut view = View {
+            verbose,
+            local: self.local.as_ref(),
+            context: self.context.clone(),
+            seen: Default::default(),
+        };
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -41,6 +92,9 @@ impl Plan {
                 &self.context
             }
         );
+        for l in self.selection.iter().flat_map(|x| x.lines()) {
+            let _ = writeln!(s, "# {l}");
+        }
         for i in &self.images {
             let _ = writeln!(s, "# image {} -> {}", i.name, i.reference);
             if !i.skipped_inputs.is_empty() {
@@ -68,10 +122,21 @@ impl Plan {
                     st.stage.exit_code(),
                     humantime::format_duration(self.budget(st.stage))
                 );
+                if let Some(l) = (st.stage == crate::model::Stage::Build)
+                    .then(|| super::stages::build_waves::describe(self))
+                    .flatten()
+                {
+                    let _ = writeln!(s, "# {l}");
+                }
             }
-            step(&mut s, st);
+            step(&mut s, st, &mut view);
         }
-        if !self.on_failure.is_empty() {
+        if !self.on_failure.is_empty() && !verbose {
+            let _ = writeln!(
+                s,
+                "\n## if the job fails: each release's `helm status` and `helm history`, for the diagnosis bundle (plan --verbose)"
+            );
+        } else if !self.on_failure.is_empty() {
             let _ = writeln!(s, "\n## if the job fails: for the diagnosis bundle");
             for c in &self.on_failure {
                 line(&mut s, c, "");

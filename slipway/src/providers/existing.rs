@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{Cluster, Ensure, ImageProbe, Provider, ToolReq};
+use super::{Cluster, Ensure, ImageProbe, Provider, ToolId};
 use crate::model::Cmd;
 use crate::tools::kubectl;
 
@@ -14,7 +14,7 @@ impl Provider for Existing {
         None
     }
 
-    fn tool(&self) -> Option<ToolReq> {
+    fn tool(&self) -> Option<ToolId> {
         None
     }
 

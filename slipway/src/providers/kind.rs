@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cluster, Ensure, ImageProbe, LocalRegistry, NodeImage, Provider, ToolReq};
+use super::{Cluster, Ensure, ImageProbe, LocalRegistry, NodeImage, Provider, ToolId};
 use crate::model::{Cmd, Stdin};
 use crate::tools::{docker, kind as tool, provision};
 
@@ -72,6 +72,9 @@ impl Default for Settings {
 
 pub use crate::tools::kind::PortMapping;
 
+/// Its name in pipeline.toml (`provider`, the `[cluster.kind]` table).
+pub const NAME: &str = "kind";
+
 pub struct Kind;
 
 impl Provider for Kind {
@@ -79,13 +82,8 @@ impl Provider for Kind {
         Some(format!("kind-{}", c.name))
     }
 
-    fn tool(&self) -> Option<ToolReq> {
-        Some(ToolReq {
-            tool: "kind".into(),
-            min: "0.20.0".into(),
-            why: "`--config -` on stdin and image-ID checks in `kind load`".into(),
-            version: tool::version(),
-        })
+    fn tool(&self) -> Option<ToolId> {
+        Some(ToolId::Kind)
     }
 
     fn needs_docker(&self) -> bool {
@@ -135,7 +133,7 @@ impl Provider for Kind {
                     &[("K8S_VERSION", k8s), ("SLIPWAY_NODE_IMAGE", &offline)],
                 ),
                 recipe: provision::NODE_IMAGE.name.into(),
-                packages: super::recipe_packages(provision::NODE_IMAGE.name),
+                packages: super::recipe_packages(&provision::NODE_IMAGE),
                 install_packages: false,
                 // The offline image brings its own CNI (a bridge), not kindnet.
                 create: create(Some(&offline), true),

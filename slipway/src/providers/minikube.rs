@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cluster, Ensure, ImageProbe, NodeImage, Provider, ToolReq};
+use super::{Cluster, Ensure, ImageProbe, NodeImage, Provider, ToolId};
 use crate::model::Cmd;
 use crate::tools::minikube as tool;
 use crate::tools::{docker, provision};
@@ -36,6 +36,9 @@ impl Default for Settings {
     }
 }
 
+/// Its name in pipeline.toml (`provider`, the `[cluster.minikube]` table).
+pub const NAME: &str = "minikube";
+
 pub struct Minikube;
 
 impl Provider for Minikube {
@@ -43,13 +46,8 @@ impl Provider for Minikube {
         Some(c.name.clone())
     }
 
-    fn tool(&self) -> Option<ToolReq> {
-        Some(ToolReq {
-            tool: "minikube".into(),
-            min: "1.30.0".into(),
-            why: "`image load` and `image ls --format json`".into(),
-            version: tool::version(),
-        })
+    fn tool(&self) -> Option<ToolId> {
+        Some(ToolId::Minikube)
     }
 
     fn needs_docker(&self) -> bool {
@@ -70,7 +68,7 @@ impl Provider for Minikube {
 
     fn ensure(&self, c: &Cluster, _context: &str, budget: Duration) -> Ensure {
         // SAFETY: geteuid has no preconditions and cannot fail.
-        let root = unsafe { libc::geteuid() } == 0;
+        let root = rustix::process::geteuid().is_root();
         let m = &c.minikube;
         let start = |offline_base: Option<&str>, k8s: Option<&str>| {
             tool::start(
@@ -108,7 +106,7 @@ impl Provider for Minikube {
                         ],
                     ),
                     recipe: provision::MINIKUBE.name.into(),
-                    packages: super::recipe_packages(provision::MINIKUBE.name),
+                    packages: super::recipe_packages(&provision::MINIKUBE),
                     install_packages: false,
                     create: start(Some(&offline), Some(provision::OFFLINE_NODE_K8S)),
                     // The offline base runs its own Kubernetes: a pinned other one

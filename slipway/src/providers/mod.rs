@@ -8,6 +8,8 @@
 //! [`Cluster`] for its `[cluster.NAME]` table).
 
 pub mod existing;
+#[cfg(test)]
+pub mod k3d;
 pub mod kind;
 pub mod minikube;
 
@@ -17,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use strum::{Display, EnumIter, IntoStaticStr};
 
 use crate::model::Cmd;
+pub use crate::tools::registry::ToolId;
 
 #[derive(
     Clone,
@@ -38,6 +41,15 @@ pub enum ProviderKind {
     Kind,
     Minikube,
     Existing,
+    #[cfg(test)]
+    K3d,
+}
+
+impl ProviderKind {
+    /// Its name in pipeline.toml (`provider = "…"`, the `[cluster.NAME]` table).
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
 }
 
 /// The registry: one arm per provider.
@@ -46,6 +58,8 @@ pub fn get(kind: ProviderKind) -> &'static dyn Provider {
         ProviderKind::Kind => &kind::Kind,
         ProviderKind::Minikube => &minikube::Minikube,
         ProviderKind::Existing => &existing::Existing,
+        #[cfg(test)]
+        ProviderKind::K3d => &k3d::K3d,
     }
 }
 
@@ -102,15 +116,6 @@ impl Cluster {
             .or_else(|| self.context.clone())
             .unwrap_or_default()
     }
-}
-
-/// A tool a provider needs, with the minimum version and why that minimum.
-#[derive(Clone, Debug, Serialize)]
-pub struct ToolReq {
-    pub tool: String,
-    pub min: String,
-    pub why: String,
-    pub version: Cmd,
 }
 
 /// How this machine reaches the cluster's NodePorts.
@@ -173,26 +178,17 @@ pub struct Package {
     pub packages: Vec<String>,
 }
 
-/// What slipway's build recipes install with apt-get when allowed (`--install-packages`):
-/// the node image (`kind-node-image.sh`: gcc for pause, debootstrap for the rootfs)
-/// and minikube (`minikube.sh`: gcc for its cgo build).
-pub fn recipe_packages(recipe: &str) -> Vec<Package> {
-    let p = |program: &str, packages: &[&str]| Package {
-        program: program.into(),
-        packages: packages.iter().map(|s| s.to_string()).collect(),
-    };
-    match recipe {
-        "kind-node-image" => vec![
-            p("gcc", &["gcc", "libc6-dev"]),
-            p("debootstrap", &["debootstrap"]),
-        ],
-        // Its image phase builds the kind node image when missing.
-        "minikube" => vec![
-            p("gcc", &["gcc", "libc6-dev"]),
-            p("debootstrap", &["debootstrap"]),
-        ],
-        _ => vec![],
-    }
+/// What a build recipe installs with apt-get when allowed (`--install-packages`), as
+/// it declares ([`crate::tools::provision::Recipe::packages`]).
+pub fn recipe_packages(recipe: &crate::tools::provision::Recipe) -> Vec<Package> {
+    recipe
+        .packages
+        .iter()
+        .map(|(program, packages)| Package {
+            program: program.to_string(),
+            packages: packages.iter().map(|s| s.to_string()).collect(),
+        })
+        .collect()
 }
 
 /// A cluster's node image: present, else pulled, else (when the registry cannot be
@@ -235,8 +231,9 @@ pub trait Provider: Sync {
     /// when it manages none (`existing`).
     fn managed_context(&self, c: &Cluster) -> Option<String>;
 
-    /// The tool that manages the cluster, if any.
-    fn tool(&self) -> Option<ToolReq>;
+    /// The tool that manages the cluster, if any (declared in
+    /// [`crate::tools::registry`]).
+    fn tool(&self) -> Option<ToolId>;
 
     /// Its load command can exit 0 without loading (`minikube image load`): the load
     /// is checked on the nodes afterwards.
@@ -314,4 +311,16 @@ pub trait Provider: Sync {
 /// An API server on this machine: loopback.
 pub fn is_loopback(host: &str) -> bool {
     host == "localhost" || host == "::1" || host.starts_with("127.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn providers_with_settings_name_their_table_as_pipeline_toml_names_them() {
+        assert_eq!(ProviderKind::Kind.name(), kind::NAME);
+        assert_eq!(ProviderKind::Minikube.name(), minikube::NAME);
+        assert_eq!(ProviderKind::K3d.to_string(), "k3d");
+    }
 }

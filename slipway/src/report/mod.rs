@@ -4,6 +4,9 @@
 //! by the secret [`Redactor`] as it arrives, on its raw text, before it is styled or
 //! encoded; text that is not an event ([`Reporter::line`]) is masked the same way.
 
+pub mod bundle;
+pub mod junit;
+
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
@@ -13,6 +16,12 @@ use console::{pad_str, style, Alignment, StyledObject};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::model::{Event, Outcome, Redactor, ReleaseStatus, Sink, Stage};
+
+pub mod critical;
+mod left;
+
+/// A check that took this long says how long, even when it passed at once.
+const SLOW_CHECK_MS: u64 = 5_000;
 
 /// Styled for stderr: colored only when stderr's colors are enabled (`--color`).
 fn st<D>(d: D) -> StyledObject<D> {
@@ -92,6 +101,19 @@ struct State {
     rows: Vec<StageRow>,
     commands: BTreeMap<Stage, usize>,
     notes: BTreeMap<Stage, Vec<String>>,
+    /// When each running stage and step began (offsets from the run's start), and
+    /// what finished: the critical path is made of these.
+    stage_began: BTreeMap<Stage, Duration>,
+    steps_began: BTreeMap<(Stage, String), Duration>,
+    steps_done: BTreeMap<Stage, Vec<critical::Span>>,
+    timeline: critical::Timeline,
+    /// Checks that passed quietly, per stage (a terminal counts them).
+    passed: BTreeMap<Stage, usize>,
+    /// The job that runs (from `run_started`).
+    job: Option<String>,
+    /// Where the run stopped and whether it was interrupted (from `error`).
+    stopped: Option<(Option<Stage>, bool)>,
+    left: left::Left,
 }
 
 pub struct Reporter {
@@ -129,6 +151,17 @@ impl Reporter {
     /// Start timing anew (`dev`: each round's summary counts from its own start).
     pub fn restart_clock(&self) {
         *self.started.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.stage_began.clear();
+        st.steps_began.clear();
+        st.steps_done.clear();
+        st.timeline = critical::Timeline::default();
+    }
+
+    /// The run's critical path so far, for a run of `total` wall time.
+    pub fn critical_path(&self, total: Duration) -> Vec<critical::Item> {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        critical::path(&st.timeline, total)
     }
 
     /// Print a line to stderr without tearing a spinner (masked first).
@@ -142,6 +175,16 @@ impl Reporter {
         match state.spinners.values().next() {
             Some(pb) => pb.suspend(|| to_stderr(text)),
             None => to_stderr(text),
+        }
+    }
+
+    /// An answer on stdout, with the spinners out of its way (on a terminal both
+    /// streams share the screen).
+    fn answer(&self, text: &str) {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match state.spinners.values().next() {
+            Some(pb) => pb.suspend(|| to_stdout(text)),
+            None => to_stdout(text),
         }
     }
 
@@ -164,11 +207,11 @@ impl Reporter {
         let ev = self.redactor.event(ev);
         self.record(&ev);
         if let Event::Output { text } = &ev {
-            to_stdout(text);
+            self.answer(text);
             return;
         }
         if let (Event::ReleaseStatus(r), Mode::Tty | Mode::Plain) = (&ev, self.mode) {
-            to_stdout(&status_text(r));
+            self.answer(&status_text(r));
             return;
         }
         if let (Event::Error { .. }, Mode::Tty | Mode::Plain) = (&ev, self.mode) {
@@ -177,9 +220,23 @@ impl Reporter {
         }
         match self.mode {
             Mode::Json => {
+                let at = self.elapsed();
+                if let Event::RunFinished { .. } = ev {
+                    // Before the end: the steps that made up the wall time.
+                    let steps = self.critical_path(at);
+                    let v = serde_json::json!({
+                        "event": "critical_path",
+                        "total_ms": at.as_millis() as u64,
+                        "steps": steps,
+                        "ts": now(),
+                        "elapsed_ms": at.as_millis() as u64,
+                    });
+                    to_stdout(&format!("{v}\n"));
+                }
                 let mut v = serde_json::to_value(&ev).unwrap_or_default();
                 if let serde_json::Value::Object(m) = &mut v {
                     m.insert("ts".into(), now().into());
+                    m.insert("elapsed_ms".into(), (at.as_millis() as u64).into());
                 }
                 to_stdout(&format!("{v}\n"));
             }
@@ -201,20 +258,127 @@ impl Reporter {
             }
             Mode::Tty => self.tty(&ev),
         }
+        if let Event::RunFinished {
+            result: Outcome::Failed,
+            ..
+        } = &ev
+        {
+            self.left();
+        }
+    }
+
+    /// After a failure or an interruption: the state the run left each release in
+    /// and the next command (not for read-only jobs, nor as JSON: the events say it).
+    fn left(&self) {
+        if self.mode == Mode::Json {
+            return;
+        }
+        let lines = {
+            let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let (Some(job), Some((stage, interrupted))) = (&st.job, st.stopped) else {
+                return;
+            };
+            if left::read_only(job) {
+                return;
+            }
+            st.left.lines(&left::me(), job, stage, interrupted)
+        };
+        for l in lines {
+            let l = self.redactor.redact(&l);
+            match self.mode {
+                Mode::Plain => self.put(&format!("{} [run] {l}", now())),
+                _ => self.put(&l),
+            }
+        }
+    }
+
+    /// A read-only job (`status`, `logs`) that has not failed: its answer is all.
+    fn answer_only(&self) -> bool {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.job.as_deref().is_some_and(left::read_only) && st.stopped.is_none()
     }
 
     fn record(&self, ev: &Event) {
+        // Each message once per stage: two images skipped for the same reason, or a
+        // note repeated by a retry, say it once.
+        fn note_once(st: &mut State, stage: Stage, text: String) {
+            let notes = st.notes.entry(stage).or_default();
+            if !notes.contains(&text) {
+                notes.push(text);
+            }
+        }
+        let at = self.elapsed();
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match ev {
-            Event::Command { stage, .. } => *st.commands.entry(*stage).or_default() += 1,
-            Event::StepSkipped { stage, reason, .. } => st
-                .notes
-                .entry(*stage)
-                .or_default()
-                .push(format!("skipped: {reason}")),
-            Event::Note { stage, message } => {
-                st.notes.entry(*stage).or_default().push(message.clone())
+            Event::StageStarted { stage } => {
+                st.stage_began.insert(*stage, at);
             }
+            Event::StepStarted { stage, step, .. } => {
+                st.steps_began.insert((*stage, step.clone()), at);
+            }
+            Event::StepFinished {
+                stage,
+                step,
+                duration_ms,
+            } => {
+                let start = st
+                    .steps_began
+                    .remove(&(*stage, step.clone()))
+                    .unwrap_or_else(|| at.saturating_sub(Duration::from_millis(*duration_ms)));
+                st.steps_done
+                    .entry(*stage)
+                    .or_default()
+                    .push(critical::Span {
+                        name: step.clone(),
+                        start,
+                        end: at,
+                    });
+            }
+            _ => {}
+        }
+        if let Event::StageFinished {
+            stage, duration_ms, ..
+        } = ev
+        {
+            let start = st
+                .stage_began
+                .remove(stage)
+                .unwrap_or_else(|| at.saturating_sub(Duration::from_millis(*duration_ms)));
+            let steps = st.steps_done.remove(stage).unwrap_or_default();
+            st.timeline.stages.push((
+                critical::Span {
+                    name: stage.name().to_string(),
+                    start,
+                    end: at,
+                },
+                steps,
+            ));
+        }
+        match ev {
+            Event::Command {
+                stage, duration_ms, ..
+            } => {
+                *st.commands.entry(*stage).or_default() += 1;
+                // A command outside a running stage: a guard probe read ahead.
+                if st.stage_began.is_empty() {
+                    let began = at.saturating_sub(Duration::from_millis(*duration_ms));
+                    st.timeline.between.push(began);
+                }
+            }
+            Event::StepSkipped { stage, reason, .. } => {
+                note_once(&mut st, *stage, format!("skipped: {reason}"))
+            }
+            Event::Note { stage, message } => note_once(&mut st, *stage, message.clone()),
+            Event::RunStarted { job, .. } => st.job = Some(job.clone()),
+            Event::Error {
+                stage,
+                slipway_exit,
+                ..
+            } => st.stopped = Some((*stage, *slipway_exit == crate::model::exit::INTERRUPTED)),
+            Event::ReleaseSeen(r) => st.left.see(r),
+            Event::Check {
+                stage, ok: true, ..
+            } => *st.passed.entry(*stage).or_default() += 1,
             Event::StageFinished {
                 stage,
                 result,
@@ -277,7 +441,10 @@ impl Reporter {
                 stage.name(),
                 if *ok { "passed" } else { "FAILED" }
             ),
-            Event::Note { stage, message } => format!("[{}] {message}", stage.name()),
+            Event::Note { stage, message } | Event::Progress { stage, message } => {
+                format!("[{}] {message}", stage.name())
+            }
+            Event::ReleaseSeen(_) => return None,
             Event::Bundle { path } => format!("[run] diagnosis bundle: {path}"),
             Event::Dev { message } => format!("[dev] {message}"),
             Event::Log { release, line } => format!("[log {release}] {line}"),
@@ -369,31 +536,19 @@ impl Reporter {
                 if self.quiet && *result != Outcome::Failed {
                     return;
                 }
-                let mark = match result {
-                    Outcome::Ok => st("✓").green(),
-                    Outcome::Failed => st("✗").red(),
-                };
-                self.put(&format!(
-                    "{mark} {:<9} {:>7}  {}",
-                    st(stage.name()).bold(),
-                    secs(Duration::from_millis(*duration_ms)),
-                    st(format!(
-                        "{commands} command{}",
-                        if *commands == 1 { "" } else { "s" }
-                    ))
-                    .dim()
-                ));
+                if *result == Outcome::Ok && self.answer_only() {
+                    return;
+                }
+                let _ = commands;
+                self.put(&self.stage_line(*stage, *result, *duration_ms));
             }
-            Event::StepSkipped { reason, .. } if !self.quiet => self.put(&format!(
-                "  {} {}",
-                st("·").dim(),
-                st(format!("skipped: {reason}")).dim()
-            )),
-            Event::Note { stage, message } if !self.quiet => {
-                // Long work (a tool or node image build) reports its phases: the
-                // spinner shows the latest one next to the stage's elapsed time.
-                self.spinner_says(*stage, message);
-                self.put(&format!("  {} {message}", st("·").dim()))
+            // Skips, notes and progress show on the stage's spinner as they come; the
+            // stage's line says each skip and note once when it ends.
+            Event::StepSkipped { stage, reason, .. } if !self.quiet => {
+                self.spinner_says(*stage, &format!("skipped: {reason}"))
+            }
+            Event::Note { stage, message } | Event::Progress { stage, message } if !self.quiet => {
+                self.spinner_says(*stage, message)
             }
             Event::Bundle { path } => {
                 self.put(&format!("{} {path}", st("diagnosis bundle:").cyan().bold()))
@@ -404,6 +559,8 @@ impl Reporter {
             Event::Log { release, line } if !self.quiet => {
                 self.put(&format!("{} {line}", st(format!("{release} |")).dim()))
             }
+            // A check that passed at once and fast is counted on its stage's line;
+            // one that failed, needed more attempts or was slow has a line of its own.
             Event::Check {
                 name,
                 ok,
@@ -411,15 +568,32 @@ impl Reporter {
                 duration_ms,
                 detail,
                 ..
-            } if !self.quiet || !ok => self.put(&format!(
-                "  {} {name}: {detail} {}",
-                if *ok {
-                    st("✓").green()
+            } if !ok
+                || (!self.quiet
+                    && (self.verbose || *attempts > 1 || *duration_ms >= SLOW_CHECK_MS)) =>
+            {
+                let effort = if *attempts > 1 || *duration_ms >= SLOW_CHECK_MS {
+                    format!(
+                        " {}",
+                        st(format!(
+                            "({attempts} attempt{}, {})",
+                            if *attempts == 1 { "" } else { "s" },
+                            secs(Duration::from_millis(*duration_ms))
+                        ))
+                        .dim()
+                    )
                 } else {
-                    st("✗").red()
-                },
-                st(format!("({attempts} attempt(s), {duration_ms} ms)")).dim()
-            )),
+                    String::new()
+                };
+                self.put(&format!(
+                    "  {} {name}: {detail}{effort}",
+                    if *ok {
+                        st("✓").green()
+                    } else {
+                        st("✗").red()
+                    },
+                ))
+            }
             Event::Command {
                 command,
                 exit_code,
@@ -439,9 +613,63 @@ impl Reporter {
         }
     }
 
-    /// The closing table: each stage, its duration, result and what it skipped.
+    /// A finished stage on a terminal, its line of the summary: the mark, the stage,
+    /// its time and what it has to say (its skips and notes, each once; else how
+    /// many checks passed), further notes below it.
+    fn stage_line(&self, stage: Stage, result: Outcome, duration_ms: u64) -> String {
+        let (notes, passed) = {
+            let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let notes = st
+                .rows
+                .iter()
+                .rev()
+                .find(|r| r.stage == stage)
+                .map(|r| r.notes.clone())
+                .unwrap_or_default();
+            (notes, st.passed.get(&stage).copied().unwrap_or(0))
+        };
+        let mark = match result {
+            Outcome::Ok => st("✓").green(),
+            Outcome::Failed => st("✗").red(),
+        };
+        let mut notes = notes.into_iter();
+        let first = notes.next().or_else(|| {
+            (passed > 0).then(|| {
+                format!(
+                    "{passed} check{} passed",
+                    if passed == 1 { "" } else { "s" }
+                )
+            })
+        });
+        let mut line = format!(
+            "{mark} {:<9} {:>7}",
+            st(stage.name()).bold(),
+            secs(Duration::from_millis(duration_ms)),
+        );
+        if let Some(f) = first {
+            line.push_str(&format!("  {}", st(f).dim()));
+        }
+        for n in notes {
+            line.push_str(&format!("\n  {:<9} {:>7}  {}", "", "", st(n).dim()));
+        }
+        line
+    }
+
+    /// How the run ends. On a terminal the finished stages' lines were the summary:
+    /// the total and how to reach what was deployed follow them. In logs, the table:
+    /// each stage, its duration, result and what it skipped. A read-only job that
+    /// succeeded (`status`, `logs`) has printed its answer, and that is all.
     pub fn summary(&self, footer: &[String]) {
-        if self.mode == Mode::Json || self.quiet {
+        if self.mode == Mode::Json || self.quiet || self.answer_only() {
+            return;
+        }
+        if self.mode == Mode::Tty {
+            std::mem::take(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).rows);
+            let mut out = format!("  {:<9} {:>7}", "total", secs(self.elapsed()));
+            for f in footer {
+                out.push_str(&format!("\n  {}", self.redactor.redact(f)));
+            }
+            self.put(&out);
             return;
         }
         let rows = std::mem::take(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).rows);
@@ -468,7 +696,12 @@ impl Reporter {
                 out.push_str(&format!("  {:<9} {:>7}  {}\n", "", "", st(n).dim()));
             }
         }
-        out.push_str(&format!("  {:<9} {:>7}\n", "total", secs(self.elapsed())));
+        let total = self.elapsed();
+        out.push_str(&format!("  {:<9} {:>7}\n", "total", secs(total)));
+        out.push_str(&format!(
+            "  {}\n",
+            st(critical::line(&self.critical_path(total), total)).dim()
+        ));
         for f in footer {
             out.push_str(&format!("  {}\n", self.redactor.redact(f)));
         }
@@ -585,6 +818,11 @@ fn status_text(r: &ReleaseStatus) -> String {
                 p.age,
                 p.images.join(", ")
             ));
+            if let Some(s) = &p.synced {
+                out.push_str(&format!(
+                    "      synced by dev ({s}): runs files its image does not hold; the next deploy-local rolls out the image\n"
+                ));
+            }
         }
     }
     out

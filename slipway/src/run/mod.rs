@@ -5,12 +5,14 @@
 //! filled in the step) and runs through the one executor. A failure is an [`Error`]
 //! that says what failed, the command, the tail of its output and what to do next.
 
+pub mod facts;
 pub mod lock;
 mod preflight;
 mod private;
 mod probes;
 mod provision;
 mod rotate;
+mod seen;
 
 pub use provision::{adopt_provisioned, oci_capfilter};
 pub mod self_check;
@@ -18,8 +20,8 @@ mod smoke;
 pub use smoke::forward_on;
 mod steps;
 pub mod tool_cache;
-mod unix_http;
 mod watch;
+mod waves;
 
 use std::time::{Duration, Instant};
 
@@ -116,6 +118,12 @@ impl<'a> Runner<'a> {
     /// Waves one after another; within one, steps of different groups run at the
     /// same time, each group's steps (and ungrouped steps) in order.
     fn run_groups(&self, steps: &[&Step], deadline: Instant) -> Result<(), Error> {
+        if let Some(done) = steps
+            .first()
+            .and_then(|s| self.run_graph(s.stage, steps, deadline))
+        {
+            return done;
+        }
         let mut waves: Vec<u32> = steps.iter().map(|s| s.wave).collect();
         waves.sort_unstable();
         waves.dedup();

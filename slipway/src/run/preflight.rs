@@ -1,7 +1,6 @@
 //! Preflight: every check runs, each prints one line (✓/✗, what was found, how to fix
 //! it), and the stage fails once at the end with the full list.
 
-use std::ffi::CString;
 use std::path::Path;
 use std::time::Instant;
 
@@ -10,6 +9,7 @@ use crate::model::mutation::Target;
 use crate::model::{Error, Event, Redactor, Stage};
 use crate::plan::{ContextGuard, GuardRule, Preflight, ToolCheck};
 use crate::providers::Cluster;
+use crate::tools::registry::ToolId;
 use crate::tools::{docker, helm};
 
 /// What preflight found that later stages depend on.
@@ -52,13 +52,8 @@ impl Checks<'_> {
 
 /// Free bytes on the filesystem holding `path`.
 pub fn free_bytes(path: &Path) -> Option<u64> {
-    let c = CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: c is a valid NUL-terminated path and s a valid out-pointer.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
-        return None;
-    }
-    Some(s.f_bavail as u64 * s.f_frsize as u64)
+    let s = rustix::fs::statvfs(path).ok()?;
+    Some(s.f_bavail.saturating_mul(s.f_frsize))
 }
 
 fn gib(b: u64) -> String {
@@ -184,7 +179,7 @@ fn version_of(
             }
             Ok(Ok((v, "")))
         }
-        None if t.tool == "helm" => Ok(Err((
+        None if t.tool == ToolId::Helm => Ok(Err((
             format!(
                 "{} does not answer `{}` as Helm 3 and 4 do (Helm 2 or not helm?): {}",
                 path.display(),
@@ -279,7 +274,7 @@ impl Run<'_> {
     fn tool(&mut self, t: &ToolCheck) -> Result<(), Error> {
         let (ex, deadline) = (self.ex, self.deadline);
         let min = semver::Version::parse(&t.min).unwrap_or_else(|_| semver::Version::new(0, 0, 0));
-        let problem = match which::which(&t.tool) {
+        let problem = match which::which(t.tool.name()) {
             Err(_) => (
                 "not found on PATH".to_string(),
                 format!("install {} >= {} (README.md, Prerequisites)", t.tool, t.min),
@@ -287,11 +282,11 @@ impl Run<'_> {
             Ok(path) => match version_of(ex, t, &path, self.cache.as_ref(), deadline)? {
                 Ok((v, how)) if v >= min => {
                     self.c.pass(
-                        &t.tool,
+                        t.tool.name(),
                         format!("{v} at {} (>= {min}{how})", path.display()),
                     );
-                    self.have_docker |= t.tool == "docker";
-                    if t.tool == "helm" {
+                    self.have_docker |= t.tool == ToolId::Docker;
+                    if t.tool == ToolId::Helm {
                         self.found.helm = Some(v);
                     }
                     return Ok(());
@@ -311,12 +306,12 @@ impl Run<'_> {
             },
         };
         let Some(s) = &t.supply else {
-            let fix = if t.tool != "docker" && !self.pf.provision {
+            let fix = if t.tool != ToolId::Docker && !self.pf.provision {
                 format!("{}; or drop --no-provision (and SLIPWAY_NO_PROVISION, [tools] provision = false) to let slipway provision it", problem.1)
             } else {
                 problem.1
             };
-            self.c.fail(&t.tool, problem.0, &fix);
+            self.c.fail(t.tool.name(), problem.0, &fix);
             return Ok(());
         };
         let Some(how) = self.supplied(t, s, &problem)? else {
@@ -345,7 +340,7 @@ impl Run<'_> {
                     });
                     if let Err(e) = std::fs::remove_file(&s.path) {
                         self.c.fail(
-                            &t.tool,
+                            t.tool.name(),
                             format!(
                                 "{} failed its check and cannot be removed: {e}",
                                 s.path.display()
@@ -376,7 +371,7 @@ impl Run<'_> {
             super::provision::Got::Yes(how) => Some(format!("provisioned: {how}")),
             super::provision::Got::No(why, help) => {
                 self.c.fail(
-                    &t.tool,
+                    t.tool.name(),
                     format!(
                         "{}; slipway could not provision {}: {why}",
                         problem.0, s.version
@@ -399,15 +394,17 @@ impl Run<'_> {
         let ex = self.ex;
         match version_of(ex, t, &s.path, self.cache.as_ref(), self.deadline)? {
             Ok((v, _)) if v >= *min => {
-                ex.use_tool(&t.tool, s.path.clone());
-                self.c
-                    .pass(&t.tool, format!("{v} at {} ({how})", s.path.display()));
-                if t.tool == "helm" {
+                ex.use_tool(t.tool.name(), s.path.clone());
+                self.c.pass(
+                    t.tool.name(),
+                    format!("{v} at {} ({how})", s.path.display()),
+                );
+                if t.tool == ToolId::Helm {
                     self.found.helm = Some(v);
                 }
             }
             Ok((v, _)) => self.c.fail(
-                &t.tool,
+                t.tool.name(),
                 format!(
                     "{} in slipway's cache reports {v}, older than {min}",
                     s.path.display()
@@ -418,7 +415,7 @@ impl Run<'_> {
                 ),
             ),
             Err((found, _)) => self.c.fail(
-                &t.tool,
+                t.tool.name(),
                 format!(
                     "{} in slipway's cache does not work: {found}",
                     s.path.display()

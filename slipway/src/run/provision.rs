@@ -4,16 +4,14 @@
 //! engine that is installed but stopped is started. Recipes are written out from
 //! the binary before they run.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-use sha2::{Digest, Sha256};
 
 use crate::exec::{Executor, Failure};
 use crate::model::{Cmd, Error, Event, Stage};
 use crate::plan::{DockerStart, Fetch, Supply, ToolCheck};
 use crate::providers::NodeImage;
+use crate::tools::registry::ToolId;
 use crate::tools::{docker, provision};
 
 /// Write a recipe's files to its directory (0700, named by their hash). An existing
@@ -56,21 +54,6 @@ pub fn materialize(recipe: &provision::Recipe, cache: &Path) -> Result<PathBuf, 
         }
     }
     Ok(dir)
-}
-
-/// SHA-256 of a file, hex.
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(format!("{:x}", h.finalize()))
 }
 
 /// Put an executable at `to` whole or not at all: `fill` writes a temporary file
@@ -128,7 +111,7 @@ fn download(ex: &Executor, tool: &str, d: &Fetch, to: &Path) -> Result<(), Strin
     let want = &d.sha256;
     ex.run(Stage::Preflight, &d.fetch, None)
         .map_err(|e| format!("download: {}", short(e)))?;
-    let got = sha256_file(&d.file).map_err(|e| e.to_string())?;
+    let got = super::tool_cache::sha256_file(&d.file).map_err(|e| e.to_string())?;
     if got != *want {
         let _ = std::fs::remove_file(&d.file);
         return Err(format!(
@@ -163,7 +146,7 @@ pub fn get(ex: &Executor, t: &ToolCheck, s: &Supply) -> Result<Got, Error> {
             ex,
             format!("{}: downloading {} (official release)", t.tool, s.version),
         );
-        match download(ex, &t.tool, d, &s.path) {
+        match download(ex, t.tool.name(), d, &s.path) {
             Ok(()) => {
                 return Ok(Got::Yes(format!(
                     "downloaded, SHA-256 verified, in {}s",
@@ -208,12 +191,14 @@ pub fn get(ex: &Executor, t: &ToolCheck, s: &Supply) -> Result<Got, Error> {
         why.push("no cache directory (HOME is not set)".into());
         return Ok(Got::No(why.join("; "), "or set HOME"));
     };
-    materialize(provision::recipe_for(&t.tool), &cache).map_err(|e| {
-        Error::new(
-            Stage::Preflight,
-            format!("cannot write slipway's build recipe: {e}"),
-        )
-    })?;
+    if let Some(recipe) = provision::recipe_for(t.tool, &s.version) {
+        materialize(recipe, &cache).map_err(|e| {
+            Error::new(
+                Stage::Preflight,
+                format!("cannot write slipway's build recipe: {e}"),
+            )
+        })?;
+    }
     note(
         ex,
         format!(
@@ -259,13 +244,14 @@ pub fn get(ex: &Executor, t: &ToolCheck, s: &Supply) -> Result<Got, Error> {
 
 /// Use a tool slipway provisioned earlier wherever PATH has none (no process runs).
 /// `pinned`: the version the pipeline's `[tools]` pins for a tool.
-pub fn adopt_provisioned(ex: &Executor, pinned: &dyn Fn(&str) -> Option<String>) {
+pub fn adopt_provisioned(ex: &Executor, pinned: &dyn Fn(ToolId) -> Option<String>) {
     let Some(cache) = provision::cache_root() else {
         return;
     };
-    for (tool, default) in provision::DEFAULTS {
-        let version = pinned(tool).unwrap_or_else(|| default.to_string());
-        let path = provision::tool_path(&cache, tool, &version);
+    for (id, p) in ToolId::provisioned() {
+        let version = pinned(id).unwrap_or_else(|| p.default.to_string());
+        let path = provision::tool_path(&cache, id, &version);
+        let tool = id.name();
         // Only a binary whose SHA-256 is still the one recorded when slipway put it
         // there (preflight provisions again what is not).
         let verified =
@@ -297,7 +283,7 @@ pub fn can_start_docker(ex: &Executor) -> Result<(), String> {
     let root = match ex.vars.get("SLIPWAY_TEST_EUID") {
         Some(uid) => uid.trim() == "0",
         // SAFETY: geteuid(2) has no preconditions.
-        None => (unsafe { libc::geteuid() }) == 0,
+        None => rustix::process::geteuid().is_root(),
     };
     let systemd = match ex.vars.get("SLIPWAY_TEST_SYSTEMD") {
         Some(v) => v == "1",
@@ -516,7 +502,7 @@ pub fn node_image(ex: &Executor, n: &NodeImage, deadline: Instant) -> Result<boo
             format!("cannot write slipway's {} recipe: {e}", recipe.name),
         )
     })?;
-    ex.events.emit(Event::Note {
+    ex.events.emit(Event::Progress {
         stage,
         message: "node image: about 12 minutes the first time on 2 cores (Go builds, debootstrap); cached afterwards".into(),
     });

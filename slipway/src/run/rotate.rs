@@ -42,7 +42,7 @@ pub fn key(root: &Path) -> Result<Key, String> {
         Ok(mut f) => {
             let meta = f.metadata().map_err(|e| refuse(e.to_string()))?;
             // SAFETY: geteuid(2) cannot fail.
-            let me = unsafe { libc::geteuid() };
+            let me = rustix::process::geteuid().as_raw();
             if !meta.is_file() || meta.uid() != me || meta.permissions().mode() & 0o077 != 0 {
                 return Err(refuse(format!(
                     "not a private file of this user (mode {:o}, owner {}): delete it and rerun",
@@ -117,6 +117,16 @@ pub fn digests(
         .map(|(n, h)| format!("{n}={h}"))
         .collect::<Vec<_>>()
         .join(","))
+}
+
+/// A Secret's digest annotation from its values' keyed digest (`NAME=HEX`): that
+/// digest, and a digest of its type and labels.
+pub fn annotation(values: &str, s: &SecretInput) -> String {
+    use sha2::Digest;
+    let values = values.split_once('=').map_or(values, |(_, h)| h);
+    let meta = Sha256::digest(format!("{}\n{:?}", s.secret_type, s.labels));
+    let meta: String = meta[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{values}.{meta}")
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use crate::exec::{Executor, Signals};
 use crate::model::{Cmd, Event, Redactor, Sink, Stage, Vars};
-use crate::tools::{docker, helm, kind, kubectl, minikube, provision};
+use crate::tools::registry::ToolId;
+use crate::tools::{docker, provision};
 
 /// One binary of a tool, and what it says its version is.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -88,14 +89,10 @@ impl Sink for Quiet {
 const PROBE: Duration = Duration::from_secs(10);
 
 fn version_cmd(tool: &str) -> Cmd {
-    match tool {
-        "docker" => docker::version(),
-        "kind" => kind::version(),
-        "minikube" => minikube::version(),
-        "helm" => helm::version(),
-        "kubectl" => kubectl::version(),
-        "go" => Cmd::new("go", ["version"]),
-        other => Cmd::new(other, ["--version"]),
+    match ToolId::named(tool) {
+        Some(id) => (id.tool().version)(),
+        None if tool == "go" => Cmd::new("go", ["version"]),
+        None => Cmd::new(tool, ["--version"]),
     }
 }
 
@@ -132,9 +129,13 @@ fn ask(ex: &Executor, tool: &str, path: &Path) -> Binary {
 
 fn tool_info(ex: &Executor, tool: &str, pinned: Pinned, cache: Option<&Path>) -> ToolInfo {
     let path = which::which(tool).ok().map(|p| ask(ex, tool, &p));
-    let provisions = pinned(tool).or_else(|| provision::default_version(tool).map(String::from));
-    let cached = match (cache, &provisions) {
-        (Some(c), Some(v)) => Some(provision::tool_path(c, tool, v)).filter(|p| p.is_file()),
+    let id = ToolId::named(tool);
+    let provisions =
+        id.and_then(|id| pinned(id).or_else(|| provision::default_version(id).map(String::from)));
+    let cached = match (cache, id, &provisions) {
+        (Some(c), Some(id), Some(v)) => {
+            Some(provision::tool_path(c, id, v)).filter(|p| p.is_file())
+        }
         _ => None,
     };
     ToolInfo {
@@ -170,11 +171,8 @@ fn engine(ex: &Executor, docker: &ToolInfo) -> Option<String> {
     )
 }
 
-/// The tools a pipeline can need, in the order a run meets them.
-pub const TOOLS: &[&str] = &["docker", "kind", "minikube", "helm", "kubectl"];
-
 /// The version the pipeline's `[tools]` pins for a tool.
-pub type Pinned<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub type Pinned<'a> = &'a dyn Fn(ToolId) -> Option<String>;
 
 /// What loading the pipeline gave: how it loaded (`loads: project …, profile …`) and
 /// its env file.
@@ -204,9 +202,9 @@ pub fn gather(
         Ok(l) => (l.state, Some(l.env_file)),
         Err(why) => (why, None),
     };
-    let tools: Vec<ToolInfo> = TOOLS
-        .iter()
-        .map(|t| tool_info(&ex, t, pinned, cache.as_deref()))
+    // The tools a pipeline can need, in the order a run meets them.
+    let tools: Vec<ToolInfo> = ToolId::all()
+        .map(|t| tool_info(&ex, t.name(), pinned, cache.as_deref()))
         .collect();
     let docker_engine = engine(&ex, &tools[0]);
     let helpers = ["curl", "go"]

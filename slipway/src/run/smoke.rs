@@ -78,6 +78,10 @@ impl Io for Attempting<'_> {
         self.deadline.saturating_duration_since(Instant::now())
     }
 
+    fn signals(&self) -> crate::exec::Signals {
+        self.ex.signals().clone()
+    }
+
     fn cleanup(&mut self, cmd: &Cmd) -> Result<(i32, String, String), String> {
         let deadline = Instant::now() + crate::checks::CLEANUP;
         match self.ex.probe(STAGE, cmd, Some(deadline)) {
@@ -302,13 +306,8 @@ pub fn node_ports(
         let mut attempts = 0;
         let ok = loop {
             attempts += 1;
-            let addr = (host.as_str(), port);
-            let connected = std::net::ToSocketAddrs::to_socket_addrs(&addr)
-                .ok()
-                .and_then(|mut a| a.next())
-                .is_some_and(|a| {
-                    std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok()
-                });
+            let connected = crate::exec::net::Client::new(Duration::from_secs(2), ex.signals())
+                .connects(&host, port);
             if connected || Instant::now() >= end {
                 break connected;
             }

@@ -7,10 +7,12 @@
 //! missing or unreadable cache only means asking the tools again.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Stamp {
@@ -98,7 +100,7 @@ pub fn private_dir(dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", dir.display()))?;
     let m = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     // SAFETY: geteuid has no preconditions.
-    if !m.is_dir() || m.uid() != unsafe { libc::geteuid() } {
+    if !m.is_dir() || m.uid() != rustix::process::geteuid().as_raw() {
         return Err(format!(
             "{} is not a directory this user owns",
             dir.display()
@@ -133,11 +135,15 @@ impl Manifest {
             .unwrap_or_default()
     }
 
+    /// The binaries it records a digest for.
+    pub fn recorded(&self) -> Vec<PathBuf> {
+        self.read().into_keys().map(PathBuf::from).collect()
+    }
+
     /// Record the digest of the binary at `path` as it is now.
     pub fn record(&self, path: &Path) -> Result<(), String> {
         let key = path.to_str().ok_or("a path that is not UTF-8")?;
-        let digest =
-            super::provision::sha256_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let digest = sha256_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let dir = self.0.parent().ok_or("no manifest directory")?;
         private_dir(dir)?;
         let mut all = self.read();
@@ -162,8 +168,7 @@ impl Manifest {
                 self.0.display()
             ));
         };
-        let got =
-            super::provision::sha256_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let got = sha256_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
         if got == want {
             Ok(())
         } else {
@@ -178,6 +183,21 @@ impl Manifest {
 /// The remembered version of `tool` as found on PATH (no process is spawned).
 pub fn cached(tool: &str) -> Option<semver::Version> {
     Cache::user()?.lookup(&which::which(tool).ok()?)
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", h.finalize()))
 }
 
 #[cfg(test)]

@@ -9,13 +9,14 @@
 //! requests of ~40 through the NodePort, 0 through the service proxy. So the
 //! service proxy's count is a lower bound, and the report says which route it took.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::exec::net::{self, Target};
 use crate::exec::{Background, Executor};
 use crate::model::{ms, Error, Event, Stage};
 use crate::plan::Watch;
@@ -113,25 +114,6 @@ impl Drop for Running {
     }
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(REQUEST_TIMEOUT))
-        .proxy(None)
-        .max_redirects(0)
-        .build()
-        .into()
-}
-
-/// Where the requests go.
-#[derive(Clone, Debug)]
-enum Target {
-    /// A NodePort from this machine.
-    Url(String),
-    /// `kubectl proxy`'s unix socket, and the request's path there.
-    Socket { socket: PathBuf, path: String },
-}
-
 /// `kubectl proxy` serving on a socket in a directory only this user can enter; the
 /// process is stopped, then the directory removed, when this is dropped.
 pub struct Proxy {
@@ -140,48 +122,15 @@ pub struct Proxy {
 }
 
 /// One request: `Ok` when it got the expected status.
-fn ask(agent: &ureq::Agent, target: &Target, w: &Watch) -> Result<(), String> {
-    let (status, body) = match target {
-        Target::Url(url) => {
-            let req = ureq::http::Request::builder()
-                .method(w.method.as_str())
-                .uri(url)
-                .body(())
-                .map_err(|e| format!("bad request: {e}"))?;
-            match agent.run(req) {
-                Ok(mut r) => {
-                    let status = r.status().as_u16();
-                    if status == w.expect_status {
-                        return Ok(());
-                    }
-                    let body = r
-                        .body_mut()
-                        .with_config()
-                        .limit(4096)
-                        .read_to_string()
-                        .unwrap_or_default();
-                    (status, body)
-                }
-                Err(e) => return Err(format!("no answer: {e}")),
-            }
-        }
-        Target::Socket { socket, path } => {
-            let a = super::unix_http::request(
-                socket,
-                &w.method,
-                path,
-                w.expect_status,
-                REQUEST_TIMEOUT,
-            )
-            .map_err(|e| format!("no answer: {e}"))?;
-            (a.status, a.body)
-        }
-    };
-    if status == w.expect_status {
+fn ask(client: &net::Client, target: &Target, w: &Watch) -> Result<(), String> {
+    let mut req = net::Request::new(&w.method, target.clone());
+    req.enough = Some(w.expect_status);
+    let a = client.send(&req).map_err(|e| format!("no answer: {e}"))?;
+    if a.status == w.expect_status {
         return Ok(());
     }
-    let body: String = body.trim().chars().take(120).collect();
-    Err(format!("status {status} ({body})"))
+    let body: String = a.body.trim().chars().take(120).collect();
+    Err(format!("status {} ({body})", a.status))
 }
 
 /// Does this line of `kubectl proxy`'s say it serves on `socket`?
@@ -308,8 +257,8 @@ pub fn start(ex: &Executor, w: &Watch, deadline: Instant) -> Result<Running, Err
         Ok(r) => r,
         Err(why) => return Ok(Running::NotServing(why)),
     };
-    let agent = agent();
-    if let Err(e) = ask(&agent, &target, w) {
+    let client = net::Client::new(REQUEST_TIMEOUT, ex.signals());
+    if let Err(e) = ask(&client, &target, w) {
         return Ok(Running::NotServing(e));
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -332,7 +281,7 @@ pub fn start(ex: &Executor, w: &Watch, deadline: Instant) -> Result<Running, Err
                 }
                 next += w.every;
                 let at = t0.elapsed();
-                tally.record(at, ask(&agent, &target, &w));
+                tally.record(at, ask(&client, &target, &w));
             }
             tally.close(t0.elapsed());
             tally

@@ -131,6 +131,24 @@ pub fn apply(context: &str, stdin: Stdin) -> Cmd {
 }
 
 /// Exits 0 when the namespace exists (and is not being deleted: its phase).
+/// The annotation a Secret slipway applies carries: the keyed digest of its values.
+pub const SECRET_DIGEST: &str = "slipway.dev/digest";
+
+/// One annotation of a Secret (empty when it has none; exit 1 when there is no Secret).
+pub fn get_secret_annotation(context: &str, namespace: &str, name: &str, key: &str) -> Cmd {
+    at(context, Some(namespace))
+        .args([
+            "get".to_string(),
+            format!("secret/{name}"),
+            "--output".into(),
+            format!(
+                "jsonpath={{.metadata.annotations.{}}}",
+                key.replace('.', "\\.")
+            ),
+        ])
+        .timeout(PROBE)
+}
+
 pub fn get_namespace(context: &str, name: &str) -> Cmd {
     at(context, None)
         .args([
@@ -287,6 +305,8 @@ pub struct Pod {
     pub created: String,
     pub terminating: bool,
     pub labels: BTreeMap<String, String>,
+    /// `dev`'s `slipway.dev/synced` annotation: the pod runs synced files.
+    pub synced: Option<String>,
 }
 
 impl Pod {
@@ -449,6 +469,10 @@ pub fn parse_pods(json: &str) -> Result<Vec<Pod>, String> {
                     .unwrap_or_default(),
                 created: s("/metadata/creationTimestamp"),
                 terminating: p.pointer("/metadata/deletionTimestamp").is_some(),
+                synced: p
+                    .pointer("/metadata/annotations/slipway.dev~1synced")
+                    .and_then(Value::as_str)
+                    .map(String::from),
                 labels: p
                     .pointer("/metadata/labels")
                     .and_then(Value::as_object)

@@ -9,6 +9,8 @@ pub mod kubectl;
 pub mod minikube;
 pub mod oci;
 pub mod provision;
+pub mod registry;
+pub mod serving;
 
 use std::time::Duration;
 

@@ -13,43 +13,18 @@ use std::time::Duration;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::registry::{Provision, ToolId};
 use super::Cmd;
 
-/// Tools slipway can provision, and the version it provisions unless `[tools]`
-/// pins another.
-pub const DEFAULTS: &[(&str, &str)] = &[
-    ("kind", "v0.30.0"),
-    ("helm", "v4.3.1"),
-    ("kubectl", "v1.34.13"),
-    ("minikube", "v1.38.1"),
-];
-
-/// The SHA-256 of official release artifacts, pinned in the source: (tool, version,
-/// arch, digest of the file downloaded — the archive for helm). A download is
-/// checked against this (or a `[tools.sha256]` pin), never against a checksum from
-/// the server that sent it; a version with neither is not downloaded (slipway's
-/// recipe builds it instead). Each digest here was confirmed against the release's
-/// published `.sha256sum`, as quoted by several independent projects that verify it.
-pub const PINS: &[(&str, &str, &str, &str)] = &[
-    (
-        "kind",
-        "v0.30.0",
-        "amd64",
-        "517ab7fc89ddeed5fa65abf71530d90648d9638ef0c4cde22c2c11f8097b8889",
-    ),
-    (
-        "kind",
-        "v0.30.0",
-        "arm64",
-        "7ea2de9d2d190022ed4a8a4e3ac0636c8a455e460b9a13ccf19f15d07f4f00eb",
-    ),
-];
-
-/// The SHA-256 pinned in the source for `tool` `version` on linux/`arch`.
-pub fn pinned_sha256(tool: &str, version: &str, arch: &str) -> Option<&'static str> {
-    PINS.iter()
-        .find(|(t, v, a, _)| *t == tool && *v == version && *a == arch)
-        .map(|p| p.3)
+/// The SHA-256 pinned in the source for `tool` `version` on linux/`arch` (see
+/// [`Provision::sha256`]).
+pub fn pinned_sha256(tool: ToolId, version: &str, arch: &str) -> Option<&'static str> {
+    tool.tool()
+        .provision?
+        .sha256
+        .iter()
+        .find(|(v, a, _)| *v == version && *a == arch)
+        .map(|p| p.2)
 }
 
 /// Is `s` a SHA-256 in hex?
@@ -57,8 +32,9 @@ pub fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit())
 }
 
-pub fn default_version(tool: &str) -> Option<&'static str> {
-    DEFAULTS.iter().find(|(t, _)| *t == tool).map(|(_, v)| *v)
+/// The version slipway provisions of `tool` unless `[tools]` pins another.
+pub fn default_version(tool: ToolId) -> Option<&'static str> {
+    Some(tool.tool().provision?.default)
 }
 
 /// slipway's cache root: `$XDG_CACHE_HOME/slipway`, else `~/.cache/slipway`.
@@ -72,7 +48,7 @@ pub fn cache_root() -> Option<PathBuf> {
 
 /// Where a provisioned tool lives: `<cache>/toolchain/bin/<tool>-<version>` (the
 /// layout `scripts/toolchain.sh` shares).
-pub fn tool_path(cache: &Path, tool: &str, version: &str) -> PathBuf {
+pub fn tool_path(cache: &Path, tool: ToolId, version: &str) -> PathBuf {
     cache
         .join("toolchain")
         .join("bin")
@@ -87,6 +63,10 @@ pub struct Recipe {
     pub files: &'static [(&'static str, &'static str)],
     /// Another recipe whose files this one also carries (and runs).
     pub with: Option<&'static Recipe>,
+    /// The Debian packages it needs: (the program that shows one is installed, the
+    /// packages that bring it); installed with apt-get when allowed
+    /// (`--install-packages`).
+    pub packages: &'static [(&'static str, &'static [&'static str])],
 }
 
 impl Recipe {
@@ -128,6 +108,7 @@ pub static TOOLCHAIN: Recipe = Recipe {
     entry: "toolchain.sh",
     files: &[recipe_file!("toolchain.sh")],
     with: None,
+    packages: &[],
 };
 
 /// Builds the offline kind node image `slipway-local/kind-node:<k8s>`.
@@ -146,6 +127,11 @@ pub static NODE_IMAGE: Recipe = Recipe {
         recipe_file!("kind-node/runc-capfilter"),
     ],
     with: None,
+    // gcc for pause, debootstrap for the rootfs.
+    packages: &[
+        ("gcc", &["gcc", "libc6-dev"]),
+        ("debootstrap", &["debootstrap"]),
+    ],
 };
 
 /// Builds minikube (and its storage-provisioner and a crictl) from the Go module proxy,
@@ -164,6 +150,11 @@ pub static MINIKUBE: Recipe = Recipe {
     ],
     // The base image is built on the kind node image, which it builds if missing.
     with: Some(&NODE_IMAGE),
+    // gcc for its cgo build; its image phase builds the kind node image when missing.
+    packages: &[
+        ("gcc", &["gcc", "libc6-dev"]),
+        ("debootstrap", &["debootstrap"]),
+    ],
 };
 
 /// A local registry (distribution v3 from the Go module proxy, in an image built
@@ -174,6 +165,7 @@ pub static REGISTRY: Recipe = Recipe {
     entry: "registry.sh",
     files: &[recipe_file!("registry.sh")],
     with: None,
+    packages: &[],
 };
 
 /// The recipe a node image's build runs, by its name.
@@ -221,35 +213,19 @@ pub fn recipe_cmd(recipe: &Recipe, cache: &Path, args: &[&str], env: &[(&str, &s
     c
 }
 
-/// The recipe that builds `tool`: minikube's own, or the toolchain's.
-pub fn recipe_for(tool: &str) -> &'static Recipe {
-    if tool == "minikube" {
-        &MINIKUBE
-    } else {
-        &TOOLCHAIN
-    }
+/// The recipe that builds `tool` (`None`: slipway does not provision it).
+pub fn recipe_for(tool: ToolId, version: &str) -> Option<&'static Recipe> {
+    Some((tool.tool().provision?.build)(version).recipe)
 }
 
 /// The build of `tool` at `version` with its recipe (Go module proxy).
 /// `None` for tools no recipe builds.
-pub fn build(tool: &str, version: &str, cache: &Path) -> Option<Cmd> {
-    let (arg, var) = match tool {
-        "kind" => ("kind", "SLIPWAY_KIND_VERSION"),
-        "helm" if version.starts_with("v3.") => ("helm3", "SLIPWAY_HELM3_VERSION"),
-        "helm" => ("helm", "SLIPWAY_HELM_VERSION"),
-        "kubectl" => ("kubectl", "SLIPWAY_KUBE_VERSION"),
-        "minikube" => ("build", "SLIPWAY_MINIKUBE_VERSION"),
-        _ => return None,
-    };
-    Some(recipe_cmd(
-        recipe_for(tool),
-        cache,
-        &[arg],
-        &[(var, version)],
-    ))
+pub fn build(tool: ToolId, version: &str, cache: &Path) -> Option<Cmd> {
+    let b = (tool.tool().provision?.build)(version);
+    Some(recipe_cmd(b.recipe, cache, &[b.arg], &[(b.var, version)]))
 }
 
-/// An official release binary (its SHA-256 comes from [`PINS`] or the pipeline, never
+/// An official release binary (its SHA-256 comes from [`Provision::sha256`] or the pipeline, never
 /// from where the binary comes from).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Download {
@@ -271,30 +247,15 @@ pub fn go_arch() -> &'static str {
 /// The official release of `tool` at `version` for linux/`arch`. `mirror`, when set,
 /// serves the same paths: `https://HOST/PATH` becomes `MIRROR/HOST/PATH` (an
 /// `https://` mirror: configuration refuses any other).
-pub fn download(tool: &str, version: &str, arch: &str, mirror: Option<&str>) -> Option<Download> {
-    let (url, member) = match tool {
-        "kind" => (
-            format!(
-                "https://github.com/kubernetes-sigs/kind/releases/download/{version}/kind-linux-{arch}"
-            ),
-            None,
-        ),
-        "kubectl" => (
-            format!("https://dl.k8s.io/release/{version}/bin/linux/{arch}/kubectl"),
-            None,
-        ),
-        "helm" => (
-            format!("https://get.helm.sh/helm-{version}-linux-{arch}.tar.gz"),
-            Some(format!("linux-{arch}/helm")),
-        ),
-        "minikube" => (
-            format!(
-                "https://github.com/kubernetes/minikube/releases/download/{version}/minikube-linux-{arch}"
-            ),
-            None,
-        ),
-        _ => return None,
+pub fn download(tool: ToolId, version: &str, arch: &str, mirror: Option<&str>) -> Option<Download> {
+    let Provision {
+        release: Some(r), ..
+    } = tool.tool().provision?
+    else {
+        return None;
     };
+    let fill = |t: &str| t.replace("{version}", version).replace("{arch}", arch);
+    let url = fill(r.url);
     let via = |u: String| match mirror {
         Some(m) => format!(
             "{}/{}",
@@ -305,7 +266,7 @@ pub fn download(tool: &str, version: &str, arch: &str, mirror: Option<&str>) -> 
     };
     Some(Download {
         url: via(url),
-        member,
+        member: r.member.map(fill),
     })
 }
 
@@ -358,24 +319,30 @@ mod tests {
 
     #[test]
     fn official_release_urls_and_a_mirror() {
-        let d = download("kubectl", "v1.34.13", "amd64", None).unwrap();
+        let d = download(ToolId::Kubectl, "v1.34.13", "amd64", None).unwrap();
         assert_eq!(
             d.url,
             "https://dl.k8s.io/release/v1.34.13/bin/linux/amd64/kubectl"
         );
-        let h = download("helm", "v4.3.1", "arm64", Some("https://127.0.0.1:9/")).unwrap();
+        let h = download(
+            ToolId::Helm,
+            "v4.3.1",
+            "arm64",
+            Some("https://127.0.0.1:9/"),
+        )
+        .unwrap();
         assert_eq!(
             h.url,
             "https://127.0.0.1:9/get.helm.sh/helm-v4.3.1-linux-arm64.tar.gz"
         );
         assert_eq!(
-            pinned_sha256("kind", "v0.30.0", "amd64"),
+            pinned_sha256(ToolId::Kind, "v0.30.0", "amd64"),
             Some("517ab7fc89ddeed5fa65abf71530d90648d9638ef0c4cde22c2c11f8097b8889")
         );
-        assert_eq!(pinned_sha256("kind", "v0.29.0", "amd64"), None);
-        assert!(PINS.iter().all(|p| is_sha256(p.3)));
+        assert_eq!(pinned_sha256(ToolId::Kind, "v0.29.0", "amd64"), None);
+        assert!(ToolId::provisioned().all(|(_, p)| p.sha256.iter().all(|d| is_sha256(d.2))));
         assert_eq!(h.member.as_deref(), Some("linux-arm64/helm"));
-        assert!(download("docker", "v1", "amd64", None).is_none());
+        assert!(download(ToolId::Docker, "v1", "amd64", None).is_none());
     }
 
     #[test]
@@ -407,14 +374,14 @@ mod tests {
         assert!(NODE_IMAGE.files.iter().all(|(_, t)| !t.is_empty()));
         assert_eq!(TOOLCHAIN.hash().len(), 12);
         assert_ne!(TOOLCHAIN.hash(), NODE_IMAGE.hash());
-        let c = build("helm", "v3.22.0", Path::new("/c")).unwrap();
+        let c = build(ToolId::Helm, "v3.22.0", Path::new("/c")).unwrap();
         assert_eq!(c.args[1], "helm3");
         assert_eq!(c.env["SLIPWAY_HELM3_VERSION"], "v3.22.0");
         assert!(c.args[0].starts_with("/c/recipes/toolchain-"));
-        let mk = build("minikube", "v1.38.1", Path::new("/c")).unwrap();
+        let mk = build(ToolId::Minikube, "v1.38.1", Path::new("/c")).unwrap();
         assert!(mk.args[0].contains("/c/recipes/minikube-"), "{:?}", mk.args);
         assert_eq!(mk.args[1], "build");
         assert_eq!(mk.env["SLIPWAY_MINIKUBE_VERSION"], "v1.38.1");
-        assert!(build("k9s", "v1", Path::new("/c")).is_none());
+        assert!(build(ToolId::Docker, "v1", Path::new("/c")).is_none());
     }
 }

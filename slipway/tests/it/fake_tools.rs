@@ -935,8 +935,18 @@ fn smoke_rechecks_a_running_release() {
 #[test]
 fn several_images_build_in_parallel_and_each_is_loaded() {
     let s = Sandbox::new();
+    // Two images of one context never build at once (issue #21): profile two-images
+    // builds both from `app`, so here the worker has a context of its own.
+    let worker = s.project.join("worker");
+    std::fs::create_dir_all(&worker).unwrap();
+    for f in ["Dockerfile", "main.txt"] {
+        std::fs::copy(s.project.join("app").join(f), worker.join(f)).unwrap();
+    }
+    s.append_config(
+        "\n[profiles.two-contexts]\nimages.worker = { context = \"worker\", inputs = [\"worker/main.txt\"], repository = \"worker\" }\nreleases.web.set_string.\"worker.image\" = \"${images.worker.ref}\"\n",
+    );
     s.rule(json!({"tool": "docker", "match": ["build"], "sleep": 1.5, "then_simulate": true}));
-    ok(&s, &["deploy-local", "--profile", "two-images"]);
+    ok(&s, &["deploy-local", "--profile", "two-contexts"]);
     let builds: Vec<f64> = s
         .calls()
         .iter()
@@ -1031,7 +1041,7 @@ fn collect_cmds(v: &serde_json::Value, out: &mut Vec<(String, Vec<String>)>) {
 }
 
 /// Does a planned argv (with `{PLACEHOLDER}`s) match a spawned one?
-fn argv_matches(planned: &[String], spawned: &[String]) -> bool {
+pub(crate) fn argv_matches(planned: &[String], spawned: &[String]) -> bool {
     planned.len() == spawned.len() && planned.iter().zip(spawned).all(|(p, s)| arg_matches(p, s))
 }
 

@@ -1,5 +1,5 @@
 //! Tier 1: the plan for the repo's own pipeline.toml, per profile, is exactly the
-//! commands expected.
+//! commands expected (`plan --verbose`: every command in full).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -23,7 +23,9 @@ fn plan_text(file: &Path, profile: Option<&str>, job: Job) -> String {
         now: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         ..PlanOptions::new(job)
     };
-    plan::build(&p, &opts).unwrap().to_text()
+    // Every command, in full: what `plan --verbose` prints (the default text is in
+    // what_a_person_sees.rs).
+    plan::build(&p, &opts).unwrap().to_text_verbose()
 }
 
 /// Content tags and deploy digests depend on the sample's sources, cache paths on the
@@ -46,6 +48,7 @@ macro_rules! assert_plan {
         })
     };
 }
+pub(crate) use assert_plan;
 
 #[test]
 fn local_kind() {

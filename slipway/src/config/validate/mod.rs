@@ -1,10 +1,12 @@
 //! Meaning checks on an otherwise well-typed pipeline, one file per section. Each
 //! reports every problem it finds, located, with the valid form where one is near.
 
+mod groups;
 mod images;
 mod project;
 mod releases;
 mod smoke;
+mod sync;
 
 use toml::Table;
 
@@ -15,8 +17,10 @@ pub(super) fn all(p: &Pipeline, raw: &Table, cx: &mut Cx) {
     unresolved_image_refs(raw, &mut vec![], cx);
     project::check(p, cx);
     images::check(p, cx);
+    sync::check(p, cx);
     releases::check(p, raw, cx);
     smoke::check(p, raw, cx);
+    groups::check(p, cx);
 }
 
 pub(super) use crate::model::names::{is_dns_label, is_dns_subdomain};

@@ -2,6 +2,7 @@
 
 use super::{is_dns_label, path, Cx, Pipeline};
 use crate::config::Provider;
+use crate::providers::ToolId;
 
 pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
     tools(p, cx);
@@ -39,7 +40,12 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
     }
     let mut host_ports = std::collections::BTreeMap::new();
     for (i, m) in c.kind.port_mappings.iter().enumerate() {
-        let at = path(&["cluster", "kind", "port_mappings", &i.to_string()]);
+        let at = path(&[
+            "cluster",
+            Provider::Kind.name(),
+            "port_mappings",
+            &i.to_string(),
+        ]);
         let key = |k: &str| [at.clone(), path(&[k])].concat();
         if !["TCP", "UDP", "SCTP"].contains(&m.protocol.as_str()) {
             cx.err(
@@ -84,7 +90,7 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
     if let Some(n) = c.minikube.cpus {
         if n < 2 {
             cx.err(
-                &path(&["cluster", "minikube", "cpus"]),
+                &path(&["cluster", Provider::Minikube.name(), "cpus"]),
                 format!("minikube needs at least 2 CPUs (cpus = {n})"),
                 None,
             );
@@ -94,12 +100,12 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
         match minikube_mib(mem) {
             Some(mib) if mib >= 1800 => {}
             Some(mib) => cx.err(
-                &path(&["cluster", "minikube", "memory"]),
+                &path(&["cluster", Provider::Minikube.name(), "memory"]),
                 format!("minikube needs at least 1800 MiB of memory ({mem:?} is {mib} MiB)"),
                 None,
             ),
             None => cx.err(
-                &path(&["cluster", "minikube", "memory"]),
+                &path(&["cluster", Provider::Minikube.name(), "memory"]),
                 format!("memory {mem:?} is not a size minikube reads (e.g. \"4096\", \"4096mb\", \"4g\")"),
                 None,
             ),
@@ -114,7 +120,7 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
             .map(str::parse::<u16>);
         if !matches!(port, Some(Ok(p)) if p > 0) {
             cx.err(
-                &path(&["cluster", "kind", "registry"]),
+                &path(&["cluster", Provider::Kind.name(), "registry"]),
                 format!(
                     "registry {:?} is not localhost:PORT: the nodes pull through it, and slipway runs it on this machine's loopback",
                     c.kind.registry
@@ -226,13 +232,9 @@ fn minikube_mib(s: &str) -> Option<u64> {
 /// supports, a mirror that is a URL.
 fn tools(p: &Pipeline, cx: &mut Cx) {
     let t = &p.tools;
-    for (tool, v) in [
-        ("kind", &t.kind),
-        ("helm", &t.helm),
-        ("kubectl", &t.kubectl),
-        ("minikube", &t.minikube),
-    ] {
+    for (id, v) in t.pins() {
         let Some(v) = v else { continue };
+        let tool = id.name();
         let parsed = v
             .strip_prefix('v')
             .and_then(|s| semver::Version::parse(s).ok());
@@ -242,7 +244,7 @@ fn tools(p: &Pipeline, cx: &mut Cx) {
                 format!("{tool} version {v:?} is not a release version like \"v1.2.3\""),
                 Some("write the release's tag, e.g. kind = \"v0.30.0\", or leave the key out for slipway's default".into()),
             ),
-            Some(s) if tool == "helm" && !(s.major == 4 || (s.major == 3 && s.minor >= 13)) => cx
+            Some(s) if id == ToolId::Helm && !(s.major == 4 || (s.major == 3 && s.minor >= 13)) => cx
                 .err(
                     &path(&["tools", tool]),
                     format!("helm {v} is not supported: slipway drives Helm 4, or Helm 3 from 3.13"),
@@ -267,11 +269,12 @@ fn tools(p: &Pipeline, cx: &mut Cx) {
         }
     }
     for (tool, h) in &t.sha256 {
-        if !["kind", "helm", "kubectl", "minikube"].contains(&tool.as_str()) {
+        let names: Vec<&str> = t.pins().iter().map(|(id, _)| id.name()).collect();
+        if !names.contains(&tool.as_str()) {
             cx.err(
                 &path(&["tools", "sha256", tool]),
                 format!("slipway provisions no tool named {tool:?}"),
-                Some("pin one of kind, helm, kubectl, minikube".into()),
+                Some(format!("pin one of {}", names.join(", "))),
             );
         } else if !(h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit())) {
             cx.err(

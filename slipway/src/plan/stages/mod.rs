@@ -1,6 +1,7 @@
 //! One file per stage: each adds its steps to the plan.
 
 mod build;
+pub(crate) mod build_waves;
 mod cluster;
 mod deploy;
 mod down;

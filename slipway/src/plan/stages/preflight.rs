@@ -7,7 +7,8 @@ use crate::plan::{
     Action, ContextCheck, ContextGuard, DockerStart, Fetch, Guard, GuardRule, Planner, Preflight,
     SecretVar, Supply, ToolCheck,
 };
-use crate::tools::{docker, helm, kubectl, provision};
+use crate::tools::registry::{Need, ToolId, TOOLS};
+use crate::tools::{docker, kubectl, provision};
 
 impl Planner<'_> {
     /// The context guard, when any planned command changes a cluster: derived from
@@ -66,68 +67,33 @@ impl Planner<'_> {
         }
     }
 
-    /// Tools a job needs, with the minimum version and why that minimum.
+    /// Tools a job needs, with the minimum version and why that minimum (as
+    /// [`crate::tools::registry`] declares them).
     fn tool_checks(&self, stages: &[Stage]) -> Vec<ToolCheck> {
         let has = |s: Stage| stages.contains(&s);
         let provider = self.p.cluster.provider();
-        let mut out = vec![];
         let images = !self.p.images.is_empty() && (has(Stage::Build) || has(Stage::Load));
-        if images || (provider.needs_docker() && has(Stage::Cluster)) {
-            out.push(ToolCheck {
-                tool: "docker".into(),
-                min: "20.10.0".into(),
-                why: "BuildKit builds and `--format {{json .}}` output".into(),
-                version: docker::version(),
-                supply: None,
-            });
-        }
         let cluster_tool = has(Stage::Cluster)
             || (has(Stage::Load) && !self.p.images.is_empty())
             || has(Stage::Down);
-        if cluster_tool {
-            if let Some(t) = provider.tool() {
-                out.push(ToolCheck {
-                    tool: t.tool,
-                    min: t.min,
-                    why: t.why,
-                    version: t.version,
-                    supply: None,
-                });
-            }
-        }
-        if has(Stage::Deploy) || has(Stage::Rollback) || has(Stage::Down) {
-            out.push(ToolCheck {
-                tool: "helm".into(),
-                min: helm::MIN_VERSION.to_string(),
-                why:
-                    "`uninstall --ignore-not-found` and the release description in `status -o json`"
-                        .into(),
-                version: helm::version(),
+        let mut out: Vec<ToolCheck> = TOOLS
+            .iter()
+            .filter(|t| match t.need {
+                Need::Images => images || (provider.needs_docker() && has(Stage::Cluster)),
+                Need::Provider => cluster_tool && provider.tool() == Some(t.id),
+                Need::Stages(s) => s.iter().copied().any(has),
+            })
+            .map(|t| ToolCheck {
+                tool: t.id,
+                min: t.min.to_string(),
+                why: t.why.into(),
+                version: (t.version)(),
                 supply: None,
-            });
-        }
-        if [
-            Stage::Secrets,
-            Stage::Rollout,
-            Stage::Smoke,
-            Stage::Deploy,
-            Stage::Down,
-            Stage::Rollback,
-        ]
-        .into_iter()
-        .any(has)
-        {
-            out.push(ToolCheck {
-                tool: "kubectl".into(),
-                min: "1.24.0".into(),
-                why: "`apply --server-side`, `logs --prefix` and `wait --for=condition`".into(),
-                version: kubectl::version(),
-                supply: None,
-            });
-        }
+            })
+            .collect();
         for t in &mut out {
-            t.supply = self.supply(&t.tool);
-            if let Some(pin) = self.p.tools.pinned(&t.tool) {
+            t.supply = self.supply(t.tool);
+            if let Some(pin) = self.p.tools.pinned(t.tool) {
                 // A pinned version is the least one accepted from PATH.
                 t.min = pin.trim_start_matches('v').to_string();
                 t.why = format!("pinned in [tools] ({pin})");
@@ -137,7 +103,7 @@ impl Planner<'_> {
     }
 
     /// How `tool` is provisioned when PATH has none that will do.
-    fn supply(&self, tool: &str) -> Option<Supply> {
+    fn supply(&self, tool: ToolId) -> Option<Supply> {
         if !self.provisioning() {
             return None;
         }
@@ -151,7 +117,7 @@ impl Planner<'_> {
         let path = provision::tool_path(&cache, tool, &version);
         let dir = cache.join("downloads").join(format!("{tool}-{version}"));
         let arch = provision::go_arch();
-        let pin = match self.p.tools.sha256.get(tool) {
+        let pin = match self.p.tools.sha256.get(tool.name()) {
             Some(h) => Some((h.to_ascii_lowercase(), format!("[tools.sha256] {tool}"))),
             None => provision::pinned_sha256(tool, &version, arch)
                 .map(|h| (h.to_string(), "pinned in slipway's source".to_string())),
@@ -164,7 +130,7 @@ impl Planner<'_> {
             let file = dir.join(if d.member.is_some() {
                 "archive.tar.gz"
             } else {
-                tool
+                tool.name()
             });
             let unpack = d.member.as_ref().map(|m| {
                 Cmd::new(
@@ -188,10 +154,9 @@ impl Planner<'_> {
             }
         });
         Some(Supply {
-            packages: crate::providers::recipe_packages(provision::recipe_for(tool).name)
-                .into_iter()
-                .filter(|_| tool == "minikube")
-                .collect(),
+            packages: provision::recipe_for(tool, &version)
+                .map(crate::providers::recipe_packages)
+                .unwrap_or_default(),
             install_packages: self.o.install_packages,
             build: provision::build(tool, &version, &cache),
             version,
@@ -210,7 +175,10 @@ impl Planner<'_> {
         let job = self.o.job;
         let stages = job.stages();
         let tools = self.tool_checks(stages);
-        let docker_daemon = tools.iter().any(|t| t.tool == "docker").then(docker::info);
+        let docker_daemon = tools
+            .iter()
+            .any(|t| t.tool == ToolId::Docker)
+            .then(docker::info);
         let docker_start = docker_daemon
             .as_ref()
             .filter(|_| self.provisioning())

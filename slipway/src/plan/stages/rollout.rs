@@ -18,6 +18,7 @@ impl Planner<'_> {
                 workloads: kube_state::get_workloads(&ctx, &ns),
                 pods: kube_state::get_pods(&ctx, &ns),
                 events: kube_state::get_events(&ctx, &ns),
+                serving: crate::tools::serving::get_serving(&ctx, &ns),
                 logs: kube_state::logs(&ctx, &ns, "{POD}", "{CONTAINER}", false),
                 logs_previous: kube_state::logs(&ctx, &ns, "{POD}", "{CONTAINER}", true),
                 only: r.workloads.clone(),

@@ -6,8 +6,13 @@ use std::time::Duration;
 
 use crate::config;
 use crate::model::{SecretInput, SecretKey, SecretSource, Stage, Stdin};
-use crate::plan::{Action, Guard, NamespaceExists, Planner};
+use crate::plan::{Action, Guard, NamespaceExists, Planner, SecretCurrent};
 use crate::tools::kubectl;
+
+/// The digest annotation, filled when the Secret is applied (`run/rotate.rs`).
+fn digest_annotation() -> BTreeMap<String, String> {
+    BTreeMap::from([(kubectl::SECRET_DIGEST.to_string(), "{DIGEST}".to_string())])
+}
 
 impl Planner<'_> {
     pub(in crate::plan) fn secret_inputs(&self) -> Vec<SecretInput> {
@@ -47,6 +52,7 @@ impl Planner<'_> {
                         ("slipway.dev/project".into(), self.p.project.name.clone()),
                         ("slipway.dev/release".into(), r.release_name().to_string()),
                     ]),
+                    annotations: digest_annotation(),
                     keys,
                 });
             }
@@ -74,6 +80,7 @@ impl Planner<'_> {
                         ("slipway.dev/project".into(), self.p.project.name.clone()),
                         ("slipway.dev/release".into(), r.release_name().to_string()),
                     ]),
+                    annotations: digest_annotation(),
                     keys: vec![SecretKey {
                         key: ".dockerconfigjson".into(),
                         source: SecretSource::RegistryAuth {
@@ -125,10 +132,22 @@ impl Planner<'_> {
                 s.keys.len(),
                 if s.keys.len() == 1 { "" } else { "s" }
             );
+            // --force: apply it whatever its digest annotation says.
+            let skip_if = (!self.o.force).then(|| {
+                Guard::SecretCurrent(SecretCurrent {
+                    probe: kubectl::get_secret_annotation(
+                        &self.context,
+                        &s.namespace,
+                        &s.name,
+                        kubectl::SECRET_DIGEST,
+                    ),
+                    secret: s.clone(),
+                })
+            });
             let mut cmd = kubectl::apply(&self.context, Stdin::Secret(s))
                 .timeout(budget.min(Duration::from_secs(60)));
             cmd.secret_output = true;
-            self.push(Stage::Secrets, id, title, Action::run(cmd), None);
+            self.push(Stage::Secrets, id, title, Action::run(cmd), skip_if);
         }
     }
 }

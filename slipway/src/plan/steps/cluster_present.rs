@@ -4,7 +4,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{line, StepKind};
+use crate::plan::brief::View;
+use crate::plan::Step;
+
+use super::StepKind;
 use crate::model::{Cmd, Error, Output, Stage};
 use crate::providers::Cluster;
 
@@ -20,9 +23,9 @@ impl StepKind for ClusterPresent {
         self.probe.iter().collect()
     }
 
-    fn render(&self, s: &mut String) {
+    fn render(&self, s: &mut String, v: &mut View, _step: &Step) {
         match &self.probe {
-            Some(p) => line(s, p, &format!("{} exists", self.describe)),
+            Some(p) => v.line(s, p, &format!("{} exists", self.describe)),
             None => {
                 let _ = writeln!(
                     s,

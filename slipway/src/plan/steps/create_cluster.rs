@@ -5,7 +5,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{line, StepKind};
+use crate::plan::brief::View;
+use crate::plan::Step;
+
+use super::StepKind;
 use crate::model::Cmd;
 
 #[derive(Clone, Debug, Serialize)]
@@ -24,24 +27,29 @@ impl StepKind for CreateCluster {
         v
     }
 
-    fn render(&self, s: &mut String) {
+    fn render(&self, s: &mut String, v: &mut View, step: &Step) {
+        if !v.verbose {
+            let known =
+                step.skip_if.is_some() && v.local.is_some_and(|f| f.knows_context(&v.context));
+            return crate::plan::brief::create_cluster(s, &self.cmd, self.node.as_ref(), known);
+        }
         let Some(n) = &self.node else {
-            return line(s, &self.cmd, "");
+            return v.line(s, &self.cmd, "");
         };
-        line(s, &n.inspect, "the node image is here, or");
-        line(s, &n.pull, "it is pulled; then:");
-        line(s, &self.cmd, "");
+        v.line(s, &n.inspect, "the node image is here, or");
+        v.line(s, &n.pull, "it is pulled; then:");
+        v.line(s, &self.cmd, "");
         let _ = writeln!(
             s,
             "#   if the pull fails because the registry cannot be reached: build {} offline, create from it",
             n.offline
         );
-        line(
+        v.line(
             s,
             &n.build,
             "slipway's recipe, written to this directory first",
         );
-        line(s, &n.create, "");
+        v.line(s, &n.create, "");
     }
 }
 

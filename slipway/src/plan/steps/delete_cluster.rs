@@ -4,7 +4,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{line, StepKind};
+use crate::plan::brief::View;
+use crate::plan::Step;
+
+use super::StepKind;
 use crate::model::Cmd;
 
 #[derive(Clone, Debug, Serialize)]
@@ -18,9 +21,9 @@ impl StepKind for DeleteCluster {
         self.delete.iter().collect()
     }
 
-    fn render(&self, s: &mut String) {
+    fn render(&self, s: &mut String, v: &mut View, _step: &Step) {
         match &self.delete {
-            Some(d) => line(s, d, ""),
+            Some(d) => v.line(s, d, ""),
             None => {
                 let _ = writeln!(
                     s,

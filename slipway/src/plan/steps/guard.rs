@@ -20,12 +20,18 @@ pub enum Guard {
     ClusterUp(ClusterUp),
     /// The image reference already exists locally (content-addressed tags only).
     ImageBuilt(ImageBuilt),
+    /// Every one of the image references exists locally (a pre-build shared by
+    /// several images: it runs when any of them is to be built).
+    ImagesBuilt(ImagesBuilt),
     /// Every node of the cluster holds the image with the local image ID.
     ImageOnCluster(ImageOnCluster),
     /// The deployed revision carries this digest and is `deployed`.
     ReleaseCurrent(ReleaseCurrent),
     /// The namespace exists and is Active.
     NamespaceExists(NamespaceExists),
+    /// The Secret's digest annotation (what `probe` prints) is the keyed digest of
+    /// the values it would be applied with now.
+    SecretCurrent(SecretCurrent),
     /// The cluster advertises this local registry (KEP-1755) and it answers on
     /// `http://HOST/v2/`. Another advertised host stops the run.
     RegistryAdvertised(RegistryAdvertised),
@@ -46,6 +52,18 @@ pub struct ClusterUp {
 #[derive(Clone, Debug, Serialize)]
 pub struct ImageBuilt {
     pub reference: String,
+    pub probe: Cmd,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ImagesBuilt {
+    pub references: Vec<String>,
+    pub probes: Vec<Cmd>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SecretCurrent {
+    pub secret: SecretInput,
     pub probe: Cmd,
 }
 
@@ -102,9 +120,11 @@ impl Guard {
             Guard::ClusterUp(ClusterUp { probe, .. })
             | Guard::ImageBuilt(ImageBuilt { probe, .. })
             | Guard::NamespaceExists(NamespaceExists { probe, .. })
+            | Guard::SecretCurrent(SecretCurrent { probe, .. })
             | Guard::RegistryAdvertised(RegistryAdvertised { probe, .. })
             | Guard::ReleaseCurrent(ReleaseCurrent { probe, .. }) => vec![probe],
             Guard::Always(_) | Guard::Rendered(_) => vec![],
+            Guard::ImagesBuilt(g) => g.probes.iter().collect(),
             Guard::ImageOnCluster(g) => super::verify_loaded::probe_commands(&g.local_id, &g.probe),
         }
     }
@@ -119,6 +139,15 @@ impl Guard {
                 "skipped if {reference} is already built (`{}`)",
                 probe.display()
             ),
+            Guard::ImagesBuilt(ImagesBuilt { references, probes }) => format!(
+                "skipped if {} are all already built ({})",
+                references.join(", "),
+                probes
+                    .iter()
+                    .map(|p| format!("`{}`", p.display()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Guard::ImageOnCluster(g) => g.describe(),
             Guard::Always(Always { reason }) => format!("skipped: {reason}"),
             Guard::RegistryAdvertised(RegistryAdvertised { host, probe }) => format!(
@@ -128,6 +157,11 @@ impl Guard {
             Guard::NamespaceExists(NamespaceExists { namespace, probe }) => format!(
                 "skipped if `{}` says namespace {namespace} is Active",
                 probe.display()
+            ),
+            Guard::SecretCurrent(SecretCurrent { secret, probe }) => format!(
+                "skipped if `{}` prints the keyed digest of the values secret {} would be applied with",
+                probe.display(),
+                secret.name
             ),
             Guard::Rendered(g) => g.describe(),
             Guard::ReleaseCurrent(g) => g.describe(),
@@ -175,6 +209,39 @@ impl ImageBuilt {
                 short_id(&out.stdout)
             )
         })
+    }
+}
+
+impl ImagesBuilt {
+    /// One image's probe: `Some("REFERENCE (ID)")` when it is built.
+    pub fn built(reference: &str, out: &Output) -> Option<String> {
+        out.ok()
+            .then(|| format!("{reference} ({})", short_id(&out.stdout)))
+    }
+
+    /// All are built: these.
+    pub fn verdict(built: &[String]) -> String {
+        format!("{} are already built", built.join(", "))
+    }
+}
+
+impl SecretCurrent {
+    /// Skip when the Secret's annotation (`out`) is `want`, the keyed digest of the
+    /// values it would be applied with.
+    pub fn verdict(&self, out: &Output, want: &str) -> Option<String> {
+        (out.stdout.trim() == want).then(|| {
+            format!(
+                "secret {} in {} already holds these values (its {} annotation is their keyed digest {want}); not applied again, --force applies it",
+                self.secret.name,
+                self.secret.namespace,
+                kubectl::SECRET_DIGEST
+            )
+        })
+    }
+
+    /// The probe found an annotation to compare.
+    pub fn annotated(out: &Output) -> bool {
+        out.ok() && !out.stdout.trim().is_empty()
     }
 }
 

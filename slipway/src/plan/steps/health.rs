@@ -2,8 +2,11 @@
 
 use serde::Serialize;
 
-use super::{line, StepKind};
-use crate::model::Cmd;
+use crate::plan::brief::View;
+use crate::plan::Step;
+
+use super::StepKind;
+use crate::model::{Cmd, Error, Stage};
 use crate::tools::kubectl;
 
 #[derive(Clone, Debug, Serialize)]
@@ -23,15 +26,15 @@ impl StepKind for Health {
         v
     }
 
-    fn render(&self, s: &mut String) {
-        line(s, &self.discover, "");
-        line(
+    fn render(&self, s: &mut String, v: &mut View, _step: &Step) {
+        v.line(s, &self.discover, "");
+        v.line(
             s,
             &self.pods,
             "per workload: each pod Ready, none crash-looping",
         );
         if let Some(rb) = &self.rollback {
-            line(s, rb, "on failure");
+            v.line(s, rb, "on failure");
         }
     }
 }
@@ -48,6 +51,17 @@ pub struct Verdict {
 }
 
 impl Health {
+    /// The namespace's pods from the rollout's last read.
+    pub fn reused_pods(stage: Stage, raw: &str) -> Result<Vec<kubectl::Pod>, Error> {
+        kubectl::parse_pods(raw).map_err(|e| {
+            Error::new(
+                stage,
+                format!("list the namespace's pods (the rollout's last read): {e}"),
+            )
+            .hint("slipway fails closed on output it cannot read; run the command by hand")
+        })
+    }
+
     /// Judge the release's pods: the workloads' pods, each Ready, none crash-looping.
     pub fn verdict(&self, workloads: &[kubectl::Workload], all_pods: &[kubectl::Pod]) -> Verdict {
         let mut v = Verdict::default();

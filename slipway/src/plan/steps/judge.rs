@@ -5,6 +5,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::plan::brief::View;
+use crate::plan::Step;
+
 use super::StepKind;
 use crate::model::Cmd;
 
@@ -18,7 +21,7 @@ impl StepKind for Judge {
         vec![]
     }
 
-    fn render(&self, s: &mut String) {
+    fn render(&self, s: &mut String, _v: &mut View, _step: &Step) {
         let _ = writeln!(
             s,
             "# end check {}'s probe: any request that failed during the upgrade fails the run",

@@ -27,8 +27,6 @@ pub mod upgrade;
 mod verify_loaded;
 mod watch;
 
-use std::fmt::Write as _;
-
 use serde::Serialize;
 
 pub use cluster_present::ClusterPresent;
@@ -55,14 +53,17 @@ pub use verify_loaded::VerifyLoaded;
 pub use watch::Watch;
 
 use crate::model::{Cmd, Error, Output, Stage};
+use crate::plan::brief::View;
+use crate::plan::Step;
 use crate::tools::kubectl;
 
 /// What every kind of step knows about itself.
 pub trait StepKind {
     /// Every command this step may spawn.
     fn commands(&self) -> Vec<&Cmd>;
-    /// Its lines in `plan`'s text (after the step's title and guard).
-    fn render(&self, s: &mut String);
+    /// Its lines in `plan`'s text (after the step's title and guard): in full with
+    /// `v.verbose`, else what will run in full and the rest one line each.
+    fn render(&self, s: &mut String, v: &mut View, step: &Step);
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -153,15 +154,6 @@ impl Action {
 /// How the runner redacts what the executor saw (secrets' values) before it goes
 /// into an error.
 pub type Redact<'a> = &'a dyn Fn(&str) -> String;
-
-/// One line of `plan`'s text: a command, pasteable, and what it is for.
-pub(crate) fn line(s: &mut String, cmd: &Cmd, comment: &str) {
-    if comment.is_empty() {
-        let _ = writeln!(s, "{}", cmd.script());
-    } else {
-        let _ = writeln!(s, "{}  # {comment}", cmd.script());
-    }
-}
 
 /// A local image ID, short: `sha256:` and 12 hex digits.
 pub fn short_id(id: &str) -> String {

@@ -5,7 +5,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{line, StepKind};
+use crate::plan::brief::View;
+use crate::plan::Step;
+
+use super::StepKind;
 use crate::model::{Cmd, Error, Stage};
 use crate::providers::HostAccess;
 use crate::tools::kubectl;
@@ -26,10 +29,10 @@ impl StepKind for NodePorts {
         }
     }
 
-    fn render(&self, s: &mut String) {
-        line(s, &self.services, "the releases' NodePort Services");
+    fn render(&self, s: &mut String, v: &mut View, _step: &Step) {
+        v.line(s, &self.services, "the releases' NodePort Services");
         match &self.access {
-            HostAccess::NodeAddress { address } => line(
+            HostAccess::NodeAddress { address } => v.line(
                 s,
                 address,
                 "each at http://ADDRESS:NODEPORT, which must accept a connection",

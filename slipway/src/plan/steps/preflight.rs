@@ -7,9 +7,12 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::{line, StepKind};
+use crate::plan::brief::View;
+use crate::plan::Step;
+
+use super::StepKind;
 use crate::model::{Cmd, Job, Output, SecretSource};
-use crate::tools::{self, docker, helm, kubectl};
+use crate::tools::{self, docker, kubectl};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Preflight {
@@ -33,7 +36,7 @@ pub struct Preflight {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ToolCheck {
-    pub tool: String,
+    pub tool: crate::tools::registry::ToolId,
     pub min: String,
     pub why: String,
     pub version: Cmd,
@@ -167,13 +170,13 @@ impl StepKind for Preflight {
         v
     }
 
-    fn render(&self, s: &mut String) {
+    fn render(&self, s: &mut String, v: &mut View, _step: &Step) {
         let pf = self;
         for t in &pf.tools {
-            t.render(s);
+            t.render(s, v);
         }
         if let Some(d) = &pf.docker_daemon {
-            line(
+            v.line(
                 s,
                 d,
                 &format!(
@@ -183,8 +186,7 @@ impl StepKind for Preflight {
             );
         }
         if let Some(d) = &pf.docker_start {
-            line(
-                s,
+            v.line(s,
                 &d.dockerd,
                 &format!(
                     "only if no daemon answers, DOCKER_HOST and docker contexts name no other engine, and slipway may start one (root, no systemd), announced as it starts; config {} (merged from {}), default runtime {}, log {}",
@@ -196,8 +198,8 @@ impl StepKind for Preflight {
             );
         }
         if let Some(c) = &pf.context {
-            line(s, &c.list, &format!("lists {}", c.context));
-            line(s, &c.ready, "");
+            v.line(s, &c.list, &format!("lists {}", c.context));
+            v.line(s, &c.ready, "");
         }
         if let Some(g) = &pf.guard {
             g.render(s);
@@ -225,14 +227,20 @@ impl DockerStart {
 }
 
 impl ToolCheck {
-    fn render(&self, s: &mut String) {
+    fn render(&self, s: &mut String, v: &mut View) {
         let t = self;
-        line(
-            s,
-            &t.version,
-            &format!("{} >= {}: {}", t.tool, t.min, t.why),
-        );
-        let Some(p) = &t.supply else { return };
+        // By default, only provisioning that will run is shown in full.
+        let provisions = !v.verbose && !crate::plan::brief::tool(s, t, v.local);
+        if v.verbose {
+            v.line(
+                s,
+                &t.version,
+                &format!("{} >= {}: {}", t.tool, t.min, t.why),
+            );
+        }
+        let Some(p) = t.supply.as_ref().filter(|_| v.verbose || provisions) else {
+            return;
+        };
         let _ = writeln!(
             s,
             "#   none that will do on PATH: use {} (slipway's cache), provisioning {} {} there first:",
@@ -241,7 +249,7 @@ impl ToolCheck {
             p.version
         );
         if let Some(d) = &p.download {
-            line(
+            v.line(
                 s,
                 &d.fetch,
                 &format!(
@@ -250,14 +258,14 @@ impl ToolCheck {
                 ),
             );
             if let Some(u) = &d.unpack {
-                line(s, u, "");
+                v.line(s, u, "");
             }
         }
         if let Some(why) = &p.unpinned {
             let _ = writeln!(s, "#   no download: {why}");
         }
         if let Some(b) = &p.build {
-            line(
+            v.line(
                 s,
                 b,
                 "else: build from the Go module proxy (slipway's recipe)",
@@ -265,26 +273,25 @@ impl ToolCheck {
         }
     }
 
-    /// The version `version` reported.
+    /// The version `version` reported, read by the tool's own parser.
     pub fn found(&self, out: &Output) -> Option<semver::Version> {
-        match self.tool.as_str() {
-            "kubectl" => kubectl::parse_client_version(&out.stdout),
-            "helm" if out.ok() => helm::parse_version(&out.stdout),
-            "helm" => None,
-            _ => tools::parse_version(&format!("{}\n{}", out.stdout, out.stderr)),
-        }
+        (self.tool.tool().parse)(out.ok(), &out.stdout, &out.stderr)
     }
 }
 
 /// The version a tool's version command reported, for `self-check` (which also asks
-/// `go`, and counts no version from a command that failed).
-pub fn reported_version(tool: &str, out: &Output) -> Option<semver::Version> {
-    match tool {
-        "kubectl" => kubectl::parse_client_version(&out.stdout),
-        "helm" if out.ok() => helm::parse_version(&out.stdout),
-        "go" => tools::parse_version(&out.stdout.replace(" go", " ")),
-        _ if out.ok() => tools::parse_version(&format!("{}\n{}", out.stdout, out.stderr)),
-        _ => None,
+/// `go` and other helpers).
+pub fn reported_version(tool: &str, o: &Output) -> Option<semver::Version> {
+    use crate::tools::registry::ToolId;
+    match ToolId::named(tool) {
+        // kubectl's JSON says its version whatever its exit code.
+        Some(id) if o.ok() || id == ToolId::Kubectl => {
+            (id.tool().parse)(o.ok(), &o.stdout, &o.stderr)
+        }
+        Some(_) => None,
+        None if tool == "go" => tools::parse_version(&o.stdout.replace(" go", " ")),
+        None if o.ok() => tools::parse_version(&format!("{}\n{}", o.stdout, o.stderr)),
+        None => None,
     }
 }
 
@@ -300,10 +307,13 @@ impl ContextGuard {
         } else {
             ""
         };
+        let read = g.kubeconfig.as_ref().map_or(String::new(), |k| {
+            format!(" (its cluster checked in `{}`)", k.display())
+        });
         let _ = match g.rule {
             GuardRule::Managed => writeln!(
                 s,
-                "# guard: {} only changes {managed}; context is {}{allowed}",
+                "# guard: {} only changes {managed}; context is {}{read}{allowed}",
                 g.job, g.context,
             ),
             GuardRule::Pipeline => writeln!(

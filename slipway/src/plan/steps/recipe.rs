@@ -3,7 +3,10 @@
 
 use serde::Serialize;
 
-use super::{line, StepKind};
+use crate::plan::brief::View;
+use crate::plan::Step;
+
+use super::StepKind;
 use crate::model::Cmd;
 
 #[derive(Clone, Debug, Serialize)]
@@ -17,8 +20,8 @@ impl StepKind for Recipe {
         vec![&self.cmd]
     }
 
-    fn render(&self, s: &mut String) {
-        line(
+    fn render(&self, s: &mut String, v: &mut View, _step: &Step) {
+        v.line(
             s,
             &self.cmd,
             "slipway's recipe, written to this directory first",

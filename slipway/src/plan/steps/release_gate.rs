@@ -4,7 +4,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{line, Redact, StepKind};
+use crate::plan::brief::View;
+use crate::plan::Step;
+
+use super::{Redact, StepKind};
 use crate::config::OnPending;
 use crate::model::{Cmd, Error, Output, Stage, TAIL_LINES};
 use crate::tools::helm;
@@ -31,8 +34,8 @@ impl StepKind for ReleaseGate {
         vec![&self.status, &self.rollback]
     }
 
-    fn render(&self, s: &mut String) {
-        line(s, &self.status, "");
+    fn render(&self, s: &mut String, v: &mut View, _step: &Step) {
+        v.line(s, &self.status, "");
         let what = match self.on_pending {
             OnPending::Fail => "stop with a hint".to_string(),
             OnPending::Rollback => format!("run `{}`", self.rollback.display()),
@@ -75,6 +78,15 @@ impl ReleaseGate {
             return Ok(Gate::Proceed(None));
         }
         self.pending(stage, &s)
+    }
+
+    /// The release's state as `status` shows it, for the run's record: its revision
+    /// (`None`: not installed) and status; `None` when it cannot be read.
+    pub fn seen(out: &Output) -> Option<(Option<u32>, String)> {
+        if !out.ok() {
+            return helm::is_not_found(&out.stderr).then(|| (None, "not installed".to_string()));
+        }
+        helm::parse_status(&out.stdout).map(|s| (Some(s.version), s.status))
     }
 
     fn pending(&self, stage: Stage, s: &helm::ReleaseStatus) -> Result<Gate, Error> {

@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::{line, StepKind};
+use crate::plan::brief::View;
+use crate::plan::Step;
+
+use super::StepKind;
 use crate::model::{Cmd, Error};
 
 #[derive(Clone, Debug, Serialize)]
@@ -21,8 +24,8 @@ impl StepKind for Render {
         vec![&self.cmd]
     }
 
-    fn render(&self, s: &mut String) {
-        line(
+    fn render(&self, s: &mut String, v: &mut View, _step: &Step) {
+        v.line(
             s,
             &self.cmd,
             "output discarded: only whether it renders counts",

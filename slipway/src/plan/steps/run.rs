@@ -2,7 +2,10 @@
 
 use serde::Serialize;
 
-use super::{line, StepKind};
+use crate::plan::brief::View;
+use crate::plan::Step;
+
+use super::StepKind;
 use crate::model::Cmd;
 
 #[derive(Clone, Debug, Serialize)]
@@ -15,7 +18,7 @@ impl StepKind for Run {
         vec![&self.cmd]
     }
 
-    fn render(&self, s: &mut String) {
-        line(s, &self.cmd, "")
+    fn render(&self, s: &mut String, v: &mut View, _step: &Step) {
+        v.line(s, &self.cmd, "")
     }
 }

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{line, StepKind};
+use crate::plan::brief::View;
+use crate::plan::Step;
+
+use super::StepKind;
 use crate::checks;
 use crate::model::Cmd;
 
@@ -37,13 +40,21 @@ impl StepKind for SmokeCheck {
         self.commands.iter().collect()
     }
 
-    fn render(&self, s: &mut String) {
+    fn render(&self, s: &mut String, v: &mut View, step: &Step) {
         for cmd in &self.commands {
-            line(s, cmd, "");
+            // A port-forward the checks share is started once.
+            if v.verbose || v.seen.insert(cmd.script()) {
+                v.line(s, cmd, "");
+            }
         }
         let _ = writeln!(
             s,
-            "# {}; retry every {} until {}",
+            "# {}{}; retry every {} until {}",
+            if v.verbose {
+                String::new()
+            } else {
+                format!("{}: ", step.title)
+            },
             self.spec.kind().describe(),
             humantime::format_duration(self.interval),
             humantime::format_duration(self.deadline)

@@ -2,7 +2,10 @@
 
 use serde::Serialize;
 
-use super::{line, Redact, StepKind};
+use crate::plan::brief::View;
+use crate::plan::Step;
+
+use super::{Redact, StepKind};
 use crate::model::{Cmd, Error, Output, Stage};
 use crate::tools::helm;
 
@@ -20,10 +23,10 @@ impl StepKind for Status {
         vec![&self.status, &self.discover, &self.pods]
     }
 
-    fn render(&self, s: &mut String) {
-        line(s, &self.status, "");
-        line(s, &self.discover, "");
-        line(s, &self.pods, "per workload");
+    fn render(&self, s: &mut String, v: &mut View, _step: &Step) {
+        v.line(s, &self.status, "");
+        v.line(s, &self.discover, "");
+        v.line(s, &self.pods, "per workload");
     }
 }
 

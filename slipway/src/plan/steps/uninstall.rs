@@ -2,7 +2,10 @@
 
 use serde::Serialize;
 
-use super::{line, StepKind};
+use crate::plan::brief::View;
+use crate::plan::Step;
+
+use super::StepKind;
 use crate::model::{Cmd, Output};
 use crate::tools::helm;
 
@@ -26,11 +29,11 @@ impl StepKind for Uninstall {
         ]
     }
 
-    fn render(&self, s: &mut String) {
-        line(s, &self.status, "");
-        line(s, &self.uninstall, "unless the release is not installed");
-        line(s, &self.list_secrets, "");
-        line(s, &self.delete_secrets, "if any are listed");
+    fn render(&self, s: &mut String, v: &mut View, _step: &Step) {
+        v.line(s, &self.status, "");
+        v.line(s, &self.uninstall, "unless the release is not installed");
+        v.line(s, &self.list_secrets, "");
+        v.line(s, &self.delete_secrets, "if any are listed");
     }
 }
 

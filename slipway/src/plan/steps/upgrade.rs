@@ -3,10 +3,14 @@
 //! changed since the deployed revision, its workloads are restarted.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{line, StepKind};
+use crate::plan::brief::View;
+use crate::plan::Step;
+
+use super::StepKind;
 use crate::model::{Cmd, Output, SecretInput};
 use crate::tools::{helm, kube_state};
 
@@ -52,11 +56,11 @@ impl StepKind for Upgrade {
         v
     }
 
-    fn render(&self, s: &mut String) {
-        line(s, &self.cmd, "");
+    fn render(&self, s: &mut String, v: &mut View, _step: &Step) {
+        v.line(s, &self.cmd, "");
         if let Some(r) = &self.rotate {
             let names: Vec<&str> = r.secrets.iter().map(|s| s.name.as_str()).collect();
-            line(
+            v.line(
                 s,
                 &r.restart,
                 &format!(
@@ -65,9 +69,16 @@ impl StepKind for Upgrade {
                 ),
             );
         }
-        line(s, &self.jobs, "if helm fails: the failed hook Jobs");
-        line(s, &self.pods, "their pods");
-        line(s, &self.logs, "and what they printed");
+        if v.verbose {
+            v.line(s, &self.jobs, "if helm fails: the failed hook Jobs");
+            v.line(s, &self.pods, "their pods");
+            v.line(s, &self.logs, "and what they printed");
+        } else {
+            let _ = writeln!(
+                s,
+                "#   if helm fails: its failed hook Jobs, their pods and what they printed (plan --verbose)"
+            );
+        }
     }
 }
 

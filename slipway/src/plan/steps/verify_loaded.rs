@@ -3,7 +3,10 @@
 
 use serde::Serialize;
 
-use super::{line, short_id, StepKind};
+use crate::plan::brief::View;
+use crate::plan::Step;
+
+use super::{short_id, StepKind};
 use crate::model::{Cmd, Error, Stage};
 use crate::providers::{Cluster, ImageProbe};
 
@@ -19,12 +22,12 @@ impl StepKind for VerifyLoaded {
         probe_commands(&self.local_id, &self.probe)
     }
 
-    fn render(&self, s: &mut String) {
-        line(s, &self.local_id, "the local image's ID");
+    fn render(&self, s: &mut String, v: &mut View, _step: &Step) {
+        v.line(s, &self.local_id, "the local image's ID");
         if let Some(n) = &self.probe.nodes {
-            line(s, n, "the nodes");
+            v.line(s, n, "the nodes");
         }
-        line(s, &self.probe.per_node, "each node must hold that ID");
+        v.line(s, &self.probe.per_node, "each node must hold that ID");
     }
 }
 

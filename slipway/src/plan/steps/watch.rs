@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{line, StepKind};
+use crate::plan::brief::View;
+use crate::plan::Step;
+
+use super::StepKind;
 use crate::model::Cmd;
 use crate::providers::HostAccess;
 
@@ -43,9 +46,9 @@ impl StepKind for Watch {
         v
     }
 
-    fn render(&self, s: &mut String) {
+    fn render(&self, s: &mut String, v: &mut View, _step: &Step) {
         let w = self;
-        line(
+        v.line(
             s,
             &w.services,
             &format!("service {} port {}", w.service, w.port),
@@ -53,7 +56,7 @@ impl StepKind for Watch {
         let otherwise = match &w.access {
             Some(access) => {
                 if let HostAccess::NodeAddress { address } = access {
-                    line(s, address, "the node's address");
+                    v.line(s, address, "the node's address");
                 }
                 let _ = writeln!(
                     s,
@@ -64,7 +67,7 @@ impl StepKind for Watch {
             }
             None => "",
         };
-        line(
+        v.line(
             s,
             &w.proxy,
             &format!("{otherwise}in the background until the check's smoke step"),

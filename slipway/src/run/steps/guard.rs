@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::Cx;
 use crate::model::Error;
 use crate::plan::steps::guard::Current;
-use crate::plan::{Guard, ReleaseCurrent};
+use crate::plan::{Guard, ImagesBuilt, ReleaseCurrent, SecretCurrent};
 
 pub fn verdict(cx: &Cx, g: &Guard) -> Result<Option<String>, Error> {
     Ok(match g {
@@ -24,9 +24,17 @@ pub fn verdict(cx: &Cx, g: &Guard) -> Result<Option<String>, Error> {
         Guard::RegistryAdvertised(g) => {
             let out = cx.probe(&g.probe)?;
             g.verdict(cx.stage, &out)?
-                .filter(|_| registry_answers(&g.host))
+                .filter(|_| registry_answers(&g.host, cx.ex.signals()))
         }
         Guard::NamespaceExists(g) => g.verdict(&cx.probe(&g.probe)?),
+        Guard::SecretCurrent(g) => {
+            let out = cx.probe(&g.probe)?;
+            if !SecretCurrent::annotated(&out) {
+                return Ok(None);
+            }
+            g.verdict(&out, &cx.secret_annotation(&g.secret)?)
+        }
+        Guard::ImagesBuilt(g) => images_built(cx, g)?,
         Guard::ImageBuilt(g) => g.verdict(&cx.probe(&g.probe)?),
         Guard::ImageOnCluster(g) => {
             let found = cx.image_on_nodes(&g.local_id, &g.probe, true)?;
@@ -57,15 +65,23 @@ fn release_current(cx: &Cx, g: &ReleaseCurrent) -> Result<Option<String>, Error>
     }
 }
 
+/// Every image of a shared pre-build is built already.
+fn images_built(cx: &Cx, g: &ImagesBuilt) -> Result<Option<String>, Error> {
+    let mut built = vec![];
+    for (reference, probe) in g.references.iter().zip(&g.probes) {
+        match ImagesBuilt::built(reference, &cx.probe(probe)?) {
+            Some(b) => built.push(b),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(ImagesBuilt::verdict(&built)))
+}
+
 /// `GET http://HOST/v2/` answers as a registry does (200, or 401 when it wants a login).
-fn registry_answers(host: &str) -> bool {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(3)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    agent
-        .get(&format!("http://{host}/v2/"))
-        .call()
-        .is_ok_and(|r| matches!(r.status().as_u16(), 200 | 401))
+fn registry_answers(host: &str, signals: &crate::exec::Signals) -> bool {
+    use crate::exec::net;
+    let url = net::Target::Url(format!("http://{host}/v2/"));
+    net::Client::new(Duration::from_secs(3), signals)
+        .send(&net::Request::new("GET", url))
+        .is_ok_and(|r| matches!(r.status, 200 | 401))
 }

@@ -11,8 +11,13 @@ pub fn run(cx: &Cx, s: &Health) -> Result<(), Error> {
 
 fn check(cx: &Cx, s: &Health) -> Result<(), Error> {
     let stage = cx.stage;
+    // The pods the rollout read last, while fresh; else read now.
+    let reused = cx.reuse_last_read(&s.release);
     let (workloads, all_pods) = std::thread::scope(|scope| {
-        let pods = scope.spawn(|| cx.all_pods(&s.pods));
+        let pods = scope.spawn(|| match &reused {
+            Some(read) => Health::reused_pods(stage, &read.pods),
+            None => cx.all_pods(&s.pods),
+        });
         let workloads = cx.discover(&s.release, &s.discover);
         let pods = pods
             .join()
@@ -24,6 +29,9 @@ fn check(cx: &Cx, s: &Health) -> Result<(), Error> {
         cx.note(n);
     }
     if v.problems.is_empty() {
+        if let Some(r) = reused {
+            cx.note(r.said());
+        }
         cx.note(format!("{} pod(s) of {} Ready", v.total, s.release));
         return Ok(());
     }

@@ -26,7 +26,7 @@ mod watch;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::probes::Probes;
 use super::{rotate, smoke as smoke_run, watch as watch_run};
@@ -63,6 +63,30 @@ pub struct Shared {
     pub helm_found: Mutex<Option<semver::Version>>,
     /// The key Secrets' digests are made with (read or made on first use).
     digest_key: OnceLock<Result<rotate::Key, String>>,
+    /// The rollout's last read per release (its pods), for health.
+    last_read: Mutex<HashMap<String, LastRead>>,
+}
+
+/// How long the rollout's last read may stand in for health's own.
+const REUSE_WITHIN: Duration = Duration::from_secs(5);
+
+/// The namespace's pods as the rollout read them last, kept for the health stage:
+/// read again only when older than [`REUSE_WITHIN`]. (Health lists the workloads
+/// itself: its listing is not the rollout's, which has Jobs and autoscalers.)
+pub struct LastRead {
+    pods: String,
+    at: Instant,
+    /// How old it was when health took it.
+    age: Duration,
+}
+
+impl LastRead {
+    fn said(&self) -> String {
+        format!(
+            "pods from the rollout's read of {:.1}s before (not read again)",
+            self.age.as_secs_f64()
+        )
+    }
 }
 
 impl Shared {
@@ -75,6 +99,7 @@ impl Shared {
             cluster_absent: Mutex::new(false),
             helm_found: Mutex::new(None),
             digest_key: OnceLock::new(),
+            last_read: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -273,6 +298,34 @@ impl Cx<'_> {
             text,
         });
         Ok(lines)
+    }
+
+    fn keep_last_read(&self, release: &str, pods: &str) {
+        let read = LastRead {
+            pods: pods.to_string(),
+            at: Instant::now(),
+            age: Duration::ZERO,
+        };
+        lock(&self.shared.last_read).insert(release.to_string(), read);
+    }
+
+    /// The rollout's last read of `release`, once, while it is fresh.
+    fn reuse_last_read(&self, release: &str) -> Option<LastRead> {
+        lock(&self.shared.last_read)
+            .remove(release)
+            .map(|r| LastRead {
+                age: r.at.elapsed(),
+                ..r
+            })
+            .filter(|r| r.age < REUSE_WITHIN)
+    }
+
+    /// What a Secret's `slipway.dev/digest` annotation says when it holds these
+    /// values: the keyed digest of its keys and values, and a digest of its type and
+    /// labels (so a changed label is applied too).
+    fn secret_annotation(&self, s: &SecretInput) -> Result<String, Error> {
+        let (values, _) = self.secret_digests(std::slice::from_ref(s))?;
+        Ok(rotate::annotation(&values, s))
     }
 
     fn absent(&self) -> bool {

@@ -4,17 +4,30 @@ use super::Cx;
 use crate::model::Error;
 use crate::plan::steps::release_gate::Gate;
 use crate::plan::ReleaseGate;
+use crate::run::seen;
 
 pub fn run(cx: &Cx, s: &ReleaseGate) -> Result<(), Error> {
     let out = cx.probe(&s.status)?;
-    match s.verdict(cx.stage, &out, &cx.redact())? {
-        Gate::Proceed(note) => {
+    let seen = || {
+        if let Some((revision, status)) = ReleaseGate::seen(&out) {
+            seen::status(cx.ex, &s.release, revision, &status);
+        }
+    };
+    let gate = s.verdict(cx.stage, &out, &cx.redact());
+    match gate {
+        Err(e) => {
+            seen();
+            Err(e)
+        }
+        Ok(Gate::Proceed(note)) => {
             if let Some(n) = note {
                 cx.note(n);
             }
+            seen();
             Ok(())
         }
-        Gate::RollBack(note) => {
+        Ok(Gate::RollBack(note)) => {
+            seen();
             cx.note(note);
             cx.probes.clear();
             cx.probes.mark_stale();

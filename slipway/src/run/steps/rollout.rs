@@ -3,16 +3,19 @@
 //! the evidence (the container's own logs — the previous instance's after a restart
 //! — and the pod's events) and build the error. On failure, the rollback.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::Cx;
 use crate::exec::Failure;
 use crate::model::{Cmd, Error, Event};
 use crate::plan::steps::rollout::judge::{judge, Finding, Seen, Verdict};
+use crate::plan::steps::rollout::serving::{self, Judged};
 use crate::plan::{Rollout, Track};
 use crate::tools::kube_state::{KubeEvent, PodState, WorkloadState};
 
 const POLL: Duration = Duration::from_secs(1);
+/// How often the endpoints are read again while old pods still serve.
+const SERVING_POLL: Duration = Duration::from_millis(250);
 
 pub fn run(cx: &Cx, s: &Rollout) -> Result<(), Error> {
     let r = track(cx, &s.track);
@@ -44,20 +47,36 @@ struct Snapshot {
     events: Vec<KubeEvent>,
     pods_raw: String,
     events_raw: String,
+    /// The first read only: the Services' endpoints, read along with it.
+    endpoints: Option<Result<String, Error>>,
 }
 
-/// Read a snapshot; `None` when the release has nothing to wait for.
-fn snapshot(cx: &Cx, t: &Track, announced: &mut bool) -> Result<Option<Snapshot>, Error> {
+/// Read a snapshot; `None` when the release has nothing to wait for. The workloads
+/// and the namespace's pods are read at the same time; the first time also the
+/// Services' endpoints (a release that is already rolled out is then judged serving
+/// without another read).
+fn snapshot(cx: &Cx, t: &Track, round: &mut Round) -> Result<Option<Snapshot>, Error> {
     let stage = cx.stage;
     let what = format!("list the workloads of {}", t.release);
-    // The workloads and the namespace's pods are read at the same time.
-    let (raw, pods_raw) = std::thread::scope(|scope| {
+    let first = round.first;
+    round.first = false;
+    let (raw, pods_raw, endpoints) = std::thread::scope(|scope| {
         let pods = scope.spawn(|| poll(cx, &t.pods, &format!("list the pods of {}", t.release)));
+        let endpoints = first.then(|| {
+            scope.spawn(|| {
+                let what = format!("read the endpoints of the Services of {}", t.release);
+                poll(cx, &t.serving, &what)
+            })
+        });
         let raw = poll(cx, &t.workloads, &what);
         let pods = pods
             .join()
             .unwrap_or_else(|_| Err(Error::new(stage, "reading the pods panicked")));
-        (raw, pods)
+        let endpoints = endpoints.map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(Error::new(stage, "reading the endpoints panicked")))
+        });
+        (raw, pods, endpoints)
     });
     let workloads = t.workloads(stage, &raw?)?;
     if workloads.is_empty() {
@@ -67,11 +86,7 @@ fn snapshot(cx: &Cx, t: &Track, announced: &mut bool) -> Result<Option<Snapshot>
         ));
         return Ok(None);
     }
-    if !*announced {
-        *announced = true;
-        let ids: Vec<String> = workloads.iter().map(WorkloadState::id).collect();
-        cx.note(format!("tracking {}", ids.join(", ")));
-    }
+    round.saw(cx, t, &workloads);
     let all_done = workloads.iter().all(|w| w.done);
     let pods_raw = pods_raw?;
     let pods = t.pods(stage, &pods_raw)?;
@@ -87,17 +102,52 @@ fn snapshot(cx: &Cx, t: &Track, announced: &mut bool) -> Result<Option<Snapshot>
         events,
         pods_raw,
         events_raw,
+        endpoints,
     }))
 }
 
-/// Track one release until its workloads have rolled out.
+/// What tracking one release remembers between reads.
+struct Round {
+    first: bool,
+    announced: bool,
+    last_pods: Option<(i64, i64)>,
+}
+
+impl Round {
+    /// Say what is tracked (once), and the ready and desired pods when they change.
+    fn saw(&mut self, cx: &Cx, t: &Track, workloads: &[WorkloadState]) {
+        let pods_now = workloads
+            .iter()
+            .fold((0, 0), |(r, d), w| (r + w.ready, d + w.desired));
+        if self.last_pods != Some(pods_now) {
+            self.last_pods = Some(pods_now);
+            crate::run::seen::pods(cx.ex, &t.release, pods_now);
+        }
+        if !self.announced {
+            self.announced = true;
+            let ids: Vec<String> = workloads.iter().map(WorkloadState::id).collect();
+            cx.ex.events.emit(Event::Progress {
+                stage: cx.stage,
+                message: format!("tracking {}", ids.join(", ")),
+            });
+        }
+    }
+}
+
+/// Track one release until its workloads have rolled out and its Services send
+/// requests only to the new pods.
 fn track(cx: &Cx, t: &Track) -> Result<(), Error> {
     let started = Instant::now();
     let end = cx.deadline.min(started + t.timeout);
+    let tracked_at = SystemTime::now();
     let mut seen = Seen::default();
-    let mut announced = false;
+    let mut round = Round {
+        first: true,
+        announced: false,
+        last_pods: None,
+    };
     loop {
-        let Some(snap) = snapshot(cx, t, &mut announced)? else {
+        let Some(snap) = snapshot(cx, t, &mut round)? else {
             return Ok(());
         };
         let keep_raw = || {
@@ -123,7 +173,9 @@ fn track(cx: &Cx, t: &Track) -> Result<(), Error> {
                         w.desired
                     ));
                 }
-                return Ok(());
+                cx.keep_last_read(&t.release, &snap.pods_raw);
+                let first = snap.endpoints;
+                return serving(cx, t, first, &snap.pods_raw, tracked_at, end);
             }
             Verdict::Failed(f) => {
                 let e = failure(cx, t, &f, pods, events, started);
@@ -145,6 +197,90 @@ fn track(cx: &Cx, t: &Track) -> Result<(), Error> {
             }
         }
     }
+}
+
+/// Wait until the release's Services send requests only to its current pods.
+/// `first`: a read made along with the rollout's first one; `pods_raw`: the
+/// rollout's last read of the pods, for what readiness cost.
+fn serving(
+    cx: &Cx,
+    t: &Track,
+    first: Option<Result<String, Error>>,
+    pods_raw: &str,
+    tracked_at: SystemTime,
+    end: Instant,
+) -> Result<(), Error> {
+    let stage = cx.stage;
+    let started = Instant::now();
+    let what = format!("read the endpoints of the Services of {}", t.release);
+    let mut first = first;
+    let mut reads = 0u32;
+    let mut took = Duration::ZERO;
+    let (s, endpoints) = loop {
+        let read_at = Instant::now();
+        let raw = match first.take() {
+            Some(r) => r?,
+            None => poll(cx, &t.serving, &what)?,
+        };
+        reads += 1;
+        took = took.max(read_at.elapsed());
+        let s = serving::read(&raw, &t.release, stage, &what)?;
+        match serving::judge(&s) {
+            Judged::Serving { endpoints } => break (s, endpoints),
+            // Not another read that the deadline would cut short: what this one
+            // saw is the answer.
+            Judged::Waiting(left) if Instant::now() + SERVING_POLL + took >= end => {
+                return Err(still_old(cx, t, left, started));
+            }
+            Judged::Waiting(_) => {
+                if !cx.ex.sleep(SERVING_POLL) {
+                    return Err(Error::interrupted(
+                        Some(stage),
+                        "interrupted while waiting for the new pods to serve",
+                    ));
+                }
+            }
+        }
+    };
+    if !s.services.is_empty() {
+        let waited = if reads > 1 {
+            format!(
+                " (old pods left the endpoints {:.1}s after the rollout completed)",
+                started.elapsed().as_secs_f64()
+            )
+        } else {
+            String::new()
+        };
+        cx.note(format!(
+            "{} serving: all {endpoints} ready endpoint(s) of service {} are pods of the new revision{waited}",
+            t.release,
+            s.services.join(", ")
+        ));
+    }
+    if let Some(line) = serving::readiness_cost(&s, pods_raw, tracked_at) {
+        cx.note(format!("{}: {line}", t.release));
+    }
+    Ok(())
+}
+
+/// Old pods still serve when the time is up.
+fn still_old(cx: &Cx, t: &Track, left: Vec<String>, started: Instant) -> Error {
+    let mut e = Error::new(
+        cx.stage,
+        format!(
+            "release {} rolled out, but its Services still send requests to pods of the old revision after {:.1}s: {}",
+            t.release,
+            started.elapsed().as_secs_f64(),
+            left.first().cloned().unwrap_or_default()
+        ),
+    );
+    e.timed_out = true;
+    e.tail = left;
+    e.hint = Some(format!(
+        "an old pod stays a ready endpoint while it runs and passes its readiness probe: look at why it is not terminating (`kubectl --context {} -n {} get pods,endpointslices`), or at a second Deployment selected by the same Service",
+        t.context, t.namespace
+    ));
+    e
 }
 
 /// Nothing failed for good, but the rollout did not finish in time.

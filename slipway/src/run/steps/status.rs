@@ -45,6 +45,7 @@ pub fn run(cx: &Cx, s: &Status) -> Result<(), Error> {
                         phase: p.phase,
                         restarts: p.restarts,
                         images: p.images,
+                        synced: p.synced,
                     })
                     .collect(),
             });

@@ -43,6 +43,7 @@ pub fn run(cx: &Cx, s: &Upgrade) -> Result<(), Error> {
         }
         return Err(err);
     }
+    crate::run::seen::upgraded(cx.ex, &s.release);
     if let Some((r, why)) = restart {
         restart_workloads(cx, &s.release, r, &why)?;
     }

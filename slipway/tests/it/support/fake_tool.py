@@ -596,7 +596,7 @@ def kubectl(stdin):
         with World() as w:
             if doc["kind"] == "Secret":
                 m = doc["metadata"]
-                w["secrets"][f"{m['namespace']}/{m['name']}"] = {"keys": sorted(doc.get("stringData", {})), "labels": m.get("labels", {})}
+                w["secrets"][f"{m['namespace']}/{m['name']}"] = {"keys": sorted(doc.get("stringData", {})), "labels": m.get("labels", {}), "annotations": m.get("annotations", {})}
             elif doc["kind"] == "Namespace":
                 w["namespaces"][doc["metadata"]["name"]] = True
         out(f"{doc['kind'].lower()}/{doc['metadata']['name']} serverside-applied\n")
@@ -646,6 +646,24 @@ def kubectl(stdin):
         if not json_asked():
             table(items, ns)
         out(json.dumps({"items": items}) + "\n")
+    if rest[:2] == ["get", "services,endpointslices,replicasets"]:
+        # Who serves each release: its Service, an EndpointSlice whose endpoints are
+        # the release's pods (all ready), and one ReplicaSet (the current one) the
+        # pods are named after.
+        with World() as w:
+            items = []
+            for key, r in w["releases"].items():
+                rns, rel = key.split("/", 1)
+                if rns != ns:
+                    continue
+                n = int(r["values"].get("replicaCount", "1") or 1)
+                items.append({"kind": "Service", "metadata": {"name": rel, "annotations": {"meta.helm.sh/release-name": rel}},
+                              "spec": {"selector": {"app.kubernetes.io/instance": rel}}})
+                items.append({"kind": "EndpointSlice", "metadata": {"name": rel + "-x", "labels": {"kubernetes.io/service-name": rel}},
+                              "endpoints": [{"conditions": {"ready": True}, "targetRef": {"kind": "Pod", "name": f"{rel}-{i}"}} for i in range(n)]})
+                items.append({"kind": "ReplicaSet", "metadata": {"name": rel, "annotations": {"deployment.kubernetes.io/revision": str(r["version"])},
+                              "ownerReferences": [{"kind": "Deployment", "name": rel}]}})
+        out(json.dumps({"items": items}) + "\n")
     if rest[:2] == ["get", "events"]:
         if not json_asked():
             table([], ns)
@@ -679,6 +697,14 @@ def kubectl(stdin):
         with World() as w:
             names = [k.split("/", 1)[1] for k, s in w["secrets"].items() if k.startswith(ns + "/") and all(s["labels"].get(x) == y for x, y in want.items())]
         out("".join(f"secret/{n}\n" for n in names))
+    if rest[:1] == ["get"] and len(rest) > 1 and rest[1].startswith("secret/"):
+        # One annotation of a Secret (`jsonpath={.metadata.annotations.slipway\.dev/digest}`).
+        with World() as w:
+            s = w["secrets"].get(ns + "/" + rest[1].split("/", 1)[1])
+        if s is None:
+            out(err=f'Error from server (NotFound): secrets "{rest[1].split("/", 1)[1]}" not found\n', code=1)
+        key = (flag("--output", "") or "").split("annotations.", 1)[-1].rstrip("}").replace("\\.", ".")
+        out(s.get("annotations", {}).get(key, ""))
     if rest[:2] == ["delete", "secret"]:
         sel = flag("--selector", "")
         want = dict(p.split("=", 1) for p in sel.split(",") if "=" in p)

@@ -274,6 +274,7 @@ pub fn normalize(lines: &[String]) -> String {
             || l.contains(" wait ")
             || l.contains("get --raw")
             || l.contains("get services --output json")
+            || l.contains("get services,endpointslices,replicasets --output json")
     };
     let mut out: Vec<String> = vec![];
     let mut run: Vec<String> = vec![];

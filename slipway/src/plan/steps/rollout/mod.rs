@@ -3,12 +3,17 @@
 //! snapshot; the runner polls and gathers the evidence.
 
 pub mod judge;
+pub mod serving;
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{line, StepKind};
+use crate::plan::brief::View;
+use crate::plan::Step;
+
+use super::StepKind;
 use crate::model::{Cmd, Error, Stage};
 use crate::tools::kube_state::{self, KubeEvent, PodState, WorkloadState};
 
@@ -30,6 +35,9 @@ pub struct Track {
     /// The namespace's pods, matched to workloads by selector.
     pub pods: Cmd,
     pub events: Cmd,
+    /// The Services, EndpointSlices and ReplicaSets: done only when every ready
+    /// endpoint is a pod of the current revision (`run/steps/serving.rs`).
+    pub serving: Cmd,
     /// `{POD}` and `{CONTAINER}` are filled for the container that failed.
     pub logs: Cmd,
     pub logs_previous: Cmd,
@@ -44,12 +52,19 @@ pub struct Track {
 impl StepKind for Rollout {
     fn commands(&self) -> Vec<&Cmd> {
         let t = &self.track;
-        let mut v = vec![&t.workloads, &t.pods, &t.events, &t.logs, &t.logs_previous];
-        v.extend(self.rollback.iter());
-        v
+        let mut cmds = vec![
+            &t.workloads,
+            &t.pods,
+            &t.events,
+            &t.serving,
+            &t.logs,
+            &t.logs_previous,
+        ];
+        cmds.extend(self.rollback.iter());
+        cmds
     }
 
-    fn render(&self, s: &mut String) {
+    fn render(&self, s: &mut String, v: &mut View, _step: &Step) {
         let t = &self.track;
         let which = match &t.only {
             Some(ws) => ws.join(", "),
@@ -58,7 +73,7 @@ impl StepKind for Rollout {
                 t.release
             ),
         };
-        line(
+        v.line(
             s,
             &t.workloads,
             &format!(
@@ -66,27 +81,36 @@ impl StepKind for Rollout {
                 humantime::format_duration(t.timeout)
             ),
         );
-        line(
+        v.line(
             s,
             &t.pods,
             "their pods: fail early on a cause that will not fix itself",
         );
-        line(
+        if v.verbose {
+            v.line(
+                s,
+                &t.events,
+                "when a pod is stuck: the scheduler's, kubelet's and volume events",
+            );
+            v.line(s, &t.logs, "evidence: the failing container's output");
+            v.line(
+                s,
+                &t.logs_previous,
+                &format!("evidence: the previous instance, after a restart (crash-looping at {} restarts)", t.crash_limit),
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "#   when a pod is stuck: its events and its containers' logs, as evidence (plan --verbose)"
+            );
+        }
+        v.line(
             s,
-            &t.events,
-            "when a pod is stuck: the scheduler's, kubelet's and volume events",
-        );
-        line(s, &t.logs, "evidence: the failing container's output");
-        line(
-            s,
-            &t.logs_previous,
-            &format!(
-                "evidence: the previous instance, after a restart (crash-looping at {} restarts)",
-                t.crash_limit
-            ),
+            &t.serving,
+            "then until every ready endpoint of the release's Services is a pod of the new revision",
         );
         if let Some(rb) = &self.rollback {
-            line(s, rb, "on failure");
+            v.line(s, rb, "on failure");
         }
     }
 }

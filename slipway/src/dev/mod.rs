@@ -10,25 +10,32 @@
 //! when the release rolls out); a port-forward per service keeps a fixed local port
 //! and is started again when its pod goes. Ctrl-C stops the streams and forwards and
 //! leaves the cluster as it is, or uninstalls the releases with `--cleanup`.
+//!
+//! A change that touches only what `[images.NAME.sync]` rules cover is a *sync round*
+//! instead ([`sync`]): compile, copy the files into the running pods, restart the
+//! process in place, smoke. Anything else runs the full round, naming the file that
+//! forced it.
+//!
+//! The command line hands the loop its rounds ([`Rounds`]): loading, planning and
+//! reporting a run stay there; the loop decides when a round runs and what lives
+//! between rounds.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use notify::{EventKind, RecursiveMode, Watcher};
 
-use super::dispatch::{execute, find_config, plan_options, Done};
-use super::{Command, Global, RunFlags};
+mod sync;
+
 use crate::config::Pipeline;
 use crate::exec::{Background, Executor, Signals};
-use crate::model::{exit, Cmd, Event, Job, Sink, Stage};
+use crate::model::{exit, Cmd, Event, Sink, Stage};
 use crate::plan::dev::{DevPlan, Forward, Watched, FIRST_LOCAL_PORT};
 use crate::plan::Plan;
-use crate::report::Reporter;
 
 /// A burst of file events is over after this long without another.
 const QUIET: Duration = Duration::from_millis(250);
@@ -37,47 +44,70 @@ const TICK: Duration = Duration::from_millis(100);
 /// A stream or forward that ended is started again at most this often.
 const RESTART_AFTER: Duration = Duration::from_secs(3);
 
-pub fn run(g: &Global, flags: &RunFlags, cleanup: bool, reporter: &Arc<Reporter>) -> ExitCode {
+/// What one round left: its exit code and, once planned, the pipeline and plan.
+pub struct Round {
+    pub code: i32,
+    pub planned: Option<(Pipeline, Plan)>,
+    /// Every event of the round.
+    pub events: Vec<Event>,
+}
+
+/// What the loop asks of the command line, which loads, plans, runs and reports.
+pub trait Rounds {
+    /// The pipeline file (watched on its own while it does not load or plan).
+    fn config_file(&self) -> PathBuf;
+    /// The pipeline and the dev plan, nothing run (to watch before the first round).
+    fn preview(&self) -> Option<(Pipeline, Plan)>;
+    /// One round: deploy-local's steps under these signals, reported.
+    fn round(&self, signals: &Signals) -> Round;
+    /// `--cleanup`: uninstall the releases; the exit code.
+    fn cleanup(&self) -> i32;
+}
+
+/// The loop, until Ctrl-C; the exit code.
+pub fn run(rounds: &dyn Rounds, sink: Arc<dyn Sink>, cleanup: bool) -> i32 {
     let signals = Signals::install();
-    let sink: Arc<dyn Sink> = reporter.clone();
     let say = |message: String| sink.emit(Event::Dev { message });
-    let round_cmd = Command::DeployLocal(flags.clone());
     let (tx, rx) = mpsc::channel();
     let mut watching = Watching::new(tx);
     let mut streams = Streams::default();
     let mut round = 0u32;
-    let mut changed: Vec<String> = vec![];
+    let mut changed: BTreeMap<String, Watched> = BTreeMap::new();
+    // The last good full round's pipeline and plan: what a sync round syncs into.
+    let mut last_good: Option<(Pipeline, Plan)> = None;
     // Watch before the first round, so an edit made while it runs starts the next.
-    if let Ok(pipeline) = crate::config::load(&crate::config::LoadOptions {
-        file: find_config(g.config.clone()),
-        profile: g.profile.clone(),
-        vars: None,
-    }) {
-        if let Ok(plan) = crate::plan::build(&pipeline, &plan_options(Job::Dev, g, flags)) {
-            if let Some(dev) = &plan.dev {
-                watching.set(&pipeline.root, &dev.watch, &say);
+    if let Some((pipeline, plan)) = rounds.preview() {
+        if let Some(dev) = &plan.dev {
+            watching.set(&pipeline.root, &dev.watch, &say);
+            if !dev.sync.is_empty() {
+                if let Err(e) = sync::write_helper() {
+                    say(format!("{e}; every change runs the full round"));
+                }
             }
         }
     }
     loop {
         round += 1;
         if round > 1 {
-            say(format!("round {round}: {}", changed.join("; ")));
+            say(format!("round {round}: {}", describe(&changed)));
         }
-        reporter.restart_clock();
         let started = Instant::now();
-        let done = execute(
-            g,
-            &round_cmd,
-            Job::Dev,
-            flags,
-            reporter,
-            Some(signals.clone()),
-        );
+        match try_sync(&last_good, &changed, &streams, &say) {
+            Synced::Done | Synced::KeepServing => {
+                say(watching_line(&watching, cleanup));
+                match wait_for_change(&rx, &mut watching, &mut streams, &signals, &sink) {
+                    Some(c) => changed = c,
+                    None => break,
+                }
+                continue;
+            }
+            Synced::Full => {}
+        }
+        let done = rounds.round(&signals);
         if signals.cancelled() {
             break;
         }
-        let Done {
+        let Round {
             code,
             planned,
             events,
@@ -88,6 +118,7 @@ pub fn run(g: &Global, flags: &RunFlags, cleanup: bool, reporter: &Arc<Reporter>
                 let root = pipeline.root.clone();
                 watching.set(&root, &dev.watch, &say);
                 if code == exit::OK {
+                    last_good = Some((pipeline.clone(), plan.clone()));
                     streams.ensure_executor(&pipeline, &sink, &signals);
                     let deployed = deployed_releases(&events);
                     streams.after_round(&dev, &deployed, started, &say);
@@ -103,7 +134,7 @@ pub fn run(g: &Global, flags: &RunFlags, cleanup: bool, reporter: &Arc<Reporter>
             }
             None => {
                 // The pipeline did not load or plan: wait for it (or its env file) to change.
-                let file = find_config(g.config.clone());
+                let file = rounds.config_file();
                 let root = file
                     .parent()
                     .filter(|p| !p.as_os_str().is_empty())
@@ -118,15 +149,7 @@ pub fn run(g: &Global, flags: &RunFlags, cleanup: bool, reporter: &Arc<Reporter>
                 watching.set(&root, &watch, &say);
             }
         }
-        say(format!(
-            "watching {} path(s); Ctrl-C to stop{}",
-            watching.count(),
-            if cleanup {
-                " and uninstall the releases"
-            } else {
-                " (the cluster stays as it is)"
-            }
-        ));
+        say(watching_line(&watching, cleanup));
         match wait_for_change(&rx, &mut watching, &mut streams, &signals, &sink) {
             Some(c) => changed = c,
             None => break,
@@ -136,25 +159,111 @@ pub fn run(g: &Global, flags: &RunFlags, cleanup: bool, reporter: &Arc<Reporter>
     drop(watching);
     if !cleanup {
         say("stopped; the cluster and releases stay as they are (`down` removes them)".into());
-        return ExitCode::SUCCESS;
+        return exit::OK;
     }
     say("--cleanup: uninstalling the releases".into());
-    reporter.restart_clock();
-    let down = Command::Down {
-        cluster: false,
-        flags: flags.clone(),
-    };
-    // A fresh counter: the Ctrl-C that ended the loop must not interrupt the cleanup.
-    let code = execute(
-        g,
-        &down,
-        Job::Down,
-        flags,
-        reporter,
-        Some(Signals::install()),
+    rounds.cleanup()
+}
+
+fn watching_line(watching: &Watching, cleanup: bool) -> String {
+    format!(
+        "watching {} path(s); Ctrl-C to stop{}",
+        watching.count(),
+        if cleanup {
+            " and uninstall the releases"
+        } else {
+            " (the cluster stays as it is)"
+        }
     )
-    .code;
-    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+/// The changed paths and what each affects.
+fn describe(changed: &BTreeMap<String, Watched>) -> String {
+    changed
+        .iter()
+        .map(|(path, w)| {
+            let mut affects: Vec<String> = w.images.iter().map(|i| format!("image {i}")).collect();
+            affects.extend(w.releases.iter().map(|r| format!("release {r}")));
+            format!("{path} changed ({})", affects.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What became of a round's chance to be a sync round.
+enum Synced {
+    /// Synced and smoke-tested.
+    Done,
+    /// It failed where the pods keep running what they ran (a broken compile, a smoke
+    /// check): fix and save.
+    KeepServing,
+    /// Run the full round.
+    Full,
+}
+
+/// A sync round when the change is only what sync rules cover (and a full round has
+/// deployed the dev variants); otherwise say which file forces the full round.
+fn try_sync(
+    last_good: &Option<(Pipeline, Plan)>,
+    changed: &BTreeMap<String, Watched>,
+    streams: &Streams,
+    say: &dyn Fn(String),
+) -> Synced {
+    let Some((pipeline, plan)) = last_good else {
+        return Synced::Full;
+    };
+    let Some(dev) = plan.dev.as_ref().filter(|d| !d.sync.is_empty()) else {
+        return Synced::Full;
+    };
+    let Some(ex) = streams.ex.as_ref() else {
+        return Synced::Full;
+    };
+    if changed.is_empty() {
+        return Synced::Full;
+    }
+    let syncs = match sync::decide(&dev.sync, changed) {
+        Ok(s) => s,
+        Err(why) => {
+            say(format!("full round: {why}"));
+            return Synced::Full;
+        }
+    };
+    let images: Vec<&str> = syncs.iter().map(|s| s.image.as_str()).collect();
+    say(format!(
+        "sync round for image(s) {}: compile, copy into the running pods, restart in place (no build, load or upgrade)",
+        images.join(", ")
+    ));
+    let started = Instant::now();
+    match sync::round(ex, pipeline, plan, &syncs, say) {
+        Ok(t) => {
+            say(format!(
+                "synced {} pod(s) in {:.2} s: compile {:.2} s, copy + restart {:.2} s (restart {:.2} s), smoke {:.2} s",
+                t.pods,
+                started.elapsed().as_secs_f64(),
+                t.compile.as_secs_f64(),
+                t.copy_and_restart.as_secs_f64(),
+                t.restart.as_secs_f64(),
+                t.smoke.as_secs_f64(),
+            ));
+            Synced::Done
+        }
+        Err(sync::Failed::Compile(e)) => {
+            say(format!(
+                "{e}\nthe compile failed: nothing was copied, the pods keep running what they ran before. Fix it and save"
+            ));
+            Synced::KeepServing
+        }
+        Err(sync::Failed::Smoke(e)) => {
+            say(format!(
+                "synced, and a smoke check failed against the restarted processes: {e}. Fix it and save"
+            ));
+            Synced::KeepServing
+        }
+        Err(sync::Failed::Sync(why)) => {
+            say(format!("full round: the files could not be synced: {why}"));
+            Synced::Full
+        }
+    }
 }
 
 /// Releases whose helm upgrade ran in this round (not skipped).
@@ -226,7 +335,7 @@ fn wait_for_change(
     streams: &mut Streams,
     signals: &Signals,
     sink: &Arc<dyn Sink>,
-) -> Option<Vec<String>> {
+) -> Option<BTreeMap<String, Watched>> {
     let mut hits: BTreeMap<String, Watched> = BTreeMap::new();
     let mut last_hit: Option<Instant> = None;
     loop {
@@ -246,16 +355,7 @@ fn wait_for_change(
         }
         streams.tend(sink);
         if last_hit.is_some_and(|t| t.elapsed() >= QUIET) {
-            return Some(
-                hits.into_iter()
-                    .map(|(path, w)| {
-                        let mut affects: Vec<String> =
-                            w.images.iter().map(|i| format!("image {i}")).collect();
-                        affects.extend(w.releases.iter().map(|r| format!("release {r}")));
-                        format!("{path} changed ({})", affects.join(", "))
-                    })
-                    .collect(),
-            );
+            return Some(hits);
         }
     }
 }
@@ -482,9 +582,17 @@ impl Streams {
                 started: Instant::now(),
             });
             if deployed.contains(&f.release) || entry.bg.is_none() {
-                // Its pods were replaced: bind to a new one.
+                // Its pods were replaced: bind to a new one. The round ended only
+                // once every ready endpoint was a new pod, so the new one is.
+                let moved = entry.bg.is_some();
                 entry.bg = None;
                 start_forward(ex, entry, say);
+                if moved && entry.bg.is_some() {
+                    say(format!(
+                        "port-forward 127.0.0.1:{} -> service/{}: moved to the new revision's pods (its pod was replaced)",
+                        entry.local, f.service
+                    ));
+                }
             }
         }
     }
