@@ -105,6 +105,7 @@ fn step(s: &mut String, step: &Step) {
     }
     match &step.action {
         Action::Run { cmd } => line(s, cmd, ""),
+        Action::Deliver(d) => d.render(s),
         Action::Recipe { cmd, .. } => {
             line(s, cmd, "slipway's recipe, written to this directory first")
         }

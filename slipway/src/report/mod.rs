@@ -215,6 +215,11 @@ impl Reporter {
             Event::Note { stage, message } => {
                 st.notes.entry(*stage).or_default().push(message.clone())
             }
+            Event::Delivered { stage, .. } => st
+                .notes
+                .entry(*stage)
+                .or_default()
+                .extend(ev.delivered_text()),
             Event::StageFinished {
                 stage,
                 result,
@@ -278,6 +283,9 @@ impl Reporter {
                 if *ok { "passed" } else { "FAILED" }
             ),
             Event::Note { stage, message } => format!("[{}] {message}", stage.name()),
+            Event::Delivered { stage, .. } => {
+                format!("[{}] {}", stage.name(), ev.delivered_text()?)
+            }
             Event::Bundle { path } => format!("[run] diagnosis bundle: {path}"),
             Event::Dev { message } => format!("[dev] {message}"),
             Event::Log { release, line } => format!("[log {release}] {line}"),
@@ -394,6 +402,11 @@ impl Reporter {
                 // spinner shows the latest one next to the stage's elapsed time.
                 self.spinner_says(*stage, message);
                 self.put(&format!("  {} {message}", st("·").dim()))
+            }
+            Event::Delivered { .. } if !self.quiet => {
+                if let Some(t) = ev.delivered_text() {
+                    self.put(&format!("  {} {t}", st("·").dim()))
+                }
             }
             Event::Bundle { path } => {
                 self.put(&format!("{} {path}", st("diagnosis bundle:").cyan().bold()))
