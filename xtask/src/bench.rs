@@ -49,6 +49,9 @@ pub struct Args {
     /// Only the delivery scenario (kind load vs the local registry)
     #[arg(long)]
     delivery_only: bool,
+    /// Only the concurrent-builds measurement (serial vs parallel `docker build`)
+    #[arg(long)]
+    builds_only: bool,
 }
 
 struct Stats {
@@ -71,6 +74,12 @@ fn stats(samples: &[f64]) -> Stats {
         min: s[0],
         max: s[n - 1],
     }
+}
+
+/// (median, min, max) of `samples`.
+pub fn stats_of(samples: &[f64]) -> (f64, f64, f64) {
+    let s = stats(samples);
+    (s.median, s.min, s.max)
 }
 
 fn timed(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<f64> {
@@ -136,6 +145,12 @@ struct Target {
 
 pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
     let root = crate::root();
+    if a.builds_only {
+        let (t, _) =
+            crate::bench_builds::table(&crate::bench_builds::measure(&root, a.rounds.max(1))?);
+        println!("{t}");
+        return Ok(());
+    }
     let profile = g.profile.clone().unwrap_or_else(|| "e2e".into());
     let sh = Shell::new()?;
     sh.change_dir(&root);
@@ -742,6 +757,16 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             .run();
     }
     result?;
+    // How many builds at once: the bound in slipway/src/plan/stages/build_waves.rs.
+    let builds = if a.delivery_only {
+        None
+    } else {
+        eprintln!("[bench] concurrent docker builds (serial, at once, in lanes)");
+        Some(crate::bench_builds::table(&crate::bench_builds::measure(
+            &root,
+            a.rounds.max(1),
+        )?))
+    };
 
     let mut table = vec![];
     let mut head = vec![format!(
@@ -806,6 +831,9 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             load.len(), l.median, l.min, l.max, p.median, p.min, p.max, l.median / p.median
         ));
     }
+    if let Some((t, _)) = &builds {
+        table.push(t.clone());
+    }
     println!("{}", table.join("\n"));
     let out = root.join("target/bench.json");
     std::fs::write(
@@ -822,6 +850,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
                     "registry_push_and_pull_s": {"median": p.median, "min": p.min, "max": p.max, "samples": push},
                 })
             }),
+            "concurrent_builds_s": builds.as_ref().map(|(_, j)| j),
             "slipway_dev_own_share_s": (!dev_share.is_empty()).then(|| {
                 let st = stats(&dev_share);
                 serde_json::json!({"median": st.median, "min": st.min, "max": st.max, "samples": dev_share})

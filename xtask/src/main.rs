@@ -4,6 +4,7 @@
 //! command line next to your own subcommands, hand slipway's over to `slipway::cli::run`.
 
 mod bench;
+mod bench_builds;
 mod dist;
 mod fixture;
 

@@ -9,6 +9,7 @@
 //! `stages/<stage>.rs`; [`build`] calls them in the job's order.
 
 mod brief;
+pub mod delivery;
 pub mod dev;
 pub mod digest;
 mod exposed;
@@ -178,6 +179,9 @@ pub enum Action {
     Run {
         cmd: Cmd,
     },
+    /// Put an image on the cluster (a load, or a push the nodes pull from), then say
+    /// which way it went and how many bytes moved.
+    Deliver(delivery::Delivery),
     /// Run one of slipway's recipes (`slipway/recipes/`), written to its cache
     /// directory first.
     Recipe {
@@ -618,6 +622,7 @@ impl Action {
             Action::Run { cmd } | Action::Render { cmd, .. } | Action::Recipe { cmd, .. } => {
                 vec![cmd]
             }
+            Action::Deliver(d) => d.commands(),
             Action::NodePorts {
                 services, access, ..
             } => match access {

@@ -129,6 +129,7 @@ fn step(s: &mut String, step: &Step, v: &mut View) {
     }
     match &step.action {
         Action::Run { cmd } => line(s, cmd, ""),
+        Action::Deliver(d) => d.render(s),
         Action::Recipe { cmd, .. } => {
             line(s, cmd, "slipway's recipe, written to this directory first")
         }

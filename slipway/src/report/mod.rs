@@ -379,6 +379,11 @@ impl Reporter {
             Event::Check {
                 stage, ok: true, ..
             } => *st.passed.entry(*stage).or_default() += 1,
+            Event::Delivered { stage, .. } => {
+                if let Some(t) = ev.delivered_text() {
+                    note_once(&mut st, *stage, t)
+                }
+            }
             Event::StageFinished {
                 stage,
                 result,
@@ -445,6 +450,9 @@ impl Reporter {
                 format!("[{}] {message}", stage.name())
             }
             Event::ReleaseSeen(_) => return None,
+            Event::Delivered { stage, .. } => {
+                format!("[{}] {}", stage.name(), ev.delivered_text()?)
+            }
             Event::Bundle { path } => format!("[run] diagnosis bundle: {path}"),
             Event::Dev { message } => format!("[dev] {message}"),
             Event::Log { release, line } => format!("[log {release}] {line}"),
@@ -549,6 +557,11 @@ impl Reporter {
             }
             Event::Note { stage, message } | Event::Progress { stage, message } if !self.quiet => {
                 self.spinner_says(*stage, message)
+            }
+            Event::Delivered { stage, .. } if !self.quiet => {
+                if let Some(t) = ev.delivered_text() {
+                    self.spinner_says(*stage, &t)
+                }
             }
             Event::Bundle { path } => {
                 self.put(&format!("{} {path}", st("diagnosis bundle:").cyan().bold()))

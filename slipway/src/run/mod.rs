@@ -4,6 +4,7 @@
 //! command, the tail of its output and what to do next.
 
 mod build_waves;
+mod delivery;
 pub mod facts;
 pub mod lock;
 mod ops;
@@ -348,6 +349,7 @@ impl<'a> Runner<'a> {
                 &*self.with_secret_digest(stage, cmd)?,
                 deadline,
             )?,
+            Action::Deliver(d) => self.deliver(stage, step, d, deadline)?,
             Action::Recipe { recipe, cmd } => {
                 let r = crate::tools::provision::recipe_named(recipe)
                     .ok_or_else(|| Error::new(stage, format!("no recipe named {recipe}")))?;
@@ -533,22 +535,30 @@ impl<'a> Runner<'a> {
         cmd: &Cmd,
         deadline: Instant,
     ) -> Result<(), Error> {
-        self.ex
-            .run(stage, cmd, Some(deadline))
-            .map(drop)
-            .map_err(|e| {
-                let interrupted = e.failure == Failure::Interrupted;
-                let err = e.into_error(stage, &step.title);
-                if interrupted {
-                    return err;
-                }
-                let pull = stage == Stage::Cluster && err.tail.iter().any(|l| is_pull_failure(l));
-                err.or_hint(if pull {
-                    Some(PULL_HINT.into())
-                } else {
-                    hint_for_step(step)
-                })
+        self.run_cmd_output(stage, step, cmd, deadline).map(drop)
+    }
+
+    /// [`Runner::run_cmd`], and what the command printed.
+    fn run_cmd_output(
+        &self,
+        stage: Stage,
+        step: &Step,
+        cmd: &Cmd,
+        deadline: Instant,
+    ) -> Result<Output, Error> {
+        self.ex.run(stage, cmd, Some(deadline)).map_err(|e| {
+            let interrupted = e.failure == Failure::Interrupted;
+            let err = e.into_error(stage, &step.title);
+            if interrupted {
+                return err;
+            }
+            let pull = stage == Stage::Cluster && err.tail.iter().any(|l| is_pull_failure(l));
+            err.or_hint(if pull {
+                Some(PULL_HINT.into())
+            } else {
+                hint_for_step(step)
             })
+        })
     }
 
     fn probe(&self, stage: Stage, cmd: &Cmd, deadline: Instant) -> Result<Output, Error> {
