@@ -284,7 +284,28 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
         }
     }
 
-    // Profile selection and merge.
+    let profile = select_profile(&mut base, opts, &mut cx);
+
+    let vars = read_vars(&base, &root, opts, &mut cx);
+    let raw = base.clone();
+    let mut merged = Value::Table(base);
+    interpolate_tree(&mut merged, &mut vec![], &vars, &mut cx);
+    let Value::Table(merged) = merged else {
+        unreachable!()
+    };
+
+    let p = decode(&merged, &mut cx, root, profile, vars);
+    validate::all(&p, &raw, &mut cx);
+    if cx.errors.is_empty() {
+        Ok(p)
+    } else {
+        Err(ConfigErrors(cx.errors))
+    }
+}
+
+/// The profile to use (`--profile`, else `project.default_profile`, else
+/// `local-kind`), merged into `base`; `[profiles]` is taken out of it.
+fn select_profile(base: &mut Table, opts: &LoadOptions, cx: &mut Cx) -> String {
     let profiles = match base.remove("profiles") {
         None => Table::new(),
         Some(Value::Table(t)) => t,
@@ -324,8 +345,8 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
                     );
                 }
             }
-            unknown_profile_releases(&base, &mut patch, &profile, &mut cx);
-            merge(&mut base, patch);
+            unknown_profile_releases(base, &mut patch, &profile, cx);
+            merge(base, patch);
             cx.profile_path = path(&["profiles", &profile]);
         }
         Some(_) => cx.err(
@@ -358,13 +379,18 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
         None => {}
     }
 
-    // Interpolation needs the env file named in [project], before anything else.
+    profile
+}
+
+/// The variables interpolation reads: given, or the process's and the env file's
+/// (the one named in [project], read before anything else).
+fn read_vars(base: &Table, root: &Path, opts: &LoadOptions, cx: &mut Cx) -> Vars {
     let env_file = base
         .get("project")
         .and_then(|p| p.get("env_file"))
         .and_then(Value::as_str)
         .unwrap_or(".env");
-    let vars = match &opts.vars {
+    match &opts.vars {
         Some(v) => v.clone(),
         None => match Vars::load(&root.join(env_file)) {
             Ok(v) => v,
@@ -373,15 +399,13 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
                 Vars::default()
             }
         },
-    };
-    let raw = base.clone();
-    let mut merged = Value::Table(base);
-    interpolate_tree(&mut merged, &mut vec![], &vars, &mut cx);
-    let Value::Table(merged) = merged else {
-        unreachable!()
-    };
+    }
+}
 
-    // Strict, per-section deserialization: one bad section does not hide the others.
+/// Strict, per-section deserialization: one bad section does not hide the others.
+/// Sections that failed were reported; the rest is validated anyway (with neutral
+/// stand-ins) so one run reports every problem.
+fn decode(merged: &Table, cx: &mut Cx, root: PathBuf, profile: String, vars: Vars) -> Pipeline {
     let project: Option<Project> = match merged.get("project") {
         Some(v) => cx.strict(v.clone(), &path(&["project"])),
         None => {
@@ -412,10 +436,10 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
         Some(v) => cx.strict(v.clone(), &path(&["tools"])),
         None => Some(Tools::default_on()),
     };
-    let images: Vec<Image> = cx.named_section(&merged, "images", |i: &mut Image, n| i.name = n);
+    let images: Vec<Image> = cx.named_section(merged, "images", |i: &mut Image, n| i.name = n);
     let releases: Vec<Release> =
-        cx.named_section(&merged, "releases", |r: &mut Release, n| r.name = n);
-    let smoke: Vec<Check> = cx.smoke_section(&merged);
+        cx.named_section(merged, "releases", |r: &mut Release, n| r.name = n);
+    let smoke: Vec<Check> = cx.smoke_section(merged);
 
     // Sections that failed to deserialize were reported; validate the rest anyway
     // (with neutral stand-ins) so one run reports every problem.
@@ -425,7 +449,7 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
         env_file: ".env".into(),
         namespace: "default".into(),
     });
-    let p = Pipeline {
+    Pipeline {
         root,
         profile,
         project,
@@ -437,12 +461,6 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
         timeouts: timeouts.unwrap_or_default(),
         tools: tools.unwrap_or_else(Tools::default_on),
         vars,
-    };
-    validate::all(&p, &raw, &mut cx);
-    if cx.errors.is_empty() {
-        Ok(p)
-    } else {
-        Err(ConfigErrors(cx.errors))
     }
 }
 
