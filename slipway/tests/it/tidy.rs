@@ -674,17 +674,6 @@ const FN_LENGTH_PENDING: &[(&str, &str)] = &[
     ("run/", "*"),
     ("cli/dev.rs", "*"),
     ("tools/kube_state.rs", "parse_workloads"),
-    // Being split now.
-    ("cli/dispatch.rs", "execute"),
-    ("config/mod.rs", "load"),
-    ("config/validate/images.rs", "check"),
-    ("config/validate/project.rs", "check"),
-    ("config/validate/releases.rs", "check"),
-    ("init/draft.rs", "to_toml"),
-    ("init/repo.rs", "detect"),
-    ("init/skaffold.rs", "artifact"),
-    ("init/skaffold.rs", "release"),
-    ("init/skaffold.rs", "convert"),
 ];
 
 /// Every function in `src` longer than `max` lines: (name, first line, lines).
