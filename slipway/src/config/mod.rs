@@ -1208,3 +1208,19 @@ mod tests {
         );
     }
 }
+
+impl Pipeline {
+    /// Which releases use an image: their `set`/`set_string` values name it.
+    pub fn releases_using(&self, image: &str) -> Vec<String> {
+        self.releases
+            .iter()
+            .filter(|r| {
+                r.set
+                    .values()
+                    .chain(r.set_string.values())
+                    .any(|v| image_refs(v).iter().any(|(n, _)| n == image))
+            })
+            .map(|r| r.name.clone())
+            .collect()
+    }
+}

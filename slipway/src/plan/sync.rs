@@ -174,7 +174,7 @@ impl Planner<'_> {
         let mut out = vec![];
         for (img, ip) in self.p.images.iter().zip(&self.images) {
             let Some(sync) = &img.sync else { continue };
-            let users = crate::plan::dev::releases_using(self.p, &img.name);
+            let users = self.p.releases_using(&img.name);
             let targets = self
                 .releases()
                 .filter(|r| users.contains(&r.name))

@@ -504,27 +504,27 @@ impl Reporter {
         }
     }
 
+    /// A running stage's spinner: its name, what it does now, its elapsed time.
+    fn start_spinner(&self, stage: Stage) {
+        let pb = ProgressBar::new_spinner();
+        pb.set_style(
+            ProgressStyle::with_template(
+                "{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:.dim}",
+            )
+            .unwrap(),
+        );
+        pb.set_prefix(format!("{:<9}", stage.name()));
+        pb.enable_steady_tick(Duration::from_millis(100));
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .spinners
+            .insert(stage, pb);
+    }
+
     fn tty(&self, ev: &Event) {
         match ev {
-            Event::StageStarted { stage } => {
-                if self.quiet {
-                    return;
-                }
-                let pb = ProgressBar::new_spinner();
-                pb.set_style(
-                    ProgressStyle::with_template(
-                        "{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:.dim}",
-                    )
-                    .unwrap(),
-                );
-                pb.set_prefix(format!("{:<9}", stage.name()));
-                pb.enable_steady_tick(Duration::from_millis(100));
-                self.state
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .spinners
-                    .insert(*stage, pb);
-            }
+            Event::StageStarted { stage } if !self.quiet => self.start_spinner(*stage),
             Event::StepStarted { stage, title, .. } => self.spinner_says(*stage, title),
             Event::StageFinished {
                 stage,

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::Runner;
+use crate::exec::net;
 use crate::model::{ms, Error, Event, Stage};
 use crate::plan::delivery::Delivery;
 use crate::plan::Step;
@@ -24,7 +25,9 @@ impl Runner<'_> {
         let (bytes, layers_sent, layers) = if d.path.is_push() {
             let r = docker::parse_push(&out.stdout);
             let bytes = match (&d.registry, &r.digest) {
-                (Some(host), Some(digest)) => pushed_bytes(host, &d.reference, digest, &r.pushed),
+                (Some(host), Some(digest)) => {
+                    pushed_bytes(self.ex.signals(), host, &d.reference, digest, &r.pushed)
+                }
                 _ => None,
             };
             (bytes, Some(r.pushed.len() as u32), Some(r.layers))
@@ -54,22 +57,27 @@ impl Runner<'_> {
 /// and its config, read from the registry at `host` (plain HTTP, on this machine),
 /// pair each layer (compressed size) with its diff ID, whose short form docker
 /// printed as "Pushed". `None` when the registry does not answer as expected.
-fn pushed_bytes(host: &str, reference: &str, digest: &str, pushed: &[String]) -> Option<u64> {
+fn pushed_bytes(
+    signals: &crate::exec::Signals,
+    host: &str,
+    reference: &str,
+    digest: &str,
+    pushed: &[String],
+) -> Option<u64> {
     let repo = reference
         .strip_prefix(&format!("{host}/"))?
         .rsplit_once(':')
         .map_or(reference, |(r, _)| r);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into();
+    let client = net::Client::new(Duration::from_secs(5), signals);
     let get = |path: &str, accept: &str| -> Option<serde_json::Value> {
-        let mut r = agent
-            .get(&format!("http://{host}/v2/{repo}/{path}"))
-            .header("Accept", accept)
-            .call()
-            .ok()?;
-        r.body_mut().read_json().ok()
+        let mut req = net::Request::new(
+            "GET",
+            net::Target::Url(format!("http://{host}/v2/{repo}/{path}")),
+        );
+        req.headers.push(("Accept".into(), accept.into()));
+        req.limit = 1 << 20;
+        let r = client.send(&req).ok().filter(|r| r.status == 200)?;
+        serde_json::from_str(&r.body).ok()
     };
     let manifest = get(
         &format!("manifests/{digest}"),

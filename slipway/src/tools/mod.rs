@@ -9,6 +9,7 @@ pub mod kubectl;
 pub mod minikube;
 pub mod oci;
 pub mod provision;
+pub mod recipe;
 pub mod registry;
 pub mod serving;
 

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use strum::{Display, EnumIter, EnumString, IntoStaticStr};
 
-use super::provision::{self, Recipe};
+use super::recipe::{self, Recipe};
 use super::{docker, helm, kind, kubectl, minikube, Cmd};
 use crate::model::Stage;
 
@@ -148,7 +148,7 @@ fn any_version(_ok: bool, stdout: &str, stderr: &str) -> Option<semver::Version>
 
 fn toolchain(arg: &'static str, var: &'static str) -> Build {
     Build {
-        recipe: &provision::TOOLCHAIN,
+        recipe: &recipe::TOOLCHAIN,
         arg,
         var,
     }
@@ -208,7 +208,7 @@ pub static TOOLS: &[Tool] = &[
             }),
             sha256: &[],
             build: |_| Build {
-                recipe: &provision::MINIKUBE,
+                recipe: &recipe::MINIKUBE,
                 arg: "build",
                 var: "SLIPWAY_MINIKUBE_VERSION",
             },

@@ -149,11 +149,6 @@ fn imports_go_one_way() {
     );
 }
 
-/// The one cycle the code may have today: `cli::dev` and `cli::dispatch` use each
-/// other. The dev loop is moving out of cli; this MUST be deleted when it has (the
-/// test fails once the cycle is gone, to say so).
-const ALLOWED_CYCLE: &[&str] = &["cli::dev", "cli::dispatch"];
-
 /// The strongly connected groups (more than one member) of a directed graph.
 fn cycles(edges: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<Vec<String>> {
     let reach = |from: &String| -> BTreeSet<String> {
@@ -233,12 +228,7 @@ fn no_module_cycles() {
         top.is_empty(),
         "top-level modules that use each other: {top:?}"
     );
-    let allowed: Vec<String> = ALLOWED_CYCLE.iter().map(|s| s.to_string()).collect();
-    let mut files = cycles(&files);
-    assert!(
-        files.remove(&allowed),
-        "the cycle {ALLOWED_CYCLE:?} is gone: delete ALLOWED_CYCLE"
-    );
+    let files = cycles(&files);
     assert!(files.is_empty(), "modules that use each other: {files:?}");
 }
 
