@@ -7,7 +7,7 @@
 //! | module | what it is |
 //! |---|---|
 //! | [`model`] | the shared vocabulary: stages, jobs, commands, events, the one error, exit codes |
-//! | [`tools`] | per external tool: argv builders and output parsers |
+//! | [`tools`] | per external tool: argv builders and output parsers; the tool registry; the one Kubernetes model ([`tools::k8s`]) |
 //! | [`providers`] | per cluster kind: settings, create/probe/load/delete commands, managed context |
 //! | [`checks`] | per smoke-check kind: keys, validation, commands, one attempt |
 //! | [`config`] | load → profile → interpolate → decode → validate (one file per section) |

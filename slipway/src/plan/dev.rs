@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::model::Cmd;
 use crate::plan::{Action, Planner};
-use crate::tools::{kube_state, kubectl};
+use crate::tools::kubectl;
 
 /// The first local port dev's port-forwards ask for; each service gets the next.
 pub const FIRST_LOCAL_PORT: u16 = 8080;
@@ -107,7 +107,7 @@ impl Planner<'_> {
         let logs = self
             .releases()
             .map(|r| {
-                let mut cmd = kube_state::logs_of(
+                let mut cmd = kubectl::logs_of(
                     &self.context,
                     &self.namespace(r),
                     &format!("--selector=app.kubernetes.io/instance={}", r.release_name()),

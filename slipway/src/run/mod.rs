@@ -32,7 +32,7 @@ use crate::config::{OnPending, Pipeline};
 use crate::exec::{Executor, Failure, Output};
 use crate::model::{ms, Cmd, Error, Event, Outcome, Stage, TAIL_LINES};
 use crate::plan::{Action, Guard, Plan, Step};
-use crate::tools::{helm, kubectl};
+use crate::tools::{helm, k8s, kubectl};
 
 pub struct Runner<'a> {
     pub ex: &'a Executor,
@@ -947,13 +947,13 @@ impl<'a> Runner<'a> {
         release: &str,
         discover: &Cmd,
         deadline: Instant,
-    ) -> Result<Vec<kubectl::Workload>, Error> {
+    ) -> Result<Vec<k8s::WorkloadState>, Error> {
         let what = format!("list the workloads of {release}");
         let out = self
             .ex
             .run(stage, discover, Some(deadline))
             .map_err(|e| e.into_error(stage, &what))?;
-        kubectl::parse_workloads(&out.stdout, release)
+        k8s::parse_workloads(&out.stdout, release)
             .map_err(|e| unreadable(self.ex, stage, &what, discover, &out, e))
     }
 
@@ -961,17 +961,16 @@ impl<'a> Runner<'a> {
         &self,
         stage: Stage,
         template: &Cmd,
-        w: &kubectl::Workload,
+        w: &k8s::WorkloadState,
         deadline: Instant,
-    ) -> Result<Vec<kubectl::Pod>, Error> {
+    ) -> Result<Vec<k8s::PodState>, Error> {
         let what = format!("list the pods of {}", w.id());
         let cmd = template.fill(&[("SELECTOR", &w.selector_arg())]);
         let out = self
             .ex
             .run(stage, &cmd, Some(deadline))
             .map_err(|e| e.into_error(stage, &what))?;
-        kubectl::parse_pods(&out.stdout)
-            .map_err(|e| unreadable(self.ex, stage, &what, &cmd, &out, e))
+        k8s::parse_pods(&out.stdout).map_err(|e| unreadable(self.ex, stage, &what, &cmd, &out, e))
     }
 
     /// Every pod of the namespace.
@@ -980,13 +979,13 @@ impl<'a> Runner<'a> {
         stage: Stage,
         cmd: &Cmd,
         deadline: Instant,
-    ) -> Result<Vec<kubectl::Pod>, Error> {
+    ) -> Result<Vec<k8s::PodState>, Error> {
         let what = "list the namespace's pods";
         let out = self
             .ex
             .run(stage, cmd, Some(deadline))
             .map_err(|e| e.into_error(stage, what))?;
-        kubectl::parse_pods(&out.stdout).map_err(|e| unreadable(self.ex, stage, what, cmd, &out, e))
+        k8s::parse_pods(&out.stdout).map_err(|e| unreadable(self.ex, stage, what, cmd, &out, e))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -10,7 +10,7 @@ use crate::model::{Error, Event, Redactor, Stage};
 use crate::plan::{ContextGuard, GuardRule, Preflight, ToolCheck};
 use crate::providers::Cluster;
 use crate::tools::registry::ToolId;
-use crate::tools::{docker, helm, kubectl};
+use crate::tools::{docker, helm, k8s};
 
 /// What preflight found that later stages depend on.
 #[derive(Debug, Default)]
@@ -82,7 +82,7 @@ fn owned(
     if !out.ok() {
         return Err(format!("`{}` exited with {}", cmd.display(), out.code));
     }
-    Ok(match kubectl::parse_context(&out.stdout, &g.context)? {
+    Ok(match k8s::parse_context(&out.stdout, &g.context)? {
         None => None,
         Some(t) => cluster.provider().owns(cluster, &t).err(),
     })

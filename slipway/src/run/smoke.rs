@@ -278,7 +278,7 @@ pub fn node_ports(
     use crate::providers::HostAccess;
     let read = |cmd: &Cmd, what: &str| read(ex, STAGE, cmd, stage_deadline, "", what);
     let json = read(services, &format!("read the Services in {namespace}"))?;
-    let ports = crate::tools::kubectl::parse_node_ports(&json, releases).map_err(|e| {
+    let ports = crate::tools::k8s::parse_node_ports(&json, releases).map_err(|e| {
         Error::new(
             STAGE,
             format!("cannot read the Services in {namespace}: {e}"),

@@ -16,7 +16,7 @@ use super::Runner;
 use crate::exec::Failure;
 use crate::model::{Error, Event, Stage};
 use crate::plan::Track;
-use crate::tools::kube_state::{self, KubeEvent, PodState, WorkloadState};
+use crate::tools::k8s::{self, KubeEvent, PodState, WorkloadState};
 
 /// How long a state may persist before it counts as permanent.
 const CONFIG_ERROR_GRACE: Duration = Duration::from_secs(5);
@@ -85,7 +85,7 @@ enum DeadProbe {
 /// A refused connection is normal while an app starts (it listens only once it has
 /// initialised), so it gets the whole 30 s: an app that needs longer to listen should
 /// have a startupProbe, which holds the readiness probe back until it passes.
-fn dead_probe_grace(probe: &kube_state::ProbeSpec, answer: DeadProbe) -> Duration {
+fn dead_probe_grace(probe: &k8s::ProbeSpec, answer: DeadProbe) -> Duration {
     const MAX: Duration = Duration::from_secs(30);
     match answer {
         DeadProbe::NotFound => Duration::from_secs(3 * probe.period_secs.max(1) as u64)
@@ -411,8 +411,8 @@ pub struct LastRead {
 }
 
 impl LastRead {
-    pub(super) fn pods(&self, stage: Stage) -> Result<Vec<crate::tools::kubectl::Pod>, Error> {
-        crate::tools::kubectl::parse_pods(&self.pods).map_err(|e| {
+    pub(super) fn pods(&self, stage: Stage) -> Result<Vec<k8s::PodState>, Error> {
+        k8s::parse_pods(&self.pods).map_err(|e| {
             Error::new(
                 stage,
                 format!("list the namespace's pods (the rollout's last read): {e}"),
@@ -534,7 +534,7 @@ impl Runner<'_> {
             let first_read = first;
             first = false;
             let raw = raw?;
-            let mut workloads = kube_state::parse_workloads(&raw, &t.release).map_err(|e| {
+            let mut workloads = k8s::parse_workloads(&raw, &t.release).map_err(|e| {
                 Error::new(stage, format!("{what}: {e}"))
                     .hint("slipway fails closed on output it cannot read; run the command by hand")
             })?;
@@ -593,7 +593,7 @@ impl Runner<'_> {
             }
             let all_done = workloads.iter().all(|w| w.done);
             let pods_raw = pods_raw?;
-            let pods = kube_state::parse_pods(&pods_raw)
+            let pods = k8s::parse_pods(&pods_raw)
                 .map_err(|e| Error::new(stage, format!("list the pods of {}: {e}", t.release)))?;
             // Events only when something is not there yet (they are what explains it).
             let events_raw = if all_done {
@@ -602,7 +602,7 @@ impl Runner<'_> {
                 self.poll(stage, &t.events, "list the namespace's events", deadline)
                     .unwrap_or_default()
             };
-            let events = kube_state::parse_events(&events_raw).unwrap_or_default();
+            let events = k8s::parse_events(&events_raw).unwrap_or_default();
             let keep_raw = || {
                 for (name, text) in [("pods.json", &pods_raw), ("events.json", &events_raw)] {
                     self.ex.events.emit(Event::Evidence {
@@ -701,7 +701,7 @@ impl Runner<'_> {
         let Ok(out) = self.ex.run(stage, jobs, Some(deadline)) else {
             return;
         };
-        let Ok(failed) = kube_state::parse_failed_hooks(&out.stdout) else {
+        let Ok(failed) = k8s::parse_failed_hooks(&out.stdout) else {
             return;
         };
         let Some(job) = failed.first() else { return };
@@ -714,7 +714,7 @@ impl Runner<'_> {
             .ex
             .run(stage, pods, Some(deadline))
             .ok()
-            .and_then(|o| kube_state::parse_pods(&o.stdout).ok())
+            .and_then(|o| k8s::parse_pods(&o.stdout).ok())
             .unwrap_or_default();
         if let Some(p) = all.iter().rev().find(|p| job.selects(&p.labels)) {
             for c in &p.containers {
@@ -885,8 +885,9 @@ mod tests {
             ready: false,
             created: String::new(),
             terminating: false,
+            synced: None,
             unschedulable: None,
-            containers: vec![kube_state::ContainerState {
+            containers: vec![k8s::ContainerState {
                 name: "web".into(),
                 init: false,
                 ready: false,
@@ -898,6 +899,7 @@ mod tests {
                 readiness: None,
             }],
             claims: vec![],
+            ..PodState::default()
         };
         f(&mut p);
         p
@@ -1116,7 +1118,7 @@ mod tests {
     #[test]
     fn a_readiness_probe_that_can_never_pass_fails_within_its_grace() {
         let t0 = Instant::now();
-        let probe = kube_state::ProbeSpec {
+        let probe = k8s::ProbeSpec {
             scheme: "HTTP".into(),
             path: "/healthzz".into(),
             port: "8080".into(),

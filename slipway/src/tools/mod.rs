@@ -3,8 +3,8 @@
 
 pub mod docker;
 pub mod helm;
+pub mod k8s;
 pub mod kind;
-pub mod kube_state;
 pub mod kubectl;
 pub mod minikube;
 pub mod oci;
