@@ -8,6 +8,7 @@ mod adoption;
 mod config_corpus;
 mod config_props;
 mod coverage_gaps;
+mod dev_sync;
 mod digest_cache;
 mod dist;
 mod docs;
