@@ -16,6 +16,7 @@ mod e2e_examples;
 mod e2e_kind;
 mod e2e_minikube;
 mod e2e_rotation;
+mod e2e_sync;
 mod fake_cluster;
 mod fake_tools;
 mod fuzz;
