@@ -96,9 +96,9 @@ fn a_covered_change_is_synced_and_anything_else_takes_the_full_round() {
     assert_eq!(
         got,
         [
-            "--context kind-fx --namespace apps exec -i web-0 -c web -- /.slipway/sync put --restart /web",
+            "--context kind-fx --namespace apps exec -i web-0 -c web -- /.slipway/sync put --restart --grace-ms 10000 /web",
             "--context kind-fx --namespace apps exec -i web-0 -c web -- /.slipway/sync put /srv/artifact.txt",
-            "--context kind-fx --namespace apps exec -i web-1 -c web -- /.slipway/sync put --restart /web",
+            "--context kind-fx --namespace apps exec -i web-1 -c web -- /.slipway/sync put --restart --grace-ms 10000 /web",
             "--context kind-fx --namespace apps exec -i web-1 -c web -- /.slipway/sync put /srv/artifact.txt",
         ]
     );
