@@ -236,15 +236,27 @@ fn dev_syncs_new_code_into_a_scratch_image_without_a_rollout() {
         }
         let r = slipway_in(PROFILE, &["deploy-local"], &[]);
         expect_ok(&r, "deploy-local after dev");
-        // The replaced pods may still be going: the Ready ones run the real image.
-        let st = slipway_in(PROFILE, &["status"], &[]);
-        let ready: Vec<&str> = st
-            .stdout
-            .lines()
-            .filter(|l| l.contains(" Ready ") && l.contains("slipway/sample:"))
-            .collect();
-        assert_eq!(ready.len(), 2, "{}", st.stdout);
-        assert!(ready.iter().all(|l| !l.contains("-sync-")), "{}", st.stdout);
+        // The replaced pods may still be going (the sample drains on SIGTERM): within
+        // a minute only the real image's pods are left, none of them synced.
+        let end = Instant::now() + Duration::from_secs(60);
+        loop {
+            let st = slipway_in(PROFILE, &["status"], &[]);
+            let pods: Vec<&str> = st
+                .stdout
+                .lines()
+                .filter(|l| l.contains("slipway/sample:"))
+                .collect();
+            let converged = pods.len() == 2
+                && pods
+                    .iter()
+                    .all(|l| l.contains(" Ready ") && !l.contains("-sync-"))
+                && !st.stdout.contains("synced by dev");
+            if converged {
+                break;
+            }
+            assert!(Instant::now() < end, "{}", st.stdout);
+            std::thread::sleep(Duration::from_secs(2));
+        }
         Some(())
     });
     let _ = slipway_in(PROFILE, &["down", "--cluster"], &[]);
