@@ -187,9 +187,10 @@ impl Planner<'_> {
                         .iter()
                         .enumerate()
                         .map(|(i, f)| {
+                            let grace = sync.restart_grace.0.as_millis().to_string();
                             let mut args = vec![HELPER_IN_IMAGE, "put"];
                             if sync.restart && i + 1 == n {
-                                args.push("--restart");
+                                args.extend(["--restart", "--grace-ms", &grace]);
                             }
                             args.push(&f.to);
                             kubectl::at(&self.context, Some(&ns))
