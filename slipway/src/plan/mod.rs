@@ -13,6 +13,7 @@ pub mod digest;
 mod exposed;
 mod render;
 mod stages;
+pub use stages::{requests_file, CAPACITY};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -62,6 +63,8 @@ pub struct PlanOptions {
     pub install_packages: bool,
     /// `--jobs`: at most this many groups (builds, loads, releases) at a time.
     pub parallel: usize,
+    /// `--strict`: the capacity preflight fails instead of warning.
+    pub strict: bool,
 }
 
 impl PlanOptions {
@@ -83,6 +86,7 @@ impl PlanOptions {
             provision: true,
             install_packages: false,
             parallel: usize::from(DEFAULT_PARALLEL),
+            strict: false,
         }
     }
 }
@@ -163,6 +167,15 @@ fn is_zero(n: &u32) -> bool {
 #[allow(clippy::large_enum_variant)] // a plan holds a handful of these
 pub enum Action {
     Preflight(Preflight),
+    /// Before any release is deployed: the selected releases' rendered requests
+    /// (saved by the render stage) against the nodes' allocatable.
+    Capacity {
+        nodes: Cmd,
+        /// Release → the file its rendered requests were saved to.
+        requests: Vec<(String, PathBuf)>,
+        /// `--strict`: fail instead of warning.
+        strict: bool,
+    },
     Run {
         cmd: Cmd,
     },
@@ -675,6 +688,7 @@ impl Action {
                 ..
             } => vec![status, uninstall, list_secrets, delete_secrets],
             Action::DeleteCluster { delete, .. } => delete.iter().collect(),
+            Action::Capacity { nodes, .. } => vec![nodes],
         }
     }
 }

@@ -1,6 +1,8 @@
 //! One file per stage: each adds its steps to the plan.
 
 mod build;
+mod capacity;
+pub use capacity::{requests_file, CAPACITY};
 mod cluster;
 mod deploy;
 mod down;
