@@ -49,6 +49,12 @@ pub struct Args {
     /// Only the delivery scenario (kind load vs the local registry)
     #[arg(long)]
     delivery_only: bool,
+    /// The many-services scenarios instead (repeatable: `--services 1 --services
+    /// 10`): cold, no-change and one-changed deploys of a generated fixture of N
+    /// services, slipway against Skaffold, first output and peak memory (see
+    /// bench_forty.rs)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=200))]
+    services: Vec<u16>,
 }
 
 struct Stats {
@@ -135,6 +141,10 @@ struct Target {
 }
 
 pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
+    if !a.services.is_empty() {
+        let ns: Vec<usize> = a.services.iter().map(|n| usize::from(*n)).collect();
+        return crate::bench_forty::run(&ns, a.no_skaffold);
+    }
     let root = crate::root();
     let profile = g.profile.clone().unwrap_or_else(|| "e2e".into());
     let sh = Shell::new()?;
