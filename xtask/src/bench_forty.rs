@@ -295,14 +295,18 @@ fn print_table(rows: &[Row], skaffold: bool) {
             },
             ratio(r.no_change[0].first_output, r.no_change[1].first_output)
         );
-        let peak = r.cold[0]
-            .peak_kb
-            .max(r.no_change[0].peak_kb)
-            .max(r.one_changed[0].peak_kb);
+        let peak = |side: usize| {
+            let kb = r.cold[side]
+                .peak_kb
+                .max(r.no_change[side].peak_kb)
+                .max(r.one_changed[side].peak_kb);
+            format!("{:.0} MB", kb as f64 / 1024.0)
+        };
         println!(
-            "| slipway peak memory (its own) | {} | {:.0} MB | | |",
+            "| peak memory (the tool's own process) | {} | {} | {} | |",
             r.n,
-            peak as f64 / 1024.0
+            peak(0),
+            if skaffold { peak(1) } else { "-".into() }
         );
     }
 }
