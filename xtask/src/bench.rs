@@ -61,6 +61,12 @@ pub struct Args {
     /// Only this scenario: no-change, edit, cold, dev, dev-sync, values, two-images
     #[arg(long, value_parser = ["no-change", "edit", "cold", "dev", "dev-sync", "values", "two-images"])]
     scenario: Option<String>,
+    /// The many-services scenarios instead (repeatable: `--services 1 --services
+    /// 10`): cold, no-change and one-changed deploys of a generated fixture of N
+    /// services, slipway against Skaffold, first output and peak memory (see
+    /// bench_forty.rs)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=200))]
+    services: Vec<u16>,
 }
 
 struct Stats {
@@ -193,6 +199,10 @@ struct Target {
 }
 
 pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
+    if !a.services.is_empty() {
+        let ns: Vec<usize> = a.services.iter().map(|n| usize::from(*n)).collect();
+        return crate::bench_forty::run(&ns, a.no_skaffold);
+    }
     let root = crate::root();
     if a.builds_only {
         let (t, _) =

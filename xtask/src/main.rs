@@ -5,8 +5,10 @@
 
 mod bench;
 mod bench_builds;
+mod bench_forty;
 mod dist;
 mod fixture;
+mod fixture_gen;
 
 use std::process::ExitCode;
 

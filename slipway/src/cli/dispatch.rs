@@ -50,6 +50,7 @@ fn plan_options(job: Job, g: &Global, f: &RunFlags) -> PlanOptions {
         provision: !g.no_provision,
         install_packages: g.install_packages,
         parallel: usize::from(g.jobs),
+        strict: g.strict,
         ..PlanOptions::new(job)
     }
 }

@@ -18,6 +18,7 @@ mod render;
 mod stages;
 pub mod sync;
 pub use stages::build_waves::BUILD_CONCURRENCY;
+pub use stages::{requests_file, CAPACITY};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -71,6 +72,8 @@ pub struct PlanOptions {
     /// What this machine already has (tools, the kube contexts), when the caller read
     /// it: the plan shows what will run first (see [`LocalFacts`]).
     pub local: Option<LocalFacts>,
+    /// `--strict`: the capacity preflight fails instead of warning.
+    pub strict: bool,
 }
 
 impl PlanOptions {
@@ -93,6 +96,7 @@ impl PlanOptions {
             install_packages: false,
             parallel: usize::from(DEFAULT_PARALLEL),
             local: None,
+            strict: false,
         }
     }
 }
@@ -176,6 +180,15 @@ fn is_zero(n: &u32) -> bool {
 #[allow(clippy::large_enum_variant)] // a plan holds a handful of these
 pub enum Action {
     Preflight(Preflight),
+    /// Before any release is deployed: the selected releases' rendered requests
+    /// (saved by the render stage) against the nodes' allocatable.
+    Capacity {
+        nodes: Cmd,
+        /// Release → the file its rendered requests were saved to.
+        requests: Vec<(String, PathBuf)>,
+        /// `--strict`: fail instead of warning.
+        strict: bool,
+    },
     Run {
         cmd: Cmd,
     },
@@ -707,6 +720,7 @@ impl Action {
                 ..
             } => vec![status, uninstall, list_secrets, delete_secrets],
             Action::DeleteCluster { delete, .. } => delete.iter().collect(),
+            Action::Capacity { nodes, .. } => vec![nodes],
         }
     }
 }

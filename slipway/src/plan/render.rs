@@ -194,9 +194,20 @@ fn step(s: &mut String, step: &Step, v: &mut View) {
                 line(s, &n.create, "");
             }
         },
-        Action::Render { cmd, .. } => {
-            line(s, cmd, "output discarded: only whether it renders counts")
-        }
+        Action::Render { cmd, .. } => line(
+            s,
+            cmd,
+            "its workloads' resource requests are kept for the capacity check",
+        ),
+        Action::Capacity { nodes, strict, .. } => line(
+            s,
+            nodes,
+            if *strict {
+                "fail if the releases' rendered requests exceed the nodes' allocatable"
+            } else {
+                "warn if the releases' rendered requests exceed the nodes' allocatable"
+            },
+        ),
         Action::Upgrade {
             cmd,
             jobs,

@@ -19,6 +19,7 @@ pub use provision::{adopt_provisioned, oci_capfilter};
 pub mod self_check;
 mod smoke;
 pub use smoke::forward_on;
+mod capacity;
 pub mod tool_cache;
 pub mod track;
 mod watch;
@@ -442,7 +443,8 @@ impl<'a> Runner<'a> {
                 stamp,
             } => self
                 .render(stage, release, chart, cmd, deadline)
-                .map(|()| {
+                .map(|manifests| {
+                    capacity::save(&self.pipeline.root, stamp, &manifests);
                     // Best effort: without the stamp the next run only renders again.
                     let stamp = self.pipeline.root.join(stamp);
                     if let Some(dir) = stamp.parent() {
@@ -450,6 +452,11 @@ impl<'a> Runner<'a> {
                     }
                     let _ = std::fs::write(stamp, digest);
                 })?,
+            Action::Capacity {
+                nodes,
+                requests,
+                strict,
+            } => self.capacity(nodes, requests, *strict, deadline)?,
             Action::Preflight(pf) => {
                 let found = preflight::run(self.ex, &self.pipeline.cluster, pf, deadline)?;
                 *self.helm_found.lock().unwrap_or_else(|e| e.into_inner()) = found.helm;
@@ -887,9 +894,10 @@ impl<'a> Runner<'a> {
         chart: &str,
         cmd: &Cmd,
         deadline: Instant,
-    ) -> Result<(), Error> {
-        let Err(e) = self.ex.run(stage, cmd, Some(deadline)) else {
-            return Ok(());
+    ) -> Result<String, Error> {
+        let e = match self.ex.run(stage, cmd, Some(deadline)) {
+            Ok(out) => return Ok(out.stdout),
+            Err(e) => e,
         };
         if e.failure == Failure::Interrupted {
             return Err(e.into_error(stage, "render"));

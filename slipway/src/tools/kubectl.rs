@@ -98,6 +98,13 @@ pub fn get_namespace(context: &str, name: &str) -> Cmd {
         .timeout(PROBE)
 }
 
+/// Every node, as JSON (the capacity preflight reads `status.allocatable`).
+pub fn get_nodes(context: &str) -> Cmd {
+    at(context, None)
+        .args(["get", "nodes", "--output", "json"])
+        .timeout(PROBE)
+}
+
 /// The ConfigMap a cluster advertises its local registry with (KEP-1755).
 pub const REGISTRY_HOSTING: (&str, &str) = ("kube-public", "local-registry-hosting");
 

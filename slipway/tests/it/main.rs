@@ -14,6 +14,7 @@ mod digest_cache;
 mod dist;
 mod docs;
 mod e2e_examples;
+mod e2e_forty;
 mod e2e_kind;
 mod e2e_minikube;
 mod e2e_rotation;

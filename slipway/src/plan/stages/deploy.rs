@@ -128,6 +128,8 @@ impl Planner<'_> {
             .collect();
         // Checks that probe during the upgrade start first, in a wave of their own.
         let watches = self.watches();
+        // Before any release: the capacity check (the graph runner waits for it).
+        self.capacity();
         let first_wave = u32::from(!watches.is_empty());
         for w in watches {
             let id = format!("watch/{}", w.check);

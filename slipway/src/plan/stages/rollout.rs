@@ -41,6 +41,10 @@ impl Planner<'_> {
                 action,
                 None,
             );
+            // Releases roll out independently: tracked at the same time (--jobs).
+            if let Some(s) = self.steps.last_mut() {
+                s.group = Some(format!("rollout/{rel}"));
+            }
         }
     }
 }
