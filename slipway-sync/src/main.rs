@@ -11,7 +11,8 @@
 //!   PROGRAM names is kept in memory (a memfd, run through `/proc/self/fd`), so it can
 //!   be replaced under a read-only root filesystem; any other PATH is written in place
 //!   (a temporary file renamed over it). With `--restart`, PROGRAM is stopped (SIGTERM,
-//!   then SIGKILL after 10 s) and started again before the answer comes back.
+//!   then SIGKILL after 10 s, or `--grace-ms N`) and started again before the answer
+//!   comes back.
 //! - `slipway-sync restart`: only the restart.
 //!
 //! std only, one file: slipway's build script compiles it with `rustc` alone.
@@ -54,12 +55,28 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("--") if args.len() > 1 => supervise(&args[1..]),
         Some("put") => {
-            let restart = args.get(1).is_some_and(|a| a == "--restart");
-            let rest = &args[1 + usize::from(restart)..];
+            let mut restart = false;
+            let mut grace = GRACE;
+            let mut rest = &args[1..];
+            loop {
+                match rest {
+                    [flag, more @ ..] if flag == "--restart" => {
+                        restart = true;
+                        rest = more;
+                    }
+                    [flag, ms, more @ ..] if flag == "--grace-ms" => {
+                        let Ok(ms) = ms.parse() else { return usage() };
+                        grace = Duration::from_millis(ms);
+                        rest = more;
+                    }
+                    _ => break,
+                }
+            }
             match rest {
                 [path] => client(&Request::Put {
                     path: path.clone(),
                     restart,
+                    grace,
                 }),
                 _ => usage(),
             }
@@ -70,13 +87,17 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: slipway-sync -- PROGRAM [ARGS...] | put [--restart] PATH < FILE | restart");
+    eprintln!("usage: slipway-sync -- PROGRAM [ARGS...] | put [--restart] [--grace-ms N] PATH < FILE | restart");
     ExitCode::from(2)
 }
 
 #[derive(Debug, PartialEq)]
 enum Request {
-    Put { path: String, restart: bool },
+    Put {
+        path: String,
+        restart: bool,
+        grace: Duration,
+    },
     Restart,
 }
 
@@ -84,7 +105,11 @@ impl Request {
     /// The request's header line (a put's content follows it, `len` bytes).
     fn header(&self, len: usize) -> String {
         match self {
-            Request::Put { path, restart } => format!("put\t{path}\t{len}\t{restart}\n"),
+            Request::Put {
+                path,
+                restart,
+                grace,
+            } => format!("put\t{path}\t{len}\t{restart}\t{}\n", grace.as_millis()),
             Request::Restart => "restart\n".into(),
         }
     }
@@ -92,10 +117,11 @@ impl Request {
     fn parse(line: &str) -> Option<(Request, usize)> {
         let f: Vec<&str> = line.trim_end_matches('\n').split('\t').collect();
         match f.as_slice() {
-            ["put", path, len, restart] => Some((
+            ["put", path, len, restart, grace] => Some((
                 Request::Put {
                     path: path.to_string(),
                     restart: *restart == "true",
+                    grace: Duration::from_millis(grace.parse().ok()?),
                 },
                 len.parse().ok()?,
             )),
@@ -142,6 +168,8 @@ fn client(req: &Request) -> ExitCode {
 /// What the listener hands the supervisor: a restart, answered once the new child runs.
 struct Restart {
     answer: Sender<String>,
+    /// How long the old process has after SIGTERM before SIGKILL.
+    grace: Duration,
 }
 
 /// Run PROGRAM, restart it on request, pass signals on; PROGRAM's exit status.
@@ -190,8 +218,8 @@ fn supervise_loop(argv: &[String], rx: Receiver<Restart>, mem_rx: Receiver<Owned
                 restarting = Some((r, Instant::now()));
             }
         }
-        if let Some((_, at)) = &restarting {
-            if at.elapsed() > GRACE {
+        if let Some((r, at)) = &restarting {
+            if at.elapsed() > r.grace {
                 unsafe { kill(child, SIGKILL) };
             }
         }
@@ -278,21 +306,30 @@ fn serve(
     reader
         .read_exact(&mut body)
         .map_err(|e| format!("reading {len} bytes: {e}"))?;
-    let (restart, mut said) = match req {
-        Request::Restart => (true, String::new()),
-        Request::Put { path, restart } => {
+    let (restart, grace, mut said) = match req {
+        Request::Restart => (true, GRACE, String::new()),
+        Request::Put {
+            path,
+            restart,
+            grace,
+        } => {
             if path == program {
                 mem_tx.send(in_memory(&body)?).map_err(|e| e.to_string())?;
-                (restart, format!("{path}: {len} bytes held in memory"))
+                (
+                    restart,
+                    grace,
+                    format!("{path}: {len} bytes held in memory"),
+                )
             } else {
                 write_atomically(&path, &body)?;
-                (restart, format!("{path}: {len} bytes written"))
+                (restart, grace, format!("{path}: {len} bytes written"))
             }
         }
     };
     if restart {
         let (answer, done) = mpsc::channel();
-        tx.send(Restart { answer }).map_err(|e| e.to_string())?;
+        tx.send(Restart { answer, grace })
+            .map_err(|e| e.to_string())?;
         let a = done.recv().map_err(|e| e.to_string())?;
         if !said.is_empty() {
             said.push_str("; ");
@@ -360,6 +397,7 @@ mod tests {
         let put = Request::Put {
             path: "/sample".into(),
             restart: true,
+            grace: Duration::from_millis(250),
         };
         assert_eq!(Request::parse(&put.header(42)), Some((put, 42)));
         assert_eq!(

@@ -7,7 +7,7 @@
 //! | module | what it is |
 //! |---|---|
 //! | [`model`] | the shared vocabulary: stages, jobs, commands, events, the one error, exit codes |
-//! | [`tools`] | per external tool: argv builders and output parsers |
+//! | [`tools`] | per external tool: argv builders and output parsers; the tool registry; the one Kubernetes model ([`tools::k8s`]) |
 //! | [`providers`] | per cluster kind: settings, create/probe/load/delete commands, managed context |
 //! | [`checks`] | per smoke-check kind: keys, validation, commands, one attempt |
 //! | [`config`] | load → profile → interpolate → decode → validate (one file per section) |
@@ -70,8 +70,7 @@
 //!   commands' output means as pure functions) + a [`plan::Action`] variant and its
 //!   arm in [`plan::Action::kind`]; how it runs: `run/steps/<name>.rs` and its arm in
 //!   `run::steps::execute`. The runner reads no pipeline config and calls no tool's
-//!   output parser (checked by `tests/it/tidy_steps.rs`, which also keeps every
-//!   function at most 120 lines);
+//!   output parser (checked by `tests/it/tidy_steps.rs`);
 //! - a smoke-check kind: `checks/<name>.rs` + a [`checks::Spec`] variant and its arms
 //!   in `checks/mod.rs`.
 

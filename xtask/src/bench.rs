@@ -14,6 +14,12 @@
 //! - **values change**: one chart value changes; the clock stops when the tool
 //!   returns (each waits for its rollout);
 //! - **two images**: the umbrella example, both images changed at once;
+//! - **dev loop with sync**: `slipway dev` with `[images.sample.sync]` (profile
+//!   `<profile>-dev-sync`): a one-line edit of `/healthz`'s answer → every answer is the
+//!   new one, timed from the file write; the compile, copy and restart come from the
+//!   loop's own line. Skaffold's `sync` copies files with `tar` in the container, which
+//!   the sample's `FROM scratch` image does not have, so it cannot sync here: its side
+//!   is `skaffold dev`'s rebuild loop on the same edit;
 //! - **delivery**: `kind load` against the local registry for a one-layer change to
 //!   a 200 MB image (see [`delivery`]); slipway's two delivery modes, not the tools.
 //!
@@ -49,6 +55,18 @@ pub struct Args {
     /// Only the delivery scenario (kind load vs the local registry)
     #[arg(long)]
     delivery_only: bool,
+    /// Only the concurrent-builds measurement (serial vs parallel `docker build`)
+    #[arg(long)]
+    builds_only: bool,
+    /// Only this scenario: no-change, edit, cold, dev, dev-sync, values, two-images
+    #[arg(long, value_parser = ["no-change", "edit", "cold", "dev", "dev-sync", "values", "two-images"])]
+    scenario: Option<String>,
+    /// The many-services scenarios instead (repeatable: `--services 1 --services
+    /// 10`): cold, no-change and one-changed deploys of a generated fixture of N
+    /// services, slipway against Skaffold, first output and peak memory (see
+    /// bench_forty.rs)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=200))]
+    services: Vec<u16>,
 }
 
 struct Stats {
@@ -71,6 +89,12 @@ fn stats(samples: &[f64]) -> Stats {
         min: s[0],
         max: s[n - 1],
     }
+}
+
+/// (median, min, max) of `samples`.
+pub fn stats_of(samples: &[f64]) -> (f64, f64, f64) {
+    let s = stats(samples);
+    (s.median, s.min, s.max)
 }
 
 fn timed(f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<f64> {
@@ -98,17 +122,10 @@ impl Edit {
         if !original.contains(EDIT_MARK) {
             bail!("{EDITED} no longer contains {EDIT_MARK}: update the benchmark's edit");
         }
-        let nonce = format!(
-            "{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs())
-        );
         Ok(Edit {
             path,
             original,
-            nonce,
+            nonce: nonce(),
         })
     }
 
@@ -128,6 +145,53 @@ impl Drop for Edit {
     }
 }
 
+/// This run's own mark in its edits.
+fn nonce() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    )
+}
+
+/// The sample's `/healthz` answer changed (`ok sync-NONCE-N`), for the sync scenario;
+/// put back when dropped.
+struct HealthzEdit(Edit);
+
+const HEALTHZ_EDITED: &str = "services/sample/src/app.rs";
+const HEALTHZ_MARK: &str = r#"get(|| async { "ok\n" })"#;
+
+impl HealthzEdit {
+    fn new(root: &Path) -> anyhow::Result<HealthzEdit> {
+        let path = root.join(HEALTHZ_EDITED);
+        let original = std::fs::read_to_string(&path)?;
+        if !original.contains(HEALTHZ_MARK) {
+            bail!(
+                "{HEALTHZ_EDITED} no longer contains {HEALTHZ_MARK}: update the benchmark's edit"
+            );
+        }
+        Ok(HealthzEdit(Edit {
+            path,
+            original,
+            nonce: nonce(),
+        }))
+    }
+
+    /// Write the `n`th edit; the answer it makes.
+    fn apply(&self, n: usize) -> anyhow::Result<String> {
+        let body = format!("ok sync-{}-{n}", self.0.nonce);
+        let text = self.0.original.replacen(
+            HEALTHZ_MARK,
+            &format!(r#"get(|| async {{ "{body}\n" }})"#),
+            1,
+        );
+        std::fs::write(&self.0.path, text)?;
+        Ok(body)
+    }
+}
+
 /// One tool's release: its name, namespace and Service.
 struct Target {
     release: String,
@@ -135,7 +199,17 @@ struct Target {
 }
 
 pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
+    if !a.services.is_empty() {
+        let ns: Vec<usize> = a.services.iter().map(|n| usize::from(*n)).collect();
+        return crate::bench_forty::run(&ns, a.no_skaffold);
+    }
     let root = crate::root();
+    if a.builds_only {
+        let (t, _) =
+            crate::bench_builds::table(&crate::bench_builds::measure(&root, a.rounds.max(1))?);
+        println!("{t}");
+        return Ok(());
+    }
     let profile = g.profile.clone().unwrap_or_else(|| "e2e".into());
     let sh = Shell::new()?;
     sh.change_dir(&root);
@@ -360,6 +434,26 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             .and_then(|v| v["image_tag"].as_str().map(String::from))
             .unwrap_or_default()
     };
+    // Every answer of `path` through the Service is `body` (ten in a row: both pods).
+    let answers_only = |t: &Target, path: &str, body: &str| -> anyhow::Result<()> {
+        let (ns, svc) = (&t.ns, &t.release);
+        let url = format!("/api/v1/namespaces/{ns}/services/{svc}:80/proxy/{path}");
+        let end = Instant::now() + Duration::from_secs(300);
+        let mut streak = 0;
+        while streak < 10 {
+            if Instant::now() > end {
+                bail!("{} never answered {body:?} on /{path}", t.release);
+            }
+            match http_get(&proxy_socket, &url) {
+                Some(b) if b.trim() == body => streak += 1,
+                _ => {
+                    streak = 0;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+        Ok(())
+    };
     let serving_new = |t: &Target, before: &str| -> anyhow::Result<()> {
         let end = Instant::now() + Duration::from_secs(180);
         while image_tag(t) == before {
@@ -407,7 +501,10 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             .run()?;
     }
 
+    let want = |s: &str| a.scenario.as_deref().is_none_or(|x| x == s);
     let mut results: Vec<(&str, [Vec<f64>; 3])> = vec![];
+    // The sync rounds' own split (compile, copy + restart, smoke), from the loop.
+    let mut sync_split: Vec<String> = vec![];
     // kind load vs the local registry for a one-layer change (see `delivery`).
     let mut delivered: Option<[Vec<f64>; 2]> = None;
     // slipway's own share of each dev round (see `own_share`).
@@ -417,12 +514,19 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             delivered = Some(delivery(&sh, &root, &cluster, a.rounds.max(1))?);
             return Ok(());
         }
-        eprintln!("[bench] warm-up: baseline and skaffold");
-        baseline(greeting0)?;
-        run_skaffold(greeting0)?;
+        if a.scenario.as_deref() != Some("dev-sync") {
+            eprintln!("[bench] warm-up: baseline and skaffold");
+            baseline(greeting0)?;
+            run_skaffold(greeting0)?;
+        }
 
+        let edit = Edit::new(&root)?;
+        let mut n = 0;
         let mut r: [Vec<f64>; 3] = Default::default();
         for i in 1..=a.rounds.max(1) {
+            if !want("no-change") {
+                break;
+            }
             r[0].push(timed(|| slipway(greeting0))?);
             if skaffold.is_some() {
                 r[1].push(timed(|| run_skaffold(greeting0))?);
@@ -430,12 +534,15 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             r[2].push(timed(|| baseline(greeting0))?);
             eprintln!("[bench] no-change round {i}: {}", round_line(&r));
         }
-        results.push(("no-change redeploy", r));
+        if want("no-change") {
+            results.push(("no-change redeploy", r));
+        }
 
-        let edit = Edit::new(&root)?;
         let mut r: [Vec<f64>; 3] = Default::default();
-        let mut n = 0;
         for i in 1..=a.rounds.max(1) {
+            if !want("edit") {
+                break;
+            }
             for side in 0..3 {
                 if side == 1 && skaffold.is_none() {
                     continue;
@@ -454,12 +561,17 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             }
             eprintln!("[bench] edit round {i}: {}", round_line(&r));
         }
-        results.push(("one-line edit -> new pods serving", r));
+        if want("edit") {
+            results.push(("one-line edit -> new pods serving", r));
+        }
 
         // Cold: the cluster is up, the release is not installed and no image of
         // this source exists (a fresh edit): build, load, install, serve.
         let mut r: [Vec<f64>; 3] = Default::default();
         for i in 1..=a.rounds.max(1) {
+            if !want("cold") {
+                break;
+            }
             for side in 0..3 {
                 if side == 1 && skaffold.is_none() {
                     continue;
@@ -492,7 +604,9 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             }
             eprintln!("[bench] cold round {i}: {}", round_line(&r));
         }
-        results.push(("cold deploy (cluster up, no release, no image)", r));
+        if want("cold") {
+            results.push(("cold deploy (cluster up, no release, no image)", r));
+        }
 
         // The dev loops: `slipway dev` and `skaffold dev` each watch the source; an
         // edit -> new pods serving, timed from the write. One loop runs at a time
@@ -528,8 +642,13 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             // child would miss the sample's secret.
             .env("SAMPLE_API_TOKEN", &token)
             .env("SAMPLE_GREETING", greeting0);
-        dev_rounds(0, DevLoop::start("slipway dev", c)?, "watching")?;
-        if let Some(bin) = &skaffold {
+        if want("dev") {
+            dev_rounds(0, DevLoop::start("slipway dev", c)?, "watching")?;
+        }
+        if let Some(bin) = skaffold
+            .as_ref()
+            .filter(|_| want("dev") || want("dev-sync"))
+        {
             write_skaffold_yaml(greeting0)?;
             let mut c = std::process::Command::new(bin);
             c.arg("dev")
@@ -554,12 +673,68 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
                 "Watching for changes",
             )?;
         }
-        drop(edit);
-        results.push(("dev loop: edit -> new pods serving", r));
-        dev_share = shares;
+        // Skaffold cannot sync into the sample's scratch image (its sync needs `tar`
+        // in the container): its side of the sync scenario is this rebuild loop.
+        let skaffold_dev = r[1].clone();
+        if want("dev") {
+            results.push(("dev loop: edit -> new pods serving", r));
+            dev_share = shares;
+        }
 
+        if want("dev-sync") {
+            let sync_profile = format!("{profile}-dev-sync");
+            let healthz = HealthzEdit::new(&root)?;
+            let mut r: [Vec<f64>; 3] = Default::default();
+            r[1] = skaffold_dev;
+            let mut c = std::process::Command::new(&exe);
+            c.args(["--profile", &sync_profile, "--output", "json", "dev"])
+                .current_dir(&root)
+                .env("CI", "1")
+                .env("SAMPLE_API_TOKEN", &token)
+                .env("SAMPLE_GREETING", greeting0);
+            let mut dev = DevLoop::start("slipway dev (sync)", c)?;
+            dev.wait_for("watching", Duration::from_secs(1800))?;
+            for i in 1..=a.rounds.max(1) {
+                n += 1;
+                let began = Instant::now();
+                let body = healthz.apply(n)?;
+                answers_only(&targets[0], "healthz", &body)?;
+                r[0].push(began.elapsed().as_secs_f64());
+                let round = dev.wait_for("watching", Duration::from_secs(300))?;
+                let said = |needle: &str| {
+                    round.iter().find_map(|l| {
+                        let v: serde_json::Value = serde_json::from_str(l).ok()?;
+                        let m = v["message"].as_str()?;
+                        m.contains(needle).then(|| m.to_string())
+                    })
+                };
+                if let Some(full) = said("full round") {
+                    bail!("the sync scenario took the full round: {full}");
+                }
+                let split = said(" pod(s) in ").unwrap_or_default();
+                eprintln!(
+                    "[bench] slipway dev (sync) round {i}: {:.2}s ({split})",
+                    r[0][i - 1]
+                );
+                sync_split.push(split);
+            }
+            drop(dev);
+            drop(healthz);
+            results.push((
+                "dev loop with sync: edit -> new code serving (Skaffold: its rebuild loop)",
+                r,
+            ));
+        }
+        drop(edit);
+
+        if a.scenario.is_some() && !want("values") && !want("two-images") {
+            return Ok(());
+        }
         let mut r: [Vec<f64>; 3] = Default::default();
         for i in 1..=a.rounds.max(1) {
+            if !want("values") {
+                break;
+            }
             let greeting = format!("bench greeting {i}");
             r[0].push(timed(|| slipway(&greeting))?);
             if skaffold.is_some() {
@@ -568,7 +743,12 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             r[2].push(timed(|| baseline(&greeting))?);
             eprintln!("[bench] values round {i}: {}", round_line(&r));
         }
-        results.push(("values change", r));
+        if want("values") {
+            results.push(("values change", r));
+        }
+        if !want("two-images") {
+            return Ok(());
+        }
 
         // Two images changed at once: the umbrella example (examples/multi), whose
         // api and worker images are both built from the sample's source. The clock
@@ -742,6 +922,16 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             .run();
     }
     result?;
+    // How many builds at once: the bound in slipway/src/plan/stages/build_waves.rs.
+    let builds = if a.delivery_only {
+        None
+    } else {
+        eprintln!("[bench] concurrent docker builds (serial, at once, in lanes)");
+        Some(crate::bench_builds::table(&crate::bench_builds::measure(
+            &root,
+            a.rounds.max(1),
+        )?))
+    };
 
     let mut table = vec![];
     let mut head = vec![format!(
@@ -799,12 +989,21 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             st.median, st.min, st.max
         ));
     }
+    if !sync_split.is_empty() {
+        table.push(format!(
+            "\nslipway dev with sync, each round as the loop split it: {}",
+            sync_split.join("; ")
+        ));
+    }
     if let Some([load, push]) = &delivered {
         let (l, p) = (stats(load), stats(push));
         table.push(format!(
             "\n| one-layer change to a {BIG_MB} MB image ({} rounds) | `kind load` | registry push + node pull | load / registry |\n| --- | --- | --- | --- |\n| image on the node | {:.2} s ({:.2}–{:.2}) | {:.2} s ({:.2}–{:.2}) | {:.1}x |",
             load.len(), l.median, l.min, l.max, p.median, p.min, p.max, l.median / p.median
         ));
+    }
+    if let Some((t, _)) = &builds {
+        table.push(t.clone());
     }
     println!("{}", table.join("\n"));
     let out = root.join("target/bench.json");
@@ -822,6 +1021,8 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
                     "registry_push_and_pull_s": {"median": p.median, "min": p.min, "max": p.max, "samples": push},
                 })
             }),
+            "concurrent_builds_s": builds.as_ref().map(|(_, j)| j),
+            "slipway_dev_sync_rounds": sync_split,
             "slipway_dev_own_share_s": (!dev_share.is_empty()).then(|| {
                 let st = stats(&dev_share);
                 serde_json::json!({"median": st.median, "min": st.min, "max": st.max, "samples": dev_share})
@@ -1451,5 +1652,24 @@ mod tests {
             .unwrap();
         let text = std::fs::read_to_string(root.join(EDITED)).unwrap();
         assert!(text.contains(EDIT_MARK));
+        // The sync scenario's edit: once, in the /healthz route, and the profile it
+        // runs with has a sync rule that covers the edited file.
+        let text = std::fs::read_to_string(root.join(HEALTHZ_EDITED)).unwrap();
+        assert_eq!(text.matches(HEALTHZ_MARK).count(), 1);
+        assert!(text.contains(&format!(".route(\"/healthz\", {HEALTHZ_MARK})")));
+        let p = slipway::config::load(&slipway::config::LoadOptions {
+            file: root.join("pipeline.toml"),
+            profile: Some("e2e-dev-sync".into()),
+            vars: None,
+        })
+        .unwrap();
+        let sync = p.images[0]
+            .sync
+            .as_ref()
+            .expect("e2e-dev-sync has a sync rule");
+        assert!(sync
+            .covers
+            .iter()
+            .any(|c| std::path::Path::new(HEALTHZ_EDITED).starts_with(c)));
     }
 }

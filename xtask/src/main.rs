@@ -4,8 +4,11 @@
 //! command line next to your own subcommands, hand slipway's over to `slipway::cli::run`.
 
 mod bench;
+mod bench_builds;
+mod bench_forty;
 mod dist;
 mod fixture;
+mod fixture_gen;
 
 use std::process::ExitCode;
 

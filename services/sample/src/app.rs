@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
-use crate::{frontend, httpc, kube, resp, tasks};
+use crate::{frontend, kube, resp, tasks, upstream};
 
 pub fn now_ms() -> u128 {
     SystemTime::now()
@@ -162,12 +162,12 @@ impl Config {
         resp::Target::parse(url, self.redis_password.as_deref())
     }
 
-    pub fn upstream(&self) -> Result<httpc::Url, String> {
+    pub fn upstream(&self) -> Result<upstream::Url, String> {
         let url = self
             .upstream
             .as_deref()
             .ok_or("required configuration UPSTREAM_URL is not set")?;
-        httpc::Url::parse(url).map_err(|e| format!("UPSTREAM_URL: {e}"))
+        upstream::Url::parse(url).map_err(|e| format!("UPSTREAM_URL: {e}"))
     }
 
     /// The config file's contents (dispatcher).
@@ -221,7 +221,7 @@ struct RouteLabels {
 pub struct Inner {
     pub(crate) config: Config,
     pub(crate) redis: Option<resp::Target>,
-    pub(crate) upstream: Option<httpc::Url>,
+    pub(crate) upstream: Option<upstream::Url>,
     pub(crate) runs: Option<Arc<kube::Runs>>,
     shutting_down: AtomicBool,
     in_flight: AtomicU64,

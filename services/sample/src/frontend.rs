@@ -11,7 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 
 use crate::app::{log, State};
-use crate::httpc;
+use crate::upstream;
 
 /// Request bodies passed upstream are at most this long.
 const MAX_BODY: usize = 1 << 20;
@@ -62,7 +62,7 @@ pub async fn proxy(AxState(st): AxState<State>, req: Request) -> Response {
         Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
     };
     let path = up.join(&pq);
-    match httpc::request(&up, &method, &path, ct.as_deref(), &body, UPSTREAM_TIMEOUT).await {
+    match upstream::request(&up, &method, &path, ct.as_deref(), &body, UPSTREAM_TIMEOUT).await {
         Ok(r) => {
             let mut resp = Response::new(Body::from(r.body));
             *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -83,9 +83,9 @@ pub async fn proxy(AxState(st): AxState<State>, req: Request) -> Response {
 }
 
 /// The frontend is ready when its upstream's `/readyz` answers 200.
-pub async fn upstream_ready(up: &httpc::Url) -> Result<(), String> {
+pub async fn upstream_ready(up: &upstream::Url) -> Result<(), String> {
     let path = up.join("/readyz");
-    match httpc::request(up, "GET", &path, None, b"", Duration::from_secs(3)).await {
+    match upstream::request(up, "GET", &path, None, b"", Duration::from_secs(3)).await {
         Ok(r) if r.status == 200 => Ok(()),
         Ok(r) => Err(format!(
             "upstream {}{path} answered {}",

@@ -45,11 +45,11 @@
 
 mod app;
 mod frontend;
-mod httpc;
 mod kube;
 mod resp;
 mod runner;
 mod tasks;
+mod upstream;
 
 use std::net::SocketAddr;
 use std::time::Duration;

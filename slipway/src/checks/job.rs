@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Attempt, Io, Kind, Problem, Target};
 use crate::model::{Cmd, Stdin};
+use crate::tools::k8s;
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct Job {
@@ -125,21 +126,12 @@ impl Job {
 
 /// What the Job's status says: done (succeeded or failed), or still running.
 fn job_state(json: &str) -> Result<Option<bool>, String> {
-    let v: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| format!("unreadable Job: {e}"))?;
-    let n = |k: &str| {
-        v.pointer(&format!("/status/{k}"))
-            .and_then(|x| x.as_u64())
-            .unwrap_or(0)
-    };
-    let cond = |t: &str| {
-        v.pointer("/status/conditions")
-            .and_then(|c| c.as_array())
-            .is_some_and(|c| c.iter().any(|c| c["type"] == t && c["status"] == "True"))
-    };
-    Ok(if cond("Complete") || n("succeeded") > 0 {
+    let st = k8s::object(json)
+        .map_err(|e| format!("unreadable Job: {e}"))?
+        .status;
+    Ok(if st.holds("Complete") || st.succeeded > 0 {
         Some(true)
-    } else if cond("Failed") || n("failed") > 0 {
+    } else if st.holds("Failed") || st.failed > 0 {
         Some(false)
     } else {
         None
@@ -148,18 +140,13 @@ fn job_state(json: &str) -> Result<Option<bool>, String> {
 
 /// A reason the Job's pod will not start, with its message.
 fn stuck(pods_json: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(pods_json).ok()?;
-    v["items"].as_array()?.iter().find_map(|p| {
-        p.pointer("/status/containerStatuses")?
-            .as_array()?
-            .iter()
-            .find_map(|c| {
-                let w = c.pointer("/state/waiting")?;
-                let reason = w["reason"].as_str()?;
-                STUCK
-                    .contains(&reason)
-                    .then(|| format!("{reason}: {}", w["message"].as_str().unwrap_or("").trim()))
-            })
+    k8s::parse_pods(pods_json).ok()?.iter().find_map(|p| {
+        p.containers.iter().filter(|c| !c.init).find_map(|c| {
+            let (reason, message) = c.waiting.as_ref()?;
+            STUCK
+                .contains(&reason.as_str())
+                .then(|| format!("{reason}: {}", message.trim()))
+        })
     })
 }
 

@@ -50,6 +50,7 @@ fn plan_options(job: Job, g: &Global, f: &RunFlags) -> PlanOptions {
         provision: !g.no_provision,
         install_packages: g.install_packages,
         parallel: usize::from(g.jobs),
+        strict: g.strict,
         ..PlanOptions::new(job)
     }
 }
@@ -294,50 +295,12 @@ fn execute(
     if let Some(v) = crate::run::tool_cache::cached(crate::tools::registry::ToolId::Helm.name()) {
         opts.helm = crate::tools::helm::Dialect::detected(&v);
     }
-    if let Command::Down { cluster, .. } | Command::Plan { cluster, .. } = &command {
-        opts.with_cluster = *cluster;
-    }
-    if let Command::Rollback { release, to, .. } = &command {
-        opts.release = release.clone();
-        opts.revision = *to;
-    }
-    if let Command::Logs {
-        target,
-        follow,
-        tail,
-    } = &command
-    {
-        match target {
-            Some(t) if t.contains('/') => opts.workload = Some(t.clone()),
-            t => opts.release = t.clone(),
-        }
-        opts.follow = *follow;
-        opts.tail = *tail;
-    }
-
+    command_options(&mut opts, command);
     if let Command::Plan { .. } = &command {
         // What this machine already has decides what `plan` shows first.
         opts.local = Some(crate::run::facts::read());
         return match plan::build(&pipeline, &opts) {
-            Ok(p) => {
-                let text = if mode == Mode::Json {
-                    // Masked on its strings before it is encoded (a plan holds no
-                    // secret value, which `plan::build` makes sure of).
-                    let mut v = serde_json::to_value(&p).unwrap_or_default();
-                    reporter.redactor().json(&mut v);
-                    serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
-                } else if g.verbose {
-                    p.to_text_verbose()
-                } else {
-                    p.to_text()
-                };
-                sink.emit(Event::Output { text });
-                Done {
-                    code: exit::OK,
-                    planned: None,
-                    events: vec![],
-                }
-            }
+            Ok(p) => print_plan(&p, mode, g.verbose, reporter, sink.as_ref()),
             Err(e) => failed(&e),
         };
     }
@@ -372,43 +335,15 @@ fn execute(
     if opts.provision && pipeline.tools.provision {
         crate::run::adopt_provisioned(&ex, &|t| pipeline.tools.pinned(t).map(String::from));
     }
-    let result = (|| {
-        // Jobs that change a cluster run one at a time per cluster.
-        let preflight_only = matches!(command, Command::Preflight { .. });
-        let _lock = match job {
-            Job::DeployLocal | Job::Dev | Job::Load | Job::Deploy | Job::Down | Job::Rollback
-                if !preflight_only =>
-            {
-                Some(lock::acquire(&ex, &plan.context)?)
-            }
-            _ => None,
-        };
-        let runner = Runner::new(&ex, &plan);
-        runner.execute_stages(|s| s == Stage::Preflight)?;
-        if let Some(v) = runner.helm_replan() {
-            // Planned for another (or an assumed) helm: the same plan for the one found.
-            opts.helm = crate::tools::helm::Dialect::detected(&v);
-            plan = plan::build(&pipeline, &opts)?;
-            if preflight_only {
-                plan.steps.retain(|s| s.stage == Stage::Preflight);
-            }
-        }
-        if let Some(h) = &plan.helm {
-            for (release, d) in &h.decisions {
-                sink.emit(Event::Note {
-                    stage: Stage::Preflight,
-                    message: format!(
-                        "{}, release {release}: {}",
-                        h.dialect.describe(),
-                        d.join("; ")
-                    ),
-                });
-            }
-        }
-        let runner = Runner::new(&ex, &plan);
-        runner.prefetch(std::time::Instant::now() + std::time::Duration::from_secs(60));
-        runner.execute_stages(|s| s != Stage::Preflight)
-    })();
+    let result = run_plan(
+        &ex,
+        &pipeline,
+        &mut plan,
+        &mut opts,
+        job,
+        command,
+        sink.as_ref(),
+    );
     let code = match result {
         Ok(()) => {
             reporter.summary(&plan.reach);
@@ -420,38 +355,7 @@ fn execute(
             recording.emit(Event::error(&e));
             reporter.summary(&[]);
             if !e.interrupted {
-                // What helm says of each release, for the bundle (never fails the run).
-                if e.stage.is_some_and(|s| s >= Stage::Deploy) {
-                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-                    for (i, c) in plan.on_failure.iter().enumerate() {
-                        if let Ok(out) =
-                            ex.probe(e.stage.unwrap_or(Stage::Deploy), c, Some(deadline))
-                        {
-                            let what = c.args.get(..2).map(|a| a.join("-")).unwrap_or_default();
-                            sink.emit(Event::Evidence {
-                                name: format!("helm-{what}-{i}.json"),
-                                text: ex.redact(&format!("{}{}", out.stdout, out.stderr)),
-                            });
-                        }
-                    }
-                }
-                let run = report::bundle::Run {
-                    project: &pipeline.project.name,
-                    job: job.name(),
-                    profile: &pipeline.profile,
-                    context: &plan.context,
-                };
-                let events = recording.events();
-                match report::bundle::write(&pipeline.root, &run, &e, &events, reporter.redactor())
-                {
-                    Ok(dir) => reporter.emit(Event::Bundle {
-                        path: dir.display().to_string(),
-                    }),
-                    Err(err) => reporter.emit(Event::Note {
-                        stage: e.stage.unwrap_or(Stage::Preflight),
-                        message: format!("could not write the diagnosis bundle: {err}"),
-                    }),
-                }
+                leave_bundle(&ex, &e, &pipeline, &plan, job, &recording, reporter);
             }
             let code = finish_on(reporter, recording.as_ref(), e.exit_code());
             junit(g, reporter, job, &recording);
@@ -462,6 +366,148 @@ fn execute(
         code,
         planned: Some((pipeline, plan)),
         events: recording.events(),
+    }
+}
+
+/// What a command adds to the plan's options (`down --cluster`, `rollback`'s
+/// release and revision, `logs`' target).
+fn command_options(opts: &mut PlanOptions, command: &Command) {
+    if let Command::Down { cluster, .. } | Command::Plan { cluster, .. } = &command {
+        opts.with_cluster = *cluster;
+    }
+    if let Command::Rollback { release, to, .. } = &command {
+        opts.release = release.clone();
+        opts.revision = *to;
+    }
+    if let Command::Logs {
+        target,
+        follow,
+        tail,
+    } = &command
+    {
+        match target {
+            Some(t) if t.contains('/') => opts.workload = Some(t.clone()),
+            t => opts.release = t.clone(),
+        }
+        opts.follow = *follow;
+        opts.tail = *tail;
+    }
+}
+
+/// `plan`: the plan's text (or JSON, masked), as output.
+fn print_plan(
+    p: &plan::Plan,
+    mode: Mode,
+    verbose: bool,
+    reporter: &Reporter,
+    sink: &dyn Sink,
+) -> Done {
+    let text = if mode == Mode::Json {
+        // Masked on its strings before it is encoded (a plan holds no
+        // secret value, which `plan::build` makes sure of).
+        let mut v = serde_json::to_value(p).unwrap_or_default();
+        reporter.redactor().json(&mut v);
+        serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+    } else if verbose {
+        p.to_text_verbose()
+    } else {
+        p.to_text()
+    };
+    sink.emit(Event::Output { text });
+    Done {
+        code: exit::OK,
+        planned: None,
+        events: vec![],
+    }
+}
+
+/// Preflight, then (replanned for the helm found) every other stage; a job that
+/// changes a cluster holds the cluster's lock.
+fn run_plan(
+    ex: &Executor,
+    pipeline: &config::Pipeline,
+    plan: &mut plan::Plan,
+    opts: &mut PlanOptions,
+    job: Job,
+    command: &Command,
+    sink: &dyn Sink,
+) -> Result<(), Error> {
+    // Jobs that change a cluster run one at a time per cluster.
+    let preflight_only = matches!(command, Command::Preflight { .. });
+    let _lock = match job {
+        Job::DeployLocal | Job::Dev | Job::Load | Job::Deploy | Job::Down | Job::Rollback
+            if !preflight_only =>
+        {
+            Some(lock::acquire(ex, &plan.context)?)
+        }
+        _ => None,
+    };
+    let runner = Runner::new(ex, plan);
+    runner.execute_stages(|s| s == Stage::Preflight)?;
+    if let Some(v) = runner.helm_replan() {
+        // Planned for another (or an assumed) helm: the same plan for the one found.
+        opts.helm = crate::tools::helm::Dialect::detected(&v);
+        *plan = plan::build(pipeline, opts)?;
+        if preflight_only {
+            plan.steps.retain(|s| s.stage == Stage::Preflight);
+        }
+    }
+    if let Some(h) = &plan.helm {
+        for (release, d) in &h.decisions {
+            sink.emit(Event::Note {
+                stage: Stage::Preflight,
+                message: format!(
+                    "{}, release {release}: {}",
+                    h.dialect.describe(),
+                    d.join("; ")
+                ),
+            });
+        }
+    }
+    let runner = Runner::new(ex, plan);
+    runner.prefetch(std::time::Instant::now() + std::time::Duration::from_secs(60));
+    runner.execute_stages(|s| s != Stage::Preflight)
+}
+
+/// A failed run's diagnosis bundle: what helm says of each release (never fails
+/// the run), then every event and the evidence, written and announced.
+fn leave_bundle(
+    ex: &Executor,
+    e: &Error,
+    pipeline: &config::Pipeline,
+    plan: &plan::Plan,
+    job: Job,
+    recording: &report::bundle::Recording,
+    reporter: &Reporter,
+) {
+    // What helm says of each release, for the bundle (never fails the run).
+    if e.stage.is_some_and(|s| s >= Stage::Deploy) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        for (i, c) in plan.on_failure.iter().enumerate() {
+            if let Ok(out) = ex.probe(e.stage.unwrap_or(Stage::Deploy), c, Some(deadline)) {
+                let what = c.args.get(..2).map(|a| a.join("-")).unwrap_or_default();
+                recording.emit(Event::Evidence {
+                    name: format!("helm-{what}-{i}.json"),
+                    text: ex.redact(&format!("{}{}", out.stdout, out.stderr)),
+                });
+            }
+        }
+    }
+    let run = report::bundle::Run {
+        project: &pipeline.project.name,
+        job: job.name(),
+        profile: &pipeline.profile,
+        context: &plan.context,
+    };
+    let events = recording.events();
+    match report::bundle::write(&pipeline.root, &run, e, &events, reporter.redactor()) {
+        Ok(dir) => reporter.emit(Event::Bundle {
+            path: dir.display().to_string(),
+        }),
+        Err(err) => reporter.emit(Event::Note {
+            stage: e.stage.unwrap_or(Stage::Preflight),
+            message: format!("could not write the diagnosis bundle: {err}"),
+        }),
     }
 }
 

@@ -290,7 +290,28 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
         }
     }
 
-    // Profile selection and merge.
+    let profile = select_profile(&mut base, opts, &mut cx);
+
+    let vars = read_vars(&base, &root, opts, &mut cx);
+    let raw = base.clone();
+    let mut merged = Value::Table(base);
+    interpolate_tree(&mut merged, &mut vec![], &vars, &mut cx);
+    let Value::Table(merged) = merged else {
+        unreachable!()
+    };
+
+    let p = decode(&merged, &mut cx, root, profile, vars);
+    validate::all(&p, &raw, &mut cx);
+    if cx.errors.is_empty() {
+        Ok(p)
+    } else {
+        Err(ConfigErrors(cx.errors))
+    }
+}
+
+/// The profile to use (`--profile`, else `project.default_profile`, else
+/// `local-kind`), merged into `base`; `[profiles]` is taken out of it.
+fn select_profile(base: &mut Table, opts: &LoadOptions, cx: &mut Cx) -> String {
     let profiles = match base.remove("profiles") {
         None => Table::new(),
         Some(Value::Table(t)) => t,
@@ -330,8 +351,8 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
                     );
                 }
             }
-            unknown_profile_releases(&base, &mut patch, &profile, &mut cx);
-            merge(&mut base, patch);
+            unknown_profile_releases(base, &mut patch, &profile, cx);
+            merge(base, patch);
             cx.profile_path = path(&["profiles", &profile]);
         }
         Some(_) => cx.err(
@@ -364,13 +385,18 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
         None => {}
     }
 
-    // Interpolation needs the env file named in [project], before anything else.
+    profile
+}
+
+/// The variables interpolation reads: given, or the process's and the env file's
+/// (the one named in [project], read before anything else).
+fn read_vars(base: &Table, root: &Path, opts: &LoadOptions, cx: &mut Cx) -> Vars {
     let env_file = base
         .get("project")
         .and_then(|p| p.get("env_file"))
         .and_then(Value::as_str)
         .unwrap_or(".env");
-    let vars = match &opts.vars {
+    match &opts.vars {
         Some(v) => v.clone(),
         None => match Vars::load(&root.join(env_file)) {
             Ok(v) => v,
@@ -379,15 +405,13 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
                 Vars::default()
             }
         },
-    };
-    let raw = base.clone();
-    let mut merged = Value::Table(base);
-    interpolate_tree(&mut merged, &mut vec![], &vars, &mut cx);
-    let Value::Table(merged) = merged else {
-        unreachable!()
-    };
+    }
+}
 
-    // Strict, per-section deserialization: one bad section does not hide the others.
+/// Strict, per-section deserialization: one bad section does not hide the others.
+/// Sections that failed were reported; the rest is validated anyway (with neutral
+/// stand-ins) so one run reports every problem.
+fn decode(merged: &Table, cx: &mut Cx, root: PathBuf, profile: String, vars: Vars) -> Pipeline {
     let project: Option<Project> = match merged.get("project") {
         Some(v) => cx.strict(v.clone(), &path(&["project"])),
         None => {
@@ -418,10 +442,10 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
         Some(v) => cx.strict(v.clone(), &path(&["tools"])),
         None => Some(Tools::default_on()),
     };
-    let images: Vec<Image> = cx.named_section(&merged, "images", |i: &mut Image, n| i.name = n);
+    let images: Vec<Image> = cx.named_section(merged, "images", |i: &mut Image, n| i.name = n);
     let releases: Vec<Release> =
-        cx.named_section(&merged, "releases", |r: &mut Release, n| r.name = n);
-    let smoke: Vec<Check> = cx.smoke_section(&merged);
+        cx.named_section(merged, "releases", |r: &mut Release, n| r.name = n);
+    let smoke: Vec<Check> = cx.smoke_section(merged);
     let groups: Option<BTreeMap<String, Vec<String>>> = match merged.get("groups") {
         Some(v) => cx.strict(v.clone(), &path(&["groups"])),
         None => Some(BTreeMap::new()),
@@ -435,7 +459,7 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
         env_file: ".env".into(),
         namespace: "default".into(),
     });
-    let p = Pipeline {
+    Pipeline {
         root,
         profile,
         project,
@@ -449,12 +473,6 @@ pub fn load(opts: &LoadOptions) -> Result<Pipeline, ConfigErrors> {
         vars,
         groups: groups.unwrap_or_default(),
         selection: None,
-    };
-    validate::all(&p, &raw, &mut cx);
-    if cx.errors.is_empty() {
-        Ok(p)
-    } else {
-        Err(ConfigErrors(cx.errors))
     }
 }
 
@@ -1188,5 +1206,21 @@ mod tests {
                 ("web".into(), "ref".into())
             ]
         );
+    }
+}
+
+impl Pipeline {
+    /// Which releases use an image: their `set`/`set_string` values name it.
+    pub fn releases_using(&self, image: &str) -> Vec<String> {
+        self.releases
+            .iter()
+            .filter(|r| {
+                r.set
+                    .values()
+                    .chain(r.set_string.values())
+                    .any(|v| image_refs(v).iter().any(|(n, _)| n == image))
+            })
+            .map(|r| r.name.clone())
+            .collect()
     }
 }

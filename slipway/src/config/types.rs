@@ -227,6 +227,9 @@ pub struct SyncRule {
     /// files the process reads as it runs).
     #[serde(default = "yes")]
     pub restart: bool,
+    /// How long the old process has after SIGTERM before SIGKILL, on a restart.
+    #[serde(default = "restart_grace")]
+    pub restart_grace: Dur,
     /// The image's command (default: its Dockerfile's ENTRYPOINT and CMD in exec form).
     #[serde(default)]
     pub command: Vec<String>,
@@ -238,6 +241,10 @@ pub struct SyncFile {
     pub from: PathBuf,
     /// Its absolute path in the container.
     pub to: String,
+}
+
+fn restart_grace() -> Dur {
+    Dur::secs(10)
 }
 
 fn pre_build_timeout() -> Dur {

@@ -221,6 +221,10 @@ fn try_sync(
     if changed.is_empty() {
         return Synced::Full;
     }
+    // The last good round's preflight approved this context (its context guard).
+    ex.approve(crate::model::mutation::Target::Context(
+        plan.context.clone(),
+    ));
     let syncs = match sync::decide(&dev.sync, changed) {
         Ok(s) => s,
         Err(why) => {

@@ -243,108 +243,13 @@ impl Draft {
         let _ = writeln!(o, "provider = {}", quote(&self.provider));
         let _ = writeln!(o, "name = {}", quote(&self.project));
         for i in &self.images {
-            o.push('\n');
-            comments(&mut o, &i.comments);
-            let _ = writeln!(o, "[images.{}]", key(&i.name));
-            if let Some(r) = &i.repository {
-                let _ = writeln!(o, "repository = {}", quote(r));
-            }
-            let _ = writeln!(o, "context = {}", quote(&i.context));
-            if let Some(d) = &i.dockerfile {
-                let _ = writeln!(o, "dockerfile = {}", quote(d));
-            }
-            if let Some(t) = &i.target {
-                let _ = writeln!(o, "target = {}", quote(t));
-            }
-            for c in &i.choices {
-                let _ = writeln!(o, "# {c}");
-            }
-            if !i.inputs.is_empty() {
-                let _ = writeln!(o, "inputs = {}", array(&i.inputs));
-            }
-            if !i.build_args.is_empty() {
-                let kv: Vec<String> = i
-                    .build_args
-                    .iter()
-                    .map(|(k, v)| format!("{} = {}", key(k), quote(v)))
-                    .collect();
-                let _ = writeln!(o, "build_args = {{ {} }}", kv.join(", "));
-            }
-            if let Some(cmd) = &i.pre_build {
-                let _ = writeln!(o, "\n[images.{}.pre_build]", key(&i.name));
-                let _ = writeln!(o, "command = {}", array(cmd));
-            }
+            image(&mut o, i);
         }
         for r in &self.releases {
-            o.push('\n');
-            comments(&mut o, &r.comments);
-            let _ = writeln!(o, "[releases.{}]", key(&r.name));
-            let _ = writeln!(o, "chart = {}", quote(&r.chart));
-            if let Some(n) = &r.namespace {
-                let _ = writeln!(o, "namespace = {}", quote(n));
-            }
-            if !r.values.is_empty() {
-                let _ = writeln!(o, "values = {}", array(&r.values));
-            }
-            if let Some(t) = &r.timeout {
-                let _ = writeln!(o, "timeout = {}", quote(t));
-            }
-            if r.wait {
-                let _ = writeln!(o, "wait = true");
-            }
-            if !r.needs.is_empty() {
-                let _ = writeln!(o, "needs = {}", array(&r.needs));
-            }
-            for c in &r.choices {
-                let _ = writeln!(o, "# {c}");
-            }
-            entries(&mut o, &format!("releases.{}.set", key(&r.name)), &r.set);
-            entries(
-                &mut o,
-                &format!("releases.{}.set_string", key(&r.name)),
-                &r.set_string,
-            );
-            for s in &r.secrets {
-                o.push('\n');
-                if let Some(c) = &s.comment {
-                    comments(&mut o, std::slice::from_ref(c));
-                }
-                let _ = writeln!(o, "[releases.{}.secrets.{}]", key(&r.name), key(&s.name));
-                let kv: Vec<String> = s
-                    .keys
-                    .iter()
-                    .map(|(k, v)| format!("{} = {}", key(k), quote(v)))
-                    .collect();
-                let _ = writeln!(o, "from_env = {{ {} }}", kv.join(", "));
-            }
+            release(&mut o, r);
         }
         for s in &self.smoke {
-            o.push('\n');
-            comments(&mut o, &s.comments);
-            let _ = writeln!(o, "[smoke.{}]", key(&s.name));
-            match &s.check {
-                Check::Http {
-                    service,
-                    port,
-                    path,
-                } => {
-                    let _ = writeln!(o, "release = {}", quote(&s.release));
-                    let _ = writeln!(o, "service = {}", quote(service));
-                    let _ = writeln!(o, "port = {port}");
-                    let _ = writeln!(o, "path = {}", quote(path));
-                }
-                Check::Kubectl {
-                    resource,
-                    condition,
-                } => {
-                    let _ = writeln!(o, "type = \"kubectl\"");
-                    let _ = writeln!(o, "release = {}", quote(&s.release));
-                    let _ = writeln!(o, "resource = {}", quote(resource));
-                    if let Some(c) = condition {
-                        let _ = writeln!(o, "condition = {}", quote(c));
-                    }
-                }
-            }
+            smoke(&mut o, s);
         }
         if !self.profiles.is_empty() {
             let _ = writeln!(o, "\n[profiles.default]");
@@ -375,6 +280,116 @@ impl Draft {
             let _ = writeln!(o, "\n# {what}\n{n}=");
         }
         Some(o)
+    }
+}
+
+/// An `[images.NAME]` table.
+fn image(o: &mut String, i: &Image) {
+    o.push('\n');
+    comments(o, &i.comments);
+    let _ = writeln!(o, "[images.{}]", key(&i.name));
+    if let Some(r) = &i.repository {
+        let _ = writeln!(o, "repository = {}", quote(r));
+    }
+    let _ = writeln!(o, "context = {}", quote(&i.context));
+    if let Some(d) = &i.dockerfile {
+        let _ = writeln!(o, "dockerfile = {}", quote(d));
+    }
+    if let Some(t) = &i.target {
+        let _ = writeln!(o, "target = {}", quote(t));
+    }
+    for c in &i.choices {
+        let _ = writeln!(o, "# {c}");
+    }
+    if !i.inputs.is_empty() {
+        let _ = writeln!(o, "inputs = {}", array(&i.inputs));
+    }
+    if !i.build_args.is_empty() {
+        let kv: Vec<String> = i
+            .build_args
+            .iter()
+            .map(|(k, v)| format!("{} = {}", key(k), quote(v)))
+            .collect();
+        let _ = writeln!(o, "build_args = {{ {} }}", kv.join(", "));
+    }
+    if let Some(cmd) = &i.pre_build {
+        let _ = writeln!(o, "\n[images.{}.pre_build]", key(&i.name));
+        let _ = writeln!(o, "command = {}", array(cmd));
+    }
+}
+
+/// A `[releases.NAME]` table, its `set`/`set_string` entries and its Secrets.
+fn release(o: &mut String, r: &Release) {
+    o.push('\n');
+    comments(o, &r.comments);
+    let _ = writeln!(o, "[releases.{}]", key(&r.name));
+    let _ = writeln!(o, "chart = {}", quote(&r.chart));
+    if let Some(n) = &r.namespace {
+        let _ = writeln!(o, "namespace = {}", quote(n));
+    }
+    if !r.values.is_empty() {
+        let _ = writeln!(o, "values = {}", array(&r.values));
+    }
+    if let Some(t) = &r.timeout {
+        let _ = writeln!(o, "timeout = {}", quote(t));
+    }
+    if r.wait {
+        let _ = writeln!(o, "wait = true");
+    }
+    if !r.needs.is_empty() {
+        let _ = writeln!(o, "needs = {}", array(&r.needs));
+    }
+    for c in &r.choices {
+        let _ = writeln!(o, "# {c}");
+    }
+    entries(o, &format!("releases.{}.set", key(&r.name)), &r.set);
+    entries(
+        o,
+        &format!("releases.{}.set_string", key(&r.name)),
+        &r.set_string,
+    );
+    for s in &r.secrets {
+        o.push('\n');
+        if let Some(c) = &s.comment {
+            comments(o, std::slice::from_ref(c));
+        }
+        let _ = writeln!(o, "[releases.{}.secrets.{}]", key(&r.name), key(&s.name));
+        let kv: Vec<String> = s
+            .keys
+            .iter()
+            .map(|(k, v)| format!("{} = {}", key(k), quote(v)))
+            .collect();
+        let _ = writeln!(o, "from_env = {{ {} }}", kv.join(", "));
+    }
+}
+
+/// A `[smoke.NAME]` table.
+fn smoke(o: &mut String, s: &Smoke) {
+    o.push('\n');
+    comments(o, &s.comments);
+    let _ = writeln!(o, "[smoke.{}]", key(&s.name));
+    match &s.check {
+        Check::Http {
+            service,
+            port,
+            path,
+        } => {
+            let _ = writeln!(o, "release = {}", quote(&s.release));
+            let _ = writeln!(o, "service = {}", quote(service));
+            let _ = writeln!(o, "port = {port}");
+            let _ = writeln!(o, "path = {}", quote(path));
+        }
+        Check::Kubectl {
+            resource,
+            condition,
+        } => {
+            let _ = writeln!(o, "type = \"kubectl\"");
+            let _ = writeln!(o, "release = {}", quote(&s.release));
+            let _ = writeln!(o, "resource = {}", quote(resource));
+            if let Some(c) = condition {
+                let _ = writeln!(o, "condition = {}", quote(c));
+            }
+        }
     }
 }
 

@@ -407,435 +407,517 @@ pub fn detect(root: &Path, helm: Option<&Helm>) -> Draft {
                 .into(),
         );
     }
-    let image_names: Vec<String> = d.images.iter().map(|i| i.name.clone()).collect();
-    let mut used_images = vec![];
-    let mut release_names: Vec<String> = vec![];
-    let mut profiles: BTreeMap<String, Profile> = BTreeMap::new();
-    let mut check_names: Vec<String> = vec![];
+    let mut seen = Seen {
+        image_names: d.images.iter().map(|i| i.name.clone()).collect(),
+        ..Seen::default()
+    };
     for c in &found {
-        let name = unique(
-            {
-                let l = label(&c.name);
-                if l.is_empty() {
-                    "app".into()
-                } else {
-                    l
-                }
-            },
-            &release_names,
-        );
-        release_names.push(name.clone());
-        let mut r = Release {
-            name: name.clone(),
-            chart: shown(&c.dir),
-            ..Release::default()
-        };
-        let subs: Vec<String> = c.subs.iter().map(|s| s.key.clone()).collect();
-        r.comments.push(if subs.is_empty() {
-            format!("The chart {} ({}).", c.name, c.dir.display())
-        } else {
-            format!(
-                "The chart {} ({}), with subcharts {}.",
-                c.name,
-                c.dir.display(),
-                subs.join(", ")
-            )
-        });
-        d.decisions.push(format!(
-            "release {name}: chart {}{}",
-            c.dir.display(),
-            if subs.is_empty() {
-                String::new()
-            } else {
-                format!(" (umbrella: {})", subs.join(", "))
-            }
-        ));
-        // Images: each slot to the image that fits it best.
-        let slots = chart::image_slots(c);
-        let mut chosen: Vec<(usize, String, &'static str)> = vec![];
-        for (i, s) in slots.iter().enumerate() {
-            let best = image_names
-                .iter()
-                .map(|n| (score(n, s), n))
-                .max_by_key(|(sc, _)| *sc);
-            match best {
-                Some((sc, n)) if sc > 0 => {
-                    let ties = image_names.iter().filter(|m| score(m, s) == sc).count();
-                    if ties == 1 {
-                        chosen.push((i, n.clone(), "its name matches"));
-                    }
-                }
-                _ if image_names.len() == 1 && slots.len() == 1 => {
-                    chosen.push((
-                        i,
-                        image_names[0].clone(),
-                        "the only image and the only image value",
-                    ));
-                }
-                _ => {}
-            }
-        }
-        // One image, two candidate values of equal fit: the first is used, the others offered.
-        let mut taken_by: BTreeMap<String, usize> = BTreeMap::new();
-        for (i, img, why) in &chosen {
-            let s = &slots[*i];
-            if let Some(first) = taken_by.get(img) {
-                let first = &slots[*first];
-                if score(img, first) == score(img, s) {
-                    set_image(
-                        &mut r,
-                        s,
-                        img,
-                        false,
-                        "another candidate: uncomment to use it too",
-                    );
-                    d.decisions.push(format!(
-                        "release {name}: image {img} could go to {} or {}: set {}, and wrote {} as a commented choice",
-                        first.path(),
-                        s.path(),
-                        first.path(),
-                        s.path()
-                    ));
-                    continue;
-                }
-            }
-            taken_by.insert(img.clone(), *i);
-            set_image(&mut r, s, img, true, why);
-            used_images.push(img.clone());
-            d.decisions.push(format!(
-                "release {name}: {} <- image {img} ({why}; the tag is the content tag), pull policy {}",
-                s.path(),
-                s.pull_policy
-                    .as_deref()
-                    .map_or("(no value for it)".to_string(), |p| format!("{p} = IfNotPresent"))
-            ));
-        }
-        for (i, s) in slots.iter().enumerate() {
-            if chosen.iter().any(|(j, _, _)| *j == i) {
-                continue;
-            }
-            let candidates: Vec<&String> = image_names
-                .iter()
-                .filter(|n| !used_images.contains(n))
-                .collect();
-            if candidates.is_empty() {
-                d.decisions.push(format!(
-                    "release {name}: {} stays at the chart's default ({}): no image built here fits it",
-                    s.path(),
-                    s.default
-                ));
-            } else {
-                for img in &candidates {
-                    set_image(
-                        &mut r,
-                        s,
-                        img,
-                        false,
-                        "cannot tell which image this is: uncomment one",
-                    );
-                }
-                d.decisions.push(format!(
-                    "release {name}: cannot tell which image {} (default {}) is: wrote a commented choice of {} in [releases.{name}.set_string]",
-                    s.path(),
-                    s.default,
-                    candidates.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                ));
-            }
-        }
-        // Secrets the chart reads by name: slipway creates them from variables.
-        let (refs, loose) = chart::secrets(c, "");
-        // What helm renders with: each image reference as the image's name and tag `init`
-        // (the content tag is known only when the image is built).
-        let mut render_sets: Vec<(String, String)> = r
-            .set_string
-            .iter()
-            .filter(|e| e.active)
-            .map(|e| {
-                let v = toml::from_str::<toml::Value>(&format!("v = {}", e.value))
-                    .ok()
-                    .and_then(|t| t.get("v").and_then(|v| v.as_str()).map(String::from))
-                    .unwrap_or_default();
-                let v = match v
-                    .strip_prefix("${images.")
-                    .and_then(|x| x.strip_suffix('}'))
-                    .and_then(|x| x.rsplit_once('.'))
-                {
-                    Some((img, "repository")) => img.to_string(),
-                    Some((_, "tag")) => "init".to_string(),
-                    Some((img, "ref")) => format!("{img}:init"),
-                    _ => v,
-                };
-                (e.key.clone(), v)
-            })
-            .collect();
-        let multi = refs.len() > 1;
-        let mut secret_names = vec![];
-        for s in &refs {
-            let parent = s.path.rsplit_once('.').map_or("", |(p, _)| p);
-            let sname = if !s.default.is_empty() {
-                s.default.clone()
-            } else if multi && !parent.is_empty() {
-                label(&format!("{name}-{}", parent.replace('.', "-")))
-            } else {
-                format!("{name}-credentials")
-            };
-            if s.default.is_empty() {
-                r.set_string.push(Entry::new(
-                    &s.path,
-                    &sname,
-                    Some(format!(
-                        "the chart reads the Secret named here; slipway creates {sname} below"
-                    )),
-                ));
-                render_sets.push((s.path.clone(), sname.clone()));
-            }
-            secret_names.push((s.clone(), sname));
-        }
-        // Render: Services, ports, probes, and the keys pods read from each Secret.
-        let rendered = helm.map(|h| h.render(c, &name, &d.namespace, &render_sets));
-        for (s, sname) in &secret_names {
-            let mut keys: Vec<String> = vec![];
-            let mut whole = false;
-            if let Some(Ok(text)) = &rendered {
-                (keys, whole) = manifests::secret_keys(text, sname);
-            }
-            let how = if !keys.is_empty() {
-                "the keys the rendered pods read"
-            } else if !s.key_names.is_empty() {
-                keys = s.key_names.clone();
-                "the key names in values.yaml"
-            } else if !s.credentials.is_empty() {
-                keys = s
-                    .credentials
-                    .iter()
-                    .map(|c| c.rsplit('.').next().unwrap_or(c).to_string())
-                    .collect();
-                "the credential values it replaces"
-            } else {
-                keys = vec!["password".into()];
-                "a guess: nothing names its keys"
-            };
-            let whole_note = if whole {
-                "; pods take the whole Secret (envFrom or a volume): add the keys your app reads"
-            } else {
-                ""
-            };
-            let mut secret = Secret {
-                name: sname.clone(),
-                comment: Some(format!(
-                    "Created in the release's namespace before helm runs, from variables (see .env.example); keys from {how}."
-                )),
-                keys: vec![],
-            };
-            for k in &keys {
-                // RELEASE_KEY, or SECRET_KEY when another Secret of the pipeline has that key
-                let mut v = var_name(&[&name, k]);
-                if d.vars.iter().any(|(n, _)| *n == v) {
-                    v = var_name(&[sname, k]);
-                }
-                d.add_var(&v, &format!("release {name}: key {k} of Secret {sname}"));
-                secret.keys.push((k.clone(), v));
-            }
-            d.decisions.push(format!(
-                "release {name}: {} names a Secret: slipway creates {sname} with {} from variables {} (keys from {how}{whole_note}); never a literal value",
-                s.path,
-                keys.join(", "),
-                secret.keys.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(", ")
-            ));
-            r.secrets.push(secret);
-        }
-        for l in &loose {
-            r.set_string.push(Entry::commented(
-                l,
-                "",
-                Some(format!(
-                    "{l} holds a credential and the chart has no existingSecret for it: slipway passes no\nsecret on helm's command line. Put it in a values file kept out of git and add it to `values`."
-                )),
-            ));
-            d.decisions.push(format!(
-                "release {name}: {l} looks like a credential but the chart cannot read it from an existing Secret: left unset (a commented line says where to put it)"
-            ));
-        }
-        // Values the chart requires and has no default for.
-        let required = chart::required(c, "");
-        match &rendered {
-            Some(Err(e)) => {
-                let first = e
-                    .lines()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or("")
-                    .to_string();
-                d.decisions.push(format!(
-                    "release {name}: helm template with the chart's defaults failed: {first}"
-                ));
-                if !required.is_empty() {
-                    for p in &required {
-                        let v = format!("INIT_REQUIRED_{}", var_name(&[&name, p]));
-                        r.set_string.push(Entry::new(
-                            p,
-                            &format!("${{{v}}}"),
-                            Some(format!("the chart requires {p} and has no default: set {v} (or replace this value)")),
-                        ));
-                        d.add_var(
-                            &v,
-                            &format!("release {name}: the value {p} the chart requires"),
-                        );
-                        d.decisions.push(format!(
-                            "release {name}: the chart requires {p} and has no default: `plan` points at its line in [releases.{name}.set_string] until {v} is set"
-                        ));
-                    }
-                }
-            }
-            None if !required.is_empty() => {
-                for p in &required {
-                    r.set_string.push(Entry::commented(
-                        p,
-                        "",
-                        Some(format!(
-                            "the chart may require {p} (no default; helm could not be asked)"
-                        )),
-                    ));
-                }
-            }
-            _ => {}
-        }
-        // Smoke checks.
-        let mut push_check = |d: &mut Draft, base: String, comments: Vec<String>, check: Check| {
-            let n = unique(base, &check_names);
-            check_names.push(n.clone());
-            d.smoke.push(Smoke {
-                name: n,
-                comments,
-                release: name.clone(),
-                check,
-            });
-        };
-        match &rendered {
-            Some(Ok(text)) => {
-                let targets = manifests::targets(text);
-                if targets.is_empty() {
-                    d.decisions.push(format!(
-                        "release {name}: it renders no Service: no HTTP smoke check"
-                    ));
-                }
-                let mut kubectl_done: Vec<String> = vec![];
-                for t in &targets {
-                    let several = targets.iter().filter(|x| x.service == t.service).count() > 1;
-                    let base = if several {
-                        label(&format!("{}-{}", t.service, t.port))
-                    } else {
-                        label(&t.service)
-                    };
-                    match (&t.path, &t.workload) {
-                        (Some(path), w) => {
-                            push_check(
-                                &mut d,
-                                base.clone(),
-                                vec![format!(
-                                    "Service {} port {}: the HTTP path of {}'s probe.",
-                                    t.service,
-                                    t.port,
-                                    w.as_deref().unwrap_or("its pods")
-                                )],
-                                Check::Http {
-                                    service: t.service.clone(),
-                                    port: t.port,
-                                    path: path.clone(),
-                                },
-                            );
-                            d.decisions.push(format!(
-                                "smoke {base}: GET {path} on Service {} port {} (the container's probe)",
-                                t.service, t.port
-                            ));
-                        }
-                        (None, Some(w)) if !kubectl_done.contains(w) => {
-                            kubectl_done.push(w.clone());
-                            let condition = w
-                                .starts_with("deployment/")
-                                .then(|| "Available".to_string());
-                            push_check(
-                                &mut d,
-                                label(&w.replace('/', "-")),
-                                vec![format!(
-                                    "Service {} port {} has no HTTP probe behind it: {w} must be {}.",
-                                    t.service,
-                                    t.port,
-                                    condition.as_deref().unwrap_or("there")
-                                )],
-                                Check::Kubectl {
-                                    resource: w.clone(),
-                                    condition: condition.clone(),
-                                },
-                            );
-                            d.decisions.push(format!(
-                                "smoke: Service {} port {} has no HTTP probe: checks {w} instead of guessing a path",
-                                t.service, t.port
-                            ));
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            Some(Err(_)) => {}
-            None => {
-                if let Some((port, path)) = chart::guess_service(c) {
-                    // helm's usual fullname: the release name when it contains the chart's.
-                    let svc = if name.contains(&c.name) {
-                        name.clone()
-                    } else {
-                        label(&format!("{name}-{}", c.name))
-                    };
-                    let check = match &path {
-                        Some(p) => Check::Http {
-                            service: svc.clone(),
-                            port,
-                            path: p.clone(),
-                        },
-                        None => Check::Kubectl {
-                            resource: format!("deployment/{svc}"),
-                            condition: Some("Available".into()),
-                        },
-                    };
-                    push_check(
-                        &mut d,
-                        svc.clone(),
-                        vec!["Guessed from values.yaml without helm: check the Service name, port and path.".into()],
-                        check,
-                    );
-                    d.decisions.push(format!(
-                        "smoke {svc}: guessed Service {svc} port {port}{} from values.yaml (helm was not found)",
-                        path.map(|p| format!(" path {p}")).unwrap_or_default()
-                    ));
-                }
-            }
-        }
-        // Values files for other environments: offered as profiles.
-        for (p, file) in &c.extra_values {
-            let prof = profiles.entry(p.clone()).or_insert_with(|| Profile {
-                name: p.clone(),
-                description: format!("with the charts' values.{p}.yaml"),
-                ..Profile::default()
-            });
-            prof.lines.push((
-                format!("releases.{}.values", super::draft::key(&name)),
-                super::draft::array(&[shown(file)]),
-            ));
-            d.decisions.push(format!(
-                "profile {p}: release {name} with {} (`--profile {p}`)",
-                file.display()
-            ));
-        }
-        d.releases.push(r);
+        release(&mut d, c, helm, &mut seen);
     }
-    for img in &image_names {
-        if !used_images.contains(img) && !found.is_empty() {
+    for img in &seen.image_names {
+        if !seen.used_images.contains(img) && !found.is_empty() {
             d.decisions.push(format!(
                 "image {img}: no chart value takes it (it is built and loaded; set it in a release's set_string with ${{images.{img}.ref}})"
             ));
         }
     }
-    d.profiles = profiles.into_values().collect();
+    d.profiles = seen.profiles.into_values().collect();
     d
+}
+
+/// What the releases found so far took: names, images, profiles, check names.
+#[derive(Default)]
+struct Seen {
+    image_names: Vec<String>,
+    used_images: Vec<String>,
+    release_names: Vec<String>,
+    profiles: BTreeMap<String, Profile>,
+    check_names: Vec<String>,
+}
+
+/// The release for chart `c`: its images, Secrets, required values, smoke checks
+/// and profiles, with a decision for each.
+fn release(d: &mut Draft, c: &Chart, helm: Option<&Helm>, seen: &mut Seen) {
+    let name = unique(
+        {
+            let l = label(&c.name);
+            if l.is_empty() {
+                "app".into()
+            } else {
+                l
+            }
+        },
+        &seen.release_names,
+    );
+    seen.release_names.push(name.clone());
+    let mut r = Release {
+        name: name.clone(),
+        chart: shown(&c.dir),
+        ..Release::default()
+    };
+    let subs: Vec<String> = c.subs.iter().map(|s| s.key.clone()).collect();
+    r.comments.push(if subs.is_empty() {
+        format!("The chart {} ({}).", c.name, c.dir.display())
+    } else {
+        format!(
+            "The chart {} ({}), with subcharts {}.",
+            c.name,
+            c.dir.display(),
+            subs.join(", ")
+        )
+    });
+    d.decisions.push(format!(
+        "release {name}: chart {}{}",
+        c.dir.display(),
+        if subs.is_empty() {
+            String::new()
+        } else {
+            format!(" (umbrella: {})", subs.join(", "))
+        }
+    ));
+    images_for(d, &mut r, &name, c, seen);
+    let (secret_names, loose, render_sets) = secret_refs(&mut r, &name, c);
+    // Render: Services, ports, probes, and the keys pods read from each Secret.
+    let rendered = helm.map(|h| h.render(c, &name, &d.namespace, &render_sets));
+    secrets_from_vars(d, &mut r, &name, &secret_names, &rendered);
+    unset_values(d, &mut r, &name, c, &loose, &rendered);
+    smoke_checks(d, &name, c, &rendered, &mut seen.check_names);
+    profiles_for(d, &mut seen.profiles, &name, c);
+    d.releases.push(r);
+}
+
+/// Each of the chart's image values to the image that fits it best; the others as
+/// commented choices.
+fn images_for(d: &mut Draft, r: &mut Release, name: &str, c: &Chart, seen: &mut Seen) {
+    let (image_names, used_images) = (&seen.image_names, &mut seen.used_images);
+    // Images: each slot to the image that fits it best.
+    let slots = chart::image_slots(c);
+    let mut chosen: Vec<(usize, String, &'static str)> = vec![];
+    for (i, s) in slots.iter().enumerate() {
+        let best = image_names
+            .iter()
+            .map(|n| (score(n, s), n))
+            .max_by_key(|(sc, _)| *sc);
+        match best {
+            Some((sc, n)) if sc > 0 => {
+                let ties = image_names.iter().filter(|m| score(m, s) == sc).count();
+                if ties == 1 {
+                    chosen.push((i, n.clone(), "its name matches"));
+                }
+            }
+            _ if image_names.len() == 1 && slots.len() == 1 => {
+                chosen.push((
+                    i,
+                    image_names[0].clone(),
+                    "the only image and the only image value",
+                ));
+            }
+            _ => {}
+        }
+    }
+    // One image, two candidate values of equal fit: the first is used, the others offered.
+    let mut taken_by: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, img, why) in &chosen {
+        let s = &slots[*i];
+        if let Some(first) = taken_by.get(img) {
+            let first = &slots[*first];
+            if score(img, first) == score(img, s) {
+                set_image(
+                    r,
+                    s,
+                    img,
+                    false,
+                    "another candidate: uncomment to use it too",
+                );
+                d.decisions.push(format!(
+                    "release {name}: image {img} could go to {} or {}: set {}, and wrote {} as a commented choice",
+                    first.path(),
+                    s.path(),
+                    first.path(),
+                    s.path()
+                ));
+                continue;
+            }
+        }
+        taken_by.insert(img.clone(), *i);
+        set_image(r, s, img, true, why);
+        used_images.push(img.clone());
+        d.decisions.push(format!(
+            "release {name}: {} <- image {img} ({why}; the tag is the content tag), pull policy {}",
+            s.path(),
+            s.pull_policy
+                .as_deref()
+                .map_or("(no value for it)".to_string(), |p| format!(
+                    "{p} = IfNotPresent"
+                ))
+        ));
+    }
+    for (i, s) in slots.iter().enumerate() {
+        if chosen.iter().any(|(j, _, _)| *j == i) {
+            continue;
+        }
+        let candidates: Vec<&String> = image_names
+            .iter()
+            .filter(|n| !used_images.contains(n))
+            .collect();
+        if candidates.is_empty() {
+            d.decisions.push(format!(
+                "release {name}: {} stays at the chart's default ({}): no image built here fits it",
+                s.path(),
+                s.default
+            ));
+        } else {
+            for img in &candidates {
+                set_image(
+                    r,
+                    s,
+                    img,
+                    false,
+                    "cannot tell which image this is: uncomment one",
+                );
+            }
+            d.decisions.push(format!(
+                "release {name}: cannot tell which image {} (default {}) is: wrote a commented choice of {} in [releases.{name}.set_string]",
+                s.path(),
+                s.default,
+                candidates.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+}
+
+/// The Secrets the chart reads by name (slipway creates them from variables), the
+/// credential values it cannot read from one, and what helm renders with.
+#[allow(clippy::type_complexity)]
+fn secret_refs(
+    r: &mut Release,
+    name: &str,
+    c: &Chart,
+) -> (
+    Vec<(chart::SecretRef, String)>,
+    Vec<String>,
+    Vec<(String, String)>,
+) {
+    // Secrets the chart reads by name: slipway creates them from variables.
+    let (refs, loose) = chart::secrets(c, "");
+    // What helm renders with: each image reference as the image's name and tag `init`
+    // (the content tag is known only when the image is built).
+    let mut render_sets: Vec<(String, String)> = r
+        .set_string
+        .iter()
+        .filter(|e| e.active)
+        .map(|e| {
+            let v = toml::from_str::<toml::Value>(&format!("v = {}", e.value))
+                .ok()
+                .and_then(|t| t.get("v").and_then(|v| v.as_str()).map(String::from))
+                .unwrap_or_default();
+            let v = match v
+                .strip_prefix("${images.")
+                .and_then(|x| x.strip_suffix('}'))
+                .and_then(|x| x.rsplit_once('.'))
+            {
+                Some((img, "repository")) => img.to_string(),
+                Some((_, "tag")) => "init".to_string(),
+                Some((img, "ref")) => format!("{img}:init"),
+                _ => v,
+            };
+            (e.key.clone(), v)
+        })
+        .collect();
+    let multi = refs.len() > 1;
+    let mut secret_names = vec![];
+    for s in &refs {
+        let parent = s.path.rsplit_once('.').map_or("", |(p, _)| p);
+        let sname = if !s.default.is_empty() {
+            s.default.clone()
+        } else if multi && !parent.is_empty() {
+            label(&format!("{name}-{}", parent.replace('.', "-")))
+        } else {
+            format!("{name}-credentials")
+        };
+        if s.default.is_empty() {
+            r.set_string.push(Entry::new(
+                &s.path,
+                &sname,
+                Some(format!(
+                    "the chart reads the Secret named here; slipway creates {sname} below"
+                )),
+            ));
+            render_sets.push((s.path.clone(), sname.clone()));
+        }
+        secret_names.push((s.clone(), sname));
+    }
+    (secret_names, loose, render_sets)
+}
+
+/// Each Secret's keys, from what the rendered pods read (or values.yaml), each from
+/// a variable.
+fn secrets_from_vars(
+    d: &mut Draft,
+    r: &mut Release,
+    name: &str,
+    secret_names: &[(chart::SecretRef, String)],
+    rendered: &Option<Result<String, String>>,
+) {
+    for (s, sname) in secret_names {
+        let mut keys: Vec<String> = vec![];
+        let mut whole = false;
+        if let Some(Ok(text)) = rendered {
+            (keys, whole) = manifests::secret_keys(text, sname);
+        }
+        let how = if !keys.is_empty() {
+            "the keys the rendered pods read"
+        } else if !s.key_names.is_empty() {
+            keys = s.key_names.clone();
+            "the key names in values.yaml"
+        } else if !s.credentials.is_empty() {
+            keys = s
+                .credentials
+                .iter()
+                .map(|c| c.rsplit('.').next().unwrap_or(c).to_string())
+                .collect();
+            "the credential values it replaces"
+        } else {
+            keys = vec!["password".into()];
+            "a guess: nothing names its keys"
+        };
+        let whole_note = if whole {
+            "; pods take the whole Secret (envFrom or a volume): add the keys your app reads"
+        } else {
+            ""
+        };
+        let mut secret = Secret {
+            name: sname.clone(),
+            comment: Some(format!(
+                "Created in the release's namespace before helm runs, from variables (see .env.example); keys from {how}."
+            )),
+            keys: vec![],
+        };
+        for k in &keys {
+            // RELEASE_KEY, or SECRET_KEY when another Secret of the pipeline has that key
+            let mut v = var_name(&[name, k]);
+            if d.vars.iter().any(|(n, _)| *n == v) {
+                v = var_name(&[sname, k]);
+            }
+            d.add_var(&v, &format!("release {name}: key {k} of Secret {sname}"));
+            secret.keys.push((k.clone(), v));
+        }
+        d.decisions.push(format!(
+            "release {name}: {} names a Secret: slipway creates {sname} with {} from variables {} (keys from {how}{whole_note}); never a literal value",
+            s.path,
+            keys.join(", "),
+            secret.keys.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+        r.secrets.push(secret);
+    }
+}
+
+/// Credentials the chart cannot read from a Secret, and values it requires without a
+/// default: commented lines, or variables to set.
+fn unset_values(
+    d: &mut Draft,
+    r: &mut Release,
+    name: &str,
+    c: &Chart,
+    loose: &[String],
+    rendered: &Option<Result<String, String>>,
+) {
+    for l in loose {
+        r.set_string.push(Entry::commented(
+            l,
+            "",
+            Some(format!(
+                "{l} holds a credential and the chart has no existingSecret for it: slipway passes no\nsecret on helm's command line. Put it in a values file kept out of git and add it to `values`."
+            )),
+        ));
+        d.decisions.push(format!(
+            "release {name}: {l} looks like a credential but the chart cannot read it from an existing Secret: left unset (a commented line says where to put it)"
+        ));
+    }
+    // Values the chart requires and has no default for.
+    let required = chart::required(c, "");
+    match rendered {
+        Some(Err(e)) => {
+            let first = e
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .to_string();
+            d.decisions.push(format!(
+                "release {name}: helm template with the chart's defaults failed: {first}"
+            ));
+            if !required.is_empty() {
+                for p in &required {
+                    let v = format!("INIT_REQUIRED_{}", var_name(&[name, p]));
+                    r.set_string.push(Entry::new(
+                        p,
+                        &format!("${{{v}}}"),
+                        Some(format!("the chart requires {p} and has no default: set {v} (or replace this value)")),
+                    ));
+                    d.add_var(
+                        &v,
+                        &format!("release {name}: the value {p} the chart requires"),
+                    );
+                    d.decisions.push(format!(
+                        "release {name}: the chart requires {p} and has no default: `plan` points at its line in [releases.{name}.set_string] until {v} is set"
+                    ));
+                }
+            }
+        }
+        None if !required.is_empty() => {
+            for p in &required {
+                r.set_string.push(Entry::commented(
+                    p,
+                    "",
+                    Some(format!(
+                        "the chart may require {p} (no default; helm could not be asked)"
+                    )),
+                ));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The release's smoke checks: from the Services and probes it renders, or guessed
+/// from values.yaml without helm.
+fn smoke_checks(
+    d: &mut Draft,
+    name: &str,
+    c: &Chart,
+    rendered: &Option<Result<String, String>>,
+    check_names: &mut Vec<String>,
+) {
+    // Smoke checks.
+    let mut push_check = |d: &mut Draft, base: String, comments: Vec<String>, check: Check| {
+        let n = unique(base, check_names);
+        check_names.push(n.clone());
+        d.smoke.push(Smoke {
+            name: n,
+            comments,
+            release: name.to_string(),
+            check,
+        });
+    };
+    match rendered {
+        Some(Ok(text)) => {
+            let targets = manifests::targets(text);
+            if targets.is_empty() {
+                d.decisions.push(format!(
+                    "release {name}: it renders no Service: no HTTP smoke check"
+                ));
+            }
+            let mut kubectl_done: Vec<String> = vec![];
+            for t in &targets {
+                let several = targets.iter().filter(|x| x.service == t.service).count() > 1;
+                let base = if several {
+                    label(&format!("{}-{}", t.service, t.port))
+                } else {
+                    label(&t.service)
+                };
+                match (&t.path, &t.workload) {
+                    (Some(path), w) => {
+                        push_check(
+                            d,
+                            base.clone(),
+                            vec![format!(
+                                "Service {} port {}: the HTTP path of {}'s probe.",
+                                t.service,
+                                t.port,
+                                w.as_deref().unwrap_or("its pods")
+                            )],
+                            Check::Http {
+                                service: t.service.clone(),
+                                port: t.port,
+                                path: path.clone(),
+                            },
+                        );
+                        d.decisions.push(format!(
+                            "smoke {base}: GET {path} on Service {} port {} (the container's probe)",
+                            t.service, t.port
+                        ));
+                    }
+                    (None, Some(w)) if !kubectl_done.contains(w) => {
+                        kubectl_done.push(w.clone());
+                        let condition = w
+                            .starts_with("deployment/")
+                            .then(|| "Available".to_string());
+                        push_check(
+                            d,
+                            label(&w.replace('/', "-")),
+                            vec![format!(
+                                "Service {} port {} has no HTTP probe behind it: {w} must be {}.",
+                                t.service,
+                                t.port,
+                                condition.as_deref().unwrap_or("there")
+                            )],
+                            Check::Kubectl {
+                                resource: w.clone(),
+                                condition: condition.clone(),
+                            },
+                        );
+                        d.decisions.push(format!(
+                            "smoke: Service {} port {} has no HTTP probe: checks {w} instead of guessing a path",
+                            t.service, t.port
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Some(Err(_)) => {}
+        None => {
+            if let Some((port, path)) = chart::guess_service(c) {
+                // helm's usual fullname: the release name when it contains the chart's.
+                let svc = if name.contains(&c.name) {
+                    name.to_string()
+                } else {
+                    label(&format!("{name}-{}", c.name))
+                };
+                let check = match &path {
+                    Some(p) => Check::Http {
+                        service: svc.clone(),
+                        port,
+                        path: p.clone(),
+                    },
+                    None => Check::Kubectl {
+                        resource: format!("deployment/{svc}"),
+                        condition: Some("Available".into()),
+                    },
+                };
+                push_check(
+                    d,
+                    svc.clone(),
+                    vec!["Guessed from values.yaml without helm: check the Service name, port and path.".into()],
+                    check,
+                );
+                d.decisions.push(format!(
+                    "smoke {svc}: guessed Service {svc} port {port}{} from values.yaml (helm was not found)",
+                    path.map(|p| format!(" path {p}")).unwrap_or_default()
+                ));
+            }
+        }
+    }
+}
+
+/// The chart's values files for other environments, offered as profiles.
+fn profiles_for(d: &mut Draft, profiles: &mut BTreeMap<String, Profile>, name: &str, c: &Chart) {
+    // Values files for other environments: offered as profiles.
+    for (p, file) in &c.extra_values {
+        let prof = profiles.entry(p.clone()).or_insert_with(|| Profile {
+            name: p.clone(),
+            description: format!("with the charts' values.{p}.yaml"),
+            ..Profile::default()
+        });
+        prof.lines.push((
+            format!("releases.{}.values", super::draft::key(name)),
+            super::draft::array(&[shown(file)]),
+        ));
+        d.decisions.push(format!(
+            "profile {p}: release {name} with {} (`--profile {p}`)",
+            file.display()
+        ));
+    }
 }
 
 #[cfg(test)]

@@ -148,86 +148,117 @@ impl Cx<'_> {
             ..Image::default()
         };
         img.comments.push(format!("Skaffold artifact {image}."));
-        if let Some(c) = a.get("custom") {
-            let cmd = st(c, "buildCommand");
-            let dockerfile = Path::new(&ctx).join("Dockerfile");
-            match cmd {
-                Some(cmd) if self.root.join(&dockerfile).is_file() => {
-                    img.pre_build = Some(vec!["sh".into(), "-c".into(), cmd.clone()]);
-                    img.comments.push(format!(
-                        "Skaffold built it with a custom command ({cmd}): slipway runs it before `docker build` of {}; check that it does not build or push the image itself.",
-                        dockerfile.display()
-                    ));
-                    self.d.decisions.push(format!(
-                        "image {name}: custom build `{cmd}` runs as pre_build, then docker build of {}",
-                        dockerfile.display()
-                    ));
-                    for p in arr(c, "dependencies.paths") {
-                        if let Some(p) = p.as_str() {
-                            let input = self.path(&format!("{context}/{p}"));
-                            if self.root.join(&input).exists() {
-                                img.inputs.push(input);
-                            } else {
-                                self.unmapped(format!(
-                                    "artifact {image}: dependency {p}: not a path in the repository (a glob or missing), so the content tag hashes the context instead"
-                                ));
-                            }
-                        }
-                    }
-                }
-                _ => {
-                    self.unmapped(format!(
-                        "artifact {image}: custom build without a Dockerfile in {ctx}: slipway needs a Dockerfile to build the image"
-                    ));
-                    return;
-                }
-            }
-        } else {
-            let d = a.get("docker").cloned().unwrap_or(Value::Null);
-            if let Some(df) = st(&d, "dockerfile") {
-                if df != "Dockerfile" {
-                    img.dockerfile = Some(self.path(&format!("{context}/{df}")));
-                }
-            }
-            let df = img
-                .dockerfile
-                .clone()
-                .unwrap_or_else(|| format!("{ctx}/Dockerfile"));
-            if !self.root.join(&df).is_file() {
-                self.unmapped(format!(
-                    "artifact {image}: {df} does not exist: slipway needs a Dockerfile to build the image"
-                ));
-                return;
-            }
-            img.target = st(&d, "target");
-            if let Some(m) = d.get("buildArgs").and_then(Value::as_object) {
-                for (k, v) in m {
-                    let v = scalar(v);
-                    match self.template(&v) {
-                        Some(t) if !t.contains("${images.") => img.build_args.push((k.clone(), t)),
-                        _ => self.unmapped(format!(
-                            "artifact {image}: build arg {k}={v}: a template slipway cannot evaluate"
-                        )),
-                    }
-                }
-            }
-            for k in ["cacheFrom", "network", "secrets", "ssh", "noCache"] {
-                if d.get(k).is_some() {
-                    self.unmapped(format!(
-                        "artifact {image}: docker.{k}: no [images] key for it"
-                    ));
-                }
-            }
-            self.d.decisions.push(format!(
-                "image {name}: artifact {image} (context {ctx}{})",
-                img.dockerfile
-                    .as_deref()
-                    .map(|f| format!(", {f}"))
-                    .unwrap_or_default()
-            ));
+        let built = match a.get("custom") {
+            Some(c) => self.custom_build(&mut img, c, &image, &context, &ctx),
+            None => self.docker_build(&mut img, a, &image, &context, &ctx),
+        };
+        if !built {
+            return;
         }
         self.images.push((image, name));
         self.d.images.push(img);
+    }
+
+    /// A custom build: its command as the image's pre_build, before `docker build` of
+    /// the context's Dockerfile; `false` when there is none to build.
+    fn custom_build(
+        &mut self,
+        img: &mut Image,
+        c: &Value,
+        image: &str,
+        context: &str,
+        ctx: &str,
+    ) -> bool {
+        let name = img.name.clone();
+        let cmd = st(c, "buildCommand");
+        let dockerfile = Path::new(&ctx).join("Dockerfile");
+        match cmd {
+            Some(cmd) if self.root.join(&dockerfile).is_file() => {
+                img.pre_build = Some(vec!["sh".into(), "-c".into(), cmd.clone()]);
+                img.comments.push(format!(
+                    "Skaffold built it with a custom command ({cmd}): slipway runs it before `docker build` of {}; check that it does not build or push the image itself.",
+                    dockerfile.display()
+                ));
+                self.d.decisions.push(format!(
+                    "image {name}: custom build `{cmd}` runs as pre_build, then docker build of {}",
+                    dockerfile.display()
+                ));
+                for p in arr(c, "dependencies.paths") {
+                    if let Some(p) = p.as_str() {
+                        let input = self.path(&format!("{context}/{p}"));
+                        if self.root.join(&input).exists() {
+                            img.inputs.push(input);
+                        } else {
+                            self.unmapped(format!(
+                                "artifact {image}: dependency {p}: not a path in the repository (a glob or missing), so the content tag hashes the context instead"
+                            ));
+                        }
+                    }
+                }
+            }
+            _ => {
+                self.unmapped(format!(
+                    "artifact {image}: custom build without a Dockerfile in {ctx}: slipway needs a Dockerfile to build the image"
+                ));
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A docker build: Dockerfile, target, build args; `false` without a Dockerfile.
+    fn docker_build(
+        &mut self,
+        img: &mut Image,
+        a: &Value,
+        image: &str,
+        context: &str,
+        ctx: &str,
+    ) -> bool {
+        let name = img.name.clone();
+        let d = a.get("docker").cloned().unwrap_or(Value::Null);
+        if let Some(df) = st(&d, "dockerfile") {
+            if df != "Dockerfile" {
+                img.dockerfile = Some(self.path(&format!("{context}/{df}")));
+            }
+        }
+        let df = img
+            .dockerfile
+            .clone()
+            .unwrap_or_else(|| format!("{ctx}/Dockerfile"));
+        if !self.root.join(&df).is_file() {
+            self.unmapped(format!(
+                "artifact {image}: {df} does not exist: slipway needs a Dockerfile to build the image"
+            ));
+            return false;
+        }
+        img.target = st(&d, "target");
+        if let Some(m) = d.get("buildArgs").and_then(Value::as_object) {
+            for (k, v) in m {
+                let v = scalar(v);
+                match self.template(&v) {
+                    Some(t) if !t.contains("${images.") => img.build_args.push((k.clone(), t)),
+                    _ => self.unmapped(format!(
+                        "artifact {image}: build arg {k}={v}: a template slipway cannot evaluate"
+                    )),
+                }
+            }
+        }
+        for k in ["cacheFrom", "network", "secrets", "ssh", "noCache"] {
+            if d.get(k).is_some() {
+                self.unmapped(format!(
+                    "artifact {image}: docker.{k}: no [images] key for it"
+                ));
+            }
+        }
+        self.d.decisions.push(format!(
+            "image {name}: artifact {image} (context {ctx}{})",
+            img.dockerfile
+                .as_deref()
+                .map(|f| format!(", {f}"))
+                .unwrap_or_default()
+        ));
+        true
     }
 
     fn release(&mut self, r: &Value, statuscheck_deadline: Option<u64>) -> Option<Release> {
@@ -252,6 +283,28 @@ impl Cx<'_> {
             ));
         }
         out.comments.push(format!("Skaffold helm release {rname}."));
+        self.release_values(&mut out, r, &rname, &name);
+        if r.get("wait").and_then(Value::as_bool) == Some(true) {
+            out.wait = true;
+        }
+        if let Some(s) = statuscheck_deadline {
+            out.timeout = Some(format!("{s}s"));
+        }
+        self.unmapped_release_keys(r, &rname);
+        self.d.decisions.push(format!(
+            "release {name}: chart {}{}",
+            out.chart,
+            if out.values.is_empty() {
+                String::new()
+            } else {
+                format!(", values {}", out.values.join(", "))
+            }
+        ));
+        Some(out)
+    }
+
+    /// A release's values: files, `setValues`, templates, `artifactOverrides`.
+    fn release_values(&mut self, out: &mut Release, r: &Value, rname: &str, name: &str) {
         for v in arr(r, "valuesFiles") {
             if let Some(v) = v.as_str() {
                 out.values.push(self.path(v));
@@ -303,12 +356,10 @@ impl Cx<'_> {
                 }
             }
         }
-        if r.get("wait").and_then(Value::as_bool) == Some(true) {
-            out.wait = true;
-        }
-        if let Some(s) = statuscheck_deadline {
-            out.timeout = Some(format!("{s}s"));
-        }
+    }
+
+    /// What a release says that slipway does not do: each listed, with why.
+    fn unmapped_release_keys(&mut self, r: &Value, rname: &str) {
         for (k, why) in [
             (
                 "repo",
@@ -375,16 +426,6 @@ impl Cx<'_> {
                 self.unmapped(format!("helm release {rname}: {k}: {why}"));
             }
         }
-        self.d.decisions.push(format!(
-            "release {name}: chart {}{}",
-            out.chart,
-            if out.values.is_empty() {
-                String::new()
-            } else {
-                format!(", values {}", out.values.join(", "))
-            }
-        ));
-        Some(out)
     }
 
     /// A config's build and deploy sections (the base one or a profile's).
@@ -454,18 +495,7 @@ pub fn convert(root: &Path, file: &Path) -> Result<Draft, Error> {
             )));
         }
     }
-    let project = docs
-        .iter()
-        .find_map(|d| st(d, "metadata.name"))
-        .map(|n| label(&n))
-        .filter(|n| !n.is_empty())
-        .or_else(|| {
-            std::fs::canonicalize(abs.parent().unwrap_or(root))
-                .ok()
-                .and_then(|p| p.file_name().map(|n| label(&n.to_string_lossy())))
-        })
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "app".into());
+    let project = project_name(&docs, &abs, root);
     let mut d = Draft {
         project: project.clone(),
         namespace: project.clone(),
@@ -486,9 +516,77 @@ pub fn convert(root: &Path, file: &Path) -> Result<Draft, Error> {
     let mut profiles = vec![];
     let mut forwards = vec![];
     for doc in &docs {
+        cx.document(doc, &mut releases, &mut forwards, &mut profiles);
+    }
+    // Port-forwards: each Service port becomes an HTTP smoke check.
+    cx.port_forwards(&forwards, &releases);
+    // Profiles: what they change in releases; everything else is listed.
+    for p in &profiles {
+        cx.profile(p, &releases);
+    }
+    if releases.is_empty() {
+        cx.unmapped(
+            "deploy: no helm release with a local chart: nothing for slipway to deploy".into(),
+        );
+    }
+    d.releases = releases;
+    // ${VAR} in templates: listed in .env.example.
+    template_vars(&mut d);
+    Ok(d)
+}
+
+/// The project's name: the first config's `metadata.name`, else the directory's.
+fn project_name(docs: &[Value], abs: &Path, root: &Path) -> String {
+    docs.iter()
+        .find_map(|d| st(d, "metadata.name"))
+        .map(|n| label(&n))
+        .filter(|n| !n.is_empty())
+        .or_else(|| {
+            std::fs::canonicalize(abs.parent().unwrap_or(root))
+                .ok()
+                .and_then(|p| p.file_name().map(|n| label(&n.to_string_lossy())))
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "app".into())
+}
+
+/// `${VAR}` in the releases' templates: listed in .env.example.
+fn template_vars(d: &mut Draft) {
+    let mut vars = vec![];
+    for r in &d.releases {
+        for e in r.set_string.iter().filter(|e| e.active) {
+            let mut rest = e.value.as_str();
+            while let Some(i) = rest.find("${") {
+                let after = &rest[i + 2..];
+                let v: String = after
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !v.is_empty() && !after.starts_with("images.") {
+                    vars.push((v, format!("release {}: {}", r.name, e.key)));
+                }
+                rest = after;
+            }
+        }
+    }
+    for (v, w) in vars {
+        d.add_var(&v, &w);
+    }
+}
+
+impl Cx<'_> {
+    /// One configuration document: its build (artifacts) and deploy sections; its
+    /// port-forwards and profiles are collected for later.
+    fn document(
+        &mut self,
+        doc: &Value,
+        releases: &mut Vec<Release>,
+        forwards: &mut Vec<Value>,
+        profiles: &mut Vec<Value>,
+    ) {
         for k in ["requires"] {
             if doc.get(k).is_some() {
-                cx.unmapped(format!(
+                self.unmapped(format!(
                     "{k}: configurations imported from other files: run init --from on each and merge"
                 ));
             }
@@ -499,26 +597,26 @@ pub fn convert(root: &Path, file: &Path) -> Result<Draft, Error> {
             ("customActions", "custom actions: slipway has none"),
         ] {
             if doc.get(k).is_some() {
-                cx.unmapped(format!("{k}: {why}"));
+                self.unmapped(format!("{k}: {why}"));
             }
         }
         if let Some(tp) = at(doc, "build.tagPolicy").and_then(Value::as_object) {
             let kinds: Vec<&String> = tp.keys().collect();
-            cx.d.decisions.push(format!(
+            self.d.decisions.push(format!(
                 "build.tagPolicy {kinds:?}: slipway tags by content (tag_policy = \"content\"), so an unchanged image is not rebuilt"
             ));
         }
         for k in ["build.googleCloudBuild", "build.cluster"] {
             if at(doc, k).is_some() {
-                cx.unmapped(format!(
+                self.unmapped(format!(
                     "{k}: remote builds: slipway builds with the local docker"
                 ));
             }
         }
         for a in arr(doc, "build.artifacts") {
-            cx.artifact(a);
+            self.artifact(a);
         }
-        releases.extend(cx.deploy(doc, "deploy"));
+        releases.extend(self.deploy(doc, "deploy"));
         for f in arr(doc, "portForward") {
             forwards.push(f.clone());
         }
@@ -526,77 +624,81 @@ pub fn convert(root: &Path, file: &Path) -> Result<Draft, Error> {
             profiles.push(p.clone());
         }
     }
-    // Port-forwards: each Service port becomes an HTTP smoke check.
-    let release_names: Vec<String> = releases.iter().map(|r| r.name.clone()).collect();
-    for f in &forwards {
-        let kind = st(f, "resourceType")
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let rname = st(f, "resourceName").unwrap_or_default();
-        let port = f.get("port").and_then(Value::as_u64);
-        match (kind.as_str(), port) {
-            ("service", Some(port)) if !release_names.is_empty() => {
-                let svc = cx.template(&rname).unwrap_or(rname.clone());
-                if svc.contains("${") {
-                    cx.unmapped(format!("portForward service {rname}: a templated name"));
-                    continue;
+
+    /// Port-forwards: each Service port becomes an HTTP smoke check.
+    fn port_forwards(&mut self, forwards: &[Value], releases: &[Release]) {
+        let release_names: Vec<String> = releases.iter().map(|r| r.name.clone()).collect();
+        for f in forwards {
+            let kind = st(f, "resourceType")
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let rname = st(f, "resourceName").unwrap_or_default();
+            let port = f.get("port").and_then(Value::as_u64);
+            match (kind.as_str(), port) {
+                ("service", Some(port)) if !release_names.is_empty() => {
+                    let svc = self.template(&rname).unwrap_or(rname.clone());
+                    if svc.contains("${") {
+                        self.unmapped(format!("portForward service {rname}: a templated name"));
+                        continue;
+                    }
+                    let release = release_names
+                        .iter()
+                        .find(|r| svc.contains(r.as_str()))
+                        .unwrap_or(&release_names[0])
+                        .clone();
+                    let name = label(&format!("{svc}-{port}"));
+                    self.d.smoke.push(Smoke {
+                        name: name.clone(),
+                        comments: vec![format!(
+                            "Skaffold's portForward to service {svc} port {port}: GET / must answer 200 (set path to a health endpoint)."
+                        )],
+                        release,
+                        check: Check::Http {
+                            service: svc.clone(),
+                            port: u16::try_from(port).unwrap_or(0),
+                            path: "/".into(),
+                        },
+                    });
+                    self.d.decisions.push(format!(
+                        "smoke {name}: portForward service {svc}:{port} -> GET / (slipway port-forwards it for the check)"
+                    ));
                 }
-                let release = release_names
-                    .iter()
-                    .find(|r| svc.contains(r.as_str()))
-                    .unwrap_or(&release_names[0])
-                    .clone();
-                let name = label(&format!("{svc}-{port}"));
-                cx.d.smoke.push(Smoke {
-                    name: name.clone(),
-                    comments: vec![format!(
-                        "Skaffold's portForward to service {svc} port {port}: GET / must answer 200 (set path to a health endpoint)."
-                    )],
-                    release,
-                    check: Check::Http {
-                        service: svc.clone(),
-                        port: u16::try_from(port).unwrap_or(0),
-                        path: "/".into(),
-                    },
-                });
-                cx.d.decisions.push(format!(
-                    "smoke {name}: portForward service {svc}:{port} -> GET / (slipway port-forwards it for the check)"
-                ));
+                _ => self.unmapped(format!(
+                    "portForward {kind}/{rname}: slipway's HTTP checks reach Services (and `slipway dev` forwards each Service)"
+                )),
             }
-            _ => cx.unmapped(format!(
-                "portForward {kind}/{rname}: slipway's HTTP checks reach Services (and `slipway dev` forwards each Service)"
-            )),
         }
     }
-    // Profiles: what they change in releases; everything else is listed.
-    for p in &profiles {
-        let Some(pname) = st(p, "name") else { continue };
+
+    /// A profile: what it changes in releases; everything else is listed.
+    fn profile(&mut self, p: &Value, releases: &[Release]) {
+        let Some(pname) = st(p, "name") else { return };
         let mut prof = Profile {
             name: label(&pname),
             description: format!("Skaffold profile {pname}"),
             ..Profile::default()
         };
         if p.get("activation").is_some() {
-            cx.unmapped(format!(
+            self.unmapped(format!(
                 "profile {pname}: activation: slipway profiles are chosen with --profile or SLIPWAY_PROFILE"
             ));
         }
         if p.get("patches").is_some() {
-            cx.unmapped(format!(
+            self.unmapped(format!(
                 "profile {pname}: patches: JSON patches of the Skaffold config have no slipway form; edit [profiles.{}]",
                 prof.name
             ));
         }
         if at(p, "build.artifacts").is_some() {
-            cx.unmapped(format!(
+            self.unmapped(format!(
                 "profile {pname}: build.artifacts: slipway profiles cannot add or replace images"
             ));
         }
-        let before = cx.d.decisions.len();
-        for r in cx.deploy(p, &format!("profile {pname}")) {
+        let before = self.d.decisions.len();
+        for r in self.deploy(p, &format!("profile {pname}")) {
             let base = releases.iter().find(|b| b.name == r.name);
             let Some(_) = base else {
-                cx.unmapped(format!(
+                self.unmapped(format!(
                     "profile {pname}: helm release {}: not in the base configuration (a profile cannot add a release)",
                     r.name
                 ));
@@ -620,42 +722,14 @@ pub fn convert(root: &Path, file: &Path) -> Result<Draft, Error> {
                     .push((format!("releases.{k}.namespace"), quote(ns)));
             }
         }
-        cx.d.decisions.truncate(before);
-        cx.d.decisions.push(format!(
+        self.d.decisions.truncate(before);
+        self.d.decisions.push(format!(
             "profile {}: from Skaffold profile {pname} ({} change(s))",
             prof.name,
             prof.lines.len()
         ));
-        cx.d.profiles.push(prof);
+        self.d.profiles.push(prof);
     }
-    if releases.is_empty() {
-        cx.unmapped(
-            "deploy: no helm release with a local chart: nothing for slipway to deploy".into(),
-        );
-    }
-    d.releases = releases;
-    // ${VAR} in templates: listed in .env.example.
-    let mut vars = vec![];
-    for r in &d.releases {
-        for e in r.set_string.iter().filter(|e| e.active) {
-            let mut rest = e.value.as_str();
-            while let Some(i) = rest.find("${") {
-                let after = &rest[i + 2..];
-                let v: String = after
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                if !v.is_empty() && !after.starts_with("images.") {
-                    vars.push((v, format!("release {}: {}", r.name, e.key)));
-                }
-                rest = after;
-            }
-        }
-    }
-    for (v, w) in vars {
-        d.add_var(&v, &w);
-    }
-    Ok(d)
 }
 
 #[cfg(test)]

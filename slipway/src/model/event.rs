@@ -7,6 +7,22 @@ use serde::Serialize;
 
 use super::{Redactor, Stage};
 
+/// Bytes for people: `512 B`, `4.2 kB`, `5.3 MB`, `1.2 GB` (powers of 1000).
+pub fn human_bytes(b: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < units.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
 pub fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
@@ -73,6 +89,23 @@ pub enum Event {
     /// upgrade), that the upgrade recorded a new revision, how many of its pods are
     /// ready. A failed or interrupted run says the state it left from these.
     ReleaseSeen(ReleaseSeen),
+    /// An image reached the cluster: which way it went and how many bytes moved.
+    Delivered {
+        stage: Stage,
+        image: String,
+        reference: String,
+        /// `kind-load`, `minikube-load`, `registry-push` or `push`.
+        path: String,
+        /// A load: the archive's bytes (the image's size); a push: the bytes of the
+        /// layers it pushed. `None` when they could not be read.
+        bytes: Option<u64>,
+        /// A push: the layers it sent, of the image's `layers`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        layers_sent: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        layers: Option<u32>,
+        duration_ms: u64,
+    },
     /// Why the run stopped: rendered once, as a block, by the reporter.
     Error {
         stage: Option<Stage>,
@@ -232,7 +265,40 @@ impl Event {
             Event::Evidence { name, text } => vec![name, text],
             Event::Log { release, line } => vec![release, line],
             Event::Bundle { path } => vec![path],
+            Event::Delivered {
+                image,
+                reference,
+                path,
+                ..
+            } => vec![image, reference, path],
         }
+    }
+
+    /// A `delivered` event as one line: "api: registry-push, 3 of 5 layers, 1.2 MB
+    /// in 0.3 s".
+    pub fn delivered_text(&self) -> Option<String> {
+        let Event::Delivered {
+            image,
+            path,
+            bytes,
+            layers_sent,
+            layers,
+            duration_ms,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let mut s = format!("{image}: {path}");
+        if let (Some(sent), Some(all)) = (layers_sent, layers) {
+            s.push_str(&format!(", {sent} of {all} layer(s) sent"));
+        }
+        s.push_str(&match bytes {
+            Some(b) => format!(", {} moved", human_bytes(*b)),
+            None => ", bytes moved unknown".into(),
+        });
+        s.push_str(&format!(" in {:.1}s", *duration_ms as f64 / 1000.0));
+        Some(s)
     }
 
     pub fn error(e: &super::Error) -> Event {

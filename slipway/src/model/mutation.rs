@@ -52,6 +52,9 @@ const KUBECTL_VERBS: &[&str] = &[
     "uncordon",
     "certificate",
     "debug",
+    // Into a running pod: `dev`'s sync replaces files and restarts the process.
+    "exec",
+    "cp",
 ];
 const KUBECTL_ROLLOUT: &[&str] = &["restart", "undo", "pause", "resume"];
 /// kubectl's global flags that take a value (before the verb).

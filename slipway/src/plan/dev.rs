@@ -9,10 +9,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::config::{self, Pipeline};
 use crate::model::Cmd;
 use crate::plan::{Action, Planner};
-use crate::tools::{kube_state, kubectl};
+use crate::tools::kubectl;
 
 /// The first local port dev's port-forwards ask for; each service gets the next.
 pub const FIRST_LOCAL_PORT: u16 = 8080;
@@ -57,20 +56,6 @@ pub struct Forward {
     pub cmd: Cmd,
 }
 
-/// Which releases use an image: their `set`/`set_string` values name it.
-pub fn releases_using(p: &Pipeline, image: &str) -> Vec<String> {
-    p.releases
-        .iter()
-        .filter(|r| {
-            r.set
-                .values()
-                .chain(r.set_string.values())
-                .any(|v| config::image_refs(v).iter().any(|(n, _)| n == image))
-        })
-        .map(|r| r.name.clone())
-        .collect()
-}
-
 impl Planner<'_> {
     pub(in crate::plan) fn dev(&self) -> DevPlan {
         let p = self.p;
@@ -95,7 +80,7 @@ impl Planner<'_> {
             }
         };
         for i in &p.images {
-            let users = releases_using(p, &i.name);
+            let users = p.releases_using(&i.name);
             for input in i.inputs() {
                 add(input, std::slice::from_ref(&i.name), &users);
             }
@@ -122,7 +107,7 @@ impl Planner<'_> {
         let logs = self
             .releases()
             .map(|r| {
-                let mut cmd = kube_state::logs_of(
+                let mut cmd = kubectl::logs_of(
                     &self.context,
                     &self.namespace(r),
                     &format!("--selector=app.kubernetes.io/instance={}", r.release_name()),

@@ -16,19 +16,21 @@ mod local;
 mod render;
 mod stages;
 pub mod steps;
+pub use steps::deliver as delivery;
 
 pub use steps::guard::{
     Always, ClusterUp, ImageBuilt, ImageOnCluster, ImagesBuilt, NamespaceExists,
     RegistryAdvertised, ReleaseCurrent, Rendered, SecretCurrent,
 };
 pub use steps::{
-    Action, ClusterPresent, ContextCheck, ContextGuard, CreateCluster, DeleteCluster, DockerStart,
-    Fetch, Guard, GuardRule, Health, Judge, NodePorts, Preflight, Recipe, ReleaseGate, Render,
-    Rollout, Rotate, Run, SecretVar, SmokeCheck, Status, StepKind, Supply, ToolCheck, Track,
-    Uninstall, Upgrade, VerifyLoaded, Watch,
+    Action, Capacity, ClusterPresent, ContextCheck, ContextGuard, CreateCluster, DeleteCluster,
+    Delivery, DockerStart, Fetch, Guard, GuardRule, Health, Judge, NodePorts, Preflight, Recipe,
+    ReleaseGate, Render, Rollout, Rotate, Run, SecretVar, SmokeCheck, Status, StepKind, Supply,
+    ToolCheck, Track, Uninstall, Upgrade, VerifyLoaded, Watch,
 };
 pub mod sync;
 pub use stages::build_waves::BUILD_CONCURRENCY;
+pub use stages::{requests_file, CAPACITY};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -82,6 +84,8 @@ pub struct PlanOptions {
     /// What this machine already has (tools, the kube contexts), when the caller read
     /// it: the plan shows what will run first (see [`LocalFacts`]).
     pub local: Option<LocalFacts>,
+    /// `--strict`: the capacity preflight fails instead of warning.
+    pub strict: bool,
 }
 
 impl PlanOptions {
@@ -104,6 +108,7 @@ impl PlanOptions {
             install_packages: false,
             parallel: usize::from(DEFAULT_PARALLEL),
             local: None,
+            strict: false,
         }
     }
 }

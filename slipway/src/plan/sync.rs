@@ -174,7 +174,7 @@ impl Planner<'_> {
         let mut out = vec![];
         for (img, ip) in self.p.images.iter().zip(&self.images) {
             let Some(sync) = &img.sync else { continue };
-            let users = crate::plan::dev::releases_using(self.p, &img.name);
+            let users = self.p.releases_using(&img.name);
             let targets = self
                 .releases()
                 .filter(|r| users.contains(&r.name))
@@ -187,9 +187,10 @@ impl Planner<'_> {
                         .iter()
                         .enumerate()
                         .map(|(i, f)| {
+                            let grace = sync.restart_grace.0.as_millis().to_string();
                             let mut args = vec![HELPER_IN_IMAGE, "put"];
                             if sync.restart && i + 1 == n {
-                                args.push("--restart");
+                                args.extend(["--restart", "--grace-ms", &grace]);
                             }
                             args.push(&f.to);
                             kubectl::at(&self.context, Some(&ns))

@@ -72,7 +72,7 @@ impl Provider for K3d {
         format!("k3d cluster {}", c.name)
     }
 
-    fn owns(&self, c: &Cluster, t: &crate::tools::kubectl::ContextTarget) -> Result<(), String> {
+    fn owns(&self, c: &Cluster, t: &crate::tools::k8s::ContextTarget) -> Result<(), String> {
         let host = crate::tools::kubectl::server_host(&t.server);
         if t.cluster == format!("k3d-{}", c.name) && (super::is_loopback(host) || host == "0.0.0.0")
         {

@@ -236,7 +236,7 @@ impl Provider for Kind {
         format!("kind cluster {}", c.name)
     }
 
-    fn owns(&self, c: &Cluster, t: &crate::tools::kubectl::ContextTarget) -> Result<(), String> {
+    fn owns(&self, c: &Cluster, t: &crate::tools::k8s::ContextTarget) -> Result<(), String> {
         let host = crate::tools::kubectl::server_host(&t.server);
         if t.cluster == format!("kind-{}", c.name) && super::is_loopback(host) {
             Ok(())

@@ -164,7 +164,7 @@ impl Provider for Minikube {
         format!("minikube profile {}", c.name)
     }
 
-    fn owns(&self, c: &Cluster, t: &crate::tools::kubectl::ContextTarget) -> Result<(), String> {
+    fn owns(&self, c: &Cluster, t: &crate::tools::k8s::ContextTarget) -> Result<(), String> {
         // minikube marks the clusters it writes to the kubeconfig.
         if t.cluster == c.name && t.provider.as_deref() == Some("minikube.sigs.k8s.io") {
             Ok(())

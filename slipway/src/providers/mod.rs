@@ -298,11 +298,7 @@ pub trait Provider: Sync {
 
     /// Does the managed context, as the kubeconfig has it, point at the cluster this
     /// provider made? `Err` says what it points at instead.
-    fn owns(
-        &self,
-        c: &Cluster,
-        target: &crate::tools::kubectl::ContextTarget,
-    ) -> Result<(), String> {
+    fn owns(&self, c: &Cluster, target: &crate::tools::k8s::ContextTarget) -> Result<(), String> {
         let _ = (c, target);
         Err("slipway manages no cluster for this provider".into())
     }

@@ -379,6 +379,11 @@ impl Reporter {
             Event::Check {
                 stage, ok: true, ..
             } => *st.passed.entry(*stage).or_default() += 1,
+            Event::Delivered { stage, .. } => {
+                if let Some(t) = ev.delivered_text() {
+                    note_once(&mut st, *stage, t)
+                }
+            }
             Event::StageFinished {
                 stage,
                 result,
@@ -445,6 +450,9 @@ impl Reporter {
                 format!("[{}] {message}", stage.name())
             }
             Event::ReleaseSeen(_) => return None,
+            Event::Delivered { stage, .. } => {
+                format!("[{}] {}", stage.name(), ev.delivered_text()?)
+            }
             Event::Bundle { path } => format!("[run] diagnosis bundle: {path}"),
             Event::Dev { message } => format!("[dev] {message}"),
             Event::Log { release, line } => format!("[log {release}] {line}"),
@@ -496,27 +504,27 @@ impl Reporter {
         }
     }
 
+    /// A running stage's spinner: its name, what it does now, its elapsed time.
+    fn start_spinner(&self, stage: Stage) {
+        let pb = ProgressBar::new_spinner();
+        pb.set_style(
+            ProgressStyle::with_template(
+                "{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:.dim}",
+            )
+            .unwrap(),
+        );
+        pb.set_prefix(format!("{:<9}", stage.name()));
+        pb.enable_steady_tick(Duration::from_millis(100));
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .spinners
+            .insert(stage, pb);
+    }
+
     fn tty(&self, ev: &Event) {
         match ev {
-            Event::StageStarted { stage } => {
-                if self.quiet {
-                    return;
-                }
-                let pb = ProgressBar::new_spinner();
-                pb.set_style(
-                    ProgressStyle::with_template(
-                        "{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:.dim}",
-                    )
-                    .unwrap(),
-                );
-                pb.set_prefix(format!("{:<9}", stage.name()));
-                pb.enable_steady_tick(Duration::from_millis(100));
-                self.state
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .spinners
-                    .insert(*stage, pb);
-            }
+            Event::StageStarted { stage } if !self.quiet => self.start_spinner(*stage),
             Event::StepStarted { stage, title, .. } => self.spinner_says(*stage, title),
             Event::StageFinished {
                 stage,
@@ -549,6 +557,11 @@ impl Reporter {
             }
             Event::Note { stage, message } | Event::Progress { stage, message } if !self.quiet => {
                 self.spinner_says(*stage, message)
+            }
+            Event::Delivered { stage, .. } if !self.quiet => {
+                if let Some(t) = ev.delivered_text() {
+                    self.spinner_says(*stage, &t)
+                }
             }
             Event::Bundle { path } => {
                 self.put(&format!("{} {path}", st("diagnosis bundle:").cyan().bold()))

@@ -155,7 +155,7 @@ fn route(ex: &Executor, w: &Watch, deadline: Instant) -> Result<Result<Route, St
         super::smoke::read(ex, stage, cmd, deadline, &prefix, what)
     };
     let json = read(&w.services, "read the Services")?;
-    let node_port = match crate::tools::kubectl::node_port_of(&json, &w.service, w.port) {
+    let node_port = match crate::tools::k8s::node_port_of(&json, &w.service, w.port) {
         Ok(np) => np,
         Err(e) if e.ends_with("does not exist yet") => return Ok(Err(e)),
         Err(e) => {

@@ -3,7 +3,8 @@
 //! A group of steps (an image's build, a release's deploy) starts once every group it
 //! depends on has finished: a release's deploy group after the deploy groups of the
 //! releases it `needs` (which end with their rollout, so they are healthy), any other
-//! group after every group of an earlier wave. Groups that do not depend on each
+//! group after every group of an earlier wave; every release's after the capacity
+//! check. Groups that do not depend on each
 //! other run at the same time, no more than the bound. When a group fails, the groups
 //! that depend on it (directly or not) are not attempted, each reported as a skipped
 //! step that says why; every other group still runs, and the stage then fails with
@@ -78,6 +79,10 @@ fn graph<'s>(runner: &Runner, stage: Stage, steps: &[&'s Step]) -> Option<Vec<No
                 })
                 .map(|(i, _)| i)
                 .collect();
+            // Every release waits for the capacity check (which may stop them all).
+            if release.is_some() {
+                d.extend(index.get(crate::plan::CAPACITY).copied());
+            }
             for need in release.into_iter().flatten() {
                 let group = format!("deploy/{need}");
                 if let Some(i) = index.get(group.as_str()).copied() {

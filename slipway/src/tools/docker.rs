@@ -29,6 +29,47 @@ pub fn image_id(reference: &str) -> Cmd {
     .timeout(PROBE)
 }
 
+/// The image's size in bytes: what `docker save` (and so `kind load`) sends.
+pub fn image_size(reference: &str) -> Cmd {
+    Cmd::new(
+        "docker",
+        ["image", "inspect", "--format", "{{.Size}}", reference],
+    )
+    .timeout(PROBE)
+}
+
+/// From `docker push`'s output: the short IDs of the layers it pushed, how many
+/// layers it named, and the manifest's digest.
+pub fn parse_push(stdout: &str) -> PushReport {
+    let mut r = PushReport::default();
+    for line in stdout.lines().map(str::trim) {
+        if let Some((id, status)) = line.split_once(": ") {
+            let id_like = id.len() >= 12 && id.chars().all(|c| c.is_ascii_hexdigit());
+            match status {
+                "Pushed" if id_like => {
+                    r.pushed.push(id.to_string());
+                    r.layers += 1;
+                }
+                s if id_like && (s == "Layer already exists" || s.starts_with("Mounted from")) => {
+                    r.layers += 1
+                }
+                _ => {}
+            }
+        }
+        if let Some(d) = line.split("digest: ").nth(1) {
+            r.digest = d.split_whitespace().next().map(str::to_string);
+        }
+    }
+    r
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PushReport {
+    pub pushed: Vec<String>,
+    pub layers: u32,
+    pub digest: Option<String>,
+}
+
 pub struct Build<'a> {
     pub reference: &'a str,
     pub dockerfile: &'a Path,
@@ -228,6 +269,22 @@ pub fn daemon_problem(stderr: &str) -> (String, String) {
 
 #[cfg(test)]
 mod tests {
+    /// docker's push output without a TTY: the layers it pushed, those the registry
+    /// had, and the manifest's digest.
+    #[test]
+    fn a_push_says_which_layers_it_sent() {
+        let out = "The push refers to repository [localhost:5001/web]\n1f0c715530d8: Preparing\n5f70bf18a086: Preparing\n1f0c715530d8: Pushed\n5f70bf18a086: Layer already exists\n3c1d2e4f5a6b: Mounted from other/repo\nc-1: digest: sha256:88fa size: 739\n";
+        assert_eq!(
+            super::parse_push(out),
+            super::PushReport {
+                pushed: vec!["1f0c715530d8".into()],
+                layers: 3,
+                digest: Some("sha256:88fa".into()),
+            }
+        );
+        assert_eq!(super::parse_push(""), super::PushReport::default());
+    }
+
     use super::*;
 
     #[test]

@@ -1,10 +1,7 @@
 //! kubectl: namespace and secret application, workload discovery, pod
 //! health, port-forwards. Every call is pinned with `--context`.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
-
-use serde_json::Value;
 
 use super::{Cmd, PROBE};
 use crate::model::Stdin;
@@ -22,68 +19,9 @@ pub fn version() -> Cmd {
     Cmd::new("kubectl", ["version", "--client", "--output", "json"]).timeout(PROBE)
 }
 
-pub fn parse_client_version(json: &str) -> Option<semver::Version> {
-    let v: Value = serde_json::from_str(json.trim()).ok()?;
-    super::parse_version(v.get("clientVersion")?.get("gitVersion")?.as_str()?)
-}
-
 /// The kubeconfig as JSON (certificates and tokens are redacted by kubectl).
 pub fn config_view() -> Cmd {
     Cmd::new("kubectl", ["config", "view", "--output", "json"]).timeout(PROBE)
-}
-
-/// What a kubeconfig context points at.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ContextTarget {
-    pub cluster: String,
-    pub server: String,
-    /// `provider` of the cluster's `cluster_info` extension (minikube sets it).
-    pub provider: Option<String>,
-}
-
-/// The cluster a context points at, from `kubectl config view -o json`: `Ok(None)` when
-/// the context is not there, `Err` when the output cannot be read.
-pub fn parse_context(json: &str, context: &str) -> Result<Option<ContextTarget>, String> {
-    let v: Value = serde_json::from_str(json.trim())
-        .map_err(|e| format!("`kubectl config view` printed something that is not JSON ({e})"))?;
-    let find = |list: &str, name: &str| {
-        v.get(list)
-            .and_then(Value::as_array)
-            .and_then(|a| {
-                a.iter()
-                    .find(|x| x.get("name").and_then(Value::as_str) == Some(name))
-            })
-            .cloned()
-    };
-    let Some(ctx) = find("contexts", context) else {
-        return Ok(None);
-    };
-    let cluster = ctx
-        .pointer("/context/cluster")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let c = find("clusters", &cluster);
-    let server = c
-        .as_ref()
-        .and_then(|c| c.pointer("/cluster/server"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let provider = c
-        .as_ref()
-        .and_then(|c| c.pointer("/cluster/extensions"))
-        .and_then(Value::as_array)
-        .and_then(|a| {
-            a.iter()
-                .find_map(|e| e.pointer("/extension/provider").and_then(Value::as_str))
-        })
-        .map(String::from);
-    Ok(Some(ContextTarget {
-        cluster,
-        server,
-        provider,
-    }))
 }
 
 /// The host of an API server URL (`https://127.0.0.1:6443` -> `127.0.0.1`).
@@ -160,6 +98,13 @@ pub fn get_namespace(context: &str, name: &str) -> Cmd {
         .timeout(PROBE)
 }
 
+/// Every node, as JSON (the capacity preflight reads `status.allocatable`).
+pub fn get_nodes(context: &str) -> Cmd {
+    at(context, None)
+        .args(["get", "nodes", "--output", "json"])
+        .timeout(PROBE)
+}
+
 /// The ConfigMap a cluster advertises its local registry with (KEP-1755).
 pub const REGISTRY_HOSTING: (&str, &str) = ("kube-public", "local-registry-hosting");
 
@@ -205,121 +150,12 @@ pub fn get_workloads(context: &str, namespace: &str) -> Cmd {
         .timeout(PROBE)
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Workload {
-    /// `deployment`, `statefulset` or `daemonset`.
-    pub kind: String,
-    pub name: String,
-    pub selector: BTreeMap<String, String>,
-    pub ready: i64,
-    pub desired: i64,
-}
-
-impl Workload {
-    pub fn id(&self) -> String {
-        format!("{}/{}", self.kind, self.name)
-    }
-    pub fn selector_arg(&self) -> String {
-        self.selector
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-}
-
-/// The `items` of a `kubectl get -o json` list. Anything else is an error: output
-/// slipway cannot read never counts as "nothing there".
-pub(super) fn items(json: &str) -> Result<Vec<Value>, String> {
-    let v: Value = serde_json::from_str(json.trim())
-        .map_err(|e| format!("kubectl printed something that is not JSON ({e})"))?;
-    match v.get("items") {
-        Some(Value::Array(a)) => Ok(a.clone()),
-        _ => Err("kubectl printed JSON without an `items` list".into()),
-    }
-}
-
-/// Workloads helm created for `release` (helm annotates every object it owns).
-pub fn parse_workloads(json: &str, release: &str) -> Result<Vec<Workload>, String> {
-    let items = items(json)?;
-    Ok(items
-        .iter()
-        .filter(|i| {
-            i.pointer("/metadata/annotations/meta.helm.sh~1release-name")
-                .and_then(Value::as_str)
-                == Some(release)
-        })
-        .filter_map(|i| {
-            let kind = i.get("kind")?.as_str()?.to_ascii_lowercase();
-            let name = i.pointer("/metadata/name")?.as_str()?.to_string();
-            let selector = i
-                .pointer("/spec/selector/matchLabels")
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let num = |p: &str| i.pointer(p).and_then(Value::as_i64).unwrap_or(0);
-            let (ready, desired) = if kind == "daemonset" {
-                (
-                    num("/status/numberReady"),
-                    num("/status/desiredNumberScheduled"),
-                )
-            } else {
-                (
-                    num("/status/readyReplicas"),
-                    i.pointer("/spec/replicas")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(1),
-                )
-            };
-            Some(Workload {
-                kind,
-                name,
-                selector,
-                ready,
-                desired,
-            })
-        })
-        .collect())
-}
-
 pub fn get_pods(context: &str, namespace: &str, selector: &str) -> Cmd {
     at(context, Some(namespace))
         .args(["get", "pods", "--selector", selector, "--output", "json"])
         .timeout(PROBE)
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pod {
-    pub name: String,
-    pub phase: String,
-    pub ready: bool,
-    pub restarts: i64,
-    /// Why a container is not running, e.g. ErrImageNeverPull, CrashLoopBackOff.
-    pub reasons: Vec<String>,
-    pub messages: Vec<String>,
-    pub images: Vec<String>,
-    pub created: String,
-    pub terminating: bool,
-    pub labels: BTreeMap<String, String>,
-    /// `dev`'s `slipway.dev/synced` annotation: the pod runs synced files.
-    pub synced: Option<String>,
-}
-
-impl Pod {
-    /// The pod carries every label of a workload's `matchLabels`.
-    pub fn selected_by(&self, w: &Workload) -> bool {
-        !w.selector.is_empty()
-            && w.selector
-                .iter()
-                .all(|(k, v)| self.labels.get(k) == Some(v))
-    }
-}
-
-/// Every pod of the namespace (matched to workloads by their selectors in process).
 /// The namespace's Services (for their NodePorts).
 pub fn get_services(context: &str, namespace: &str) -> Cmd {
     at(context, Some(namespace))
@@ -327,164 +163,67 @@ pub fn get_services(context: &str, namespace: &str) -> Cmd {
         .timeout(PROBE)
 }
 
-/// One NodePort of a Service helm installed for a release.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NodePort {
-    pub service: String,
-    pub port: u16,
-    pub node_port: u16,
-}
-
-/// The NodePort of `service`'s `port`: `Ok(None)` when the Service is not a
-/// NodePort, `Err` when it does not exist or the JSON is unreadable.
-pub fn node_port_of(json: &str, service: &str, port: u16) -> Result<Option<u16>, String> {
-    let s = items(json)?
-        .into_iter()
-        .find(|s| s.pointer("/metadata/name").and_then(|v| v.as_str()) == Some(service))
-        .ok_or_else(|| format!("service {service} does not exist yet"))?;
-    if s.pointer("/spec/type").and_then(|v| v.as_str()) != Some("NodePort") {
-        return Ok(None);
-    }
-    Ok(s.pointer("/spec/ports")
-        .and_then(|v| v.as_array())
-        .into_iter()
-        .flatten()
-        .find(|p| p.get("port").and_then(|v| v.as_u64()) == Some(u64::from(port)))
-        .and_then(|p| p.get("nodePort")?.as_u64())
-        .and_then(|n| u16::try_from(n).ok()))
-}
-
-/// The NodePorts of the Services `releases` own (helm's release-name annotation).
-pub fn parse_node_ports(json: &str, releases: &[String]) -> Result<Vec<NodePort>, String> {
-    let mut out = vec![];
-    for s in items(json)? {
-        let owner = s
-            .pointer("/metadata/annotations/meta.helm.sh~1release-name")
-            .and_then(|v| v.as_str())
-            .unwrap_or("");
-        if !releases.iter().any(|r| r == owner)
-            || s.pointer("/spec/type").and_then(|v| v.as_str()) != Some("NodePort")
-        {
-            continue;
-        }
-        let name = s
-            .pointer("/metadata/name")
-            .and_then(|v| v.as_str())
-            .unwrap_or("");
-        for p in s
-            .pointer("/spec/ports")
-            .and_then(|v| v.as_array())
-            .into_iter()
-            .flatten()
-        {
-            let num = |k: &str| {
-                p.get(k)
-                    .and_then(|v| v.as_u64())
-                    .and_then(|n| u16::try_from(n).ok())
-            };
-            if let (Some(port), Some(node_port)) = (num("port"), num("nodePort")) {
-                out.push(NodePort {
-                    service: name.to_string(),
-                    port,
-                    node_port,
-                });
-            }
-        }
-    }
-    Ok(out)
-}
-
+/// Every pod of the namespace (matched to workloads by their selectors in process).
 pub fn get_all_pods(context: &str, namespace: &str) -> Cmd {
     at(context, Some(namespace))
         .args(["get", "pods", "--output", "json"])
         .timeout(PROBE)
 }
 
-pub fn parse_pods(json: &str) -> Result<Vec<Pod>, String> {
-    let items = items(json)?;
-    Ok(items
-        .iter()
-        .map(|p| {
-            let s = |ptr: &str| {
-                p.pointer(ptr)
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string()
-            };
-            let statuses: Vec<&Value> = ["initContainerStatuses", "containerStatuses"]
-                .iter()
-                .filter_map(|k| p.pointer(&format!("/status/{k}")).and_then(Value::as_array))
-                .flatten()
-                .collect();
-            let mut reasons = vec![];
-            let mut messages = vec![];
-            for c in &statuses {
-                for state in [
-                    "/state/waiting",
-                    "/state/terminated",
-                    "/lastState/terminated",
-                ] {
-                    if let Some(w) = c.pointer(state) {
-                        if let Some(r) = w.get("reason").and_then(Value::as_str) {
-                            if state == "/lastState/terminated" && r == "Completed" {
-                                continue;
-                            }
-                            if !reasons.iter().any(|x| x == r) {
-                                reasons.push(r.to_string());
-                            }
-                        }
-                        if let Some(m) = w.get("message").and_then(Value::as_str) {
-                            messages.push(m.to_string());
-                        }
-                    }
-                }
-            }
-            let ready = p
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .is_some_and(|cs| {
-                    cs.iter().any(|c| {
-                        c.get("type").and_then(Value::as_str) == Some("Ready")
-                            && c.get("status").and_then(Value::as_str) == Some("True")
-                    })
-                });
-            Pod {
-                name: s("/metadata/name"),
-                phase: s("/status/phase"),
-                ready,
-                restarts: statuses
-                    .iter()
-                    .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
-                    .sum(),
-                reasons,
-                messages,
-                images: p
-                    .pointer("/spec/containers")
-                    .and_then(Value::as_array)
-                    .map(|cs| {
-                        cs.iter()
-                            .filter_map(|c| c.get("image")?.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                created: s("/metadata/creationTimestamp"),
-                terminating: p.pointer("/metadata/deletionTimestamp").is_some(),
-                synced: p
-                    .pointer("/metadata/annotations/slipway.dev~1synced")
-                    .and_then(Value::as_str)
-                    .map(String::from),
-                labels: p
-                    .pointer("/metadata/labels")
-                    .and_then(Value::as_object)
-                    .map(|m| {
-                        m.iter()
-                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            }
-        })
-        .collect())
+/// The release's workloads, Jobs included, and the autoscalers that size them.
+pub fn get_rollout_objects(context: &str, namespace: &str) -> Cmd {
+    at(context, Some(namespace))
+        .args([
+            "get",
+            "deployments,statefulsets,daemonsets,jobs,horizontalpodautoscalers",
+            "--output",
+            "json",
+        ])
+        .timeout(PROBE)
+}
+
+/// The namespace's events.
+pub fn get_events(context: &str, namespace: &str) -> Cmd {
+    at(context, Some(namespace))
+        .args(["get", "events", "--output", "json"])
+        .timeout(PROBE)
+}
+
+/// The last lines a container printed; `previous` for the instance before a restart.
+pub fn logs(context: &str, namespace: &str, pod: &str, container: &str, previous: bool) -> Cmd {
+    let mut c = at(context, Some(namespace)).args([
+        "logs".to_string(),
+        pod.into(),
+        "--container".into(),
+        container.into(),
+        "--tail=20".into(),
+    ]);
+    if previous {
+        c = c.arg("--previous");
+    }
+    c.timeout(Duration::from_secs(20))
+}
+
+/// `kubectl logs` of a workload (`deployment/NAME`) or a `--selector=…`, every
+/// container, each line prefixed with its pod and container; streamed to stdout.
+pub fn logs_of(context: &str, namespace: &str, what: &str, tail: u32, follow: bool) -> Cmd {
+    let mut c = at(context, Some(namespace)).args([
+        "logs".to_string(),
+        what.into(),
+        "--all-containers".into(),
+        "--prefix".into(),
+        format!("--tail={tail}"),
+        "--max-log-requests=20".into(),
+    ]);
+    if follow {
+        c = c.arg("--follow");
+    }
+    c.timeout(if follow {
+        Duration::from_secs(86_400)
+    } else {
+        PROBE
+    })
+    .streamed()
 }
 
 /// What to do about a container state reason.
@@ -601,52 +340,6 @@ pub fn get_secret_names(context: &str, namespace: &str, selector: &str) -> Cmd {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_node_port_of_one_service_port() {
-        let json = r#"{"items":[
-          {"metadata":{"name":"frontend"},
-           "spec":{"type":"NodePort","ports":[{"port":80,"nodePort":30080},{"port":443,"nodePort":30443}]}},
-          {"metadata":{"name":"api"},"spec":{"type":"ClusterIP","ports":[{"port":8000}]}}
-        ]}"#;
-        assert_eq!(node_port_of(json, "frontend", 443), Ok(Some(30443)));
-        assert_eq!(node_port_of(json, "frontend", 8080), Ok(None));
-        assert_eq!(node_port_of(json, "api", 8000), Ok(None));
-        assert_eq!(
-            node_port_of(json, "db", 5432),
-            Err("service db does not exist yet".into())
-        );
-        assert!(node_port_of("oops", "api", 80).is_err());
-    }
-
-    #[test]
-    fn node_ports_of_the_releases_services() {
-        let json = r#"{"items":[
-          {"metadata":{"name":"frontend","annotations":{"meta.helm.sh/release-name":"todo"}},
-           "spec":{"type":"NodePort","ports":[{"port":80,"nodePort":30080},{"port":443,"nodePort":30443}]}},
-          {"metadata":{"name":"api","annotations":{"meta.helm.sh/release-name":"todo"}},
-           "spec":{"type":"ClusterIP","ports":[{"port":8000}]}},
-          {"metadata":{"name":"theirs","annotations":{"meta.helm.sh/release-name":"other"}},
-           "spec":{"type":"NodePort","ports":[{"port":80,"nodePort":30090}]}}
-        ]}"#;
-        let np = parse_node_ports(json, &["todo".into()]).unwrap();
-        assert_eq!(
-            np,
-            vec![
-                NodePort {
-                    service: "frontend".into(),
-                    port: 80,
-                    node_port: 30080
-                },
-                NodePort {
-                    service: "frontend".into(),
-                    port: 443,
-                    node_port: 30443
-                },
-            ]
-        );
-        assert!(parse_node_ports("not json", &[]).is_err());
-    }
-
     /// What kind's local-registry guide, ctlptl and slipway's recipe write.
     #[test]
     fn the_advertised_registry_host() {
@@ -662,70 +355,5 @@ mod tests {
         );
         assert_eq!(parse_registry_host(""), None);
         assert_eq!(parse_registry_host("host: \"\"\n"), None);
-    }
-
-    #[test]
-    fn workloads_of_a_release() {
-        let json = r#"{"items":[
-          {"kind":"Deployment","metadata":{"name":"sample","annotations":{"meta.helm.sh/release-name":"sample"}},
-           "spec":{"replicas":2,"selector":{"matchLabels":{"app.kubernetes.io/name":"sample","app.kubernetes.io/instance":"sample"}}},
-           "status":{"readyReplicas":1}},
-          {"kind":"Deployment","metadata":{"name":"other","annotations":{"meta.helm.sh/release-name":"other"}},"spec":{"selector":{"matchLabels":{"a":"b"}}}},
-          {"kind":"DaemonSet","metadata":{"name":"agent","annotations":{"meta.helm.sh/release-name":"sample"}},
-           "spec":{"selector":{"matchLabels":{"app":"agent"}}},"status":{"numberReady":3,"desiredNumberScheduled":3}}
-        ]}"#;
-        let w = parse_workloads(json, "sample").unwrap();
-        assert!(parse_workloads("Error from server", "sample").is_err());
-        assert!(parse_workloads("{}", "sample").is_err());
-        assert_eq!(w.len(), 2);
-        assert_eq!(w[0].id(), "deployment/sample");
-        assert_eq!(
-            w[0].selector_arg(),
-            "app.kubernetes.io/instance=sample,app.kubernetes.io/name=sample"
-        );
-        assert_eq!((w[0].ready, w[0].desired), (1, 2));
-        assert_eq!(w[1].id(), "daemonset/agent");
-        assert_eq!((w[1].ready, w[1].desired), (3, 3));
-    }
-
-    #[test]
-    fn pod_reasons() {
-        let json = r#"{"items":[{"metadata":{"name":"sample-1","creationTimestamp":"2026-01-01T00:00:00Z"},
-          "spec":{"containers":[{"image":"sample:never"}]},
-          "status":{"phase":"Pending","conditions":[{"type":"Ready","status":"False"}],
-            "containerStatuses":[{"restartCount":0,"state":{"waiting":{"reason":"ErrImageNeverPull","message":"Container image \"sample:never\" is not present with pull policy of Never"}}}]}}]}"#;
-        let pods = parse_pods(json).unwrap();
-        assert!(parse_pods("not json").is_err());
-        assert_eq!(pods.len(), 1);
-        assert!(!pods[0].ready);
-        assert_eq!(pods[0].reasons, vec!["ErrImageNeverPull"]);
-        assert_eq!(pods[0].images, vec!["sample:never"]);
-        assert!(hint_for("ErrImageNeverPull")
-            .unwrap()
-            .contains("never loaded"));
-    }
-
-    #[test]
-    fn contexts_and_their_clusters() {
-        let cfg = r#"{"contexts":[{"name":"kind-x","context":{"cluster":"kind-x"}}],
-          "clusters":[{"name":"kind-x","cluster":{"server":"https://127.0.0.1:40123",
-          "extensions":[{"name":"cluster_info","extension":{"provider":"minikube.sigs.k8s.io"}}]}}]}"#;
-        let t = parse_context(cfg, "kind-x").unwrap().unwrap();
-        assert_eq!(t.cluster, "kind-x");
-        assert_eq!(server_host(&t.server), "127.0.0.1");
-        assert_eq!(t.provider.as_deref(), Some("minikube.sigs.k8s.io"));
-        assert_eq!(parse_context(cfg, "other").unwrap(), None);
-        assert!(parse_context("error: boom", "kind-x").is_err());
-        assert_eq!(server_host("https://[::1]:6443/x"), "::1");
-    }
-
-    #[test]
-    fn client_version() {
-        assert_eq!(
-            parse_client_version(r#"{"clientVersion":{"gitVersion":"v1.34.13"}}"#)
-                .unwrap()
-                .to_string(),
-            "1.34.13"
-        );
     }
 }

@@ -3,12 +3,13 @@
 
 pub mod docker;
 pub mod helm;
+pub mod k8s;
 pub mod kind;
-pub mod kube_state;
 pub mod kubectl;
 pub mod minikube;
 pub mod oci;
 pub mod provision;
+pub mod recipe;
 pub mod registry;
 pub mod serving;
 

@@ -10,8 +10,8 @@
 use serde::{Deserialize, Serialize};
 use strum::{Display, EnumIter, EnumString, IntoStaticStr};
 
-use super::provision::{self, Recipe};
-use super::{docker, helm, kind, kubectl, minikube, Cmd};
+use super::recipe::{self, Recipe};
+use super::{docker, helm, k8s, kind, kubectl, minikube, Cmd};
 use crate::model::Stage;
 
 /// A tool slipway drives, by the name of its program.
@@ -148,7 +148,7 @@ fn any_version(_ok: bool, stdout: &str, stderr: &str) -> Option<semver::Version>
 
 fn toolchain(arg: &'static str, var: &'static str) -> Build {
     Build {
-        recipe: &provision::TOOLCHAIN,
+        recipe: &recipe::TOOLCHAIN,
         arg,
         var,
     }
@@ -208,7 +208,7 @@ pub static TOOLS: &[Tool] = &[
             }),
             sha256: &[],
             build: |_| Build {
-                recipe: &provision::MINIKUBE,
+                recipe: &recipe::MINIKUBE,
                 arg: "build",
                 var: "SLIPWAY_MINIKUBE_VERSION",
             },
@@ -242,7 +242,7 @@ pub static TOOLS: &[Tool] = &[
         min: semver::Version::new(1, 24, 0),
         why: "`apply --server-side`, `logs --prefix` and `wait --for=condition`",
         version: kubectl::version,
-        parse: |_, stdout, _| kubectl::parse_client_version(stdout),
+        parse: |_, stdout, _| k8s::parse_client_version(stdout),
         need: Need::Stages(&[
             Stage::Secrets,
             Stage::Rollout,

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::kubectl::items;
+use super::k8s::items;
 use super::{Cmd, PROBE};
 
 /// The namespace's Services, EndpointSlices and ReplicaSets, in one process.
@@ -82,7 +82,7 @@ impl Serving {
 pub fn parse_serving(json: &str, release: &str) -> Result<Serving, String> {
     let mut s = Serving::default();
     let str_at = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_string);
-    let all = items(json)?;
+    let all: Vec<Value> = items(json)?;
     for i in &all {
         if i.get("kind").and_then(Value::as_str) == Some("Service")
             && str_at(i, "/metadata/annotations/meta.helm.sh~1release-name").as_deref()
@@ -173,7 +173,7 @@ pub struct Readiness {
 pub fn parse_readiness(json: &str) -> Result<Vec<Readiness>, String> {
     let secs = |t: &str| humantime::parse_rfc3339(t).ok();
     let mut out = vec![];
-    for p in items(json)? {
+    for p in items::<Value>(json)? {
         if p.pointer("/metadata/deletionTimestamp").is_some() {
             continue;
         }

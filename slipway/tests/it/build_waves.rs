@@ -174,3 +174,131 @@ fn a_shared_pre_build_runs_once() {
         again.stdout
     );
 }
+
+/// The `delivered` events of a run's NDJSON.
+fn delivered(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == "delivered")
+        .collect()
+}
+
+/// A load says which way the image went and the archive's bytes (the image's size),
+/// in the NDJSON event and in the plain summary.
+#[test]
+fn a_load_reports_its_path_and_the_archives_bytes() {
+    let s = Sandbox::new();
+    s.rule(json!({"tool": "docker", "match": ["{{.Size}}"], "stdout": "5300000\n"}));
+    let o = s.run(&["load", "--output", "json"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let d = delivered(&o.stdout);
+    assert_eq!(d.len(), 1, "{}", o.stdout);
+    assert_eq!(d[0]["image"], "web");
+    assert_eq!(d[0]["path"], "kind-load");
+    assert_eq!(d[0]["bytes"], 5_300_000);
+    assert!(d[0]["reference"].as_str().unwrap().starts_with("web:c-"));
+    assert!(d[0]["duration_ms"].is_u64());
+    // Nothing changed: nothing moves, and no event says it did.
+    let again = s.run(&["load", "--output", "json"]);
+    assert!(delivered(&again.stdout).is_empty(), "{}", again.stdout);
+    let s = Sandbox::new();
+    s.rule(json!({"tool": "docker", "match": ["{{.Size}}"], "stdout": "5300000\n"}));
+    let plain = s.run(&["load"]);
+    assert!(
+        plain
+            .stderr
+            .contains("[load] web: kind-load, 5.3 MB moved in "),
+        "{}",
+        plain.all()
+    );
+}
+
+/// A registry on this machine that answers `/v2/`, one manifest and its config: two
+/// layers, the first (diff ID `aaaa…`) 1000 bytes compressed, the second 7 MB.
+fn tiny_registry() -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut first = String::new();
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            if r.read_line(&mut first).is_err() {
+                continue;
+            }
+            loop {
+                let mut l = String::new();
+                if r.read_line(&mut l).map_or(true, |n| n == 0) || l == "\r\n" {
+                    break;
+                }
+            }
+            let path = first.split_whitespace().nth(1).unwrap_or("").to_string();
+            let body = if path == "/v2/" {
+                "{}".to_string()
+            } else if path.contains("/manifests/sha256:feed") {
+                json!({
+                    "schemaVersion": 2,
+                    "config": {"digest": "sha256:c0f1", "size": 700},
+                    "layers": [
+                        {"digest": "sha256:l1", "size": 1000},
+                        {"digest": "sha256:l2", "size": 7_000_000}
+                    ]
+                })
+                .to_string()
+            } else if path.ends_with("/blobs/sha256:c0f1") {
+                json!({"rootfs": {"diff_ids": [
+                    format!("sha256:{}", "a".repeat(64)),
+                    format!("sha256:{}", "b".repeat(64))
+                ]}})
+                .to_string()
+            } else {
+                let _ = conn.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                continue;
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+/// A push to the local registry says which layers it sent and their bytes, read
+/// back from the registry's manifest: only the changed layer counts.
+#[test]
+fn a_registry_push_reports_the_pushed_layers_bytes() {
+    let port = tiny_registry();
+    let s = Sandbox::new();
+    // The cluster advertises the registry (KEP-1755) and it answers: not wired again.
+    s.rule(json!({
+        "tool": "kubectl",
+        "match": ["configmap/local-registry-hosting"],
+        "stdout": format!("host: \"localhost:{port}\"\n")
+    }));
+    s.append_config(&format!(
+        "\n[profiles.via-registry]\ncluster.kind.delivery = \"registry\"\ncluster.kind.registry = \"localhost:{port}\"\n"
+    ));
+    s.rule(json!({
+        "tool": "docker",
+        "match": ["push"],
+        "stdout": format!(
+            "The push refers to repository [localhost:{port}/web]\n{a}: Preparing\n{b}: Preparing\n{a}: Pushed\n{b}: Layer already exists\nc-1: digest: sha256:feed size: 739\n",
+            a = "a".repeat(12),
+            b = "b".repeat(12)
+        )
+    }));
+    let o = s.run(&["load", "--profile", "via-registry", "--output", "json"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let d = delivered(&o.stdout);
+    assert_eq!(d.len(), 1, "{}", o.stdout);
+    assert_eq!(d[0]["path"], "registry-push");
+    assert_eq!(d[0]["layers_sent"], 1);
+    assert_eq!(d[0]["layers"], 2);
+    assert_eq!(d[0]["bytes"], 1000, "{}", d[0]);
+}

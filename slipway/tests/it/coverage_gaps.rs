@@ -474,7 +474,7 @@ fn a_cluster_advertising_another_registry_stops_the_load() {
 // ------------------------------------------------------------------ dev, ci, completions
 
 /// Spawn `args` with stdout (JSON events) read into a buffer by a thread.
-fn spawn_reading(s: &Sandbox, args: &[&str]) -> (Child, Arc<Mutex<String>>) {
+pub(crate) fn spawn_reading(s: &Sandbox, args: &[&str]) -> (Child, Arc<Mutex<String>>) {
     let mut c = s
         .command(args)
         .stdout(Stdio::piped())
@@ -495,7 +495,7 @@ fn spawn_reading(s: &Sandbox, args: &[&str]) -> (Child, Arc<Mutex<String>>) {
     (c, buf)
 }
 
-fn wait_in(buf: &Arc<Mutex<String>>, needle: &str) {
+pub(crate) fn wait_in(buf: &Arc<Mutex<String>>, needle: &str) {
     let deadline = Instant::now() + Duration::from_secs(180);
     while !buf.lock().unwrap().contains(needle) {
         assert!(

@@ -297,3 +297,72 @@ fn groups_select_their_releases_and_are_validated() {
         assert!(bad.stderr.contains(m), "{m:?} not in:\n{}", bad.stderr);
     }
 }
+
+/// The capacity preflight: the rendered requests of the selected releases against
+/// the nodes' allocatable — a warning naming the biggest consumers, a failure before
+/// any release is deployed with `--strict`, and `--only` counting only its subset.
+#[test]
+fn capacity_preflight_warns_or_fails_with_strict() {
+    let s = Sandbox::new();
+    dag(&s, &[("a1", &[]), ("b1", &["a1"]), ("c1", &[])], "");
+    let manifest = |cpu: &str| {
+        format!("---\napiVersion: v1\nkind: Service\nmetadata:\n  name: x\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\nspec:\n  replicas: 2\n  template:\n    spec:\n      containers:\n        - name: app\n          resources:\n            requests:\n              cpu: {cpu}\n              memory: 256Mi\n")
+    };
+    // c1 asks for the most.
+    s.rule(json!({"tool": "helm", "match": ["template c1 "], "stdout": manifest("900m")}));
+    for r in ["a1", "b1"] {
+        s.rule(json!({"tool": "helm", "match": [format!("template {r} ")], "stdout": manifest("500m")}));
+    }
+    s.rule(json!({"tool": "kubectl", "match": ["get nodes --output json"],
+        "stdout": json!({"items": [{"metadata": {"name": "fx-control-plane"}, "status": {"allocatable": {"cpu": "2", "memory": "4Gi"}}}]}).to_string()}));
+    let o = s.run(&["deploy-local", "--config", "dag.toml"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stderr.contains("warning: capacity: 3 releases request 3800m CPU and 1536 MiB of memory; 1 node allocate 2000m and 4096 MiB: they do not fit (CPU over); biggest: c1 (1800m, 512 MiB), a1 (1000m, 512 MiB), b1 (1000m, 512 MiB)"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(upgrade_started(&s).len(), 3);
+
+    // --strict: nothing is deployed (the renders are skipped now: what they saved
+    // the last time counts).
+    let before = s.calls().len();
+    let f = s.run(&[
+        "deploy-local",
+        "--config",
+        "dag.toml",
+        "--strict",
+        "--force",
+    ]);
+    assert_eq!(f.code, 15, "{}", f.all());
+    assert!(
+        f.stderr.contains("they do not fit (CPU over)"),
+        "{}",
+        f.stderr
+    );
+    let later = &s.calls()[before..];
+    assert!(
+        !later
+            .iter()
+            .any(|c| c["tool"] == "helm" && c["argv"][0] == "upgrade"),
+        "a release was deployed although the capacity check failed"
+    );
+    let again = s.run(&["deploy-local", "--config", "dag.toml", "--strict"]);
+    assert_eq!(again.code, 15, "{}", again.all());
+
+    // Only b1 and what it needs: 2000m fits.
+    let only = s.run(&[
+        "deploy-local",
+        "--config",
+        "dag.toml",
+        "--strict",
+        "--only",
+        "b1",
+    ]);
+    assert_eq!(only.code, 0, "{}", only.all());
+    assert!(
+        only.stderr.contains("capacity: 2 releases request 2000m CPU and 1024 MiB of memory; 1 node allocate 2000m and 4096 MiB"),
+        "{}",
+        only.stderr
+    );
+}

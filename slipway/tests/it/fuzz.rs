@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use slipway::config::{self, interp, LoadOptions, Vars};
-use slipway::tools::{docker, helm, kind, kube_state, kubectl, minikube};
+use slipway::tools::{docker, helm, k8s, kind, minikube};
 
 /// xorshift64*: small, fast, deterministic.
 struct Rng(u64);
@@ -199,14 +199,14 @@ fn tool_output_parsers_never_panic() {
     fuzz(0xfa57_7001, &seeds, |s| {
         let _ = helm::parse_status(s);
         let _ = helm::parse_version(s);
-        let _ = kube_state::parse_workloads(s, "r");
-        let _ = kube_state::parse_failed_hooks(s);
-        let _ = kube_state::parse_pods(s);
-        let _ = kube_state::parse_events(s);
-        let _ = kubectl::parse_workloads(s, "r");
-        let _ = kubectl::parse_pods(s);
-        let _ = kubectl::parse_context(s, "kind-x");
-        let _ = kubectl::parse_client_version(s);
+        let _ = k8s::parse_workloads(s, "r");
+        let _ = k8s::parse_failed_hooks(s);
+        let _ = k8s::parse_pods(s);
+        let _ = k8s::parse_events(s);
+        let _ = k8s::parse_node_ports(s, &["r".to_string()]);
+        let _ = k8s::node_port_of(s, "web", 80);
+        let _ = k8s::parse_context(s, "kind-x");
+        let _ = k8s::parse_client_version(s);
         let _ = kind::parse_clusters(s);
         let _ = kind::parse_nodes(s);
         let _ = kind::parse_image_id(s);

@@ -314,6 +314,7 @@ fn releases_in_waves() {
     assert_eq!(
         ids,
         [
+            "capacity",
             "gate/db",
             "helm/db",
             "ready/db",

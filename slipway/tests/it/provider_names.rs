@@ -13,25 +13,7 @@
 //! - the (file, name) pairs of [`EXEMPT`], each with its reason; an exemption that no
 //!   longer matches anything fails the test too, so the list cannot rot.
 
-use std::path::{Path, PathBuf};
-
-fn src() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
+use crate::tidy::{files, src};
 
 /// (file under src/, provider name, why it is written there).
 const EXEMPT: &[(&str, &str, &str)] = &[

@@ -1,11 +1,37 @@
 //! [project], [cluster] and [registry].
 
 use super::{is_dns_label, path, Cx, Pipeline};
-use crate::config::Provider;
+use crate::config::{Cluster, Provider};
 use crate::providers::ToolId;
 
 pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
     tools(p, cx);
+    names(p, cx);
+    let c = &p.cluster;
+    port_mappings(c, cx);
+    minikube_and_kind_registry(c, cx);
+    registry(p, cx);
+
+    // The context of a cluster slipway creates is the one it creates: another name
+    // here would let the context guard wave a foreign cluster through.
+    if let (Some(managed), Some(given)) = (c.provider().managed_context(c), &c.context) {
+        if *given != managed {
+            cx.err(
+                &path(&["cluster", "context"]),
+                format!(
+                    "provider \"{}\" manages context {managed:?}; `cluster.context = {given:?}` would point slipway at another cluster",
+                    c.provider
+                ),
+                Some(format!(
+                    "remove `cluster.context` (it is derived), or use provider \"existing\" with context {given:?}"
+                )),
+            );
+        }
+    }
+}
+
+/// The project's, namespace's and cluster's names, and an existing cluster's context.
+fn names(p: &Pipeline, cx: &mut Cx) {
     if !is_dns_label(&p.project.name) {
         cx.err(
             &path(&["project", "name"]),
@@ -38,6 +64,10 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
             None,
         );
     }
+}
+
+/// kind's port mappings: protocols, ports, addresses, and no two binding the same.
+fn port_mappings(c: &Cluster, cx: &mut Cx) {
     let mut host_ports = std::collections::BTreeMap::new();
     for (i, m) in c.kind.port_mappings.iter().enumerate() {
         let at = path(&[
@@ -87,6 +117,10 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
             );
         }
     }
+}
+
+/// minikube's CPUs and memory, and kind's local registry address.
+fn minikube_and_kind_registry(c: &Cluster, cx: &mut Cx) {
     if let Some(n) = c.minikube.cpus {
         if n < 2 {
             cx.err(
@@ -129,6 +163,11 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
             );
         }
     }
+}
+
+/// [registry]: its url, its login, its pull secret, and only with provider "existing".
+fn registry(p: &Pipeline, cx: &mut Cx) {
+    let c = &p.cluster;
     if let Some(r) = &p.registry {
         // A prefix for image references: HOST[:PORT][/PATH], no scheme.
         if !crate::model::names::is_repository(&format!("{}/x", r.url)) {
@@ -191,23 +230,6 @@ pub(super) fn check(p: &Pipeline, cx: &mut Cx) {
             format!("[registry] pushes images for provider \"existing\"; provider \"{}\" loads them into the cluster", c.provider),
             Some("remove [registry], or set cluster.provider = \"existing\" (see the `remote` profile)".into()),
         );
-    }
-
-    // The context of a cluster slipway creates is the one it creates: another name
-    // here would let the context guard wave a foreign cluster through.
-    if let (Some(managed), Some(given)) = (c.provider().managed_context(c), &c.context) {
-        if *given != managed {
-            cx.err(
-                &path(&["cluster", "context"]),
-                format!(
-                    "provider \"{}\" manages context {managed:?}; `cluster.context = {given:?}` would point slipway at another cluster",
-                    c.provider
-                ),
-                Some(format!(
-                    "remove `cluster.context` (it is derived), or use provider \"existing\" with context {given:?}"
-                )),
-            );
-        }
     }
 }
 

@@ -25,7 +25,9 @@ use crate::plan::Plan;
 /// 3.22 s / 7.62 s, 2 lanes 3.01 s / 8.50 s, 3 lanes 3.61 s / 8.53 s: no
 /// consistent gain past three. A build waits on the engine (context upload, layer
 /// commit) as much as it computes, so three overlap well on two cores; a fourth
-/// only adds contention.
+/// only adds contention. Again with `cargo xtask bench --builds-only --rounds 3`
+/// (load 29–35): copy, 3 at once 4.35 s, in 2 lanes 5.99 s, serial 7.93 s; run,
+/// 10.11 s, 11.79 s, 15.79 s.
 pub const BUILD_CONCURRENCY: usize = 3;
 
 /// One lane: the images it builds, in declaration order, as units (indices into

@@ -10,7 +10,7 @@ use crate::model::{Cmd, Error, Stage};
 use crate::plan::digest::Hasher;
 use crate::plan::Watch;
 use crate::plan::{Action, Guard, Planner, ReleaseCurrent, ReleaseGate, Upgrade};
-use crate::tools::{helm, kube_state, kubectl};
+use crate::tools::{helm, kubectl};
 
 /// How often a `during_rollout` check asks while the releases upgrade.
 const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
@@ -128,6 +128,8 @@ impl Planner<'_> {
             .collect();
         // Checks that probe during the upgrade start first, in a wave of their own.
         let watches = self.watches();
+        // Before any release: the capacity check (the graph runner waits for it).
+        self.capacity();
         let first_wave = u32::from(!watches.is_empty());
         for w in watches {
             let id = format!("watch/{}", w.check);
@@ -255,9 +257,9 @@ impl Planner<'_> {
         let action = Action::Upgrade(Upgrade {
             release: rel.clone(),
             cmd,
-            jobs: kube_state::get_workloads(ctx, ns),
-            pods: kube_state::get_pods(ctx, ns),
-            logs: kube_state::logs(ctx, ns, "{POD}", "{CONTAINER}", false),
+            jobs: kubectl::get_rollout_objects(ctx, ns),
+            pods: kubectl::get_all_pods(ctx, ns),
+            logs: kubectl::logs(ctx, ns, "{POD}", "{CONTAINER}", false),
             rotate,
         });
         self.push(

@@ -26,6 +26,10 @@ impl Planner<'_> {
                 }),
                 None,
             );
+            // Each release's pods are judged on their own: at the same time (--jobs).
+            if let Some(s) = self.steps.last_mut() {
+                s.group = Some(format!("health/{rel}"));
+            }
         }
     }
 }

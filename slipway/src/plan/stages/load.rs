@@ -3,7 +3,9 @@
 //! `delivery = "registry"`) is started and wired into the nodes first, unless the
 //! cluster already advertises it.
 
+use crate::config::Provider;
 use crate::model::Stage;
+use crate::plan::delivery::{Delivery, DeliveryPath};
 use crate::plan::{
     Action, Guard, ImageOnCluster, Planner, Recipe, RegistryAdvertised, VerifyLoaded,
 };
@@ -59,19 +61,40 @@ impl Planner<'_> {
                     })
                 })
             };
-            let (title, cmd) = match provider.load(c, &ip.reference, budget) {
-                Some(l) => l,
+            let (title, cmd, path) = match provider.load(c, &ip.reference, budget) {
+                Some((title, cmd)) => {
+                    let path = match c.provider {
+                        Provider::Minikube => DeliveryPath::MinikubeLoad,
+                        _ => DeliveryPath::KindLoad,
+                    };
+                    (title, cmd, path)
+                }
                 None if pushes => (
                     format!("push {}", ip.reference),
                     docker::push(&ip.reference, budget),
+                    if local.is_some() && self.p.registry.is_none() {
+                        DeliveryPath::RegistryPush
+                    } else {
+                        DeliveryPath::Push
+                    },
                 ),
                 None => continue,
+            };
+            let delivery = Delivery {
+                image: ip.name.clone(),
+                reference: ip.reference.clone(),
+                size: (!path.is_push()).then(|| docker::image_size(&ip.reference)),
+                registry: (path == DeliveryPath::RegistryPush)
+                    .then(|| local.as_ref().map(|r| r.host.clone()))
+                    .flatten(),
+                path,
+                cmd,
             };
             self.push(
                 Stage::Load,
                 format!("load/{}", ip.name),
                 title,
-                Action::run(cmd),
+                Action::Deliver(delivery),
                 guard.clone(),
             );
             let verify = provider

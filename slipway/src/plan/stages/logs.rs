@@ -5,7 +5,7 @@
 
 use crate::model::Stage;
 use crate::plan::{Action, Planner};
-use crate::tools::kube_state;
+use crate::tools::kubectl;
 
 impl Planner<'_> {
     pub(in crate::plan) fn logs(&mut self) {
@@ -16,7 +16,7 @@ impl Planner<'_> {
                 .namespace
                 .clone()
                 .unwrap_or_else(|| self.p.project.namespace.clone());
-            let cmd = kube_state::logs_of(&self.context, &ns, &w, tail, follow);
+            let cmd = kubectl::logs_of(&self.context, &ns, &w, tail, follow);
             self.push(
                 Stage::Logs,
                 format!("logs/{w}"),
@@ -30,7 +30,7 @@ impl Planner<'_> {
         for r in releases {
             let ns = self.namespace(r);
             let rel = r.release_name().to_string();
-            let cmd = kube_state::logs_of(
+            let cmd = kubectl::logs_of(
                 &self.context,
                 &ns,
                 &format!("--selector=app.kubernetes.io/instance={rel}"),

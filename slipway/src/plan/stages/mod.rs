@@ -2,6 +2,8 @@
 
 mod build;
 pub(crate) mod build_waves;
+mod capacity;
+pub use capacity::{requests_file, CAPACITY};
 mod cluster;
 mod deploy;
 mod down;

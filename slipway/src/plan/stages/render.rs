@@ -132,6 +132,11 @@ impl Planner<'_> {
         Ok(h.hex()[..16].to_string())
     }
 
+    /// Where a release's render is stamped, relative to the pipeline's root.
+    pub(in crate::plan) fn render_stamp(&self, namespace: &str, release: &str) -> PathBuf {
+        Path::new("target/slipway/rendered").join(format!("{}-{namespace}-{release}", self.context))
+    }
+
     pub(in crate::plan) fn render(&mut self) -> Result<(), Error> {
         for r in &self.p.releases {
             let input = self.release_input(r)?;
@@ -139,9 +144,7 @@ impl Planner<'_> {
             let chart = self.p.path(&r.chart);
             let chart_yaml = std::fs::read_to_string(chart.join("Chart.yaml")).unwrap_or_default();
             let digest = self.render_digest(r, &input.namespace, &chart_yaml)?;
-            // Relative to the pipeline's root.
-            let stamp = Path::new("target/slipway/rendered")
-                .join(format!("{}-{}-{rel}", self.context, input.namespace));
+            let stamp = self.render_stamp(&input.namespace, &rel);
             let guard = |requires: Option<PathBuf>| {
                 (!self.o.force).then(|| {
                     Guard::Rendered(Rendered {

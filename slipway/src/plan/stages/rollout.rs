@@ -3,7 +3,7 @@
 
 use crate::model::Stage;
 use crate::plan::{Action, Planner, Rollout, Track};
-use crate::tools::kube_state;
+use crate::tools::kubectl;
 
 impl Planner<'_> {
     /// Track `r`'s workloads until they have rolled out.
@@ -15,12 +15,12 @@ impl Planner<'_> {
                 release: r.release_name().to_string(),
                 namespace: ns.clone(),
                 context: ctx.clone(),
-                workloads: kube_state::get_workloads(&ctx, &ns),
-                pods: kube_state::get_pods(&ctx, &ns),
-                events: kube_state::get_events(&ctx, &ns),
+                workloads: kubectl::get_rollout_objects(&ctx, &ns),
+                pods: kubectl::get_all_pods(&ctx, &ns),
+                events: kubectl::get_events(&ctx, &ns),
                 serving: crate::tools::serving::get_serving(&ctx, &ns),
-                logs: kube_state::logs(&ctx, &ns, "{POD}", "{CONTAINER}", false),
-                logs_previous: kube_state::logs(&ctx, &ns, "{POD}", "{CONTAINER}", true),
+                logs: kubectl::logs(&ctx, &ns, "{POD}", "{CONTAINER}", false),
+                logs_previous: kubectl::logs(&ctx, &ns, "{POD}", "{CONTAINER}", true),
                 only: r.workloads.clone(),
                 timeout: r.timeout.0,
                 crash_limit: r.crash_limit,
@@ -41,6 +41,10 @@ impl Planner<'_> {
                 action,
                 None,
             );
+            // Releases roll out independently: tracked at the same time (--jobs).
+            if let Some(s) = self.steps.last_mut() {
+                s.group = Some(format!("rollout/{rel}"));
+            }
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::plan::Step;
 
 use super::StepKind;
 use crate::model::{Cmd, Error, Stage};
-use crate::tools::kubectl;
+use crate::tools::{k8s, kubectl};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Health {
@@ -52,8 +52,8 @@ pub struct Verdict {
 
 impl Health {
     /// The namespace's pods from the rollout's last read.
-    pub fn reused_pods(stage: Stage, raw: &str) -> Result<Vec<kubectl::Pod>, Error> {
-        kubectl::parse_pods(raw).map_err(|e| {
+    pub fn reused_pods(stage: Stage, raw: &str) -> Result<Vec<k8s::PodState>, Error> {
+        k8s::parse_pods(raw).map_err(|e| {
             Error::new(
                 stage,
                 format!("list the namespace's pods (the rollout's last read): {e}"),
@@ -63,7 +63,7 @@ impl Health {
     }
 
     /// Judge the release's pods: the workloads' pods, each Ready, none crash-looping.
-    pub fn verdict(&self, workloads: &[kubectl::Workload], all_pods: &[kubectl::Pod]) -> Verdict {
+    pub fn verdict(&self, workloads: &[k8s::WorkloadState], all_pods: &[k8s::PodState]) -> Verdict {
         let mut v = Verdict::default();
         for w in workloads {
             for p in all_pods

@@ -7,9 +7,11 @@
 //! of [`Action`] and its arm in [`Action::kind`]; then how it runs, in
 //! `run/steps/<name>.rs` and its arm in `run::steps::execute`.
 
+pub mod capacity;
 mod cluster_present;
 pub mod create_cluster;
 mod delete_cluster;
+pub mod deliver;
 pub mod guard;
 mod health;
 mod judge;
@@ -29,9 +31,11 @@ mod watch;
 
 use serde::Serialize;
 
+pub use capacity::Capacity;
 pub use cluster_present::ClusterPresent;
 pub use create_cluster::CreateCluster;
 pub use delete_cluster::DeleteCluster;
+pub use deliver::Delivery;
 pub use guard::Guard;
 pub use health::Health;
 pub use judge::Judge;
@@ -55,7 +59,7 @@ pub use watch::Watch;
 use crate::model::{Cmd, Error, Output, Stage};
 use crate::plan::brief::View;
 use crate::plan::Step;
-use crate::tools::kubectl;
+use crate::tools::k8s;
 
 /// What every kind of step knows about itself.
 pub trait StepKind {
@@ -71,7 +75,13 @@ pub trait StepKind {
 #[allow(clippy::large_enum_variant)] // a plan holds a handful of these
 pub enum Action {
     Preflight(Preflight),
+    /// Before any release is deployed: the selected releases' rendered requests
+    /// (saved by the render stage) against the nodes' allocatable.
+    Capacity(Capacity),
     Run(Run),
+    /// Put an image on the cluster (a load, or a push the nodes pull from), then say
+    /// which way it went and how many bytes moved.
+    Deliver(Delivery),
     /// Run one of slipway's recipes (`slipway/recipes/`), written to its cache
     /// directory first.
     Recipe(Recipe),
@@ -120,7 +130,9 @@ impl Action {
     pub fn kind(&self) -> &dyn StepKind {
         match self {
             Action::Preflight(s) => s,
+            Action::Capacity(s) => s,
             Action::Run(s) => s,
+            Action::Deliver(s) => s,
             Action::Recipe(s) => s,
             Action::VerifyLoaded(s) => s,
             Action::CreateCluster(s) => s,
@@ -186,9 +198,9 @@ pub fn workloads(
     discover: &Cmd,
     out: &Output,
     redact: Redact,
-) -> Result<Vec<kubectl::Workload>, Error> {
+) -> Result<Vec<k8s::WorkloadState>, Error> {
     let what = format!("list the workloads of {release}");
-    kubectl::parse_workloads(&out.stdout, release)
+    k8s::parse_workloads(&out.stdout, release)
         .map_err(|e| unreadable(stage, &what, discover, out, e, redact))
 }
 
@@ -199,6 +211,6 @@ pub fn pods(
     cmd: &Cmd,
     out: &Output,
     redact: Redact,
-) -> Result<Vec<kubectl::Pod>, Error> {
-    kubectl::parse_pods(&out.stdout).map_err(|e| unreadable(stage, what, cmd, out, e, redact))
+) -> Result<Vec<k8s::PodState>, Error> {
+    k8s::parse_pods(&out.stdout).map_err(|e| unreadable(stage, what, cmd, out, e, redact))
 }

@@ -11,7 +11,7 @@ use crate::plan::Step;
 use super::StepKind;
 use crate::model::{Cmd, Error, Stage};
 use crate::providers::HostAccess;
-use crate::tools::kubectl;
+use crate::tools::k8s;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct NodePorts {
@@ -58,8 +58,8 @@ impl StepKind for NodePorts {
 
 impl NodePorts {
     /// The releases' NodePorts, from what `services` printed.
-    pub fn ports(&self, stage: Stage, json: &str) -> Result<Vec<kubectl::NodePort>, Error> {
-        kubectl::parse_node_ports(json, &self.releases).map_err(|e| {
+    pub fn ports(&self, stage: Stage, json: &str) -> Result<Vec<k8s::NodePort>, Error> {
+        k8s::parse_node_ports(json, &self.releases).map_err(|e| {
             Error::new(
                 stage,
                 format!("cannot read the Services in {}: {e}", self.namespace),

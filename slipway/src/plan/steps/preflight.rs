@@ -12,7 +12,7 @@ use crate::plan::Step;
 
 use super::StepKind;
 use crate::model::{Cmd, Job, Output, SecretSource};
-use crate::tools::{self, docker, kubectl};
+use crate::tools::{self, docker, k8s};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Preflight {
@@ -331,7 +331,7 @@ impl ContextGuard {
 
     /// Where the context points, from what `kubeconfig` printed (`None`: the
     /// kubeconfig has no such context).
-    pub fn target(&self, out: &Output) -> Result<Option<kubectl::ContextTarget>, String> {
-        kubectl::parse_context(&out.stdout, &self.context)
+    pub fn target(&self, out: &Output) -> Result<Option<k8s::ContextTarget>, String> {
+        k8s::parse_context(&out.stdout, &self.context)
     }
 }

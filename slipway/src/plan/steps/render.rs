@@ -28,7 +28,7 @@ impl StepKind for Render {
         v.line(
             s,
             &self.cmd,
-            "output discarded: only whether it renders counts",
+            "its workloads' resource requests are kept for the capacity check",
         )
     }
 }

@@ -12,7 +12,7 @@ use crate::plan::Step;
 
 use super::StepKind;
 use crate::model::{Cmd, Output, SecretInput};
-use crate::tools::{helm, kube_state};
+use crate::tools::{helm, k8s};
 
 /// Where the secret digest key lives, relative to the pipeline's root.
 pub const KEY_PATH: &str = "target/slipway/secret-digest.key";
@@ -84,16 +84,16 @@ impl StepKind for Upgrade {
 
 impl Upgrade {
     /// The first failed hook Job `jobs` printed.
-    pub fn failed_hook(jobs: &Output) -> Option<kube_state::WorkloadState> {
-        kube_state::parse_failed_hooks(&jobs.stdout)
+    pub fn failed_hook(jobs: &Output) -> Option<k8s::WorkloadState> {
+        k8s::parse_failed_hooks(&jobs.stdout)
             .ok()?
             .into_iter()
             .next()
     }
 
     /// The pods `pods` printed (none when it cannot be read).
-    pub fn hook_pods(pods: &Output) -> Vec<kube_state::PodState> {
-        kube_state::parse_pods(&pods.stdout).unwrap_or_default()
+    pub fn hook_pods(pods: &Output) -> Vec<k8s::PodState> {
+        k8s::parse_pods(&pods.stdout).unwrap_or_default()
     }
 }
 

@@ -3,9 +3,11 @@
 //! on to later ones ([`Shared`]). What a probe's output means is the plan step's
 //! to say (`plan::steps`); these files run commands and act on the verdicts.
 
+mod capacity;
 mod cluster_present;
 mod create_cluster;
 mod delete_cluster;
+mod deliver;
 pub mod guard;
 mod health;
 mod judge;
@@ -34,7 +36,7 @@ use crate::exec::{Executor, Failure, Output};
 use crate::model::{Cmd, Error, Event, SecretInput, Stage};
 use crate::plan::{self, Action, Plan, Step};
 use crate::providers::{Cluster, ImageProbe};
-use crate::tools::kubectl;
+use crate::tools::k8s;
 
 /// What a step runs with.
 pub struct Cx<'r> {
@@ -112,7 +114,9 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub fn execute(cx: &Cx, action: &Action) -> Result<(), Error> {
     match action {
         Action::Preflight(s) => preflight::run(cx, s),
+        Action::Capacity(s) => capacity::run(cx, s),
         Action::Run(s) => run::run(cx, s),
+        Action::Deliver(s) => deliver::run(cx, s),
         Action::Recipe(s) => recipe::run(cx, s),
         Action::VerifyLoaded(s) => verify_loaded::run(cx, s),
         Action::CreateCluster(s) => create_cluster::run(cx, s),
@@ -159,27 +163,29 @@ impl Cx<'_> {
     /// Run a step's command; a failure carries the step's hint (for a cluster that
     /// could not pull its node image, the offline one).
     fn run_step_cmd(&self, cmd: &Cmd, deadline: Instant) -> Result<(), Error> {
+        self.run_step_cmd_output(cmd, deadline).map(drop)
+    }
+
+    /// [`Cx::run_step_cmd`], and what the command printed.
+    fn run_step_cmd_output(&self, cmd: &Cmd, deadline: Instant) -> Result<Output, Error> {
         let (stage, step) = (self.stage, self.step);
-        self.ex
-            .run(stage, cmd, Some(deadline))
-            .map(drop)
-            .map_err(|e| {
-                let interrupted = e.failure == Failure::Interrupted;
-                let err = e.into_error(stage, &step.title);
-                if interrupted {
-                    return err;
-                }
-                let pull = stage == Stage::Cluster
-                    && err
-                        .tail
-                        .iter()
-                        .any(|l| plan::steps::create_cluster::is_pull_failure(l));
-                err.or_hint(if pull {
-                    Some(PULL_HINT.into())
-                } else {
-                    hint_for_step(step)
-                })
+        self.ex.run(stage, cmd, Some(deadline)).map_err(|e| {
+            let interrupted = e.failure == Failure::Interrupted;
+            let err = e.into_error(stage, &step.title);
+            if interrupted {
+                return err;
+            }
+            let pull = stage == Stage::Cluster
+                && err
+                    .tail
+                    .iter()
+                    .any(|l| plan::steps::create_cluster::is_pull_failure(l));
+            err.or_hint(if pull {
+                Some(PULL_HINT.into())
+            } else {
+                hint_for_step(step)
             })
+        })
     }
 
     /// On a failure (not an interruption), run `rollback` and say how it went.
@@ -200,13 +206,13 @@ impl Cx<'_> {
     }
 
     /// The release's workloads.
-    fn discover(&self, release: &str, discover: &Cmd) -> Result<Vec<kubectl::Workload>, Error> {
+    fn discover(&self, release: &str, discover: &Cmd) -> Result<Vec<k8s::WorkloadState>, Error> {
         let out = self.run(discover, &format!("list the workloads of {release}"))?;
         plan::steps::workloads(self.stage, release, discover, &out, &self.redact())
     }
 
     /// The pods of one workload, through a `{SELECTOR}` template.
-    fn pods(&self, template: &Cmd, w: &kubectl::Workload) -> Result<Vec<kubectl::Pod>, Error> {
+    fn pods(&self, template: &Cmd, w: &k8s::WorkloadState) -> Result<Vec<k8s::PodState>, Error> {
         let what = format!("list the pods of {}", w.id());
         let cmd = template.fill(&[("SELECTOR", &w.selector_arg())]);
         let out = self.run(&cmd, &what)?;
@@ -214,7 +220,7 @@ impl Cx<'_> {
     }
 
     /// Every pod of the namespace.
-    fn all_pods(&self, cmd: &Cmd) -> Result<Vec<kubectl::Pod>, Error> {
+    fn all_pods(&self, cmd: &Cmd) -> Result<Vec<k8s::PodState>, Error> {
         let what = "list the namespace's pods";
         let out = self.run(cmd, what)?;
         plan::steps::pods(self.stage, what, cmd, &out, &self.redact())

@@ -1,5 +1,6 @@
 //! `helm template`: a chart that does not render fails here; one that does is
-//! remembered (its digest in the stamp file).
+//! remembered (its digest in the stamp file, its workloads' requests for the
+//! capacity check).
 
 use super::Cx;
 use crate::exec::Failure;
@@ -7,12 +8,14 @@ use crate::model::Error;
 use crate::plan::Render;
 
 pub fn run(cx: &Cx, s: &Render) -> Result<(), Error> {
-    if let Err(e) = cx.ex.run(cx.stage, &s.cmd, Some(cx.deadline)) {
-        if e.failure == Failure::Interrupted {
+    let out = match cx.ex.run(cx.stage, &s.cmd, Some(cx.deadline)) {
+        Ok(out) => out,
+        Err(e) if e.failure == Failure::Interrupted => {
             return Err(e.into_error(cx.stage, "render"));
         }
-        return Err(s.finding(e.into_error(cx.stage, &format!("render {}", s.release))));
-    }
+        Err(e) => return Err(s.finding(e.into_error(cx.stage, &format!("render {}", s.release)))),
+    };
+    super::capacity::save(&cx.shared.root, &s.stamp, &out.stdout);
     // Best effort: without the stamp the next run only renders again.
     let stamp = cx.shared.root.join(&s.stamp);
     if let Some(dir) = stamp.parent() {

@@ -11,7 +11,7 @@ use crate::model::{Cmd, Error, Event};
 use crate::plan::steps::rollout::judge::{judge, Finding, Seen, Verdict};
 use crate::plan::steps::rollout::serving::{self, Judged};
 use crate::plan::{Rollout, Track};
-use crate::tools::kube_state::{KubeEvent, PodState, WorkloadState};
+use crate::tools::k8s::{KubeEvent, PodState, WorkloadState};
 
 const POLL: Duration = Duration::from_secs(1);
 /// How often the endpoints are read again while old pods still serve.

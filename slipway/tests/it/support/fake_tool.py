@@ -28,6 +28,7 @@ one JSON line to $FAKE_LOG with the tool, argv, stdin, env and cwd. Behaviour:
   upgrade or rollback, a release's first N workload reads show the previous
   observedGeneration (status otherwise complete, as a controller that has not seen
   the change yet reports it), and its first N pod reads show pods not Ready.
+* `kubectl annotate pod POD K=V` is kept: the pod's later reads carry it.
 * A release's Service has the type its values set (`service.type`: ClusterIP,
   NodePort, LoadBalancer) and `service.nodePort` when it is not ClusterIP.
 """
@@ -435,7 +436,8 @@ def pods(w, ns, selector):
         n = int(v.get("replicaCount", "1") or 1)
         ready = read_count(r, "pods") > converge_after()
         items += [{
-            "metadata": {"name": f"{rel}-{i}", "labels": {"app.kubernetes.io/instance": rel}, "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "metadata": {"name": f"{rel}-{i}", "labels": {"app.kubernetes.io/instance": rel}, "creationTimestamp": "2026-01-01T00:00:00Z",
+                         "annotations": w.get("pod_annotations", {}).get(f"{ns}/{rel}-{i}", {})},
             "spec": {"containers": [{"name": rel, "image": image}]},
             "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
                        "containerStatuses": [{"name": rel, "ready": ready, "restartCount": 0, "state": {"running": {}}}]},
@@ -687,6 +689,13 @@ def kubectl(stdin):
         if not json_asked():
             table(items, ns)
         out(json.dumps({"items": items}) + "\n")
+    if rest[:2] == ["annotate", "pod"]:
+        with World() as w:
+            a = w.setdefault("pod_annotations", {}).setdefault(f"{ns}/{rest[2]}", {})
+            for kv in [x for x in rest[3:] if "=" in x and not x.startswith("-")]:
+                k, v = kv.split("=", 1)
+                a[k] = v
+        out(f"pod/{rest[2]} annotated\n")
     if rest[:2] == ["rollout", "status"]:
         out(f'{rest[2]} successfully rolled out\n')
     if verb == "wait":

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::tools::kube_state::{self, KubeEvent, PodState, WorkloadState};
+use crate::tools::k8s::{self, KubeEvent, PodState, WorkloadState};
 
 /// How long a state may persist before it counts as permanent.
 const CONFIG_ERROR_GRACE: Duration = Duration::from_secs(5);
@@ -76,7 +76,7 @@ enum DeadProbe {
 /// A refused connection is normal while an app starts (it listens only once it has
 /// initialised), so it gets the whole 30 s: an app that needs longer to listen should
 /// have a startupProbe, which holds the readiness probe back until it passes.
-fn dead_probe_grace(probe: &kube_state::ProbeSpec, answer: DeadProbe) -> Duration {
+fn dead_probe_grace(probe: &k8s::ProbeSpec, answer: DeadProbe) -> Duration {
     const MAX: Duration = Duration::from_secs(30);
     match answer {
         DeadProbe::NotFound => Duration::from_secs(3 * probe.period_secs.max(1) as u64)
@@ -248,7 +248,7 @@ impl Snap<'_> {
         &self,
         id: &str,
         p: &PodState,
-        c: &kube_state::ContainerState,
+        c: &k8s::ContainerState,
         seen: &mut Seen,
     ) -> Result<(), Box<Finding>> {
         self.waiting(id, p, c, seen)?;
@@ -262,7 +262,7 @@ impl Snap<'_> {
         &self,
         id: &str,
         p: &PodState,
-        c: &kube_state::ContainerState,
+        c: &k8s::ContainerState,
         seen: &mut Seen,
     ) -> Result<(), Box<Finding>> {
         let Some((reason, message)) = &c.waiting else {
@@ -319,7 +319,7 @@ impl Snap<'_> {
         &self,
         id: &str,
         p: &PodState,
-        c: &kube_state::ContainerState,
+        c: &k8s::ContainerState,
     ) -> Result<(), Box<Finding>> {
         let restarted = c.restarts > 0;
         // Times it exited: each restart, plus the exit it is now backing off
@@ -373,7 +373,7 @@ impl Snap<'_> {
         &self,
         id: &str,
         p: &PodState,
-        c: &kube_state::ContainerState,
+        c: &k8s::ContainerState,
         seen: &mut Seen,
     ) -> Result<(), Box<Finding>> {
         let key = format!("{}/{}", p.name, c.name);
@@ -529,8 +529,9 @@ mod tests {
             ready: false,
             created: String::new(),
             terminating: false,
+            synced: None,
             unschedulable: None,
-            containers: vec![kube_state::ContainerState {
+            containers: vec![k8s::ContainerState {
                 name: "web".into(),
                 init: false,
                 ready: false,
@@ -542,6 +543,7 @@ mod tests {
                 readiness: None,
             }],
             claims: vec![],
+            ..PodState::default()
         };
         f(&mut p);
         p
@@ -766,8 +768,8 @@ mod tests {
     /// A readiness probe answered 404 (or refused) on every attempt while the
     /// container runs fails within its grace, naming the probe; 503 is waited for.
     /// A readiness probe the app does not serve, on a running, unready container.
-    fn readiness() -> kube_state::ProbeSpec {
-        kube_state::ProbeSpec {
+    fn readiness() -> k8s::ProbeSpec {
+        k8s::ProbeSpec {
             scheme: "HTTP".into(),
             path: "/healthzz".into(),
             port: "8080".into(),

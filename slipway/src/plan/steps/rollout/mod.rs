@@ -15,7 +15,7 @@ use crate::plan::Step;
 
 use super::StepKind;
 use crate::model::{Cmd, Error, Stage};
-use crate::tools::kube_state::{self, KubeEvent, PodState, WorkloadState};
+use crate::tools::k8s::{self, KubeEvent, PodState, WorkloadState};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Rollout {
@@ -120,7 +120,7 @@ impl Track {
     /// only those named (each must be there).
     pub fn workloads(&self, stage: Stage, raw: &str) -> Result<Vec<WorkloadState>, Error> {
         let what = format!("list the workloads of {}", self.release);
-        let mut workloads = kube_state::parse_workloads(raw, &self.release).map_err(|e| {
+        let mut workloads = k8s::parse_workloads(raw, &self.release).map_err(|e| {
             Error::new(stage, format!("{what}: {e}"))
                 .hint("slipway fails closed on output it cannot read; run the command by hand")
         })?;
@@ -152,12 +152,12 @@ impl Track {
 
     /// The namespace's pods, from what `pods` printed.
     pub fn pods(&self, stage: Stage, raw: &str) -> Result<Vec<PodState>, Error> {
-        kube_state::parse_pods(raw)
+        k8s::parse_pods(raw)
             .map_err(|e| Error::new(stage, format!("list the pods of {}: {e}", self.release)))
     }
 
     /// The namespace's events, from what `events` printed (none when unreadable).
     pub fn events(raw: &str) -> Vec<KubeEvent> {
-        kube_state::parse_events(raw).unwrap_or_default()
+        k8s::parse_events(raw).unwrap_or_default()
     }
 }
