@@ -102,12 +102,22 @@ impl Guard {
     }
 }
 
+/// The read that judges a release serving: every ready endpoint a new pod.
+fn serving(s: &mut String, cmd: &Cmd) {
+    line(
+        s,
+        cmd,
+        "then until every ready endpoint of the release's Services is a pod of the new revision",
+    );
+}
+
 fn step(s: &mut String, step: &Step, v: &mut View) {
     let verbose = v.verbose;
     let line = |s: &mut String, cmd: &Cmd, comment: &str| line_as(s, cmd, comment, verbose);
     // By default a smoke check's title goes with what it expects, after its
-    // commands, and a guard on its step's title line.
-    let smoke = !verbose && matches!(step.action, Action::Smoke(_));
+    // commands, the capacity check's with its one command's comment, and a guard
+    // on its step's title line.
+    let smoke = !verbose && matches!(step.action, Action::Smoke(_) | Action::Capacity { .. });
     match &step.skip_if {
         Some(g) if !verbose => {
             let _ = writeln!(s, "# {}: {}", step.title, g.describe());
@@ -387,6 +397,7 @@ fn step(s: &mut String, step: &Step, v: &mut View) {
                     &t.events,
                     "when a pod is stuck: the scheduler's, kubelet's and volume events",
                 );
+                serving(s, &t.serving);
                 line(s, &t.logs, "evidence: the failing container's output");
                 line(
                     s,
@@ -394,16 +405,12 @@ fn step(s: &mut String, step: &Step, v: &mut View) {
                     &format!("evidence: the previous instance, after a restart (crash-looping at {} restarts)", t.crash_limit),
                 );
             } else {
+                serving(s, &t.serving);
                 let _ = writeln!(
                     s,
                     "#   when a pod is stuck: its events and its containers' logs, as evidence (plan --verbose)"
                 );
             }
-            line(
-                s,
-                &t.serving,
-                "then until every ready endpoint of the release's Services is a pod of the new revision",
-            );
             if let Some(rb) = rollback {
                 line(s, rb, "on failure");
             }
