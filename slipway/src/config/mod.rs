@@ -1181,6 +1181,22 @@ pub fn image_refs(s: &str) -> Vec<(String, String)> {
 
 pub const IMAGE_FIELDS: &[&str] = &["repository", "tag", "ref"];
 
+impl Pipeline {
+    /// Which releases use an image: their `set`/`set_string` values name it.
+    pub fn releases_using(&self, image: &str) -> Vec<String> {
+        self.releases
+            .iter()
+            .filter(|r| {
+                r.set
+                    .values()
+                    .chain(r.set_string.values())
+                    .any(|v| image_refs(v).iter().any(|(n, _)| n == image))
+            })
+            .map(|r| r.name.clone())
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1206,21 +1222,5 @@ mod tests {
                 ("web".into(), "ref".into())
             ]
         );
-    }
-}
-
-impl Pipeline {
-    /// Which releases use an image: their `set`/`set_string` values name it.
-    pub fn releases_using(&self, image: &str) -> Vec<String> {
-        self.releases
-            .iter()
-            .filter(|r| {
-                r.set
-                    .values()
-                    .chain(r.set_string.values())
-                    .any(|v| image_refs(v).iter().any(|(n, _)| n == image))
-            })
-            .map(|r| r.name.clone())
-            .collect()
     }
 }

@@ -31,8 +31,9 @@ impl View<'_> {
 
 fn step(s: &mut String, step: &Step, v: &mut View) {
     // By default a smoke check's title goes with what it expects, after its
-    // commands, and a guard on its step's title line.
-    let smoke = !v.verbose && matches!(step.action, Action::Smoke(_));
+    // commands, the capacity check's with its one command's comment, and a guard
+    // on its step's title line.
+    let smoke = !v.verbose && matches!(step.action, Action::Smoke(_) | Action::Capacity(_));
     match &step.skip_if {
         Some(g) if !v.verbose => {
             let _ = writeln!(s, "# {}: {}", step.title, g.describe());

@@ -18,9 +18,6 @@ use crate::plan::LocalFacts;
 
 use super::tool_cache::{Cache, Manifest};
 
-/// The tools a plan may check.
-const TOOLS: &[&str] = &["docker", "kind", "minikube", "helm", "kubectl"];
-
 pub fn read() -> LocalFacts {
     let cache = Cache::user();
     let remembered = |p: &std::path::Path| {
@@ -30,7 +27,7 @@ pub fn read() -> LocalFacts {
             .map(|v| v.to_string())
     };
     let mut f = LocalFacts::default();
-    for t in TOOLS {
+    for t in crate::tools::registry::ToolId::all().map(|t| t.name()) {
         if let Ok(path) = which::which(t) {
             let v = remembered(&path);
             f.on_path.insert(t.to_string(), (path, v));

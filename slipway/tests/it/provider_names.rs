@@ -30,7 +30,7 @@ const EXEMPT: &[(&str, &str, &str)] = &[
         "the same for minikube's verbs and its default profile",
     ),
     (
-        "tools/provision.rs",
+        "tools/recipe.rs",
         "minikube",
         "the name of minikube's build recipe (its directory in the cache)",
     ),

@@ -71,12 +71,13 @@ fn tty(s: &Sandbox, args: &[&str]) -> Screen {
 macro_rules! assert_screen {
     ($name:expr, $text:expr) => {
         insta::with_settings!({filters => vec![
-            (r"\b\d+\.\ds\b", "<t>"),
+            // A duration and the padding before it (right-aligned in a column).
+            (r" +\d+\.\ds\b", " <t>"),
             (r"\b\d+ ms\b", "<ms>"),
             (r"/tmp/\.tmp\w+", "<sandbox>"),
             (r"\bc-[0-9a-f]{12}\b", "<content-tag>"),
             (r"sha256:[0-9a-f]{12,64}\b", "sha256:<id>"),
-            (r"digest [0-9a-f]{16}\b", "digest <digest>"),
+            (r"digest [0-9a-f]{16}(\.[0-9a-f]+)?\b", "digest <digest>"),
             (r"diagnosis/[0-9TZ:.-]+-", "diagnosis/<time>-"),
             (r"\bage \d+\w+( \d+\w+)? *", "age <age> "),
             // Secrets' keyed digests in helm's description (the key is random).

@@ -97,7 +97,7 @@ pub fn workloads(manifests: &str) -> Result<Vec<Workload>, String> {
     for doc in serde_norway::Deserializer::from_str(manifests) {
         let v = serde_norway::Value::deserialize(doc).map_err(|e| e.to_string())?;
         let v: serde_json::Value = serde_json::to_value(&v).map_err(|e| e.to_string())?;
-        let kind = v["kind"].as_str().unwrap_or_default();
+        let kind = v.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
         let (pod, pods) = match kind {
             "Deployment" | "StatefulSet" | "ReplicaSet" => (
                 &v["spec"]["template"]["spec"],

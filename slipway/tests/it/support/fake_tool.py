@@ -28,6 +28,7 @@ one JSON line to $FAKE_LOG with the tool, argv, stdin, env and cwd. Behaviour:
   upgrade or rollback, a release's first N workload reads show the previous
   observedGeneration (status otherwise complete, as a controller that has not seen
   the change yet reports it), and its first N pod reads show pods not Ready.
+* `kubectl get nodes -o json`: one node, 2 CPUs and 8Gi allocatable.
 * `kubectl annotate pod POD K=V` is kept: the pod's later reads carry it.
 * A release's Service has the type its values set (`service.type`: ClusterIP,
   NodePort, LoadBalancer) and `service.nodePort` when it is not ClusterIP.
@@ -205,7 +206,8 @@ def docker(stdin):
         with World() as w:
             ref = a[-1]
             if ref in w["built"]:
-                out(w["built"][ref] + "\n")
+                # `--format {{.Size}}`: a 5 MB image, like the sample's.
+                out(("5310000" if "{{.Size}}" in a else w["built"][ref]) + "\n")
         # Kind node images and minikube's base image are here (a rule can say otherwise).
         if ref.startswith(("kindest/node:", "slipway-local/kind-node:", "gcr.io/k8s-minikube/kicbase:")):
             out(image_id(ref) + "\n")
@@ -593,6 +595,10 @@ def kubectl(stdin):
         out(err=f'error: context "{ctx}" does not exist\n', code=1)
     if rest[:2] == ["get", "--raw"]:
         out("ok")
+    if rest[:2] == ["get", "nodes"] and json_asked():
+        # One node with room for every fixture (a rule can answer otherwise).
+        out(json.dumps({"items": [{"metadata": {"name": "fx-control-plane"},
+                                   "status": {"allocatable": {"cpu": "2", "memory": "8Gi", "pods": "110"}}}]}) + "\n")
     if verb == "apply":
         doc = json.loads(stdin)
         with World() as w:

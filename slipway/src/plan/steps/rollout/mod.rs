@@ -92,6 +92,7 @@ impl StepKind for Rollout {
                 &t.events,
                 "when a pod is stuck: the scheduler's, kubelet's and volume events",
             );
+            serving(s, v, &t.serving);
             v.line(s, &t.logs, "evidence: the failing container's output");
             v.line(
                 s,
@@ -99,20 +100,25 @@ impl StepKind for Rollout {
                 &format!("evidence: the previous instance, after a restart (crash-looping at {} restarts)", t.crash_limit),
             );
         } else {
+            serving(s, v, &t.serving);
             let _ = writeln!(
                 s,
                 "#   when a pod is stuck: its events and its containers' logs, as evidence (plan --verbose)"
             );
         }
-        v.line(
-            s,
-            &t.serving,
-            "then until every ready endpoint of the release's Services is a pod of the new revision",
-        );
         if let Some(rb) = &self.rollback {
             v.line(s, rb, "on failure");
         }
     }
+}
+
+/// The read that judges a release serving: every ready endpoint a new pod.
+fn serving(s: &mut String, v: &View, cmd: &Cmd) {
+    v.line(
+        s,
+        cmd,
+        "then until every ready endpoint of the release's Services is a pod of the new revision",
+    );
 }
 
 impl Track {
