@@ -213,7 +213,12 @@ impl Runner<'_> {
             mib(mem),
         );
         if fits {
-            note(summary);
+            // What fits is progress (plain logs and the spinner say it), not a note
+            // the summary repeats on every run.
+            self.ex.events.emit(Event::Progress {
+                stage,
+                message: summary,
+            });
             return Ok(());
         }
         // The biggest consumers of what does not fit (CPU first when both overflow).
