@@ -159,6 +159,15 @@ fn mib(b: u64) -> String {
     format!("{} MiB", b.div_ceil(1 << 20))
 }
 
+/// The capacity check's verdict, in words.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fit {
+    /// They fit: progress, not a note every summary repeats.
+    Fits(String),
+    /// They do not (and `--strict` is off): a note.
+    Warning(String),
+}
+
 /// What the releases request, per release: (release, millicores, bytes).
 pub type Requested = Vec<(String, u64, u64)>;
 
@@ -187,13 +196,13 @@ impl Capacity {
         }
     }
 
-    /// The verdict: a note (they fit, or the warning), or with `--strict` a failure.
+    /// The verdict: they fit, they do not (a warning), or with `--strict` a failure.
     pub fn verdict(
         &self,
         stage: Stage,
         per_release: &Requested,
         (cpu, mem, n): (u64, u64, usize),
-    ) -> Result<String, Error> {
+    ) -> Result<Fit, Error> {
         let want_cpu: u64 = per_release.iter().map(|r| r.1).sum();
         let want_mem: u64 = per_release.iter().map(|r| r.2).sum();
         let fits = want_cpu <= cpu && want_mem <= mem;
@@ -208,7 +217,7 @@ impl Capacity {
             mib(mem),
         );
         if fits {
-            return Ok(summary);
+            return Ok(Fit::Fits(summary));
         }
         // The biggest consumers of what does not fit (CPU first when both overflow).
         let by_cpu = want_cpu > cpu;
@@ -229,9 +238,9 @@ impl Capacity {
                 "lower the releases' resource requests, deploy fewer (`--only`), or give the cluster more nodes; without --strict this is a warning",
             ));
         }
-        Ok(format!(
+        Ok(Fit::Warning(format!(
             "warning: {message}; pods may stay Pending (--strict fails here)"
-        ))
+        )))
     }
 }
 

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use super::Cx;
-use crate::model::Error;
-use crate::plan::steps::capacity::{workloads, Capacity, Requested, Workload};
+use crate::model::{Error, Event};
+use crate::plan::steps::capacity::{workloads, Capacity, Fit, Requested, Workload};
 
 pub fn run(cx: &Cx, s: &Capacity) -> Result<(), Error> {
     let mut per_release: Requested = vec![];
@@ -41,7 +41,15 @@ pub fn run(cx: &Cx, s: &Capacity) -> Result<(), Error> {
         }
         Err(Err(e)) => return Err(e),
     };
-    cx.note(s.verdict(cx.stage, &per_release, allocatable)?);
+    match s.verdict(cx.stage, &per_release, allocatable)? {
+        // What fits is progress (plain logs and the spinner say it), not a note the
+        // summary repeats on every run.
+        Fit::Fits(summary) => cx.ex.events.emit(Event::Progress {
+            stage: cx.stage,
+            message: summary,
+        }),
+        Fit::Warning(w) => cx.note(w),
+    }
     Ok(())
 }
 
