@@ -1007,74 +1007,82 @@ impl<'a> Runner<'a> {
         pods: &Cmd,
         deadline: Instant,
     ) -> Result<(), Error> {
-        // The pods the rollout read last, while fresh; else read now.
-        let reused = self.reuse_last_read(release);
-        let (workloads, all_pods) = std::thread::scope(|scope| {
-            let pods = scope.spawn(|| match &reused {
-                Some(read) => read.pods(stage),
-                None => self.all_pods(stage, pods, deadline),
+        // The pods the rollout read last, while fresh; else read now. A reused read
+        // that shows a problem is read again first: it can predate the last pod's
+        // readiness (the rollout judged the workloads' counts, read at the same time).
+        let mut reused = self.reuse_last_read(release);
+        loop {
+            let (workloads, all_pods) = std::thread::scope(|scope| {
+                let pods = scope.spawn(|| match &reused {
+                    Some(read) => read.pods(stage),
+                    None => self.all_pods(stage, pods, deadline),
+                });
+                let workloads = self.discover(stage, release, discover, deadline);
+                let pods = pods
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::new(stage, "reading the pods panicked")));
+                (workloads, pods)
             });
-            let workloads = self.discover(stage, release, discover, deadline);
-            let pods = pods
-                .join()
-                .unwrap_or_else(|_| Err(Error::new(stage, "reading the pods panicked")));
-            (workloads, pods)
-        });
-        let (workloads, all_pods) = (workloads?, all_pods?);
-        let mut problems = vec![];
-        let mut hints: Vec<&str> = vec![];
-        let mut total = 0;
-        for w in &workloads {
-            for p in all_pods
-                .iter()
-                .filter(|p| p.selected_by(w) && !p.terminating)
-            {
-                total += 1;
-                let crash = p
-                    .reasons
+            let (workloads, all_pods) = (workloads?, all_pods?);
+            let mut problems = vec![];
+            let mut hints: Vec<&str> = vec![];
+            let mut total = 0;
+            for w in &workloads {
+                for p in all_pods
                     .iter()
-                    .any(|r| r == "CrashLoopBackOff" || r == "Error" || r == "OOMKilled");
-                if !p.ready || crash {
-                    let why = if p.reasons.is_empty() {
-                        format!("not Ready ({})", p.phase)
-                    } else {
-                        p.reasons.join(", ")
-                    };
-                    problems.push(format!("pod {}: {why}, {} restart(s)", p.name, p.restarts));
-                    hints.extend(p.reasons.iter().filter_map(|r| kubectl::hint_for(r)));
-                } else if p.restarts > 0 {
-                    self.note(
-                        stage,
-                        format!(
-                            "pod {} is Ready but restarted {} time(s)",
-                            p.name, p.restarts
-                        ),
-                    );
+                    .filter(|p| p.selected_by(w) && !p.terminating)
+                {
+                    total += 1;
+                    let crash = p
+                        .reasons
+                        .iter()
+                        .any(|r| r == "CrashLoopBackOff" || r == "Error" || r == "OOMKilled");
+                    if !p.ready || crash {
+                        let why = if p.reasons.is_empty() {
+                            format!("not Ready ({})", p.phase)
+                        } else {
+                            p.reasons.join(", ")
+                        };
+                        problems.push(format!("pod {}: {why}, {} restart(s)", p.name, p.restarts));
+                        hints.extend(p.reasons.iter().filter_map(|r| kubectl::hint_for(r)));
+                    } else if p.restarts > 0 {
+                        self.note(
+                            stage,
+                            format!(
+                                "pod {} is Ready but restarted {} time(s)",
+                                p.name, p.restarts
+                            ),
+                        );
+                    }
                 }
             }
+            if !problems.is_empty() && reused.is_some() {
+                reused = None;
+                continue;
+            }
+            if !problems.is_empty() {
+                hints.dedup();
+                let mut e = Error::new(
+                    stage,
+                    format!(
+                        "{} of {total} pod(s) of release {release} are unhealthy",
+                        problems.len()
+                    ),
+                );
+                e.tail = problems;
+                e.hint = Some(if hints.is_empty() {
+                    format!("look at `kubectl --context {ctx} -n {ns} describe pods`")
+                } else {
+                    hints.join("; ")
+                });
+                return Err(e);
+            }
+            if let Some(r) = reused {
+                self.note(stage, r.said());
+            }
+            self.note(stage, format!("{total} pod(s) of {release} Ready"));
+            return Ok(());
         }
-        if !problems.is_empty() {
-            hints.dedup();
-            let mut e = Error::new(
-                stage,
-                format!(
-                    "{} of {total} pod(s) of release {release} are unhealthy",
-                    problems.len()
-                ),
-            );
-            e.tail = problems;
-            e.hint = Some(if hints.is_empty() {
-                format!("look at `kubectl --context {ctx} -n {ns} describe pods`")
-            } else {
-                hints.join("; ")
-            });
-            return Err(e);
-        }
-        if let Some(r) = reused {
-            self.note(stage, r.said());
-        }
-        self.note(stage, format!("{total} pod(s) of {release} Ready"));
-        Ok(())
     }
 }
 
