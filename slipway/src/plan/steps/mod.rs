@@ -13,7 +13,7 @@ pub mod create_cluster;
 mod delete_cluster;
 pub mod deliver;
 pub mod guard;
-mod health;
+pub mod health;
 mod judge;
 mod node_ports;
 pub mod preflight;
