@@ -655,13 +655,6 @@ fn every_unsafe_says_why_it_is_sound() {
 /// The longest a function may be, in lines from `fn` to its closing brace.
 const MAX_FN_LINES: usize = 120;
 
-/// Where the limit is not checked yet: the dev loop (moving out of cli) and
-/// kube_state's workload parser (being rewritten). Each entry is a path under
-/// `src/`, and a function name or `*` for all of the file's.
-const FN_LENGTH_PENDING: &[(&str, &str)] = &[
-    ("cli/dev.rs", "*"),
-    ("tools/kube_state.rs", "parse_workloads"),
-];
 
 /// Every function in `src` longer than `max` lines: (name, first line, lines).
 fn long_functions(src: &str, max: usize) -> Vec<(String, usize, usize)> {
@@ -726,12 +719,7 @@ fn no_function_is_longer_than_the_limit() {
             .into_owned();
         let source = std::fs::read_to_string(&f).unwrap();
         for (name, line, n) in long_functions(&source, MAX_FN_LINES) {
-            let pending = FN_LENGTH_PENDING
-                .iter()
-                .any(|(p, fun)| rel.starts_with(p) && (*fun == "*" || *fun == name));
-            if !pending {
-                bad.push(format!("src/{rel}:{line}: fn {name} is {n} lines"));
-            }
+            bad.push(format!("src/{rel}:{line}: fn {name} is {n} lines"));
         }
     }
     assert!(
