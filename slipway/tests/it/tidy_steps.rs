@@ -4,26 +4,9 @@
 //! two places that hand a step to its file stay small. (No function in `src` is
 //! over 120 lines: `tidy.rs`, `no_function_is_longer_than_the_limit`.)
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn src() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
-}
-
-/// Every .rs file under a directory.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
+use crate::tidy::{files, src};
 
 fn rel(file: &Path) -> String {
     file.strip_prefix(src())
