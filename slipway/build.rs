@@ -50,23 +50,37 @@ fn sync_helper() {
         let _ = std::fs::write(&bin, b"");
         return;
     };
-    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == source) && bin.is_file() {
+    // Built before from this source (an empty file is a failed build: try again).
+    let built = std::fs::metadata(&bin).is_ok_and(|m| m.len() > 0);
+    if built && std::fs::read_to_string(&stamp).is_ok_and(|s| s == source) {
         return;
     }
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let target = std::env::var("TARGET").unwrap_or_default();
-    let status = Command::new(rustc)
+    let out_of = Command::new(rustc)
         .args(["--edition", "2021", "--crate-name", "slipway_sync", "-O"])
         .args(["-C", "target-feature=+crt-static", "-C", "strip=symbols"])
         .args(["--target", &target, "-o"])
         .arg(&bin)
         .arg(&src)
-        .status();
-    if status.is_ok_and(|s| s.success()) {
-        let _ = std::fs::write(&stamp, source);
-    } else {
-        println!("cargo::warning=the sync helper did not build (a static libc is needed): `dev` cannot sync files");
-        let _ = std::fs::write(&bin, b"");
+        .output();
+    match out_of {
+        Ok(o) if o.status.success() => {
+            let _ = std::fs::write(&stamp, source);
+        }
+        failed => {
+            let why = match failed {
+                Ok(o) => String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .find(|l| l.contains("error"))
+                    .unwrap_or("rustc failed")
+                    .to_string(),
+                Err(e) => e.to_string(),
+            };
+            println!("cargo::warning=the sync helper did not build (a static libc is needed): `dev` cannot sync files: {why}");
+            let _ = std::fs::write(&bin, b"");
+            let _ = std::fs::remove_file(&stamp);
+        }
     }
 }
 

@@ -655,7 +655,6 @@ fn every_unsafe_says_why_it_is_sound() {
 /// The longest a function may be, in lines from `fn` to its closing brace.
 const MAX_FN_LINES: usize = 120;
 
-
 /// Every function in `src` longer than `max` lines: (name, first line, lines).
 fn long_functions(src: &str, max: usize) -> Vec<(String, usize, usize)> {
     let text = clean(src);
