@@ -405,13 +405,17 @@ def release_values(w, ns, service):
     return None, None
 
 
-def workloads(w, ns):
-    items = []
+def releases_in(w, ns):
+    """(release, its record, its replicaCount) for each release in namespace `ns`."""
     for key, r in w["releases"].items():
         rns, rel = key.split("/", 1)
-        if rns != ns:
-            continue
-        n = int(r["values"].get("replicaCount", "1") or 1)
+        if rns == ns:
+            yield rel, r, int(r["values"].get("replicaCount", "1") or 1)
+
+
+def workloads(w, ns):
+    items = []
+    for rel, r, n in releases_in(w, ns):
         # Not converged yet: the controller has not seen this generation, and the
         # status it last wrote (for the previous one) looks complete.
         seen = r["version"] - 1 if read_count(r, "workloads") <= converge_after() else r["version"]
@@ -660,11 +664,7 @@ def kubectl(stdin):
         # pods are named after.
         with World() as w:
             items = []
-            for key, r in w["releases"].items():
-                rns, rel = key.split("/", 1)
-                if rns != ns:
-                    continue
-                n = int(r["values"].get("replicaCount", "1") or 1)
+            for rel, r, n in releases_in(w, ns):
                 items.append({"kind": "Service", "metadata": {"name": rel, "annotations": {"meta.helm.sh/release-name": rel}},
                               "spec": {"selector": {"app.kubernetes.io/instance": rel}}})
                 items.append({"kind": "EndpointSlice", "metadata": {"name": rel + "-x", "labels": {"kubernetes.io/service-name": rel}},
