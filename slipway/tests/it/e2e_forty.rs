@@ -88,14 +88,36 @@ fn sample_binary() -> PathBuf {
     bin
 }
 
-/// Deletes the cluster however the test ends.
+/// Deletes the cluster and this run's fixture images however the test ends.
 struct Cluster;
 impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = Command::new("kind")
             .args(["delete", "cluster", "--name", CLUSTER])
             .output();
+        let ids = Command::new("docker")
+            .args(["images", "--filter", "reference=forty/*", "-q"])
+            .output();
+        if let Ok(ids) = ids {
+            let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker")
+                    .args(["rmi", "-f"])
+                    .args(&ids)
+                    .output();
+            }
+        }
     }
+}
+
+/// Writes `note` into every service's `service.txt` (part of its image's context),
+/// so no image an earlier run left in the engine matches this run's content tags.
+fn stamp(dir: &Path, name: &str, note: &str) {
+    let f = dir.join("services").join(name).join("service.txt");
+    std::fs::write(&f, format!("{name}\n{note}\n")).unwrap();
 }
 
 #[test]
@@ -121,6 +143,19 @@ fn forty_services_at_ten_on_a_real_cluster() {
     .unwrap();
     let svcs = fixture_gen::services(N);
     let all: BTreeSet<String> = svcs.iter().map(|s| s.name.clone()).collect();
+    // A cold run builds every image: an engine that kept `forty/*` images from an
+    // earlier run (same generator, same content) would otherwise skip the builds.
+    let nonce = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    for s in &svcs {
+        stamp(&dir, &s.name, &format!("run {nonce}"));
+    }
     let _cluster = Cluster;
     let mut report = vec![];
 
@@ -169,8 +204,7 @@ fn forty_services_at_ten_on_a_real_cluster() {
 
     // 3. one service's source changed: a leaf
     let leaf = &svcs[N - 1].name;
-    let f = dir.join("services").join(leaf).join("service.txt");
-    std::fs::write(&f, format!("{leaf}\nchanged\n")).unwrap();
+    stamp(&dir, leaf, &format!("run {nonce} changed"));
     let one = slipway(&dir, &["deploy-local"]);
     expect_ok(&one, "one-changed deploy-local");
     report.push(format!(
