@@ -5,6 +5,7 @@
 //! encoded; text that is not an event ([`Reporter::line`]) is masked the same way.
 
 pub mod bundle;
+mod ci_host;
 pub mod junit;
 
 use std::collections::BTreeMap;
@@ -118,6 +119,8 @@ struct State {
 
 pub struct Reporter {
     pub mode: Mode,
+    /// The CI system whose log conventions plain output follows (groups, annotations).
+    host: ci_host::Host,
     pub verbose: bool,
     pub quiet: bool,
     redactor: Redactor,
@@ -133,6 +136,10 @@ impl Reporter {
     pub fn new(mode: Mode, verbose: bool, quiet: bool, redactor: Redactor) -> Reporter {
         Reporter {
             mode,
+            host: match mode {
+                Mode::Plain => ci_host::Host::detect(),
+                _ => ci_host::Host::None,
+            },
             verbose,
             quiet,
             redactor,
@@ -252,8 +259,18 @@ impl Reporter {
                 if !wanted {
                     return;
                 }
+                if let (Event::StageStarted { stage }, false) = (&ev, self.quiet) {
+                    if let Some(open) = self.host.open(*stage) {
+                        self.put(&open);
+                    }
+                }
                 if let Some(text) = self.plain(&ev) {
                     self.put(&format!("{} {text}", now()));
+                }
+                if let (Event::StageFinished { stage, .. }, false) = (&ev, self.quiet) {
+                    if let Some(close) = self.host.close(*stage) {
+                        self.put(&close);
+                    }
                 }
             }
             Mode::Tty => self.tty(&ev),
@@ -689,6 +706,7 @@ impl Reporter {
         if rows.is_empty() {
             return;
         }
+        self.job_summary(&rows);
         // Widths are measured without color codes (console::pad_str).
         let cell = |s: &str, w: usize, a: Alignment| pad_str(s, w, a, None).into_owned();
         let mut out = String::from("\nsummary\n");
@@ -719,6 +737,48 @@ impl Reporter {
             out.push_str(&format!("  {}\n", self.redactor.redact(f)));
         }
         self.put(out.trim_end());
+    }
+
+    /// On GitHub Actions, the stage table in the job's summary page too.
+    fn job_summary(&self, rows: &[StageRow]) {
+        let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+            return;
+        };
+        if self.host != ci_host::Host::GitHub {
+            return;
+        }
+        let (job, failed) = {
+            let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            (
+                st.job.clone().unwrap_or_else(|| "run".into()),
+                st.stopped.is_some(),
+            )
+        };
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.stage,
+                    r.result == Outcome::Ok,
+                    r.duration.as_secs_f64(),
+                    r.notes.clone(),
+                )
+            })
+            .collect();
+        let failed = failed || rows.iter().any(|r| !r.1);
+        let md = ci_host::summary_markdown(&job, !failed, &rows, self.elapsed().as_secs_f64());
+        let written = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(md.as_bytes()));
+        if let Err(e) = written {
+            self.put(&format!(
+                "{} [run] note: could not append to GITHUB_STEP_SUMMARY ({}): {e}",
+                now(),
+                std::path::Path::new(&path).display()
+            ));
+        }
     }
 
     /// An error, once: what failed, the command, its exit code and output, a hint
@@ -772,6 +832,9 @@ impl Reporter {
             ));
         }
         self.put(&s);
+        for a in self.host.annotations(*stage, message, hint.as_deref()) {
+            self.put(&a);
+        }
     }
 }
 

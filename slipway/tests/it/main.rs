@@ -6,6 +6,7 @@ mod support;
 
 mod adoption;
 mod build_waves;
+mod ci_docs;
 mod config_corpus;
 mod config_props;
 mod coverage_gaps;
