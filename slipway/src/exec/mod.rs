@@ -5,6 +5,7 @@
 
 mod capture;
 pub mod net;
+mod shared;
 mod signals;
 mod unix_http;
 
@@ -107,6 +108,8 @@ pub struct Executor {
     /// Clusters the context guard approved: a command that changes any other
     /// (see [`crate::model::mutation`]) is refused.
     approved: Mutex<std::collections::BTreeSet<Target>>,
+    /// Identical reads at the same time, one process ([`Executor::read_shared`]).
+    shared: shared::Shared<Result<Output, ExecError>>,
 }
 
 /// Signal the process group `pid` leads (each child is spawned leading its own).
@@ -126,6 +129,7 @@ impl Executor {
             commands: Mutex::new(BTreeMap::new()),
             tools: Mutex::new(BTreeMap::new()),
             approved: Mutex::new(Default::default()),
+            shared: Default::default(),
         }
     }
 
@@ -364,6 +368,19 @@ impl Executor {
         deadline: Option<Instant>,
     ) -> Result<Output, ExecError> {
         self.run_once(stage, cmd, deadline)
+    }
+
+    /// [`Executor::run`] for a read that steps make at the same time (every
+    /// release's tracker reading its namespace): callers share one process, each
+    /// getting the answer of a run that started after it asked.
+    pub fn read_shared(
+        &self,
+        stage: Stage,
+        cmd: &Cmd,
+        deadline: Option<Instant>,
+    ) -> Result<Output, ExecError> {
+        let key = format!("{stage}\0{}", cmd.display());
+        self.shared.read(&key, || self.run(stage, cmd, deadline))
     }
 
     /// Run, retrying per `cmd.retries` with [`backoff`], and require exit code 0.

@@ -153,6 +153,13 @@ impl Cx<'_> {
         self.probes.get(self.ex, self.stage, cmd, self.deadline)
     }
 
+    /// A read of the namespace that other steps may be making now: shared.
+    fn read(&self, cmd: &Cmd, what: &str) -> Result<Output, Error> {
+        self.ex
+            .read_shared(self.stage, cmd, Some(self.deadline))
+            .map_err(|e| e.into_error(self.stage, what))
+    }
+
     /// Run a command to its end within the stage's deadline.
     fn run(&self, cmd: &Cmd, what: &str) -> Result<Output, Error> {
         self.ex
@@ -207,7 +214,7 @@ impl Cx<'_> {
 
     /// The release's workloads.
     fn discover(&self, release: &str, discover: &Cmd) -> Result<Vec<k8s::WorkloadState>, Error> {
-        let out = self.run(discover, &format!("list the workloads of {release}"))?;
+        let out = self.read(discover, &format!("list the workloads of {release}"))?;
         plan::steps::workloads(self.stage, release, discover, &out, &self.redact())
     }
 
@@ -222,7 +229,7 @@ impl Cx<'_> {
     /// Every pod of the namespace.
     fn all_pods(&self, cmd: &Cmd) -> Result<Vec<k8s::PodState>, Error> {
         let what = "list the namespace's pods";
-        let out = self.run(cmd, what)?;
+        let out = self.read(cmd, what)?;
         plan::steps::pods(self.stage, what, cmd, &out, &self.redact())
     }
 

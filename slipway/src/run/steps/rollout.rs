@@ -22,9 +22,10 @@ pub fn run(cx: &Cx, s: &Rollout) -> Result<(), Error> {
     cx.rollback_on_err(r, s.rollback.as_ref())
 }
 
-/// One read of the cluster while tracking.
+/// One read of the cluster while tracking (shared with the other releases'
+/// trackers reading the same namespace at the same time).
 fn poll(cx: &Cx, cmd: &Cmd, what: &str) -> Result<String, Error> {
-    let out = cx.ex.run(cx.stage, cmd, Some(cx.deadline)).map_err(|e| {
+    let out = cx.ex.read_shared(cx.stage, cmd, Some(cx.deadline)).map_err(|e| {
         let interrupted = e.failure == Failure::Interrupted;
         let err = e.into_error(cx.stage, what);
         if interrupted {
