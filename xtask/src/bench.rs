@@ -58,9 +58,10 @@ pub struct Args {
     /// Only the concurrent-builds measurement (serial vs parallel `docker build`)
     #[arg(long)]
     builds_only: bool,
-    /// Only this scenario: no-change, edit, cold, dev, dev-sync, values, two-images
+    /// Only these scenarios (repeatable): no-change, edit, cold, dev, dev-sync, values,
+    /// two-images
     #[arg(long, value_parser = ["no-change", "edit", "cold", "dev", "dev-sync", "values", "two-images"])]
-    scenario: Option<String>,
+    scenario: Vec<String>,
     /// The many-services scenarios instead (repeatable: `--services 1 --services
     /// 10`): cold, no-change and one-changed deploys of a generated fixture of N
     /// services, slipway against Skaffold, first output and peak memory (see
@@ -504,10 +505,11 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
     // `dev-sync` runs only when asked for (`--scenario dev-sync`): in a full run it
     // waited for the loop's first round after Skaffold's dev rounds and did not get
     // it (not yet understood), so CI's one round of every scenario leaves it out.
-    let want = |s: &str| match a.scenario.as_deref() {
-        None => s != "dev-sync",
-        Some(x) => x == s,
+    let want = |s: &str| match a.scenario.is_empty() {
+        true => s != "dev-sync",
+        false => a.scenario.iter().any(|x| x == s),
     };
+    let only = |s: &str| a.scenario.len() == 1 && a.scenario[0] == s;
     let mut results: Vec<(&str, [Vec<f64>; 3])> = vec![];
     // The sync rounds' own split (compile, copy + restart, smoke), from the loop.
     let mut sync_split: Vec<String> = vec![];
@@ -520,7 +522,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             delivered = Some(delivery(&sh, &root, &cluster, a.rounds.max(1))?);
             return Ok(());
         }
-        if a.scenario.as_deref() != Some("dev-sync") {
+        if !only("dev-sync") {
             eprintln!("[bench] warm-up: baseline and skaffold");
             baseline(greeting0)?;
             run_skaffold(greeting0)?;
@@ -699,7 +701,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
                 .env("SAMPLE_API_TOKEN", &token)
                 .env("SAMPLE_GREETING", greeting0);
             let mut dev = DevLoop::start("slipway dev (sync)", c)?;
-            dev.wait_for("watching", Duration::from_secs(1800))?;
+            dev.wait_for("watching", Duration::from_secs(600))?;
             for i in 1..=a.rounds.max(1) {
                 n += 1;
                 let began = Instant::now();
@@ -733,7 +735,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         }
         drop(edit);
 
-        if a.scenario.is_some() && !want("values") && !want("two-images") {
+        if !a.scenario.is_empty() && !want("values") && !want("two-images") {
             return Ok(());
         }
         let mut r: [Vec<f64>; 3] = Default::default();
