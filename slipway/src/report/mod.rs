@@ -218,12 +218,18 @@ impl Reporter {
         let origin = Instant::now();
         let t = table.clone();
         let draw = move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
-            // What fits under the stage's spinner, a line to spare.
-            let height = console::Term::stderr().size().0 as usize;
-            let lines = t
+            // What fits under the stage's spinner, a line to spare; a line no
+            // wider than the terminal (one row each, so the rows counted fit).
+            let (height, width) = console::Term::stderr().size();
+            let lines: Vec<String> = t
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .live_lines(origin.elapsed(), height.saturating_sub(3));
+                .live_lines(origin.elapsed(), usize::from(height).saturating_sub(3))
+                .iter()
+                .map(|l| {
+                    console::truncate_str(l, usize::from(width).saturating_sub(1), "…").into_owned()
+                })
+                .collect();
             let _ = w.write_str(&lines.join("\n"));
         };
         let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());

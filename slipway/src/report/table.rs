@@ -158,9 +158,10 @@ pub struct Table {
     services: Vec<Service>,
     cells: BTreeMap<(usize, Column), Track>,
     notes: BTreeMap<usize, String>,
-    /// Per stage, the skips of services' steps: how many and the first reason (the
-    /// stage's line says those instead of one line each).
-    skips: BTreeMap<Stage, (usize, String)>,
+    /// Per stage, the skips of services' steps: how many, and the reason of the
+    /// first service's (in the table's order, whatever order they ran in) — the
+    /// stage's line says those instead of one line each.
+    skips: BTreeMap<Stage, (usize, usize, String)>,
 }
 
 impl Table {
@@ -278,8 +279,15 @@ impl Table {
                             self.notes.entry(r).or_insert_with(|| reason.clone());
                         }
                     } else {
-                        let s = self.skips.entry(*stage).or_insert((0, reason.clone()));
+                        let first = rows[0];
+                        let s = self
+                            .skips
+                            .entry(*stage)
+                            .or_insert((0, first, reason.clone()));
                         s.0 += 1;
+                        if first < s.1 {
+                            (s.1, s.2) = (first, reason.clone());
+                        }
                     }
                 }
             }
@@ -319,7 +327,7 @@ impl Table {
     /// What a stage's line says of the services' skips: the first reason and how
     /// many more.
     pub fn stage_note(&self, stage: Stage) -> Option<String> {
-        let (n, first) = self.skips.get(&stage)?;
+        let (n, _, first) = self.skips.get(&stage)?;
         Some(match n {
             1 => format!("skipped: {first}"),
             n => format!("skipped: {first} (and {} more)", n - 1),
@@ -652,7 +660,7 @@ mod tests {
     #[test]
     fn services_skips_make_one_note_per_stage_and_their_notes_are_the_tables() {
         let mut t = table();
-        for s in ["a1", "b1", "c1"] {
+        for s in ["b1", "a1", "c1"] {
             t.apply(
                 &skipped(
                     Stage::Deploy,

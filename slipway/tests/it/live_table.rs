@@ -4,6 +4,7 @@
 //! ends: after a first deploy, a deploy that changes nothing and a failed one.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -133,4 +134,53 @@ fn a_failed_service_and_its_dependants_in_the_table() {
         assert!(r.contains("svc02"), "{r}");
     }
     assert_screen!("failed_service_of_six", &o.text);
+}
+
+/// Ctrl-C while one release's upgrade hangs: the table as the run left it stays on
+/// the screen (no half-drawn rows), above what the run left and the next command.
+#[test]
+fn ctrl_c_leaves_the_table_and_a_sane_screen() {
+    let s = Sandbox::new();
+    let dir = forty(&s);
+    let never = s.dir.path().join("never");
+    s.rule(json!({"tool": "helm", "match": ["upgrade --install svc01 "], "until": never, "then_simulate": true}));
+    let mut c = tty_command_sized(&s, &["deploy-local"], Some((ROWS, COLS)))
+        .current_dir(&dir)
+        .spawn()
+        .expect("script(1) runs");
+    let mut out = c.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut b = vec![];
+        let _ = std::io::Read::read_to_end(&mut out, &mut b);
+        b
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !s.ran("upgrade --install svc01 ") {
+        assert!(Instant::now() < deadline, "svc01's upgrade never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    std::io::Write::write_all(c.stdin.as_mut().unwrap(), b"\x03").unwrap();
+    let status = c.wait().unwrap();
+    let text = screen_of_sized(&reader.join().unwrap(), ROWS, COLS);
+    assert_eq!(status.code(), Some(130), "{text}");
+    let table = table_of(&text);
+    assert_eq!(table.len(), N + 1, "{text}");
+    assert!(
+        cells(table[1])[2].starts_with("✗ "),
+        "svc01's upgrade was stopped:\n{text}"
+    );
+    // Nothing drawn twice: one header, and the table above the error.
+    assert_eq!(text.matches("service  build").count(), 1, "{text}");
+    let (above, below) = text.split_once("· not run").unwrap();
+    assert!(above.contains("✗ deploy"), "{text}");
+    assert!(below.contains("interrupted"), "{text}");
+    assert!(
+        text.trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("next: "),
+        "{text}"
+    );
 }
