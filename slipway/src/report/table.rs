@@ -80,8 +80,8 @@ pub enum Cell {
 struct Track {
     /// Running steps: their stage and start.
     running: BTreeMap<String, (Stage, Duration)>,
-    first: Option<Duration>,
-    last: Option<Duration>,
+    /// The time its steps that ended took, together.
+    took: Duration,
     ran: usize,
     skipped: usize,
     /// Whether the last step to end was skipped: a cell's last step is its main
@@ -95,16 +95,11 @@ struct Track {
 impl Track {
     fn begin(&mut self, step: &str, stage: Stage, at: Duration) {
         self.running.insert(step.to_string(), (stage, at));
-        self.first = Some(self.first.map_or(at, |f| f.min(at)));
     }
 
-    fn end(&mut self, step: &str, at: Duration, took: Duration) {
-        let began = self
-            .running
-            .remove(step)
-            .map_or(at.saturating_sub(took), |(_, b)| b);
-        self.first = Some(self.first.map_or(began, |f| f.min(began)));
-        self.last = Some(self.last.map_or(at, |l| l.max(at)));
+    fn end(&mut self, step: &str, took: Duration) {
+        self.running.remove(step);
+        self.took += took;
         self.ran += 1;
         self.last_skipped = false;
     }
@@ -114,14 +109,15 @@ impl Track {
         self.last_skipped = true;
     }
 
-    /// Time from its first step's start to its last step's end (or `now`).
+    /// The time its steps took, those running until `now` (not the time it
+    /// waited for other services between them).
     fn time(&self, now: Duration) -> Duration {
-        let end = if self.running.is_empty() {
-            self.last.unwrap_or_default()
-        } else {
-            now
-        };
-        self.first.map_or(Duration::ZERO, |f| end.saturating_sub(f))
+        self.took
+            + self
+                .running
+                .values()
+                .map(|(_, began)| now.saturating_sub(*began))
+                .sum::<Duration>()
     }
 
     fn cell(&self, now: Duration) -> Cell {
@@ -258,7 +254,7 @@ impl Table {
             Event::StepFinished {
                 step, duration_ms, ..
             } => each(step, &mut |t| {
-                t.end(step, at, Duration::from_millis(*duration_ms))
+                t.end(step, Duration::from_millis(*duration_ms))
             }),
             Event::StepSkipped {
                 stage,
@@ -312,11 +308,17 @@ impl Table {
                 ..
             } => {
                 for t in self.cells.values_mut() {
-                    let before = t.running.len();
-                    t.running.retain(|_, (s, _)| s != stage);
-                    if t.running.len() < before {
-                        t.failed = true;
-                        t.last = Some(at);
+                    let stopped: Vec<String> = t
+                        .running
+                        .iter()
+                        .filter(|(_, (s, _))| s == stage)
+                        .map(|(step, _)| step.clone())
+                        .collect();
+                    for step in stopped {
+                        if let Some((_, began)) = t.running.remove(&step) {
+                            t.took += at.saturating_sub(began);
+                            t.failed = true;
+                        }
                     }
                 }
             }
@@ -572,20 +574,21 @@ mod tests {
         );
         t.apply(&started(Stage::Deploy, "gate/a1"), ms(4000));
         t.apply(&finished(Stage::Deploy, "gate/a1", 100), ms(4100));
-        t.apply(&started(Stage::Deploy, "helm/a1"), ms(4100));
-        t.apply(&finished(Stage::Deploy, "helm/a1", 900), ms(5000));
+        // Waiting between its steps (for other services) is not its time.
+        t.apply(&started(Stage::Deploy, "helm/a1"), ms(4600));
+        t.apply(&finished(Stage::Deploy, "helm/a1", 400), ms(5000));
         let rows = t.rows(ms(9000));
         assert_eq!(
             rows[0].cells,
             vec![
                 Cell::Done(ms(2000)),
                 Cell::Skipped,
-                Cell::Done(ms(1000)),
+                Cell::Done(ms(500)),
                 Cell::Pending,
                 Cell::Pending
             ]
         );
-        assert_eq!(rows[0].time, ms(3000));
+        assert_eq!(rows[0].time, ms(2500));
         // The gate ran, the upgrade was skipped: the deploy was skipped.
         t.apply(&started(Stage::Deploy, "gate/b1"), ms(5000));
         t.apply(&finished(Stage::Deploy, "gate/b1", 100), ms(5100));
@@ -601,7 +604,7 @@ mod tests {
         );
         assert_eq!(
             lines[1],
-            "a1       ✓ 2.0s    =         ✓ 1.0s    ·         ·           3.0s"
+            "a1       ✓ 2.0s    =         ✓ 0.5s    ·         ·           2.5s"
         );
         assert_eq!(lines.len(), 6, "{lines:?}");
     }
