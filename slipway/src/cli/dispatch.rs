@@ -315,6 +315,9 @@ fn execute(
     }
     let signals = signals.unwrap_or_else(Signals::install);
     let context = plan.context.clone();
+    if plan.steps.iter().any(|s| s.stage == Stage::Deploy) {
+        reporter.services(table_services(&pipeline));
+    }
     sink.emit(Event::RunStarted {
         project: pipeline.project.name.clone(),
         job: match command {
@@ -367,6 +370,49 @@ fn execute(
         planned: Some((pipeline, plan)),
         events: recording.events(),
     }
+}
+
+/// A deploying run's services for a terminal's table: each release with the images
+/// its values name and the checks that name it (a check without `release`: the
+/// release of its name, else the only one); an image no release uses is a row of
+/// its own.
+fn table_services(p: &config::Pipeline) -> Vec<report::table::Service> {
+    let mut rows: Vec<report::table::Service> = p
+        .releases
+        .iter()
+        .map(|r| report::table::Service {
+            name: r.name.clone(),
+            release: Some(r.release_name().to_string()),
+            ..Default::default()
+        })
+        .collect();
+    for img in &p.images {
+        let users = p.releases_using(&img.name);
+        if users.is_empty() {
+            rows.push(report::table::Service {
+                name: img.name.clone(),
+                images: vec![img.name.clone()],
+                ..Default::default()
+            });
+        }
+        for row in rows.iter_mut().filter(|s| users.contains(&s.name)) {
+            row.images.push(img.name.clone());
+        }
+    }
+    for c in &p.smoke {
+        let release = c
+            .release
+            .clone()
+            .or_else(|| p.release(&c.name).map(|r| r.name.clone()))
+            .or_else(|| match &p.releases[..] {
+                [only] => Some(only.name.clone()),
+                _ => None,
+            });
+        if let Some(row) = rows.iter_mut().find(|s| Some(&s.name) == release.as_ref()) {
+            row.checks.push(c.name.clone());
+        }
+    }
+    rows
 }
 
 /// What a command adds to the plan's options (`down --cluster`, `rollback`'s
@@ -456,6 +502,7 @@ fn run_plan(
         for (release, d) in &h.decisions {
             sink.emit(Event::Note {
                 stage: Stage::Preflight,
+                step: None,
                 message: format!(
                     "{}, release {release}: {}",
                     h.dialect.describe(),
@@ -506,6 +553,7 @@ fn leave_bundle(
         }),
         Err(err) => reporter.emit(Event::Note {
             stage: e.stage.unwrap_or(Stage::Preflight),
+            step: None,
             message: format!("could not write the diagnosis bundle: {err}"),
         }),
     }

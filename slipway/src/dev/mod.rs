@@ -296,6 +296,7 @@ fn status_lines(plan: &Plan, dev: &DevPlan, events: &[Event], streams: &Streams)
             Event::Note {
                 stage: Stage::Health,
                 message,
+                ..
             } if message.ends_with(&format!(" of {rel} Ready")) => Some(message.clone()),
             _ => None,
         });

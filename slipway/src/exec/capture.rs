@@ -95,6 +95,7 @@ impl Capture {
                                 }),
                                 (Lines::Progress, Some(p)) => sink.emit(Event::Note {
                                     stage,
+                                    step: None,
                                     message: p.to_string(),
                                 }),
                                 _ => sink.child_output(stage, text),

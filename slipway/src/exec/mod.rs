@@ -413,6 +413,7 @@ impl Executor {
             attempt += 1;
             self.events.emit(Event::Note {
                 stage,
+                step: None,
                 message: format!(
                     "`{}` failed (exit {}); retry {attempt}/{} in {}s",
                     self.redact(&cmd.display()),
@@ -599,6 +600,7 @@ impl Executor {
                 said = true;
                 self.events.emit(Event::Note {
                     stage,
+                    step: None,
                     message: format!(
                         "waiting up to {}s for `{shown}` to stop cleanly (Ctrl-C again to kill it now)",
                         grace.as_secs()

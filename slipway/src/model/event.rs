@@ -77,6 +77,10 @@ pub enum Event {
     },
     Note {
         stage: Stage,
+        /// The step that said it, when a step did: a terminal showing the
+        /// per-service table leaves a service's notes off its stage's line.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
         message: String,
     },
     /// A phase of long work (the spinner shows it): progress, not a note the run's
@@ -224,9 +228,12 @@ impl Event {
             Event::StepFinished { step, .. } => vec![step],
             Event::Command { command, .. } => vec![command],
             Event::Check { name, detail, .. } => vec![name, detail],
-            Event::Note { message, .. }
-            | Event::Progress { message, .. }
-            | Event::Dev { message } => vec![message],
+            Event::Note { message, step, .. } => {
+                let mut v = vec![message];
+                v.extend(step.as_mut());
+                v
+            }
+            Event::Progress { message, .. } | Event::Dev { message } => vec![message],
             Event::ReleaseSeen(r) => {
                 let mut v = vec![&mut r.release];
                 v.extend(r.status.as_mut());

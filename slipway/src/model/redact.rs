@@ -232,6 +232,7 @@ mod tests {
         r.add("a&b<c>'d\"");
         let ev = r.event(Event::Note {
             stage: crate::model::Stage::Deploy,
+            step: None,
             message: "saw a&b<c>'d\" here".into(),
         });
         let Event::Note { message, .. } = &ev else {

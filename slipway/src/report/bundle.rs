@@ -282,6 +282,7 @@ mod tests {
         let events = vec![
             Event::Note {
                 stage: Stage::Rollout,
+                step: None,
                 message: "saw s3cr3t-value-123".into(),
             },
             Event::Evidence {

@@ -10,16 +10,17 @@ pub mod junit;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use console::{pad_str, style, Alignment, StyledObject};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::model::{Event, Outcome, Redactor, ReleaseStatus, Sink, Stage};
 
 pub mod critical;
 mod left;
+pub mod table;
 
 /// A check that took this long says how long, even when it passed at once.
 const SLOW_CHECK_MS: u64 = 5_000;
@@ -96,9 +97,21 @@ struct StageRow {
     notes: Vec<String>,
 }
 
+/// The per-service table while a run goes: drawn below the stage spinners, the
+/// lines printed above both.
+struct Live {
+    bars: MultiProgress,
+    table_bar: ProgressBar,
+    table: Arc<Mutex<table::Table>>,
+    /// The table's clock (its events' times and the running cells' elapsed).
+    origin: Instant,
+}
+
 #[derive(Default)]
 struct State {
     spinners: BTreeMap<Stage, ProgressBar>,
+    /// A terminal's table of services (a run of [`table::TABLE_AT`] or more).
+    live: Option<Live>,
     rows: Vec<StageRow>,
     commands: BTreeMap<Stage, usize>,
     notes: BTreeMap<Stage, Vec<String>>,
@@ -126,6 +139,13 @@ pub struct Reporter {
     redactor: Redactor,
     started: Mutex<Instant>,
     state: Mutex<State>,
+}
+
+/// Does the live table say what this event says, for a service?
+fn owned(st: &State, ev: &Event) -> bool {
+    st.live
+        .as_ref()
+        .is_some_and(|l| l.table.lock().unwrap_or_else(|e| e.into_inner()).owns(ev))
 }
 
 fn secs(d: Duration) -> String {
@@ -179,9 +199,83 @@ impl Reporter {
     /// Print a line made of masked text.
     fn put(&self, text: &str) {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        match state.spinners.values().next() {
-            Some(pb) => pb.suspend(|| to_stderr(text)),
-            None => to_stderr(text),
+        match (&state.live, state.spinners.values().next()) {
+            (Some(live), _) => live.bars.suspend(|| to_stderr(text)),
+            (None, Some(pb)) => pb.suspend(|| to_stderr(text)),
+            (None, None) => to_stderr(text),
+        }
+    }
+
+    /// The run's services, known before its first stage: a run of
+    /// [`table::TABLE_AT`] or more on a terminal shows them as a table, one row each,
+    /// below the stage lines (not with `--quiet`: the result is all it says).
+    pub fn services(&self, services: Vec<table::Service>) {
+        self.close_table();
+        if self.mode != Mode::Tty || self.quiet || services.len() < table::TABLE_AT {
+            return;
+        }
+        let table = Arc::new(Mutex::new(table::Table::new(services)));
+        let origin = Instant::now();
+        let t = table.clone();
+        let draw = move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+            // What fits under the stage's spinner, a line to spare; a line no
+            // wider than the terminal (one row each, so the rows counted fit).
+            let (height, width) = console::Term::stderr().size();
+            let lines: Vec<String> = t
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .live_lines(origin.elapsed(), usize::from(height).saturating_sub(3))
+                .iter()
+                .map(|l| {
+                    console::truncate_str(l, usize::from(width).saturating_sub(1), "…").into_owned()
+                })
+                .collect();
+            let _ = w.write_str(&lines.join("\n"));
+        };
+        let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template("{table}")
+            .unwrap()
+            .with_key("table", draw);
+        let table_bar = bars.add(ProgressBar::hidden().with_style(style));
+        table_bar.enable_steady_tick(Duration::from_millis(200));
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).live = Some(Live {
+            bars,
+            table_bar,
+            table,
+            origin,
+        });
+    }
+
+    /// The live table ends: cleared, then printed once more as lines that stay.
+    fn close_table(&self) {
+        let Some(live) = self
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .take()
+        else {
+            return;
+        };
+        live.table_bar.finish_and_clear();
+        let _ = live.bars.clear();
+        let lines = live
+            .table
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .lines(live.origin.elapsed());
+        self.put(&lines.join("\n"));
+    }
+
+    /// Feed the live table an event.
+    fn to_table(&self, ev: &Event) {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(live) = &st.live {
+            let at = live.origin.elapsed();
+            live.table
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .apply(ev, at);
         }
     }
 
@@ -189,9 +283,10 @@ impl Reporter {
     /// streams share the screen).
     fn answer(&self, text: &str) {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        match state.spinners.values().next() {
-            Some(pb) => pb.suspend(|| to_stdout(text)),
-            None => to_stdout(text),
+        match (&state.live, state.spinners.values().next()) {
+            (Some(live), _) => live.bars.suspend(|| to_stdout(text)),
+            (None, Some(pb)) => pb.suspend(|| to_stdout(text)),
+            (None, None) => to_stdout(text),
         }
     }
 
@@ -213,6 +308,11 @@ impl Reporter {
         }
         let ev = self.redactor.event(ev);
         self.record(&ev);
+        self.to_table(&ev);
+        if let (Event::Error { .. } | Event::RunFinished { .. }, Mode::Tty) = (&ev, self.mode) {
+            // The table, as the run left it, above the error and the result.
+            self.close_table();
+        }
         if let Event::Output { text } = &ev {
             self.answer(text);
             return;
@@ -326,6 +426,8 @@ impl Reporter {
         }
         let at = self.elapsed();
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // What the table says for a service, a stage's line does not repeat.
+        let owned = owned(&st, ev);
         match ev {
             Event::StageStarted { stage } => {
                 st.stage_began.insert(*stage, at);
@@ -382,10 +484,12 @@ impl Reporter {
                     st.timeline.between.push(began);
                 }
             }
-            Event::StepSkipped { stage, reason, .. } => {
+            Event::StepSkipped { stage, reason, .. } if !owned => {
                 note_once(&mut st, *stage, format!("skipped: {reason}"))
             }
-            Event::Note { stage, message } => note_once(&mut st, *stage, message.clone()),
+            Event::Note { stage, message, .. } if !owned => {
+                note_once(&mut st, *stage, message.clone())
+            }
             Event::RunStarted { job, .. } => st.job = Some(job.clone()),
             Event::Error {
                 stage,
@@ -396,7 +500,7 @@ impl Reporter {
             Event::Check {
                 stage, ok: true, ..
             } => *st.passed.entry(*stage).or_default() += 1,
-            Event::Delivered { stage, .. } => {
+            Event::Delivered { stage, .. } if !owned => {
                 if let Some(t) = ev.delivered_text() {
                     note_once(&mut st, *stage, t)
                 }
@@ -463,7 +567,7 @@ impl Reporter {
                 stage.name(),
                 if *ok { "passed" } else { "FAILED" }
             ),
-            Event::Note { stage, message } | Event::Progress { stage, message } => {
+            Event::Note { stage, message, .. } | Event::Progress { stage, message } => {
                 format!("[{}] {message}", stage.name())
             }
             Event::ReleaseSeen(_) => return None,
@@ -523,7 +627,12 @@ impl Reporter {
 
     /// A running stage's spinner: its name, what it does now, its elapsed time.
     fn start_spinner(&self, stage: Stage) {
-        let pb = ProgressBar::new_spinner();
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // Above the table, when there is one (in it before it draws anything).
+        let pb = match &st.live {
+            Some(live) => live.bars.insert(0, ProgressBar::hidden()),
+            None => ProgressBar::new_spinner(),
+        };
         pb.set_style(
             ProgressStyle::with_template(
                 "{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:.dim}",
@@ -532,14 +641,11 @@ impl Reporter {
         );
         pb.set_prefix(format!("{:<9}", stage.name()));
         pb.enable_steady_tick(Duration::from_millis(100));
-        self.state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .spinners
-            .insert(stage, pb);
+        st.spinners.insert(stage, pb);
     }
 
     fn tty(&self, ev: &Event) {
+        let owned = owned(&self.state.lock().unwrap_or_else(|e| e.into_inner()), ev);
         match ev {
             Event::StageStarted { stage } if !self.quiet => self.start_spinner(*stage),
             Event::StepStarted { stage, title, .. } => self.spinner_says(*stage, title),
@@ -549,15 +655,14 @@ impl Reporter {
                 duration_ms,
                 commands,
             } => {
-                let pb = self
-                    .state
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .spinners
-                    .remove(stage);
-                if let Some(pb) = pb {
+                let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(pb) = st.spinners.remove(stage) {
                     pb.finish_and_clear();
+                    if let Some(live) = &st.live {
+                        live.bars.remove(&pb);
+                    }
                 }
+                drop(st);
                 if self.quiet && *result != Outcome::Failed {
                     return;
                 }
@@ -572,7 +677,9 @@ impl Reporter {
             Event::StepSkipped { stage, reason, .. } if !self.quiet => {
                 self.spinner_says(*stage, &format!("skipped: {reason}"))
             }
-            Event::Note { stage, message } | Event::Progress { stage, message } if !self.quiet => {
+            Event::Note { stage, message, .. } | Event::Progress { stage, message }
+                if !self.quiet =>
+            {
                 self.spinner_says(*stage, message)
             }
             Event::Delivered { stage, .. } if !self.quiet => {
@@ -600,6 +707,7 @@ impl Reporter {
                 ..
             } if !ok
                 || (!self.quiet
+                    && !owned
                     && (self.verbose || *attempts > 1 || *duration_ms >= SLOW_CHECK_MS)) =>
             {
                 let effort = if *attempts > 1 || *duration_ms >= SLOW_CHECK_MS {
@@ -649,13 +757,26 @@ impl Reporter {
     fn stage_line(&self, stage: Stage, result: Outcome, duration_ms: u64) -> String {
         let (notes, passed) = {
             let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            let notes = st
-                .rows
-                .iter()
-                .rev()
-                .find(|r| r.stage == stage)
-                .map(|r| r.notes.clone())
-                .unwrap_or_default();
+            // With a table: its services' skips, in one line.
+            let mut notes: Vec<String> = st
+                .live
+                .as_ref()
+                .and_then(|l| {
+                    l.table
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .stage_note(stage)
+                })
+                .into_iter()
+                .collect();
+            notes.extend(
+                st.rows
+                    .iter()
+                    .rev()
+                    .find(|r| r.stage == stage)
+                    .map(|r| r.notes.clone())
+                    .unwrap_or_default(),
+            );
             (notes, st.passed.get(&stage).copied().unwrap_or(0))
         };
         let mark = match result {
@@ -694,6 +815,7 @@ impl Reporter {
             return;
         }
         if self.mode == Mode::Tty {
+            self.close_table();
             std::mem::take(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).rows);
             let mut out = format!("  {:<9} {:>7}", "total", secs(self.elapsed()));
             for f in footer {

@@ -86,6 +86,7 @@ pub fn acquire(ex: &Executor, key: &str) -> Result<Lock, Error> {
         let pid = holder(&mut f);
         ex.events.emit(Event::Note {
             stage,
+            step: None,
             message: format!(
                 "another slipway run (pid {pid}) is using {key}: waiting for it to finish (Ctrl-C to stop waiting)"
             ),

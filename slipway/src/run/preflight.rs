@@ -336,6 +336,7 @@ impl Run<'_> {
                 Some(Err(e)) => {
                     ex.events.emit(Event::Note {
                         stage,
+                        step: None,
                         message: format!("{}: {e}: not used; provisioning it again", t.tool),
                     });
                     if let Err(e) = std::fs::remove_file(&s.path) {
@@ -358,6 +359,7 @@ impl Run<'_> {
         }
         ex.events.emit(Event::Note {
             stage,
+            step: None,
             message: format!(
                 "{}: {}; provisioning {} into slipway's cache",
                 t.tool, problem.0, s.version

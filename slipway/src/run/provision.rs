@@ -87,6 +87,7 @@ pub enum Got {
 fn note(ex: &Executor, message: String) {
     ex.events.emit(Event::Note {
         stage: Stage::Preflight,
+        step: None,
         message,
     });
 }
@@ -473,6 +474,7 @@ pub fn node_image(ex: &Executor, n: &NodeImage, deadline: Instant) -> Result<boo
             .to_string();
         ex.events.emit(Event::Note {
             stage,
+            step: None,
             message: format!(
                 "{} cannot be pulled ({why}): building slipway's offline node image {} instead",
                 n.image, n.offline
@@ -481,6 +483,7 @@ pub fn node_image(ex: &Executor, n: &NodeImage, deadline: Instant) -> Result<boo
     } else {
         ex.events.emit(Event::Note {
             stage,
+            step: None,
             message: format!("{} is not here: building it", n.offline),
         });
     }
@@ -514,6 +517,7 @@ pub fn node_image(ex: &Executor, n: &NodeImage, deadline: Instant) -> Result<boo
     })?;
     ex.events.emit(Event::Note {
         stage,
+        step: None,
         message: format!(
             "{} ready after {}s; the cluster is created from it",
             n.offline,

@@ -293,6 +293,7 @@ pub fn node_ports(
         let Some((host, port)) = target else {
             ex.events.emit(Event::Note {
                 stage: STAGE,
+                step: None,
                 message: format!(
                     "service {} port {} is NodePort {}, which this machine cannot reach: add {{ container_port = {}, host_port = PORT }} to cluster.kind.port_mappings (or use `kubectl port-forward`)",
                     np.service, np.port, np.node_port, np.node_port

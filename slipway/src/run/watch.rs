@@ -237,6 +237,7 @@ fn route(ex: &Executor, w: &Watch, deadline: Instant) -> Result<Result<Route, St
     };
     ex.events.emit(Event::Note {
         stage,
+        step: None,
         message: format!(
             "check {}: service {} is not a NodePort this machine reaches, so it is probed through the API server's service proxy, which sends each request to a pod the API server sees ready: failures clients would see while kube-proxy catches up are not counted (publish a NodePort to measure those)",
             w.check, w.service
@@ -304,6 +305,7 @@ pub fn finish(ex: &Executor, name: &str, mut running: Running) -> Result<(), Err
         Running::NotServing(why) => {
             ex.events.emit(Event::Note {
                 stage,
+                step: None,
                 message: format!(
                     "check {name}: nothing answered before the upgrade ({why}), so there was no running release to keep serving: not measured"
                 ),

@@ -24,7 +24,7 @@ use crate::support::repo;
 
 #[allow(dead_code)]
 #[path = "../../../xtask/src/fixture_gen.rs"]
-mod fixture_gen;
+pub(crate) mod fixture_gen;
 
 const CLUSTER: &str = "slipway-e2e-forty";
 const N: usize = 10;

@@ -28,6 +28,7 @@ mod hardening_engine;
 mod hardening_guard;
 mod init;
 mod init_real;
+mod live_table;
 mod local_registry;
 mod plan_snapshots;
 mod provider_names;

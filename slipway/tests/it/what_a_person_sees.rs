@@ -21,19 +21,28 @@ use crate::plan_snapshots::assert_plan;
 use crate::support::{repo, Sandbox};
 
 /// A terminal run's output: the exit code and the screen as it is left.
-struct Screen {
-    code: Option<i32>,
-    text: String,
+pub(crate) struct Screen {
+    pub(crate) code: Option<i32>,
+    pub(crate) text: String,
 }
 
 /// `slipway ARGS` in the sandbox on a pseudo-terminal (stdout and stderr both on
 /// it), as a person runs it: not CI, no colour (NO_COLOR), 100 columns.
-fn tty_command(s: &Sandbox, args: &[&str]) -> Command {
+pub(crate) fn tty_command(s: &Sandbox, args: &[&str]) -> Command {
+    tty_command_sized(s, args, None)
+}
+
+/// [`tty_command`] on a terminal of `(rows, columns)` (`stty` sets the size before
+/// slipway starts): what redraws lines in place needs to know where they wrap.
+pub(crate) fn tty_command_sized(s: &Sandbox, args: &[&str], size: Option<(u16, u16)>) -> Command {
     let base = s.command(args);
     let mut c = Command::new("script");
-    let line = shell_words::join(
+    let mut line = shell_words::join(
         std::iter::once(env!("CARGO_BIN_EXE_slipway")).chain(args.iter().copied()),
     );
+    if let Some((rows, cols)) = size {
+        line = format!("stty rows {rows} cols {cols} && exec {line}");
+    }
     c.args(["--quiet", "--return", "--command", &line, "/dev/null"])
         .current_dir(&s.project)
         .env_clear()
@@ -52,8 +61,13 @@ fn tty_command(s: &Sandbox, args: &[&str]) -> Command {
 }
 
 /// What the bytes a terminal received leave on its screen.
-fn screen_of(bytes: &[u8]) -> String {
-    let mut p = vt100::Parser::new(2000, 400, 0);
+pub(crate) fn screen_of(bytes: &[u8]) -> String {
+    screen_of_sized(bytes, 2000, 400)
+}
+
+/// [`screen_of`] on a screen of `rows` and `cols`.
+pub(crate) fn screen_of_sized(bytes: &[u8], rows: u16, cols: u16) -> String {
+    let mut p = vt100::Parser::new(rows, cols, 0);
     p.process(bytes);
     let text = p.screen().contents();
     text.trim_end().to_string()
@@ -92,6 +106,7 @@ macro_rules! assert_screen {
         })
     };
 }
+pub(crate) use assert_screen;
 
 #[test]
 fn a_first_deploy_then_a_no_change_deploy_then_status() {

@@ -140,6 +140,7 @@ impl Cx<'_> {
     fn note(&self, message: impl Into<String>) {
         self.ex.events.emit(Event::Note {
             stage: self.stage,
+            step: Some(self.step.id.clone()),
             message: message.into(),
         });
     }
