@@ -199,6 +199,8 @@ fn expand(v: &str, env: &BTreeMap<String, String>) -> String {
 }
 
 struct Ran {
+    /// Holds the sandbox's directory until the checks are done (removed on drop).
+    _sandbox: Sandbox,
     code: i32,
     log: String,
     summary: String,
@@ -279,9 +281,8 @@ fn run(job: &Job, prepare: impl Fn(&Sandbox)) -> Ran {
     let summary = std::fs::read_to_string(&summary).unwrap_or_default();
     let project = s.project.clone();
     let home = s.dir.path().to_path_buf();
-    // The sandbox's directory must outlive the checks: keep it.
-    let _ = s.dir.keep();
     Ran {
+        _sandbox: s,
         code,
         log,
         summary,
@@ -291,7 +292,7 @@ fn run(job: &Job, prepare: impl Fn(&Sandbox)) -> Ran {
 }
 
 /// A path a job names, on the runner: `~` is HOME, a relative one is in the project.
-fn on_runner(p: &str, r: &Ran, job: &Job) -> PathBuf {
+fn on_runner(p: &str, r: &Ran) -> PathBuf {
     let env: BTreeMap<String, String> = BTreeMap::from([(
         "CI_PROJECT_DIR".to_string(),
         r.project.display().to_string(),
@@ -300,7 +301,6 @@ fn on_runner(p: &str, r: &Ran, job: &Job) -> PathBuf {
     if let Some(rest) = p.strip_prefix("~/") {
         return r.home.join(rest);
     }
-    let _ = job;
     let p = Path::new(&p);
     if p.is_absolute() {
         p.to_path_buf()
@@ -401,14 +401,14 @@ fn check_job(job: &Job) {
     let ok = run(job, |_| {});
     assert_eq!(ok.code, 0, "{}:\n{}", job.name, ok.log);
     assert_folded(job, &ok.log);
-    let report = std::fs::read_to_string(on_runner(&junit, &ok, job))
+    let report = std::fs::read_to_string(on_runner(&junit, &ok))
         .unwrap_or_else(|e| panic!("{}: no JUnit report at {junit}: {e}\n{}", job.name, ok.log));
     assert!(
         report.contains("<testsuite") && !report.contains("<failure"),
         "{report}"
     );
     for c in &job.cache {
-        let dir = on_runner(c, &ok, job);
+        let dir = on_runner(c, &ok);
         let n = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| {
                 panic!(
@@ -450,7 +450,7 @@ fn check_job(job: &Job) {
             failed.summary
         );
     }
-    let report = std::fs::read_to_string(on_runner(&junit, &failed, job)).unwrap();
+    let report = std::fs::read_to_string(on_runner(&junit, &failed)).unwrap();
     assert!(report.contains("<failure"), "{report}");
     let bundle_root = failed.project.join("target/slipway/diagnosis");
     let bundles: Vec<PathBuf> = std::fs::read_dir(&bundle_root)
@@ -459,11 +459,9 @@ fn check_job(job: &Job) {
         .collect();
     assert_eq!(bundles.len(), 1, "{bundles:?}");
     assert!(
-        job.uploads.iter().any(|u| bundles[0].starts_with(on_runner(
-            u.trim_end_matches('/'),
-            &failed,
-            job
-        ))),
+        job.uploads
+            .iter()
+            .any(|u| bundles[0].starts_with(on_runner(u.trim_end_matches('/'), &failed))),
         "{}: the bundle {} is not under an uploaded path {:?}",
         job.name,
         bundles[0].display(),
