@@ -4,4 +4,6 @@
 # runs it as container slipway-registry on 127.0.0.1:5001 and the kind network, and
 # points every node's containerd at it.
 #   CLUSTER=NAME scripts/registry.sh [stop]
+#   scripts/registry.sh build     only the binary and its image (no cluster): then
+#                                 kind's delivery = "auto" takes the registry path
 exec bash "$(dirname "$0")/../slipway/recipes/registry.sh" "$@"

@@ -23,6 +23,9 @@
 #        and pods use image localhost:$REG_PORT/NAME:TAG.
 #        registry.sh stop               removes the container (the data volume stays;
 #                                       `slipway down --cluster` removes both)
+#        registry.sh build              steps 1 and 2 only (no cluster needed): after
+#                                       it, kind's `delivery = "auto"` (the default)
+#                                       delivers through the registry
 # Settings (environment): REG_NAME, REG_PORT (5001), KUBE_CONTEXT (kind-$CLUSTER);
 #   REG_HTPASSWD=FILE   require a login (htpasswd file, bcrypt) for every request;
 #   REG_ADVERTISE=0     do not write the ConfigMap (a second registry beside the first).
@@ -216,6 +219,12 @@ command -v docker >/dev/null && docker info >/dev/null 2>&1 || die "no Docker en
 if [[ "${1:-}" == stop ]]; then
   docker rm -f "$REG_NAME" >/dev/null 2>&1 || true
   say "container $REG_NAME removed (volume $REG_NAME-data kept)"
+  exit 0
+fi
+if [[ "${1:-}" == build ]]; then
+  say "1 binary"; timed build_binary
+  say "2 image";  timed build_image
+  say "built: kind clusters with delivery = \"auto\" (the default) now take their images through the registry"
   exit 0
 fi
 "$KIND" get clusters 2>/dev/null | grep -qx "$CLUSTER" || die "kind cluster $CLUSTER does not exist"

@@ -43,6 +43,9 @@ enum Cmd {
     Toolchain,
     /// Build the offline kind node image (scripts/kind-node-image.sh)
     NodeImage,
+    /// Build the local registry's binary and image (scripts/registry.sh build): from
+    /// then on kind's `delivery = "auto"` sends images through it
+    Registry,
     /// A real minikube offline: build it and its base image, start, verify, delete
     /// (scripts/minikube.sh)
     Minikube {
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Cmd::CiImage(a) => dist::image(a),
         Cmd::Toolchain => script("scripts/toolchain.sh", &[]),
         Cmd::NodeImage => script("scripts/kind-node-image.sh", &[]),
+        Cmd::Registry => script("scripts/registry.sh", &["build".to_string()]),
         Cmd::Minikube { phases } => phases
             .iter()
             .try_for_each(|p| script("scripts/minikube.sh", std::slice::from_ref(p))),

@@ -253,6 +253,17 @@ type Done = crate::dev::Round;
 
 /// Load the pipeline, plan `job`, run it and report it (a diagnosis bundle on
 /// failure, `--junit` either way). `signals` are installed here unless given.
+/// `--only`'s selection, and kind's `delivery = "auto"` decided: the registry when it
+/// is built (a stat), else `kind load`.
+fn narrow(pipeline: &mut config::Pipeline, only: &[String]) -> Result<(), Error> {
+    config::select(pipeline, only)?;
+    pipeline
+        .cluster
+        .kind
+        .resolve_delivery(crate::run::facts::registry_built().is_some());
+    Ok(())
+}
+
 fn execute(
     g: &Global,
     command: &Command,
@@ -281,7 +292,7 @@ fn execute(
         Err(errs) => return failed(&Error::from(errs)),
     };
     let mut pipeline = pipeline;
-    if let Err(e) = config::select(&mut pipeline, &g.only) {
+    if let Err(e) = narrow(&mut pipeline, &g.only) {
         return failed(&e);
     }
     // Every value that feeds a Secret is masked in everything slipway prints, from

@@ -591,11 +591,14 @@ impl Streams {
                 // once every ready endpoint was a new pod, so the new one is.
                 let moved = entry.bg.is_some();
                 entry.bg = None;
+                let at = Instant::now();
                 start_forward(ex, entry, say);
                 if moved && entry.bg.is_some() {
                     say(format!(
-                        "port-forward 127.0.0.1:{} -> service/{}: moved to the new revision's pods (its pod was replaced)",
-                        entry.local, f.service
+                        "port-forward 127.0.0.1:{} -> service/{}: moved to the new revision's pods in {:.2}s (its pod was replaced)",
+                        entry.local,
+                        f.service,
+                        at.elapsed().as_secs_f64()
                     ));
                 }
             }

@@ -109,6 +109,9 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         layers: Option<u32>,
         duration_ms: u64,
+        /// Why this path, when slipway chose it (kind's `delivery = "auto"`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        why: Option<String>,
     },
     /// Why the run stopped: rendered once, as a block, by the reporter.
     Error {
@@ -291,6 +294,7 @@ impl Event {
             layers_sent,
             layers,
             duration_ms,
+            why,
             ..
         } = self
         else {
@@ -305,6 +309,9 @@ impl Event {
             None => ", bytes moved unknown".into(),
         });
         s.push_str(&format!(" in {:.1}s", *duration_ms as f64 / 1000.0));
+        if let Some(why) = why {
+            s.push_str(&format!(" ({why})"));
+        }
         Some(s)
     }
 

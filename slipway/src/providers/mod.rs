@@ -278,6 +278,13 @@ pub trait Provider: Sync {
 
     fn image_probe(&self, c: &Cluster, reference: &str) -> Option<ImageProbe>;
 
+    /// After a push to the local registry: make every node pull the image now, so
+    /// pods start without a pull and `imagePullPolicy: Never` charts keep working;
+    /// each node's answer names the image ID it holds (see `holds_image`).
+    fn registry_pull(&self, _c: &Cluster, _reference: &str) -> Option<ImageProbe> {
+        None
+    }
+
     /// Node names from the `nodes` probe.
     fn node_names(&self, stdout: &str) -> Vec<String> {
         stdout

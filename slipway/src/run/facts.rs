@@ -49,6 +49,13 @@ pub fn read() -> LocalFacts {
     f
 }
 
+/// The local registry's binary, when its recipe has built it into slipway's cache (a
+/// stat): kind's `delivery = "auto"` then delivers through the registry.
+pub fn registry_built() -> Option<PathBuf> {
+    let bin = crate::tools::provision::registry_binary(&crate::tools::provision::cache_root()?);
+    bin.is_file().then_some(bin)
+}
+
 fn kubeconfig_files() -> Vec<PathBuf> {
     match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
         Some(v) => std::env::split_paths(&v).collect(),

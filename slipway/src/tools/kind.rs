@@ -96,6 +96,37 @@ pub fn node_image(node: &str, reference: &str) -> Cmd {
     super::docker::exec(node, &["crictl", "inspecti", reference])
 }
 
+/// Make a kind node pull an image from the local registry now, through containerd's
+/// own client in the CRI's namespace and the registry hosts `hosts.toml` wires in
+/// (`ctr` is in every kind node image; `crictl pull` is not in slipway's offline
+/// one). Its progress names the image's config digest, which is the image ID.
+pub fn node_pull(node: &str, reference: &str) -> Cmd {
+    super::docker::exec(
+        node,
+        &[
+            "ctr",
+            "--namespace",
+            "k8s.io",
+            "images",
+            "pull",
+            "--hosts-dir",
+            "/etc/containerd/certs.d",
+            reference,
+        ],
+    )
+    .timeout(Duration::from_secs(300))
+}
+
+/// The image ID from `ctr images pull`'s progress: its `config-sha256:HEX` line.
+pub fn parse_pulled_id(out: &str) -> Option<String> {
+    let at = out.find("config-sha256:")? + "config-".len();
+    let id: String = out[at + "sha256:".len()..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    (id.len() == 64).then(|| format!("sha256:{id}"))
+}
+
 /// The image ID (`status.id`) from `crictl inspecti` JSON.
 pub fn parse_image_id(json: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(json.trim()).ok()?;
@@ -105,6 +136,21 @@ pub fn parse_image_id(json: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pulled_image_id() {
+        let out = "localhost:5001/slipway/sample:c-1: resolved |++++++|\n\
+            manifest-sha256:585d2f3b83d0fe130d70329862c54cbd12c5cb27c086e02c829cd0438762ae67: done |++|\n\
+            layer-sha256:2bc25436917cb895b31b3eb2d9c479615dd4b7a7136ce9cedd9b72b45d7eb916: done |++|\n\
+            config-sha256:94af4d88ef0858d26a2ebccd85a039a0747bc9c7794cee34fd0bb2038f32e64d:   \x1b[32mdone\x1b[0m |++|\n\
+            elapsed: 0.1 s total: 0.0 B (0.0 B/s)\n";
+        assert_eq!(
+            parse_pulled_id(out).as_deref(),
+            Some("sha256:94af4d88ef0858d26a2ebccd85a039a0747bc9c7794cee34fd0bb2038f32e64d")
+        );
+        assert_eq!(parse_pulled_id("config-sha256:94af4d88: done"), None);
+        assert_eq!(parse_pulled_id("ctr: failed to resolve reference"), None);
+    }
 
     #[test]
     fn node_image_id() {

@@ -55,6 +55,18 @@ pub fn tool_path(cache: &Path, tool: ToolId, version: &str) -> PathBuf {
 }
 pub use super::recipe::{recipe_named, Recipe, MINIKUBE, NODE_IMAGE, REGISTRY, TOOLCHAIN};
 
+/// The local registry's version (CNCF distribution, see [`REGISTRY`]) and where
+/// its recipe leaves the binary: kind's `delivery = "auto"` uses the registry when
+/// this file exists.
+pub const REGISTRY_VERSION: &str = "v3.1.2";
+
+pub fn registry_binary(cache: &Path) -> PathBuf {
+    cache
+        .join("registry")
+        .join(REGISTRY_VERSION)
+        .join("registry")
+}
+
 /// minikube's offline base image (see [`MINIKUBE`]).
 pub fn offline_minikube_base() -> String {
     format!("slipway-local/minikube-base:{OFFLINE_NODE_K8S}")

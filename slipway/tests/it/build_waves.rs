@@ -269,21 +269,32 @@ fn tiny_registry() -> u16 {
     port
 }
 
-/// A push to the local registry says which layers it sent and their bytes, read
-/// back from the registry's manifest: only the changed layer counts.
-#[test]
-fn a_registry_push_reports_the_pushed_layers_bytes() {
+/// A sandbox whose cluster advertises a registry on this machine (KEP-1755) that
+/// answers (so it is not wired again), and a profile `via-registry` naming it with
+/// `delivery = DELIVERY` (`auto`: the default, left unset).
+fn advertised_registry(delivery: &str) -> (Sandbox, u16) {
     let port = tiny_registry();
     let s = Sandbox::new();
-    // The cluster advertises the registry (KEP-1755) and it answers: not wired again.
     s.rule(json!({
         "tool": "kubectl",
         "match": ["configmap/local-registry-hosting"],
         "stdout": format!("host: \"localhost:{port}\"\n")
     }));
+    let delivery = match delivery {
+        "auto" => String::new(),
+        d => format!("cluster.kind.delivery = \"{d}\"\n"),
+    };
     s.append_config(&format!(
-        "\n[profiles.via-registry]\ncluster.kind.delivery = \"registry\"\ncluster.kind.registry = \"localhost:{port}\"\n"
+        "\n[profiles.via-registry]\n{delivery}cluster.kind.registry = \"localhost:{port}\"\n"
     ));
+    (s, port)
+}
+
+/// A push to the local registry says which layers it sent and their bytes, read
+/// back from the registry's manifest: only the changed layer counts.
+#[test]
+fn a_registry_push_reports_the_pushed_layers_bytes() {
+    let (s, port) = advertised_registry("registry");
     s.rule(json!({
         "tool": "docker",
         "match": ["push"],
@@ -301,4 +312,99 @@ fn a_registry_push_reports_the_pushed_layers_bytes() {
     assert_eq!(d[0]["layers_sent"], 1);
     assert_eq!(d[0]["layers"], 2);
     assert_eq!(d[0]["bytes"], 1000, "{}", d[0]);
+}
+
+/// kind's default `delivery = "auto"`: `kind load` while the local registry is not
+/// built, saying so; once its binary is in slipway's cache, a push to the registry
+/// and a pull into every node right after it (so `imagePullPolicy: Never` charts
+/// keep working), each node's pull naming the image ID; nothing again when the nodes
+/// hold it.
+#[test]
+fn auto_delivery_takes_the_registry_once_it_is_built_and_every_node_pulls() {
+    let (s, port) = advertised_registry("auto");
+    let before = s.run(&["load", "--profile", "via-registry", "--output", "json"]);
+    assert_eq!(before.code, 0, "{}", before.all());
+    let d = delivered(&before.stdout);
+    assert_eq!(d.len(), 1, "{}", before.stdout);
+    assert_eq!(d[0]["path"], "kind-load");
+    assert!(
+        d[0]["why"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no local registry yet"),
+        "{}",
+        d[0]
+    );
+    assert!(
+        !s.ran("docker push") && !s.ran(" ctr "),
+        "{:?}",
+        s.argv_lines()
+    );
+
+    // The registry's binary, where its recipe leaves it.
+    let bin = s.dir.path().join(".cache/slipway/registry/v3.1.2");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("registry"), "").unwrap();
+    let plan = s.run(&["plan", "--profile", "via-registry"]);
+    assert!(
+        plan.stdout
+            .contains("# delivery registry-push: auto: the local registry is built"),
+        "{}",
+        plan.all()
+    );
+    let after = s.run(&["load", "--profile", "via-registry", "--output", "json"]);
+    assert_eq!(after.code, 0, "{}", after.all());
+    let d = delivered(&after.stdout);
+    assert_eq!(d.len(), 1, "{}", after.stdout);
+    assert_eq!(d[0]["path"], "registry-push");
+    assert_eq!(d[0]["why"], "auto: the local registry is built");
+    let reference = d[0]["reference"].as_str().unwrap().to_string();
+    assert!(
+        reference.starts_with(&format!("localhost:{port}/web:c-")),
+        "{reference}"
+    );
+    let pulls: Vec<String> = s
+        .argv_lines()
+        .into_iter()
+        .filter(|l| l.contains(" ctr ") && l.contains(" pull "))
+        .collect();
+    assert_eq!(
+        pulls,
+        vec![format!(
+            "docker exec fx-control-plane ctr --namespace k8s.io images pull --hosts-dir /etc/containerd/certs.d {reference}"
+        )],
+    );
+    assert!(
+        after
+            .stdout
+            .lines()
+            .any(|l| l.contains("\"pull/web\"") && l.contains("step_finished")),
+        "{}",
+        after.stdout
+    );
+    // The nodes hold it now: neither the push nor the pull runs again.
+    let again = s.run(&["load", "--profile", "via-registry", "--output", "json"]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(delivered(&again.stdout).is_empty(), "{}", again.stdout);
+    assert_eq!(s.count(" ctr "), 1, "{:?}", s.argv_lines());
+}
+
+/// A node that cannot pull after the push fails the load stage (exit 13), naming the
+/// registry path and what to look at.
+#[test]
+fn a_node_that_cannot_pull_from_the_local_registry_fails_the_load() {
+    let (s, _) = advertised_registry("registry");
+    s.rule(json!({
+        "tool": "docker",
+        "match": ["ctr"],
+        "stderr": "ctr: failed to resolve reference: connection refused\n",
+        "exit": 1
+    }));
+    let o = s.run(&["load", "--profile", "via-registry"]);
+    assert_eq!(o.code, 13, "{}", o.all());
+    assert!(
+        o.stderr.contains("could not pull") && o.stderr.contains("docker logs slipway-registry"),
+        "{}",
+        o.all()
+    );
 }

@@ -327,6 +327,7 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
         "first deploy-local (cluster create included): {:.1}s",
         first.took.as_secs_f64()
     ));
+    auto_delivery(&ev, &mut report);
     // kube-proxy programs the NodePort asynchronously: give it a moment.
     let end = Instant::now() + Duration::from_secs(60);
     let mut last = get(NODE_PORT, "/version");
@@ -367,6 +368,8 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
     assert!(
         !ran.iter().any(|c| c.starts_with("docker build")
             || c.starts_with("kind load")
+            || c.starts_with("docker push")
+            || c.contains(" ctr ")
             || c.starts_with("helm upgrade")),
         "{ran:?}"
     );
@@ -564,7 +567,7 @@ fn deploy_local_end_to_end_on_a_real_kind_cluster() {
     );
     assert!(
         !ev.iter().any(|e| e["event"] == "command"
-            && ["docker build", "helm upgrade", "kind load"]
+            && ["docker build", "helm upgrade", "kind load", "docker push"]
                 .iter()
                 .any(|c| e["command"].as_str().unwrap_or("").starts_with(c))),
         "nothing was built or deployed"
@@ -1060,13 +1063,23 @@ fn dev_loop(report: &mut Vec<String>) {
     let edit_took = edited.elapsed();
     assert_ne!(served, before, "the edit was never served:\n{}", dump());
     wait_for("watching", Duration::from_secs(60));
-    // The port-forward was moved to the new pods.
+    // The port-forward was moved to the new pods, and said so with its time.
     assert_eq!(
         get(forward, "/healthz").map(|r| r.0),
         Ok(200),
         "port-forward after the rollout:\n{}",
         dump()
     );
+    let moved = dump()
+        .lines()
+        .find_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            let m = v["message"].as_str()?;
+            m.contains("moved to the new revision's pods in")
+                .then(|| m.to_string())
+        })
+        .unwrap_or_else(|| panic!("the port-forward did not say it moved:\n{}", dump()));
+    report.push(format!("dev: {moved}"));
 
     // A broken edit: the round fails and says so; the release keeps serving.
     let broken = Instant::now();
@@ -1140,6 +1153,50 @@ fn dev_loop(report: &mut Vec<String>) {
 
 /// The release's pod template runs the image pushed to `registry` (pods of the
 /// previous revision may still be draining).
+/// kind's default `delivery = "auto"`: with the local registry built (.ci/run builds
+/// it before the tests), the image was pushed and every node pulled it right after,
+/// so the release's `imagePullPolicy: Never` pods started from it; without it,
+/// `kind load`, saying why.
+fn auto_delivery(ev: &[serde_json::Value], report: &mut Vec<String>) {
+    let built = std::env::var_os("HOME")
+        .map(|h| std::path::PathBuf::from(h).join(".cache/slipway/registry/v3.1.2/registry"))
+        .is_some_and(|p| p.is_file());
+    assert!(
+        built || !crate::support::in_ci(),
+        "the local registry is not built: .ci/run builds it (scripts/registry.sh build)"
+    );
+    let d: Vec<&serde_json::Value> = ev.iter().filter(|e| e["event"] == "delivered").collect();
+    assert_eq!(d.len(), 1, "one image delivered: {d:?}");
+    let want = if built { "registry-push" } else { "kind-load" };
+    assert_eq!(d[0]["path"], want, "{}", d[0]);
+    assert!(
+        d[0]["why"].as_str().unwrap_or("").starts_with("auto: "),
+        "{}",
+        d[0]
+    );
+    if built {
+        assert!(
+            ev.iter()
+                .any(|e| e["event"] == "step_finished" && e["step"] == "pull/sample"),
+            "every node pulled the image after the push"
+        );
+        assert_runs_pushed_image("localhost:5001");
+        let policy = kubectl(&[
+            "get",
+            "deployment/sample",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].imagePullPolicy}",
+        ]);
+        assert_eq!(policy, "Never", "the profile's pods never pull at start");
+    }
+    report.push(format!(
+        "delivery auto: {want} ({}), {} bytes moved in {} ms",
+        d[0]["why"].as_str().unwrap_or(""),
+        d[0]["bytes"],
+        d[0]["duration_ms"]
+    ));
+}
+
 fn assert_runs_pushed_image(registry: &str) {
     let image = kubectl(&[
         "get",
@@ -1187,8 +1244,14 @@ fn node_pulled(log: &str, host: &str, repo: &str, user: Option<&str>) -> bool {
 /// registry and wires it into the nodes), the cluster addressed as a remote one
 /// (`existing` + `[registry]`), and a registry that wants a login.
 fn remote_through_a_registry(report: &mut Vec<String>) {
-    // 10a. deploy-local, images through the local registry slipway wires in.
-    let wired = slipway_in("e2e-registry", &["deploy-local", "--output", "json"], &[]);
+    // 10a. deploy-local, images through the local registry slipway wires in. The
+    // default profile's `auto` may have pushed this image already: --force wires,
+    // pushes and pulls again.
+    let wired = slipway_in(
+        "e2e-registry",
+        &["deploy-local", "--force", "--output", "json"],
+        &[],
+    );
     expect_ok(&wired, "deploy-local through the local registry");
     let ev = events(&wired.stdout);
     let ran = |step: &str| {
@@ -1235,8 +1298,9 @@ fn remote_through_a_registry(report: &mut Vec<String>) {
         "the cluster does not advertise the registry (KEP-1755): {}",
         String::from_utf8_lossy(&advertised.stderr)
     );
-    // The node's containerd pulled it from the registry (its access log): the image
-    // ID was already there from earlier `kind load`s, so a pod's status cannot tell.
+    // The node's containerd pulled it from the registry right after the push (its
+    // access log), before any pod asked.
+    assert!(ran("pull/sample"), "no pull step:\n{}", wired.stdout);
     let log = registry_log("slipway-registry");
     assert!(
         node_pulled(&log, "localhost:5001", "slipway/sample", None),
@@ -1260,6 +1324,33 @@ fn remote_through_a_registry(report: &mut Vec<String>) {
         "pushed again:\n{}",
         again.stdout
     );
+
+    // 10a'. `delivery = "load"` still takes `kind load` (the default `auto` takes the
+    // registry in CI, where it is built): the image under its plain name, loaded,
+    // and the release's `Never` pods start from it.
+    let loaded = slipway_in("e2e-load", &["deploy-local", "--output", "json"], &[]);
+    expect_ok(&loaded, "deploy-local with delivery = \"load\"");
+    let ev3 = events(&loaded.stdout);
+    let d: Vec<&serde_json::Value> = ev3.iter().filter(|e| e["event"] == "delivered").collect();
+    assert_eq!(d.len(), 1, "{}", loaded.stdout);
+    assert_eq!(d[0]["path"], "kind-load", "{}", d[0]);
+    assert!(
+        d[0]["why"].is_null(),
+        "a path the pipeline names is not explained: {}",
+        d[0]
+    );
+    assert_smoke_passed(&ev3);
+    let image = kubectl(&[
+        "get",
+        "deployment/sample",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert!(image.starts_with("slipway/sample:"), "{image}");
+    report.push(format!(
+        "delivery = \"load\": kind-load, {} bytes in {} ms",
+        d[0]["bytes"], d[0]["duration_ms"]
+    ));
 
     // 10b. The cluster as a remote one: deploy-local is for clusters slipway manages,
     // refused with the way out.

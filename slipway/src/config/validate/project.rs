@@ -145,8 +145,7 @@ fn minikube_and_kind_registry(c: &Cluster, cx: &mut Cx) {
             ),
         }
     }
-    if c.provider == Provider::Kind && c.kind.delivery == crate::providers::kind::Delivery::Registry
-    {
+    if c.provider == Provider::Kind && c.kind.delivery != crate::providers::kind::Delivery::Load {
         let port = c
             .kind
             .registry

@@ -1,7 +1,8 @@
-//! load: put each image on the cluster's nodes (or push it to the registry), skipped
+//! load: put each image on the cluster's nodes (or push it to a registry), skipped
 //! when every node already holds the same image ID. A local registry (kind's
-//! `delivery = "registry"`) is started and wired into the nodes first, unless the
-//! cluster already advertises it.
+//! `delivery = "registry"`, or `"auto"` once it is built) is started and wired into
+//! the nodes first, unless the cluster already advertises it; after each push every
+//! node pulls the image, so pods start without a pull (`imagePullPolicy: Never` too).
 
 use crate::config::Provider;
 use crate::model::Stage;
@@ -12,8 +13,9 @@ use crate::plan::{
 use crate::tools::docker;
 
 impl Planner<'_> {
-    pub(in crate::plan) fn load(&mut self) {
-        let budget = self.budget(Stage::Load);
+    /// The local registry wired into the nodes (unless the cluster advertises it),
+    /// and a login to the pipeline's registry: before any image travels.
+    fn load_registry(&mut self) -> Option<crate::providers::LocalRegistry> {
         let c = &self.p.cluster;
         let provider = c.provider();
         let local = provider.local_registry(c, &self.context);
@@ -33,7 +35,6 @@ impl Planner<'_> {
                 self.push(Stage::Load, "registry".into(), title, action, guard);
             }
         }
-        let pushes = self.p.push_registry().is_some();
         if let Some(r) = self.p.registry.as_ref().filter(|_| !self.images.is_empty()) {
             if let Some((user, var)) = r.login() {
                 self.push(
@@ -49,6 +50,21 @@ impl Planner<'_> {
                 );
             }
         }
+        local
+    }
+
+    pub(in crate::plan) fn load(&mut self) {
+        let budget = self.budget(Stage::Load);
+        let local = self.load_registry();
+        let c = &self.p.cluster;
+        let provider = c.provider();
+        let pushes = self.p.push_registry().is_some();
+        // Said once, with the first image: every image takes the same path.
+        let mut why = c
+            .kind
+            .delivery_why
+            .clone()
+            .filter(|_| c.provider == Provider::Kind);
         for ip in self.images.clone() {
             let guard = if self.o.force {
                 None
@@ -80,7 +96,11 @@ impl Planner<'_> {
                 ),
                 None => continue,
             };
+            let pull = (path == DeliveryPath::RegistryPush)
+                .then(|| provider.registry_pull(c, &ip.reference))
+                .flatten();
             let delivery = Delivery {
+                why: why.take(),
                 image: ip.name.clone(),
                 reference: ip.reference.clone(),
                 size: (!path.is_push()).then(|| docker::image_size(&ip.reference)),
@@ -101,15 +121,23 @@ impl Planner<'_> {
                 .load_unverified()
                 .then(|| provider.image_probe(c, &ip.reference))
                 .flatten();
-            if let Some(probe) = verify {
+            let (name, title) = match pull {
+                Some(_) => ("pull", format!("pull {} into the nodes", ip.reference)),
+                None => (
+                    "verify-load",
+                    format!("check {} is on the nodes now", ip.reference),
+                ),
+            };
+            if let Some(probe) = pull.clone().or(verify) {
                 self.push(
                     Stage::Load,
-                    format!("verify-load/{}", ip.name),
-                    format!("check {} is on the nodes now", ip.reference),
+                    format!("{name}/{}", ip.name),
+                    title,
                     Action::VerifyLoaded(VerifyLoaded {
                         reference: ip.reference.clone(),
                         local_id: docker::image_id(&ip.reference),
                         probe,
+                        pull: pull.is_some(),
                     }),
                     // Not when the load was skipped because the nodes hold it.
                     guard,

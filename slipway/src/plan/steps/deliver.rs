@@ -37,6 +37,9 @@ impl DeliveryPath {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Delivery {
+    /// Why this path (kind's `delivery = "auto"` says what it chose and why).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
     pub image: String,
     pub reference: String,
     pub path: DeliveryPath,
@@ -59,6 +62,9 @@ impl StepKind for Delivery {
     }
 
     fn render(&self, s: &mut String, _v: &mut View, _step: &Step) {
+        if let Some(why) = &self.why {
+            let _ = writeln!(s, "# delivery {}: {why}", self.path);
+        }
         let _ = writeln!(s, "{}", self.cmd.script());
         match (&self.size, &self.registry) {
             (Some(size), _) => {

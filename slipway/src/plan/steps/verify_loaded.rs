@@ -1,5 +1,7 @@
 //! After a load whose tool says it worked whether or not it did (`minikube image
-//! load`): every node must now hold the image's local ID.
+//! load`): every node must now hold the image's local ID. After a push to the local
+//! registry the same step makes every node pull the image (`pull`), and each node's
+//! pull must name that ID.
 
 use serde::Serialize;
 
@@ -15,6 +17,9 @@ pub struct VerifyLoaded {
     pub reference: String,
     pub local_id: Cmd,
     pub probe: ImageProbe,
+    /// The per-node command pulls from the local registry (not only looks).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pull: bool,
 }
 
 impl StepKind for VerifyLoaded {
@@ -27,7 +32,12 @@ impl StepKind for VerifyLoaded {
         if let Some(n) = &self.probe.nodes {
             v.line(s, n, "the nodes");
         }
-        v.line(s, &self.probe.per_node, "each node must hold that ID");
+        let what = if self.pull {
+            "each node pulls it from the local registry now, and must hold that ID"
+        } else {
+            "each node must hold that ID"
+        };
+        v.line(s, &self.probe.per_node, what);
     }
 }
 
@@ -43,9 +53,18 @@ impl VerifyLoaded {
         let reference = &self.reference;
         match found {
             Some((id, nodes)) => Ok(format!(
-                "{reference} ({}) is on all {nodes} node(s)",
-                short_id(&id)
+                "{reference} ({}) is on all {nodes} node(s){}",
+                short_id(&id),
+                if self.pull { ", pulled from the local registry" } else { "" }
             )),
+            None if self.pull => Err(Error::new(
+                stage,
+                format!(
+                    "the nodes of {} could not pull {reference} from the local registry, though the push succeeded",
+                    cluster.provider().describe(cluster)
+                ),
+            )
+            .hint("each node pulls through /etc/containerd/certs.d/<registry>/hosts.toml: `docker logs slipway-registry` shows its requests; `--force` wires the registry into the nodes again; `cluster.kind.delivery = \"load\"` goes back to kind load")),
             None => Err(Error::new(
                 stage,
                 format!(

@@ -39,6 +39,7 @@ pub fn run(cx: &Cx, d: &Delivery) -> Result<(), Error> {
         layers_sent,
         layers,
         duration_ms: ms(took),
+        why: d.why.clone(),
     });
     Ok(())
 }

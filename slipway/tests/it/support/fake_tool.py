@@ -225,6 +225,13 @@ def docker(stdin):
         node, ref = a[1], a[-1]
         with World() as w:
             cluster = node.rsplit("-control-plane", 1)[0]
+            if "ctr" in a and "pull" in a:
+                # A node pulls from the local registry: what was built under that name
+                # (as `docker push` sent it), in ctr's progress format.
+                if ref not in w["built"]:
+                    out(err=f"ctr: failed to resolve reference \"{ref}\": {ref}: not found\n", code=1)
+                w["loaded"].setdefault(cluster, {})[ref] = w["built"][ref]
+                out(f"{ref}: resolved |++++|\nconfig-{w['built'][ref]}: done |++++|\nelapsed: 0.1 s total: 0.0 B (0.0 B/s)\n")
             loaded = w["loaded"].get(cluster, {})
             if ref in loaded:
                 out(json.dumps({"status": {"id": loaded[ref], "repoTags": ["docker.io/library/" + ref]}}) + "\n")
