@@ -468,7 +468,10 @@ fn csv_analyst(report: &mut Vec<String>) {
     );
     let seen = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(
-        seen.starts_with("1 csv-analyst/runner:"),
+        // `csv-analyst/runner:TAG`, or `localhost:5001/csv-analyst/runner:TAG` on the
+        // local registry's path (kind's `delivery = "auto"` once it is built).
+        seen.starts_with("1 csv-analyst/runner:")
+            || seen.starts_with("1 localhost:5001/csv-analyst/runner:"),
         "job {job}: {seen} {}",
         String::from_utf8_lossy(&o.stderr)
     );
