@@ -1141,7 +1141,26 @@ fn dev_loop(report: &mut Vec<String>) {
         "port-forwards left: {:?}",
         port_forwards()
     );
-    assert_eq!(tag_served(), now_served, "the release did not stay");
+    // The release stays as the last round left it: its Deployment names that tag,
+    // and the NodePort answers from it (kube-proxy may still route a request or two
+    // to a terminating old pod, which keeps serving through its shutdown delay).
+    let image = kubectl(&[
+        "get",
+        "deployment/sample",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert!(
+        image.ends_with(&format!(":{now_served}")),
+        "the release did not stay: {image}, last served {now_served}"
+    );
+    let end = Instant::now() + Duration::from_secs(15);
+    let mut after = tag_served();
+    while after != now_served && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(200));
+        after = tag_served();
+    }
+    assert_eq!(after, now_served, "the release did not stay");
     report.push(format!(
         "dev: first round {:.1}s, edit -> new pods serving {:.1}s, broken edit reported in {:.1}s, fix -> serving {:.1}s, {logs} log lines streamed",
         first_took.as_secs_f64(),
