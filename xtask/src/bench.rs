@@ -317,7 +317,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
                     .map(|(_, k, v)| (k, v))
                     .collect(),
             }
-            .render(),
+            .render_for_cluster(),
         )?;
         Ok(())
     };
@@ -798,7 +798,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
                     .map(|(_, k, v)| (k, v))
                     .collect(),
             }
-            .render(),
+            .render_for_cluster(),
         )?;
         let mut multi_seq = 0u64;
         let mut multi_side = |side: usize| -> anyhow::Result<()> {
@@ -1513,6 +1513,12 @@ struct SkaffoldYaml<'a> {
 }
 
 impl SkaffoldYaml<'_> {
+    /// [`Self::render`], for the cluster as slipway leaves it (see
+    /// [`skaffold_for_cluster`]).
+    fn render_for_cluster(&self) -> String {
+        skaffold_for_cluster(self.render(), registry_built())
+    }
+
     fn render(&self) -> String {
         let q = |s: &str| serde_json::to_string(s).expect("a string serializes");
         let mut deps = String::new();
@@ -1564,6 +1570,30 @@ build:
     }
 }
 
+/// Skaffold on a kind cluster that advertises a local registry (KEP-1755, which
+/// slipway writes when its registry is built and kind's `delivery = "auto"` takes
+/// it): Skaffold then names its images after that registry and neither loads them
+/// into the nodes nor pushes them with `push: false`, so `Never` pods never start.
+/// Its own best path there is to push and let the pods pull: `push: true` and
+/// `IfNotPresent`. Without the registry the YAML is left as it is (`kind load`).
+pub(crate) fn skaffold_for_cluster(yaml: String, registry_advertised: bool) -> String {
+    if !registry_advertised {
+        return yaml;
+    }
+    yaml.replace("    push: false\n", "    push: true\n")
+        .replace(
+            "\"image.pullPolicy\": \"Never\"",
+            "\"image.pullPolicy\": \"IfNotPresent\"",
+        )
+        .replace("image.pullPolicy: Never", "image.pullPolicy: IfNotPresent")
+}
+
+/// Whether slipway's runs on the bench's kind clusters take the local registry (and
+/// so advertise it to Skaffold): the same fact kind's `delivery = "auto"` decides by.
+pub(crate) fn registry_built() -> bool {
+    slipway::run::facts::registry_built().is_some()
+}
+
 /// Skaffold's custom build command: what slipway's pre-build and build do.
 const SKAFFOLD_BUILD: &str = "#!/usr/bin/env bash
 set -euo pipefail
@@ -1586,6 +1616,18 @@ mod tests {
         })
         .unwrap();
         plan::build(&pipeline, &PlanOptions::new(Job::DeployLocal)).unwrap()
+    }
+
+    /// On a cluster that advertises the local registry, Skaffold pushes and its pods
+    /// pull; elsewhere its YAML is unchanged.
+    #[test]
+    fn skaffold_pushes_where_the_cluster_advertises_a_registry() {
+        let y = "  local:\n    push: false\n    useDockerCLI: true\n        setValues:\n          \"image.pullPolicy\": \"Never\"\n          image.pullPolicy: Never\n".to_string();
+        assert_eq!(skaffold_for_cluster(y.clone(), false), y);
+        let r = skaffold_for_cluster(y, true);
+        assert!(r.contains("    push: true\n"), "{r}");
+        assert!(!r.contains("Never"), "{r}");
+        assert_eq!(r.matches("IfNotPresent").count(), 2, "{r}");
     }
 
     /// The baseline and Skaffold deploy what slipway's plan deploys, in releases of

@@ -200,6 +200,14 @@ pub fn run(ns: &[usize], no_skaffold: bool) -> anyhow::Result<()> {
     for &n in ns {
         let dir = work.join(format!("n{n}"));
         crate::fixture::generate(&dir, n, CLUSTER, &binary, &root.join("helm/sample"))?;
+        // Skaffold's side, for the cluster as slipway leaves it (a local registry
+        // advertised once it is built: see `bench::skaffold_for_cluster`).
+        let sk = dir.join("skaffold.yaml");
+        let yaml = std::fs::read_to_string(&sk)?;
+        std::fs::write(
+            &sk,
+            crate::bench::skaffold_for_cluster(yaml, crate::bench::registry_built()),
+        )?;
         eprintln!("[bench-forty] N = {n}: fixture in {}", dir.display());
         // The cluster (created on the first N) and a clean slate.
         measure(slipway(&dir, &["deploy-local", "-q", "--only", "svc01"]))?;
