@@ -1599,6 +1599,9 @@ const SKAFFOLD_BUILD: &str = "#!/usr/bin/env bash
 set -euo pipefail
 scripts/build-static.sh sample services/sample/bin/sample 2>/dev/null
 docker build -q -t \"$IMAGE\" services/sample >/dev/null
+# Skaffold's custom-build contract: with push on (a cluster advertising a local
+# registry), the build pushes its image itself.
+if [ \"${PUSH_IMAGE:-false}\" = true ]; then docker push -q \"$IMAGE\" >/dev/null; fi
 ";
 
 #[cfg(test)]
