@@ -1581,11 +1581,9 @@ pub(crate) fn skaffold_for_cluster(yaml: String, registry_advertised: bool) -> S
         return yaml;
     }
     yaml.replace("    push: false\n", "    push: true\n")
-        .replace(
-            "\"image.pullPolicy\": \"Never\"",
-            "\"image.pullPolicy\": \"IfNotPresent\"",
-        )
-        .replace("image.pullPolicy: Never", "image.pullPolicy: IfNotPresent")
+        // Every image's policy, prefixed ones too (`api.image.pullPolicy`).
+        .replace("pullPolicy\": \"Never\"", "pullPolicy\": \"IfNotPresent\"")
+        .replace("pullPolicy: Never", "pullPolicy: IfNotPresent")
 }
 
 /// Whether slipway's runs on the bench's kind clusters take the local registry (and
@@ -1625,12 +1623,12 @@ mod tests {
     /// pull; elsewhere its YAML is unchanged.
     #[test]
     fn skaffold_pushes_where_the_cluster_advertises_a_registry() {
-        let y = "  local:\n    push: false\n    useDockerCLI: true\n        setValues:\n          \"image.pullPolicy\": \"Never\"\n          image.pullPolicy: Never\n".to_string();
+        let y = "  local:\n    push: false\n    useDockerCLI: true\n        setValues:\n          \"image.pullPolicy\": \"Never\"\n          \"api.image.pullPolicy\": \"Never\"\n          image.pullPolicy: Never\n".to_string();
         assert_eq!(skaffold_for_cluster(y.clone(), false), y);
         let r = skaffold_for_cluster(y, true);
         assert!(r.contains("    push: true\n"), "{r}");
         assert!(!r.contains("Never"), "{r}");
-        assert_eq!(r.matches("IfNotPresent").count(), 2, "{r}");
+        assert_eq!(r.matches("IfNotPresent").count(), 3, "{r}");
     }
 
     /// The baseline and Skaffold deploy what slipway's plan deploys, in releases of
