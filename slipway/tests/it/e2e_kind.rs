@@ -1144,12 +1144,7 @@ fn dev_loop(report: &mut Vec<String>) {
     // The release stays as the last round left it: its Deployment names that tag,
     // and the NodePort answers from it (kube-proxy may still route a request or two
     // to a terminating old pod, which keeps serving through its shutdown delay).
-    let image = kubectl(&[
-        "get",
-        "deployment/sample",
-        "-o",
-        "jsonpath={.spec.template.spec.containers[0].image}",
-    ]);
+    let image = deployed_image();
     assert!(
         image.ends_with(&format!(":{now_served}")),
         "the release did not stay: {image}, last served {now_served}"
@@ -1216,13 +1211,18 @@ fn auto_delivery(ev: &[serde_json::Value], report: &mut Vec<String>) {
     ));
 }
 
-fn assert_runs_pushed_image(registry: &str) {
-    let image = kubectl(&[
+/// The image the release's Deployment runs.
+fn deployed_image() -> String {
+    kubectl(&[
         "get",
         "deployment/sample",
         "-o",
         "jsonpath={.spec.template.spec.containers[0].image}",
-    ]);
+    ])
+}
+
+fn assert_runs_pushed_image(registry: &str) {
+    let image = deployed_image();
     assert!(
         image.starts_with(&format!("{registry}/slipway/sample:")),
         "the release does not run the image pushed to {registry}: {image}"
@@ -1359,12 +1359,7 @@ fn remote_through_a_registry(report: &mut Vec<String>) {
         d[0]
     );
     assert_smoke_passed(&ev3);
-    let image = kubectl(&[
-        "get",
-        "deployment/sample",
-        "-o",
-        "jsonpath={.spec.template.spec.containers[0].image}",
-    ]);
+    let image = deployed_image();
     assert!(image.starts_with("slipway/sample:"), "{image}");
     report.push(format!(
         "delivery = \"load\": kind-load, {} bytes in {} ms",
