@@ -323,12 +323,15 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
     };
     let mut seq = 0u64;
 
+    // The critical path of slipway's last deploy-local (its NDJSON `critical_path`
+    // event): where each scenario's time went, printed under the table.
+    let last_path: std::cell::RefCell<Option<String>> = Default::default();
     let slipway = |greeting: &str| -> anyhow::Result<()> {
-        cmd!(sh, "{exe} --profile {profile} deploy-local -q")
+        let out = cmd!(sh, "{exe} --profile {profile} --output json deploy-local")
             .env("SAMPLE_GREETING", greeting)
             .quiet()
-            .ignore_stdout()
-            .run()?;
+            .read()?;
+        *last_path.borrow_mut() = critical_line(out.lines());
         Ok(())
     };
     let build_binary = || -> anyhow::Result<()> {
@@ -512,6 +515,8 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
     let mut delivered: Option<[Vec<f64>; 2]> = None;
     // slipway's own share of each dev round (see `own_share`).
     let mut dev_share: Vec<f64> = vec![];
+    // The critical path of slipway's last round in each scenario.
+    let mut paths: Vec<(&str, String)> = vec![];
     let result = (|| -> anyhow::Result<()> {
         if a.delivery_only {
             delivered = Some(delivery(&sh, &root, &cluster, a.rounds.max(1))?);
@@ -539,6 +544,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         }
         if want("no-change") {
             results.push(("no-change redeploy", r));
+            paths.extend(last_path.take().map(|l| ("no-change redeploy", l)));
         }
 
         let mut r: [Vec<f64>; 3] = Default::default();
@@ -566,6 +572,11 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         }
         if want("edit") {
             results.push(("one-line edit -> new pods serving", r));
+            paths.extend(
+                last_path
+                    .take()
+                    .map(|l| ("one-line edit -> new pods serving", l)),
+            );
         }
 
         // Cold: the cluster is up, the release is not installed and no image of
@@ -609,6 +620,11 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         }
         if want("cold") {
             results.push(("cold deploy (cluster up, no release, no image)", r));
+            paths.extend(
+                last_path
+                    .take()
+                    .map(|l| ("cold deploy (cluster up, no release, no image)", l)),
+            );
         }
 
         // The dev loops: `slipway dev` and `skaffold dev` each watch the source; an
@@ -616,6 +632,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         // (both would react to the same edit).
         let mut r: [Vec<f64>; 3] = Default::default();
         let mut shares: Vec<f64> = vec![];
+        let mut dev_path: Option<String> = None;
         let mut dev_rounds = |side: usize, mut dev: DevLoop, idle: &str| -> anyhow::Result<()> {
             dev.wait_for(idle, Duration::from_secs(600))?;
             for i in 1..=a.rounds.max(1) {
@@ -628,6 +645,9 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
                 let round = dev.wait_for(idle, Duration::from_secs(120))?;
                 let share = own_share(&round);
                 shares.extend(share);
+                if side == 0 {
+                    dev_path = critical_line(&round);
+                }
                 eprintln!(
                     "[bench] {} round {i}: {:.2}s{}",
                     dev.name,
@@ -682,6 +702,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         if want("dev") {
             results.push(("dev loop: edit -> new pods serving", r));
             dev_share = shares;
+            paths.extend(dev_path.map(|l| ("dev loop: edit -> new pods serving", l)));
         }
 
         if want("dev-sync") {
@@ -748,6 +769,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         }
         if want("values") {
             results.push(("values change", r));
+            paths.extend(last_path.take().map(|l| ("values change", l)));
         }
         if !want("two-images") {
             return Ok(());
@@ -804,13 +826,13 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         let mut multi_side = |side: usize| -> anyhow::Result<()> {
             match side {
                 0 => {
-                    cmd!(
+                    let out = cmd!(
                         sh,
-                        "{exe} --config {multi_file} --profile {profile} deploy-local -q"
+                        "{exe} --config {multi_file} --profile {profile} --output json deploy-local"
                     )
                     .quiet()
-                    .ignore_stdout()
-                    .run()?;
+                    .read()?;
+                    *last_path.borrow_mut() = critical_line(out.lines());
                 }
                 1 => {
                     let Some(bin) = &skaffold else { return Ok(()) };
@@ -895,6 +917,11 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         }
         drop(edit);
         results.push(("two images changed at once -> both serving", r));
+        paths.extend(
+            last_path
+                .take()
+                .map(|l| ("two images changed at once -> both serving", l)),
+        );
         delivered = Some(delivery(&sh, &root, &cluster, a.rounds.max(1))?);
         for t in &multi_targets {
             let (rel, ns) = (&t.release, &t.ns);
@@ -998,6 +1025,15 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             sync_split.join("; ")
         ));
     }
+    if !paths.is_empty() {
+        table.push(
+            "\nslipway's critical path in the last round of each scenario (its `critical_path` event):"
+                .into(),
+        );
+        for (name, line) in &paths {
+            table.push(format!("- {name}: {line}"));
+        }
+    }
     if let Some([load, push]) = &delivered {
         let (l, p) = (stats(load), stats(push));
         table.push(format!(
@@ -1026,6 +1062,10 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             }),
             "concurrent_builds_s": builds.as_ref().map(|(_, j)| j),
             "slipway_dev_sync_rounds": sync_split,
+            "slipway_critical_path": paths
+                .iter()
+                .map(|(n, l)| (n.to_string(), serde_json::Value::from(l.as_str())))
+                .collect::<serde_json::Map<_, _>>(),
             "slipway_dev_own_share_s": (!dev_share.is_empty()).then(|| {
                 let st = stats(&dev_share);
                 serde_json::json!({"median": st.median, "min": st.min, "max": st.max, "samples": dev_share})
@@ -1215,6 +1255,26 @@ impl DevLoop {
 /// The last 20 lines, for an error.
 fn last(lines: &[String]) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// The one line a terminal run ends with (`critical path 1.05s of 1.05s: …`), from
+/// the last `critical_path` event among slipway's NDJSON `lines`.
+fn critical_line<S: AsRef<str>>(lines: impl IntoIterator<Item = S>) -> Option<String> {
+    let v = lines
+        .into_iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.as_ref()).ok())
+        .filter(|v| v["event"] == "critical_path")
+        .last()?;
+    let items: Vec<slipway::report::critical::Item> = v["steps"]
+        .as_array()?
+        .iter()
+        .map(|s| slipway::report::critical::Item {
+            name: s["name"].as_str().unwrap_or("?").to_string(),
+            ms: s["ms"].as_u64().unwrap_or(0),
+        })
+        .collect();
+    let total = Duration::from_millis(v["total_ms"].as_u64()?);
+    Some(slipway::report::critical::line(&items, total))
 }
 
 /// slipway's own share of a `dev` round (its NDJSON events): the round's duration
@@ -1717,6 +1777,24 @@ mod tests {
         let got = http_get(&sock, "/version");
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(got.as_deref(), Some("{\"image_tag\":\"x\"}"));
+    }
+
+    /// The critical path under the table is the last `critical_path` event's, in the
+    /// line a terminal run ends with; other lines and events are passed over.
+    #[test]
+    fn critical_line_renders_the_last_critical_path_event() {
+        let lines = [
+            r#"{"event":"critical_path","total_ms":9000,"steps":[{"name":"build/old","ms":9000}]}"#,
+            "not json",
+            r#"{"event":"stage_finished","stage":"build","duration_ms":700}"#,
+            r#"{"event":"critical_path","total_ms":1200,"steps":[{"name":"preflight","ms":100},{"name":"rollout","ms":1100}]}"#,
+            r#"{"event":"run_finished","duration_ms":1200}"#,
+        ];
+        assert_eq!(
+            critical_line(lines).as_deref(),
+            Some("critical path 1.20s of 1.20s: preflight 0.10s → rollout 1.10s")
+        );
+        assert_eq!(critical_line(&lines[1..3]), None);
     }
 
     /// A plain-text answer (the sync scenario's `/healthz`), chunked or not, comes
