@@ -8,9 +8,23 @@ use serde_json::json;
 
 use crate::support::{alive, Sandbox};
 
+/// slipway as a terminal starts it: SIGINT and SIGTERM at their default action, even
+/// when this test process inherited them ignored (a suite started in the background
+/// by a non-interactive shell, or under `nohup`, ignores SIGINT, and slipway keeps
+/// the default until it installs its handlers: Ctrl-C while planning would then
+/// never end it).
 pub(crate) fn spawn(s: &Sandbox, args: &[&str]) -> Child {
-    s.command(args)
-        .stdout(Stdio::null())
+    use std::os::unix::process::CommandExt;
+    let mut c = s.command(args);
+    // SAFETY: between fork and exec only `signal`, which is async-signal-safe.
+    unsafe {
+        c.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGTERM, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    c.stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
