@@ -508,15 +508,13 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
     // Every scenario, unless some are named.
     let want = |s: &str| a.scenario.is_empty() || a.scenario.iter().any(|x| x == s);
     let only = |s: &str| a.scenario.len() == 1 && a.scenario[0] == s;
-    let mut results: Vec<(&str, [Vec<f64>; 3])> = vec![];
+    let mut results: Vec<Scenario> = vec![];
     // The sync rounds' own split (compile, copy + restart, smoke), from the loop.
     let mut sync_split: Vec<String> = vec![];
     // kind load vs the local registry for a one-layer change (see `delivery`).
     let mut delivered: Option<[Vec<f64>; 2]> = None;
     // slipway's own share of each dev round (see `own_share`).
     let mut dev_share: Vec<f64> = vec![];
-    // The critical path of slipway's last round in each scenario.
-    let mut paths: Vec<(&str, String)> = vec![];
     let result = (|| -> anyhow::Result<()> {
         if a.delivery_only {
             delivered = Some(delivery(&sh, &root, &cluster, a.rounds.max(1))?);
@@ -543,8 +541,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             eprintln!("[bench] no-change round {i}: {}", round_line(&r));
         }
         if want("no-change") {
-            results.push(("no-change redeploy", r));
-            paths.extend(last_path.take().map(|l| ("no-change redeploy", l)));
+            results.push(("no-change redeploy", r, last_path.take()));
         }
 
         let mut r: [Vec<f64>; 3] = Default::default();
@@ -571,12 +568,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             eprintln!("[bench] edit round {i}: {}", round_line(&r));
         }
         if want("edit") {
-            results.push(("one-line edit -> new pods serving", r));
-            paths.extend(
-                last_path
-                    .take()
-                    .map(|l| ("one-line edit -> new pods serving", l)),
-            );
+            results.push(("one-line edit -> new pods serving", r, last_path.take()));
         }
 
         // Cold: the cluster is up, the release is not installed and no image of
@@ -619,12 +611,11 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             eprintln!("[bench] cold round {i}: {}", round_line(&r));
         }
         if want("cold") {
-            results.push(("cold deploy (cluster up, no release, no image)", r));
-            paths.extend(
-                last_path
-                    .take()
-                    .map(|l| ("cold deploy (cluster up, no release, no image)", l)),
-            );
+            results.push((
+                "cold deploy (cluster up, no release, no image)",
+                r,
+                last_path.take(),
+            ));
         }
 
         // The dev loops: `slipway dev` and `skaffold dev` each watch the source; an
@@ -700,9 +691,8 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         // in the container): its side of the sync scenario is this rebuild loop.
         let skaffold_dev = r[1].clone();
         if want("dev") {
-            results.push(("dev loop: edit -> new pods serving", r));
+            results.push(("dev loop: edit -> new pods serving", r, dev_path));
             dev_share = shares;
-            paths.extend(dev_path.map(|l| ("dev loop: edit -> new pods serving", l)));
         }
 
         if want("dev-sync") {
@@ -747,6 +737,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             results.push((
                 "dev loop with sync: edit -> new code serving (Skaffold: its rebuild loop)",
                 r,
+                None,
             ));
         }
         drop(edit);
@@ -768,8 +759,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             eprintln!("[bench] values round {i}: {}", round_line(&r));
         }
         if want("values") {
-            results.push(("values change", r));
-            paths.extend(last_path.take().map(|l| ("values change", l)));
+            results.push(("values change", r, last_path.take()));
         }
         if !want("two-images") {
             return Ok(());
@@ -916,12 +906,11 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             eprintln!("[bench] two-images round {i}: {}", round_line(&r));
         }
         drop(edit);
-        results.push(("two images changed at once -> both serving", r));
-        paths.extend(
-            last_path
-                .take()
-                .map(|l| ("two images changed at once -> both serving", l)),
-        );
+        results.push((
+            "two images changed at once -> both serving",
+            r,
+            last_path.take(),
+        ));
         delivered = Some(delivery(&sh, &root, &cluster, a.rounds.max(1))?);
         for t in &multi_targets {
             let (rel, ns) = (&t.release, &t.ns);
@@ -973,7 +962,7 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
         table.append(&mut head);
     }
     let mut json = vec![];
-    for (name, r) in &results {
+    for (name, r, _) in &results {
         let cell = |v: &Vec<f64>| {
             if v.is_empty() {
                 "not run".to_string()
@@ -1025,6 +1014,10 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
             sync_split.join("; ")
         ));
     }
+    let paths: Vec<(&str, &String)> = results
+        .iter()
+        .filter_map(|(name, _, path)| Some((*name, path.as_ref()?)))
+        .collect();
     if !paths.is_empty() {
         table.push(
             "\nslipway's critical path in the last round of each scenario (its `critical_path` event):"
@@ -1075,6 +1068,10 @@ pub fn run(g: &slipway::cli::Global, a: Args) -> anyhow::Result<()> {
     eprintln!("[bench] wrote {}", out.display());
     Ok(())
 }
+
+/// A scenario's name, its times (slipway, Skaffold, the baseline) and the critical
+/// path of slipway's last round in it.
+type Scenario = (&'static str, [Vec<f64>; 3], Option<String>);
 
 /// The size of the layer that does not change in the delivery scenario.
 const BIG_MB: u64 = 200;
